@@ -1,0 +1,33 @@
+# fleetstat — the two commands of the quick start are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(BIN)/fleetstat: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(BIN)/fleetstat
+	$(BIN)/fleetstat demo
+
+lint: $(BIN)/fleetstat
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(BIN)/fleetstat
+	$(BIN)/mypy
+
+unit: $(BIN)/fleetstat
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: $(BIN)/fleetstat
+	$(BIN)/python bench/agent_bench.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

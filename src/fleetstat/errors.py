@@ -1,0 +1,46 @@
+"""One exception tree for everything fleetstat reports to a user.
+
+Foreign exceptions are translated once, where they enter (``raise ... from err``),
+into one of these; the CLI's ``main`` is the one place that turns them into output.
+"""
+
+from __future__ import annotations
+
+
+class FleetstatError(Exception):
+    """Base of every error fleetstat reports; ``str(err)`` is the message for the user."""
+
+    exit_code = 1
+
+
+class ConfigError(FleetstatError):
+    """The configuration is wrong: names the file, the line and what to do."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, line: int | None, problem: str, fix: str = "") -> None:
+        self.path = path
+        self.line = line
+        self.problem = problem
+        self.fix = fix
+        where = f"{path}:{line}" if line else path
+        text = f"{where}: {problem}"
+        if fix:
+            text += f"\n  fix: {fix}"
+        super().__init__(text)
+
+
+class EnvelopeError(FleetstatError):
+    """An agent's answer could not be decrypted or is not a valid answer (outcome ``bad_payload``)."""
+
+
+class StoreError(FleetstatError):
+    """The database could not be read or written (gone, full, locked, wrong schema)."""
+
+
+class MailError(FleetstatError):
+    """A mail could not be sent. ``permanent`` says whether trying again can help."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        self.permanent = permanent
+        super().__init__(message)

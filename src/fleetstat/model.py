@@ -1,0 +1,246 @@
+"""The typed values that pass between fleetstat's parts.
+
+``config`` produces ``Config``; ``collector`` produces one ``HostResult`` per client;
+``store`` writes them; ``alerts`` and ``mail`` read them. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+# ---------------------------------------------------------------- configuration
+
+ALERT_TYPES = ("memory", "cpu", "swap", "disk", "load")
+HOST_KEY_POLICIES = ("accept-new", "strict", "off")
+SMTP_TLS_MODES = ("none", "starttls", "ssl")
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One ``<alert>``: fires when the value is greater than ``limit``.
+
+    ``limit`` is a percentage for memory, cpu, swap and disk, and the 1-minute load
+    average *per core* for load. ``repeat`` is seconds between reminders while firing
+    (0: every run); ``for_runs`` is how many consecutive runs over the limit fire it.
+    """
+
+    type: str
+    limit: float
+    mount: str | None = None
+    repeat: float = 3600.0
+    for_runs: int = 1
+    line: int = 0
+
+    @property
+    def key(self) -> str:
+        """The rule's stable name in the database: ``cpu``, ``disk:/var``."""
+        return f"{self.type}:{self.mount}" if self.mount else self.type
+
+
+@dataclass(frozen=True)
+class Client:
+    """One ``<client>`` of the config. ``name`` defaults to the IP."""
+
+    ip: str
+    username: str
+    port: int = 22
+    name: str = ""
+    password: str | None = field(default=None, repr=False)
+    keyfile: Path | None = None
+    mail: tuple[str, ...] = ()
+    python: str | None = None
+    timeout: float | None = None
+    alerts: tuple[AlertRule, ...] = ()
+    line: int = 0
+
+    @property
+    def address(self) -> str:
+        """``ip:port``, the client's identity in the database."""
+        return f"{self.ip}:{self.port}"
+
+    @property
+    def label(self) -> str:
+        """What a person reads: the name, or the IP when there is none."""
+        return self.name or self.ip
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where mail goes. ``tls`` is one of ``SMTP_TLS_MODES``; ``timeout`` in seconds."""
+
+    host: str = "localhost"
+    port: int = 25
+    tls: str = "none"
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender: str = "fleetstat@localhost"
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server settings: ``<settings>`` in the XML, overridden by ``FLEETSTAT_*`` variables.
+
+    Times are seconds. ``timeout`` bounds one whole host (connect, upload, run, cleanup).
+    """
+
+    db: str = "sqlite:///fleetstat.db"
+    concurrency: int = 50
+    connect_timeout: float = 10.0
+    timeout: float = 60.0
+    host_keys: str = "accept-new"
+    known_hosts: Path = Path("~/.local/state/fleetstat/known_hosts")
+    cpu_interval: float = 1.0
+    max_events: int = 500
+    mail_max_events: int = 100
+    smtp: SmtpSettings = SmtpSettings()
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole loaded config file."""
+
+    path: Path
+    settings: Settings
+    clients: tuple[Client, ...]
+
+
+# ---------------------------------------------------------------- one host's run
+
+
+class Outcome(enum.StrEnum):
+    """How one host's run ended; exactly one per host per run."""
+
+    OK = "ok"
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    HOST_KEY_MISMATCH = "host_key_mismatch"
+    NO_PYTHON = "no_python"
+    AGENT_FAILED = "agent_failed"
+    BAD_PAYLOAD = "bad_payload"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class HostResult:
+    """What one host's run produced. ``answer`` is set exactly when ``outcome`` is OK."""
+
+    client: Client
+    outcome: Outcome
+    started_at: datetime
+    finished_at: datetime
+    error: str | None = None
+    answer: Answer | None = None
+
+    @property
+    def duration(self) -> float:
+        """Seconds from connect to cleanup."""
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+# ---------------------------------------------------------------- the agent's answer (v1)
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """``percent`` busy over ``interval`` seconds; ``busy``/``total`` are raw seconds since boot."""
+
+    percent: float
+    count: int
+    interval: float
+    busy: float
+    total: float
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes; ``used`` = total − available; ``percent`` = used / total × 100."""
+
+    total: int
+    available: int
+    used: int
+    percent: float
+
+
+@dataclass(frozen=True)
+class Swap:
+    """Bytes and percent used (0 when there is no swap)."""
+
+    total: int
+    used: int
+    free: int
+    percent: float
+
+
+@dataclass(frozen=True)
+class Disk:
+    """One real filesystem: bytes, and percent used as ``df`` shows it."""
+
+    mount: str
+    device: str
+    fstype: str
+    total: int
+    used: int
+    free: int
+    percent: float
+
+
+@dataclass(frozen=True)
+class Event:
+    """One security event, normalised across Windows and Linux.
+
+    ``time`` is UTC. ``level`` is one of audit_success, audit_failure, information,
+    warning, error, critical. ``fields`` keeps the raw name/value pairs.
+    """
+
+    source: str
+    record_id: str
+    event_id: str
+    time: datetime
+    level: str
+    user: str | None
+    source_ip: str | None
+    message: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """Who answered: names and versions as the client reports them."""
+
+    hostname: str
+    os: str
+    os_name: str
+    os_version: str
+    kernel: str
+    arch: str
+    python: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A decrypted, validated agent answer (schema version 1).
+
+    ``clock`` is the agent's time (UTC) when it answered. ``load`` is None on Windows.
+    ``cursor`` is what the next run sends back as ``events.since``; ``resets`` names the
+    event sources that started over (log cleared or rotated). ``errors`` lists the parts
+    that failed as (part, message).
+    """
+
+    host: HostInfo
+    clock: datetime
+    cpu: Cpu
+    memory: Memory
+    swap: Swap
+    uptime: float
+    boot_time: datetime
+    load: tuple[float, float, float] | None
+    disks: tuple[Disk, ...]
+    events: tuple[Event, ...]
+    cursor: dict[str, Any]
+    resets: tuple[str, ...]
+    errors: tuple[tuple[str, str], ...]

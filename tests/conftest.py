@@ -1,0 +1,7 @@
+"""Shared fixtures: each kind of real server lives in its own module under tests/support."""
+
+pytest_plugins = [
+    "tests.support.sshd",
+    "tests.support.smtp",
+    "tests.support.databases",
+]

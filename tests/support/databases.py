@@ -1,0 +1,1 @@
+"""Real databases servers for the tests (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Real smtp servers for the tests (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Real sshd servers for the tests (filled in by its owner)."""
