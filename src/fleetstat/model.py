@@ -225,7 +225,8 @@ class HostInfo:
 class Answer:
     """A decrypted, validated agent answer (schema version 1).
 
-    ``clock`` is the agent's time (UTC) when it answered. ``load`` is None on Windows.
+    ``clock`` is the agent's time (UTC) when it answered. A section whose collection
+    failed is None (and named in ``errors``); ``load`` is None on Windows.
     ``cursor`` is what the next run sends back as ``events.since``; ``resets`` names the
     event sources that started over (log cleared or rotated). ``errors`` lists the parts
     that failed as (part, message).
@@ -233,11 +234,11 @@ class Answer:
 
     host: HostInfo
     clock: datetime
-    cpu: Cpu
-    memory: Memory
-    swap: Swap
-    uptime: float
-    boot_time: datetime
+    cpu: Cpu | None
+    memory: Memory | None
+    swap: Swap | None
+    uptime: float | None
+    boot_time: datetime | None
     load: tuple[float, float, float] | None
     disks: tuple[Disk, ...]
     events: tuple[Event, ...]
