@@ -37,6 +37,8 @@ class EnvelopeError(FleetstatError):
 class StoreError(FleetstatError):
     """The database could not be read or written (gone, full, locked, wrong schema)."""
 
+    exit_code = 3
+
 
 class MailError(FleetstatError):
     """A mail could not be sent. ``permanent`` says whether trying again can help."""
