@@ -102,11 +102,12 @@ class Settings:
 
 @dataclass(frozen=True)
 class Config:
-    """A whole loaded config file."""
+    """A whole loaded config file. ``warnings`` are things worth fixing that still load."""
 
     path: Path
     settings: Settings
     clients: tuple[Client, ...]
+    warnings: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- one host's run
