@@ -1,0 +1,213 @@
+"""Run the agent: read one request on stdin, print one encrypted answer on stdout.
+
+Exit 0 when an answer was printed (even when parts of it failed), 2 with one line
+on stderr when the request is malformed, 1 with one line on stderr when the agent
+itself cannot run. See ``docs/agent-protocol.md``.
+"""
+
+import importlib
+import json
+import socket
+import sys
+import time
+import zlib
+
+from . import fernet
+
+VERSION = 1
+PLATFORMS = {"linux": "linux", "darwin": "darwin", "win32": "windows"}
+DEFAULT_CPU_INTERVAL = 1.0
+MAX_CPU_INTERVAL = 60.0
+DEFAULT_MAX_EVENTS = 500
+
+
+class BadRequest(Exception):
+    """The request on stdin is not a valid version-1 request; says what is wrong."""
+
+
+def platform_name(platform):
+    """The platform module's name for a ``sys.platform`` value, or None."""
+    if platform.startswith("linux"):
+        return "linux"
+    return PLATFORMS.get(platform)
+
+
+def load_platform(platform):
+    """Import and return the platform module for ``platform`` (a ``sys.platform``)."""
+    name = platform_name(platform)
+    if name is None:
+        raise RuntimeError("unsupported platform: {}".format(platform))
+    return importlib.import_module("." + name, __package__)
+
+
+# ---------------------------------------------------------------- the request
+
+
+def is_number(value):
+    """Whether ``value`` is a JSON number (not a boolean)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_cpu_interval(value):
+    """A valid ``cpu_interval`` in seconds, 0 to ``MAX_CPU_INTERVAL``."""
+    if not is_number(value) or not 0 <= value <= MAX_CPU_INTERVAL:
+        raise BadRequest("cpu_interval must be a number of seconds from 0 to 60")
+    return float(value)
+
+
+def check_events(value):
+    """``(since, max)`` from the request's ``events`` object."""
+    if not isinstance(value, dict):
+        raise BadRequest("events must be an object")
+    since = value.get("since", {})
+    if not isinstance(since, dict):
+        raise BadRequest("events.since must be an object")
+    limit = value.get("max", DEFAULT_MAX_EVENTS)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise BadRequest("events.max must be a whole number, 0 or more")
+    return since, limit
+
+
+def parse_request(text):
+    """The validated request: ``{"key", "cpu_interval", "since", "max_events"}``.
+
+    Raises ``BadRequest`` naming the first thing that is wrong.
+    """
+    try:
+        request = json.loads(text)
+    except ValueError as err:
+        raise BadRequest("not JSON: {}".format(err)) from err
+    if not isinstance(request, dict):
+        raise BadRequest("the request must be a JSON object")
+    if request.get("v") != VERSION:
+        raise BadRequest("unsupported version {!r}, expected 1".format(request.get("v")))
+    key = request.get("key")
+    if not isinstance(key, str):
+        raise BadRequest("key is missing or not a string")
+    try:
+        fernet.decode_key(key)
+    except fernet.BadKey as err:
+        raise BadRequest(str(err)) from err
+    since, max_events = check_events(request.get("events", {}))
+    return {
+        "key": key,
+        "cpu_interval": check_cpu_interval(request.get("cpu_interval", DEFAULT_CPU_INTERVAL)),
+        "since": since,
+        "max_events": max_events,
+    }
+
+
+# ---------------------------------------------------------------- collecting
+
+
+def describe(err):
+    """One line saying what went wrong: the exception's type and message."""
+    text = " ".join(str(err).split())
+    name = type(err).__name__
+    return "{}: {}".format(name, text) if text else name
+
+
+def guarded(answer, part, func, *args):
+    """``answer[part] = func(*args)``; on failure ``None`` and an entry in ``errors``."""
+    try:
+        answer[part] = func(*args)
+    except Exception as err:  # noqa: BLE001 - each part fails alone, by contract
+        answer[part] = None
+        answer["errors"].append({"part": part, "error": describe(err)})
+
+
+def cpu_percent(before, after):
+    """Percent busy (0-100, one decimal) between two ``(busy, total)`` samples."""
+    total = after[1] - before[1]
+    if total <= 0:
+        return 0.0
+    return round(min(100.0, max(0.0, (after[0] - before[0]) * 100.0 / total)), 1)
+
+
+def cpu_section(system, interval, sleep=time.sleep, clock=time.monotonic):
+    """The ``cpu`` section: two ``cpu_times`` samples ``interval`` seconds apart."""
+    started = clock()
+    before = system.cpu_times()
+    sleep(interval)
+    after = system.cpu_times()
+    return {
+        "percent": cpu_percent(before, after),
+        "count": system.cpu_count(),
+        "interval": round(clock() - started, 3),
+        "busy": after[0],
+        "total": after[1],
+    }
+
+
+def uptime_section(system):
+    """The ``uptime`` section from ``(seconds, boot_time)``."""
+    seconds, boot_time = system.uptime()
+    return {"seconds": seconds, "boot_time": boot_time}
+
+
+def fallback_host(platform):
+    """A host section for when ``host_info`` failed: the hostname and OS only."""
+    return {
+        "hostname": socket.gethostname(),
+        "os": platform_name(platform) or platform,
+        "os_name": "",
+        "os_version": "",
+        "kernel": "",
+        "arch": "",
+        "python": "{}.{}.{}".format(*sys.version_info[:3]),
+    }
+
+
+def collect(system, request, platform=sys.platform, clock=time.time):
+    """The whole answer (a JSON-ready dict) from the platform module ``system``."""
+    answer = {"v": VERSION, "errors": []}
+    guarded(answer, "host", system.host_info)
+    if answer["host"] is None:
+        answer["host"] = fallback_host(platform)
+    guarded(answer, "cpu", cpu_section, system, request["cpu_interval"])
+    guarded(answer, "memory", system.memory)
+    guarded(answer, "swap", system.swap)
+    guarded(answer, "uptime", uptime_section, system)
+    guarded(answer, "load", system.load)
+    guarded(answer, "disks", system.disks)
+    guarded(answer, "events", system.security_events, request["since"], request["max_events"])
+    answer["clock"] = clock()
+    return answer
+
+
+def seal(answer, key):
+    """The Fernet token (bytes) of the zlib-compressed JSON ``answer``."""
+    data = json.dumps(answer, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return fernet.encrypt(key, zlib.compress(data, 6))
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def fail(code, message):
+    """Write ``message`` as one line on stderr and return ``code``."""
+    sys.stderr.write("fleetstat-agent: {}\n".format(" ".join(message.split())))
+    sys.stderr.flush()
+    return code
+
+
+def main(stdin=None, stdout=None, platform=None):
+    """Run once; returns the exit status (0 answered, 2 bad request, 1 cannot run)."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    try:
+        request = parse_request(stdin.read())
+    except BadRequest as err:
+        return fail(2, "bad request: {}".format(err))
+    try:
+        system = load_platform(platform or sys.platform)
+        token = seal(collect(system, request, platform or sys.platform), request["key"])
+    except Exception as err:  # noqa: BLE001 - the agent's one place that reports errors
+        return fail(1, describe(err))
+    stdout.write(token.decode("ascii") + "\n")
+    stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""Linux figures from ``/proc``, ``/etc/os-release`` and ``os.statvfs``.
+
+The parsers are pure functions over the files' text; the functions named in
+``agent/__init__.py`` are thin readers around them.
+"""
+
+import os
+import platform
+import socket
+import time
+
+# Filesystem types that hold no user data of their own; anything else is real.
+PSEUDO_FSTYPES = frozenset(
+    (
+        # kernel interfaces
+        "proc", "sysfs", "devtmpfs", "devpts", "devfs", "usbfs", "securityfs", "selinuxfs",
+        "debugfs", "tracefs", "configfs", "pstore", "efivarfs", "bpf", "binfmt_misc",
+        "mqueue", "hugetlbfs", "fusectl", "nsfs", "rpc_pipefs", "nfsd",
+        "cgroup", "cgroup2",
+        # memory-backed
+        "tmpfs", "ramfs", "rootfs",
+        # layered or read-only images (containers, snaps, AppImages)
+        "overlay", "aufs", "squashfs", "fuse.squashfuse", "fuse.squashfuse_ll",
+        "fuse.snapfuse", "fuse.appimagefuse",
+        # automounter placeholders and desktop or container helpers
+        "autofs", "fuse.lxcfs", "fuse.gvfsd-fuse", "fuse.portal", "fuse.xdg-document-portal",
+    )
+)  # fmt: skip
+
+# /proc/stat "cpu" line columns, in order (man 5 proc). guest and guest_nice are
+# already counted in user and nice, so they are left out of the total.
+CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+IDLE_FIELDS = ("idle", "iowait")
+
+
+def read_text(path):
+    """The whole text of ``path`` (a small file under /proc or /etc)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+# ---------------------------------------------------------------- parsers (pure)
+
+
+def parse_proc_stat(text):
+    """``/proc/stat`` -> ``{"cpu": {field: ticks}, "btime": epoch seconds or None}``.
+
+    ``cpu`` is the aggregate line over all CPUs, in clock ticks; fields a kernel does
+    not report (steal before 2.6.11) are 0.
+    """
+    cpu = {}
+    btime = None
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "cpu":
+            values = [int(v) for v in parts[1:]]
+            cpu = {name: (values[i] if i < len(values) else 0) for i, name in enumerate(CPU_FIELDS)}
+        elif parts[0] == "btime" and len(parts) > 1:
+            btime = int(parts[1])
+    if not cpu:
+        raise ValueError("/proc/stat has no aggregate cpu line")
+    return {"cpu": cpu, "btime": btime}
+
+
+def cpu_seconds(cpu, ticks_per_second):
+    """(busy, total) seconds from a parsed ``cpu`` dict of clock ticks."""
+    total = sum(cpu.values())
+    idle = sum(cpu[name] for name in IDLE_FIELDS)
+    return (total - idle) / ticks_per_second, total / ticks_per_second
+
+
+def parse_meminfo(text):
+    """``/proc/meminfo`` -> ``{name: bytes}`` (the kB figures times 1024)."""
+    values = {}
+    for line in text.splitlines():
+        name, sep, rest = line.partition(":")
+        fields = rest.split()
+        if not sep or not fields:
+            continue
+        scale = 1024 if len(fields) > 1 and fields[1] == "kB" else 1
+        values[name.strip()] = int(fields[0]) * scale
+    return values
+
+
+def available_memory(info):
+    """Bytes available to new programs without swapping.
+
+    ``MemAvailable`` where the kernel has it (3.14+); before that the same estimate
+    psutil makes: MemFree + Buffers + Cached + SReclaimable - Shmem.
+    """
+    if "MemAvailable" in info:
+        return info["MemAvailable"]
+    keys = ("MemFree", "Buffers", "Cached", "SReclaimable")
+    estimate = sum(info.get(key, 0) for key in keys) - info.get("Shmem", 0)
+    return max(0, min(estimate, info["MemTotal"]))
+
+
+def memory_figures(info):
+    """The protocol's ``memory`` dict (bytes, percent) from parsed meminfo."""
+    total = info["MemTotal"]
+    available = available_memory(info)
+    used = total - available
+    return {"total": total, "available": available, "used": used, "percent": percent(used, total)}
+
+
+def swap_figures(info):
+    """The protocol's ``swap`` dict (bytes, percent) from parsed meminfo."""
+    total = info.get("SwapTotal", 0)
+    free = info.get("SwapFree", 0)
+    used = total - free
+    return {"total": total, "used": used, "free": free, "percent": percent(used, total)}
+
+
+def percent(part, whole):
+    """``part / whole * 100`` rounded to 0.1; 0.0 when ``whole`` is 0."""
+    return round(part * 100.0 / whole, 1) if whole > 0 else 0.0
+
+
+def unquote(value):
+    """One os-release value without its shell quoting (single, double or none)."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1]
+        if value and value[0] != "'":
+            for escaped in ("\\\\", '\\"', "\\$", "\\`"):
+                value = value.replace(escaped, escaped[1])
+    return value
+
+
+def parse_os_release(text):
+    """``/etc/os-release`` -> ``{KEY: value}`` (comments and blank lines skipped)."""
+    values = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = unquote(value)
+    return values
+
+
+def unescape_mount_field(field):
+    r"""A /proc/mounts field with its octal escapes (``\040`` for a space) decoded."""
+    if "\\" not in field:
+        return field
+    out = []
+    i = 0
+    while i < len(field):
+        chunk = field[i + 1 : i + 4]
+        if field[i] == "\\" and len(chunk) == 3 and all(c in "01234567" for c in chunk):
+            out.append(chr(int(chunk, 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def is_real_filesystem(device, fstype):
+    """Whether a mount holds a real filesystem (not in ``PSEUDO_FSTYPES``, has a device)."""
+    return fstype not in PSEUDO_FSTYPES and device not in ("", "none")
+
+
+def parse_mounts(text):
+    """``/proc/mounts`` -> ``[{"device", "mount", "fstype"}]`` of real filesystems.
+
+    In file order; a mount point mounted over keeps its last (visible) entry.
+    """
+    found = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        device, mount, fstype = (unescape_mount_field(p) for p in parts[:3])
+        found.pop(mount, None)
+        if is_real_filesystem(device, fstype):
+            found[mount] = {"device": device, "mount": mount, "fstype": fstype}
+    return list(found.values())
+
+
+def disk_usage(stat):
+    """``{"total", "used", "free", "percent"}`` (bytes) from an ``os.statvfs`` result.
+
+    ``free`` is what an unprivileged user may still write; ``percent`` is
+    used / (used + free) as ``df`` shows it (the root reserve counts as neither).
+    """
+    total = stat.f_blocks * stat.f_frsize
+    free = stat.f_bavail * stat.f_frsize
+    used = (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+    return {"total": total, "used": used, "free": free, "percent": percent(used, used + free)}
+
+
+# ---------------------------------------------------------------- readers
+
+
+def os_release():
+    """Parsed ``/etc/os-release`` (or ``/usr/lib/os-release``); ``{}`` when neither exists."""
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            return parse_os_release(read_text(path))
+        except OSError:
+            continue
+    return {}
+
+
+def host_info():
+    """Who this host is; see ``agent/__init__.py``."""
+    release = os_release()
+    return {
+        "hostname": socket.gethostname(),
+        "os": "linux",
+        "os_name": release.get("NAME", "Linux"),
+        "os_version": release.get("VERSION_ID", ""),
+        "kernel": platform.release(),
+        "arch": platform.machine(),
+        "python": platform.python_version(),
+    }
+
+
+def cpu_times():
+    """(busy, total) CPU seconds since boot over all CPUs, from ``/proc/stat``."""
+    stat = parse_proc_stat(read_text("/proc/stat"))
+    return cpu_seconds(stat["cpu"], os.sysconf("SC_CLK_TCK"))
+
+
+def cpu_count():
+    """Logical CPUs online (at least 1)."""
+    return os.cpu_count() or 1
+
+
+def memory():
+    """The ``memory`` dict (bytes, percent) from ``/proc/meminfo``."""
+    return memory_figures(parse_meminfo(read_text("/proc/meminfo")))
+
+
+def swap():
+    """The ``swap`` dict (bytes, percent) from ``/proc/meminfo``."""
+    return swap_figures(parse_meminfo(read_text("/proc/meminfo")))
+
+
+def uptime():
+    """(seconds since boot, boot time as epoch seconds).
+
+    The boot time is ``btime`` of ``/proc/stat`` (what ``psutil.boot_time`` reports),
+    else now minus the uptime.
+    """
+    seconds = float(read_text("/proc/uptime").split()[0])
+    btime = parse_proc_stat(read_text("/proc/stat"))["btime"]
+    return seconds, float(btime) if btime is not None else time.time() - seconds
+
+
+def load():
+    """The 1, 5 and 15 minute load averages."""
+    return list(os.getloadavg())
+
+
+def disks():
+    """One dict per real mounted filesystem (see ``agent/__init__.py``), bytes."""
+    result = []
+    for mount in parse_mounts(read_text("/proc/self/mounts")):
+        try:
+            usage = disk_usage(os.statvfs(mount["mount"]))
+        except OSError:
+            continue
+        mount.update(usage)
+        result.append(mount)
+    return result
+
+
+def security_events(since, max_events):
+    """The ``events`` object of authentication events (journald or auth.log).
+
+    ``since`` is the request's ``events.since``; its ``linux-auth`` cursor is handed on.
+    """
+    from . import events
+
+    return events.linux_auth((since or {}).get("linux-auth"), max_events)
