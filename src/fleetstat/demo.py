@@ -1,0 +1,244 @@
+"""The embedded default: a whole run on this machine, with nothing installed and no root.
+
+An SSH server (asyncssh) and an SMTP server (aiosmtpd) run inside this process on
+loopback only; a config in the seed format names three clients on 127.0.0.2-127.0.0.4;
+one pass runs through ``job.run_pass``, the same code as ``fleetstat run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import hmac
+import os
+import secrets
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+from aiosmtpd.controller import Controller
+
+from fleetstat import config, job, report
+from fleetstat.store import Store
+
+CLIENT_IPS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+LOGIN = "demo"
+ADMIN = "admin@demo.example"
+
+# One client per line of the seed format; the second has a memory limit of 1 % so that an
+# alert certainly fires, the third a CPU limit of 0 %.
+CONFIG_TEMPLATE = """\
+<clients>
+    <settings db="sqlite:///{folder}/fleetstat.db" known-hosts="{folder}/known_hosts"
+              cpu-interval="0.5">
+        <smtp host="127.0.0.1" port="{smtp_port}" sender="fleetstat@demo.example" />
+    </settings>
+{clients}
+</clients>
+"""
+CLIENT_TEMPLATE = """\
+    <client ip="{ip}" port="{port}" username="{login}" password="{password}"
+            mail="{mail}" name="{name}">
+{alerts}
+    </client>"""
+ALERTS = (
+    ('<alert type="memory" limit="50%" />', '<alert type="cpu" limit="20%" />'),
+    ('<alert type="memory" limit="1%" />', '<alert type="disk" limit="95%" />'),
+    ('<alert type="cpu" limit="0%" />', '<alert type="load" limit="4" />'),
+)
+NAMES = ("demo-web", "demo-db", "demo-build")
+
+
+@dataclass(frozen=True)
+class Servers:
+    """What the demo started: SSH ports by client IP, the SMTP port and the mail folder."""
+
+    ssh_ports: dict[str, int]
+    smtp_port: int
+    mail_dir: Path
+    password: str
+
+
+def main(folder: Path, *, keep: bool = False) -> int:
+    """Run the demo in ``folder`` (made if missing); return the pass's exit status."""
+    return asyncio.run(_demo(folder.resolve(), keep))
+
+
+async def _demo(folder: Path, keep: bool) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    mail_dir = folder / "mail"
+    mail_dir.mkdir(exist_ok=True)
+    password = secrets.token_urlsafe(12)
+    ssh_servers, ports = await _start_ssh(password)
+    smtp = _start_smtp(mail_dir)
+    try:
+        servers = Servers(ports, smtp.port, mail_dir, password)
+        config_path = write_config(folder, servers)
+        loaded = config.load(config_path, environ={})
+        print(
+            f"fleetstat demo: SSH server on {', '.join(f'{ip}:{p}' for ip, p in ports.items())}, "
+            f"SMTP on 127.0.0.1:{smtp.port}, config {config_path}"
+        )
+        store = Store.open(loaded.settings.db)
+        try:
+            before = set(mail_dir.iterdir())
+            result = await job.run_pass(loaded, store, progress=report.ProgressBar())
+        finally:
+            store.close()
+        print()
+        print(report.pass_table(result))
+        _print_mails(sorted(set(mail_dir.iterdir()) - before))
+        print(f"\ndatabase: {loaded.settings.db}")
+        print(f"see it:   fleetstat hosts --db {loaded.settings.db}")
+        if keep:
+            await _wait_for_ctrl_c(config_path)
+        return result.exit_code
+    finally:
+        smtp.stop()
+        for server in ssh_servers:
+            server.close()
+
+
+def write_config(folder: Path, servers: Servers) -> Path:
+    """Write the demo's ``clients.xml`` (mode 0600: it holds the demo password)."""
+    clients = "\n".join(
+        CLIENT_TEMPLATE.format(
+            ip=ip,
+            port=servers.ssh_ports[ip],
+            login=LOGIN,
+            password=servers.password,
+            mail=ADMIN,
+            name=name,
+            alerts="\n".join(f"        {rule}" for rule in rules),
+        )
+        for ip, name, rules in zip(CLIENT_IPS, NAMES, ALERTS, strict=True)
+    )
+    text = CONFIG_TEMPLATE.format(folder=folder, smtp_port=servers.smtp_port, clients=clients)
+    path = folder / "clients.xml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
+    return path
+
+
+# ---------------------------------------------------------------- the SSH server
+
+
+class _Login(asyncssh.SSHServer):
+    """Accepts the demo login with the demo password, nothing else."""
+
+    def __init__(self, password: str) -> None:
+        self._password = password
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        return username == LOGIN and hmac.compare_digest(password, self._password)
+
+
+async def _run_command(process: asyncssh.SSHServerProcess[bytes]) -> None:
+    """Run the client's command as the current user, wired to the SSH channel."""
+    command = process.command or os.environ.get("SHELL", "/bin/sh")
+    local = await asyncio.create_subprocess_shell(
+        command,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        await process.redirect(stdin=local.stdin, stdout=local.stdout, stderr=local.stderr)
+        process.exit(await local.wait())
+    finally:
+        if local.returncode is None:
+            local.kill()
+            await local.wait()
+
+
+async def _start_ssh(password: str) -> tuple[list[asyncssh.SSHAcceptor], dict[str, int]]:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    servers: list[asyncssh.SSHAcceptor] = []
+    ports: dict[str, int] = {}
+    for ip in CLIENT_IPS:
+        server = await asyncssh.create_server(
+            lambda: _Login(password),
+            ip,
+            0,
+            server_host_keys=[key],
+            process_factory=_run_command,
+            sftp_factory=True,
+            encoding=None,
+        )
+        servers.append(server)
+        ports[ip] = server.sockets[0].getsockname()[1]
+    return servers, ports
+
+
+# ---------------------------------------------------------------- the SMTP server
+
+
+class _SaveMail:
+    """aiosmtpd handler: every message becomes a numbered ``.eml`` file in one folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        name = f"{len(list(self._folder.glob('*.eml'))) + 1:04d}.eml"
+        content = envelope.original_content or envelope.content
+        (self._folder / name).write_bytes(
+            content if isinstance(content, bytes) else content.encode()
+        )
+        return "250 Message accepted for delivery"
+
+
+class _Smtp:
+    def __init__(self, folder: Path) -> None:
+        self.port = _free_port()
+        self._controller = Controller(_SaveMail(folder), hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+def _start_smtp(folder: Path) -> _Smtp:
+    return _Smtp(folder)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ---------------------------------------------------------------- output
+
+
+def _print_mails(paths: list[Path]) -> None:
+    from email import message_from_bytes
+
+    print(f"\nmails sent ({len(paths)}), saved as files:")
+    for path in paths:
+        message = message_from_bytes(path.read_bytes())
+        print(f"  {path}  to {message['To']}: {message['Subject']}")
+
+
+async def _wait_for_ctrl_c(config_path: Path) -> None:
+    print(
+        f"\nservers kept up (--keep) as {getpass.getuser()} would reach them: "
+        f"`fleetstat run --config {config_path}` runs again; Ctrl-C stops.",
+        flush=True,
+    )
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        print("\nstopped", file=sys.stderr)

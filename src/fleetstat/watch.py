@@ -1,0 +1,133 @@
+"""``fleetstat watch``: one pass every period, never two at once, a clean stop on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import json
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from fleetstat import job, mail
+from fleetstat.errors import FleetstatError
+from fleetstat.model import Config
+from fleetstat.store import Store
+
+
+def watch(
+    config: Config,
+    *,
+    period: float,
+    as_json: bool = False,
+    concurrency: int | None = None,
+    out: TextIO = sys.stdout,
+    max_passes: int | None = None,
+) -> int:
+    """Run a pass every ``period`` seconds until SIGTERM/SIGINT or ``max_passes``; return 0.
+
+    A pass longer than the period delays the next one; passes never overlap.
+    """
+    return asyncio.run(
+        _watch(config, period, out, as_json=as_json, concurrency=concurrency, max_passes=max_passes)
+    )
+
+
+async def _watch(
+    config: Config,
+    period: float,
+    out: TextIO,
+    *,
+    as_json: bool,
+    concurrency: int | None,
+    max_passes: int | None,
+) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    store = Store.open(config.settings.db)
+    passes = 0
+    try:
+        while not stop.is_set() and (max_passes is None or passes < max_passes):
+            started = time.monotonic()
+            with pass_lock(lock_path(config)):
+                line = await _one_pass(config, store, concurrency, as_json)
+            print(line, file=out, flush=True)
+            passes += 1
+            wait = period - (time.monotonic() - started)
+            if max_passes is None or passes < max_passes:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=max(wait, 0))
+        await asyncio.to_thread(mail.flush, store, config.settings.smtp, job.utcnow())
+    finally:
+        store.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return 0
+
+
+async def _one_pass(config: Config, store: Store, concurrency: int | None, as_json: bool) -> str:
+    """Run one pass and return its log line; an error of the pass is logged, not fatal."""
+    try:
+        report = await job.run_pass(config, store, concurrency=concurrency)
+    except FleetstatError as err:
+        if as_json:
+            return json.dumps({"time": job.utcnow().isoformat(), "error": str(err)})
+        return f"{job.utcnow():%Y-%m-%dT%H:%M:%SZ} pass failed: {err}"
+    return log_line(report, as_json=as_json)
+
+
+def log_line(report: job.PassReport, *, as_json: bool) -> str:
+    """One line that says how a pass went: hosts ok/failed, duration, mails sent."""
+    failed = [f"{r.client.label} {r.outcome.value}" for r in report.results if r.answer is None]
+    sent = report.mail.sent if report.mail else 0
+    if as_json:
+        return json.dumps(
+            {
+                "time": report.finished_at.isoformat(),
+                "run_id": report.run_id,
+                "hosts": len(report.results),
+                "ok": report.ok,
+                "failed": report.failed,
+                "failed_hosts": failed,
+                "unstored": len(report.unstored),
+                "duration_seconds": round(report.duration, 3),
+                "mails_sent": sent,
+                "mail_error": report.mail_error,
+            }
+        )
+    text = (
+        f"{report.finished_at:%Y-%m-%dT%H:%M:%SZ} run {report.run_id}: "
+        f"{report.ok}/{len(report.results)} ok, {report.duration:.1f} s, {sent} mails sent"
+    )
+    if failed:
+        text += f"; failed: {', '.join(failed)}"
+    if report.unstored:
+        text += f"; {len(report.unstored)} NOT STORED"
+    if report.mail_error:
+        text += f"; mail: {report.mail_error}"
+    return text
+
+
+def lock_path(config: Config) -> Path:
+    """The lock file for passes on this config's database, in fleetstat's state folder."""
+    digest = hashlib.sha256(config.settings.db.encode()).hexdigest()[:16]
+    return config.settings.known_hosts.expanduser().parent / f"pass-{digest}.lock"
+
+
+@contextlib.contextmanager
+def pass_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` across processes; waits while another pass holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
