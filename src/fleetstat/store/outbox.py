@@ -1,0 +1,166 @@
+"""The queries of the mail outbox (``mail_outbox``): queue, claim, and record each attempt.
+
+A row is ``pending`` until a flush claims it compare-and-set (``pending`` → ``sending``,
+``attempts`` + 1), then ``sent`` (with ``sent_at``), back to ``pending`` (a transient
+failure, with ``last_error``) or ``failed`` (permanently rejected). Every function
+works inside the caller's session and transaction; none commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+from sqlalchemy import CursorResult, Update, func, select, update
+from sqlalchemy.orm import Session
+
+from fleetstat.store.models import MailOutbox
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+
+KINDS = ("alert", "events", "test")
+
+#: A row left in ``sending`` longer than this belonged to a collector that died.
+STALE_SENDING = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A composed mail before it is queued: ``kind`` is one of ``KINDS``."""
+
+    kind: str
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class QueuedMail:
+    """One claimed outbox row, as a flush sends it. ``created_at`` is UTC."""
+
+    id: int
+    created_at: datetime
+    kind: str
+    recipient: str
+    subject: str
+    body: str
+    attempts: int
+
+
+def enqueue(
+    session: Session,
+    draft: Draft,
+    recipients: Iterable[str],
+    *,
+    now: datetime,
+    run_id: int | None = None,
+    host_id: int | None = None,
+) -> list[int]:
+    """Queue one row per recipient; returns the new outbox ids (flushed, not committed)."""
+    rows = [
+        MailOutbox(
+            created_at=now,
+            run_id=run_id,
+            host_id=host_id,
+            kind=draft.kind,
+            recipient=recipient,
+            subject=draft.subject,
+            body=draft.body,
+            status=PENDING,
+            attempts=0,
+        )
+        for recipient in recipients
+    ]
+    session.add_all(rows)
+    session.flush()
+    return [row.id for row in rows]
+
+
+def release_stale(session: Session, now: datetime, older_than: timedelta = STALE_SENDING) -> int:
+    """Return rows stuck in ``sending`` since before ``now - older_than`` to ``pending``."""
+    statement = (
+        update(MailOutbox)
+        .where(MailOutbox.status == SENDING, MailOutbox.last_attempt_at < now - older_than)
+        .values(status=PENDING)
+    )
+    return _rowcount(session, statement)
+
+
+def pending_ids(session: Session, limit: int) -> list[int]:
+    """Up to ``limit`` pending row ids, oldest first."""
+    statement = (
+        select(MailOutbox.id)
+        .where(MailOutbox.status == PENDING)
+        .order_by(MailOutbox.id)
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
+def claim(session: Session, ids: Sequence[int], now: datetime) -> list[QueuedMail]:
+    """Claim rows compare-and-set (``pending`` → ``sending``); returns those this caller won."""
+    won = [row_id for row_id in ids if _claim_one(session, row_id, now)]
+    if not won:
+        return []
+    rows = session.scalars(select(MailOutbox).where(MailOutbox.id.in_(won)).order_by(MailOutbox.id))
+    return [_queued(row) for row in rows]
+
+
+def _claim_one(session: Session, row_id: int, now: datetime) -> bool:
+    statement = (
+        update(MailOutbox)
+        .where(MailOutbox.id == row_id, MailOutbox.status == PENDING)
+        .values(status=SENDING, attempts=MailOutbox.attempts + 1, last_attempt_at=now)
+    )
+    return _rowcount(session, statement) == 1
+
+
+def mark_sent(session: Session, row_id: int, now: datetime) -> None:
+    """Record a delivered mail: it is never sent again."""
+    values = {"status": SENT, "sent_at": now, "last_error": None}
+    session.execute(update(MailOutbox).where(MailOutbox.id == row_id).values(**values))
+
+
+def mark_retry(session: Session, row_ids: Iterable[int], error: str) -> None:
+    """Put claimed rows back to ``pending`` with the error of this attempt."""
+    ids = list(row_ids)
+    if ids:
+        statement = (
+            update(MailOutbox)
+            .where(MailOutbox.id.in_(ids), MailOutbox.status == SENDING)
+            .values(status=PENDING, last_error=error)
+        )
+        session.execute(statement)
+
+
+def mark_failed(session: Session, row_id: int, error: str) -> None:
+    """Record a permanent rejection: the row is not tried again."""
+    values = {"status": FAILED, "last_error": error}
+    session.execute(update(MailOutbox).where(MailOutbox.id == row_id).values(**values))
+
+
+def counts(session: Session) -> dict[str, int]:
+    """How many rows are in each status."""
+    statement = select(MailOutbox.status, func.count()).group_by(MailOutbox.status)
+    return {status: int(count) for status, count in session.execute(statement)}
+
+
+def _queued(row: MailOutbox) -> QueuedMail:
+    return QueuedMail(
+        id=row.id,
+        created_at=row.created_at,
+        kind=row.kind,
+        recipient=row.recipient,
+        subject=row.subject,
+        body=row.body,
+        attempts=row.attempts,
+    )
+
+
+def _rowcount(session: Session, statement: Update) -> int:
+    result = cast(CursorResult[object], session.execute(statement))
+    return result.rowcount
