@@ -1,0 +1,90 @@
+"""Keys, the request the agent reads, and opening the answer it sends back.
+
+A fresh Fernet key is made for every host and every run (``new_key``) and reaches
+the agent only inside the request on the SSH channel's stdin (``request_bytes``).
+The answer is a Fernet token of the zlib-compressed JSON answer; ``open_answer``
+turns it into a ``model.Answer`` or raises ``EnvelopeError``.
+
+The token's timestamp is not checked against a time-to-live: agents' clocks drift,
+and a replay is already ruled out because each run's key is new and never stored.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from fleetstat.answer import parse_answer
+from fleetstat.errors import EnvelopeError
+from fleetstat.model import Answer
+
+PROTOCOL_VERSION = 1
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # decompressed; a larger answer is refused
+
+
+def new_key() -> bytes:
+    """A fresh Fernet key (32 random bytes, url-safe base64)."""
+    return Fernet.generate_key()
+
+
+def request_bytes(
+    key: bytes, *, cpu_interval: float, since: dict[str, Any], max_events: int
+) -> bytes:
+    """The agent's request: one JSON line (ending in a newline) for its stdin.
+
+    ``cpu_interval`` is in seconds; ``since`` is the previous answer's cursor (``{}``
+    on a first run); ``max_events`` caps the event records returned.
+    """
+    request = {
+        "v": PROTOCOL_VERSION,
+        "key": key.decode("ascii"),
+        "cpu_interval": cpu_interval,
+        "events": {"since": since, "max": max_events},
+    }
+    return json.dumps(request, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def decrypt(token: bytes, key: bytes) -> bytes:
+    """The plaintext of a Fernet ``token`` under ``key`` (no time-to-live)."""
+    try:
+        return Fernet(key).decrypt(token.strip())
+    except InvalidToken as err:
+        raise EnvelopeError(
+            "agent answer does not decrypt (tampered, cut short or made with another key)"
+        ) from err
+    except (ValueError, TypeError) as err:
+        raise EnvelopeError(f"agent answer cannot be decrypted: {err}") from err
+
+
+def decompress(data: bytes, limit: int = MAX_ANSWER_BYTES) -> bytes:
+    """``zlib``-decompressed ``data``, refusing more than ``limit`` bytes."""
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(data, limit)
+    except zlib.error as err:
+        raise EnvelopeError(f"agent answer is not zlib data: {err}") from err
+    if inflater.unconsumed_tail:
+        raise EnvelopeError(f"agent answer is larger than {limit} bytes once decompressed")
+    if not inflater.eof:
+        raise EnvelopeError("agent answer's compressed data is cut short")
+    return out
+
+
+def decode_json(data: bytes) -> Any:
+    """The JSON value in ``data`` (UTF-8)."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise EnvelopeError(f"agent answer is not JSON: {err}") from err
+
+
+def open_answer(token: bytes, key: bytes) -> Answer:
+    """Decrypt, decompress, decode and validate an agent's answer.
+
+    Any failure (bad token, wrong key, bad zlib, bad JSON, a field missing or of
+    the wrong type) raises ``EnvelopeError``, chained from the original error.
+    """
+    return parse_answer(decode_json(decompress(decrypt(token, key))))
