@@ -1,0 +1,220 @@
+"""The database: one ``Store`` per process, one transaction per host result.
+
+``Store.open(url)`` connects (SQLite by default, PostgreSQL, MariaDB/MySQL) and brings
+the schema to the newest revision; every database failure comes out as ``StoreError``
+with the original exception as its cause. The tables are in ``models`` and documented
+in ``docs/schema.md``.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from fleetstat import model
+from fleetstat.errors import StoreError
+from fleetstat.store import migrations, queries, writes
+from fleetstat.store.queries import AttemptRow, HostRow
+
+__all__ = ["AttemptRow", "HostRow", "Store"]
+
+#: Seconds a SQLite writer waits for another writer's lock before giving up.
+DEFAULT_BUSY_TIMEOUT = 30.0
+
+
+class Store:
+    """The fleetstat database. Make one with ``Store.open(url)``; ``close()`` it at the end."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    # ------------------------------------------------------------ connecting
+
+    @classmethod
+    def open(
+        cls, url: str, *, create: bool = True, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+    ) -> Store:
+        """Connect to ``url`` and, with ``create``, bring the schema to the newest revision.
+
+        SQLite: the file's folder is made, WAL mode, foreign keys on, ``busy_timeout``
+        seconds of waiting on a lock. Without ``create`` nothing is made or migrated (a
+        missing SQLite file is a StoreError). A database newer than this code is refused.
+        """
+        parsed = _parse(url)
+        _prepare_sqlite_file(parsed, create)
+        store = cls(_engine(parsed, busy_timeout))
+        try:
+            if create:
+                store.upgrade()
+            else:
+                store.revision()
+        except StoreError:
+            store.close()
+            raise
+        return store
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for the queries of other parts and for tests)."""
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden, for messages."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest revision (``fleetstat db upgrade``)."""
+        with self._translating("upgrading the schema of"), self._engine.begin() as connection:
+            migrations.upgrade(connection)
+
+    def revision(self) -> str | None:
+        """The schema revision of the database (None when empty); StoreError when newer."""
+        with self._translating("reading the schema revision of"), self._engine.connect() as conn:
+            return migrations.check_known(conn)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed at the end, rolled back on any error."""
+        with self._translating("using"), self._sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    # ------------------------------------------------------------ writes
+
+    def start_run(self, now: datetime, collector: str | None = None) -> int:
+        """Record the start of a run at ``now`` (by ``collector``, this machine's name); its id."""
+        with self.session() as session:
+            return writes.start_run(session, now, collector or socket.gethostname())
+
+    def finish_run(self, run_id: int, now: datetime, total: int, ok: int) -> None:
+        """Record the end of run ``run_id``: ``total`` hosts tried, ``ok`` of them answered."""
+        with self.session() as session:
+            writes.finish_run(session, run_id, now, total, ok)
+
+    def record(self, run_id: int, result: model.HostResult, now: datetime) -> int:
+        """Store one host's result of run ``run_id`` in one transaction; the host's id.
+
+        Writes the host, the attempt and, when ok, the sample with its disks, the new
+        security events (a record already stored is skipped) and the new event cursor.
+        """
+        with self.session() as session:
+            return writes.record(session, run_id, result, now)
+
+    # ------------------------------------------------------------ reads
+
+    def cursors(self) -> dict[str, dict[str, Any]]:
+        """Address (``ip:port``) → the event cursor of the host's last stored answer."""
+        with self._reading() as session:
+            return queries.cursors(session)
+
+    def latest_hosts(self) -> list[HostRow]:
+        """Every host with its last outcome and the figures of its last sample, by name."""
+        with self._reading() as session:
+            return queries.latest_hosts(session)
+
+    def history(self, host: str, limit: int = 20) -> list[AttemptRow]:
+        """The last ``limit`` attempts of ``host`` (name, IP or ``ip:port``), newest first."""
+        with self._reading() as session:
+            return queries.history(session, host, limit)
+
+    def events_of_run(self, run_id: int, host_id: int) -> list[model.Event]:
+        """The security events run ``run_id`` stored for host ``host_id``, oldest first."""
+        with self._reading() as session:
+            return queries.events_of_run(session, run_id, host_id)
+
+    def previous_ok_at(self, host_id: int, before_run_id: int) -> datetime | None:
+        """When host ``host_id`` last answered in a run before ``before_run_id`` (UTC)."""
+        with self._reading() as session:
+            return queries.previous_ok_at(session, host_id, before_run_id)
+
+    # ------------------------------------------------------------ errors
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        with self._translating("reading from"), self._sessions() as session:
+            yield session
+
+    @contextmanager
+    def _translating(self, action: str) -> Iterator[None]:
+        """Turn any database failure into a StoreError that names the database."""
+        try:
+            yield
+        except SQLAlchemyError as err:
+            raise StoreError(f"{action} the database {self.url} failed: {_reason(err)}") from err
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError as err:
+        raise StoreError(f"not a database URL: {url!r} ({err})") from err
+
+
+def _sqlite_path(url: URL) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory SQLite."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.database.startswith("file:"):
+        return None
+    return Path(url.database).expanduser()
+
+
+def _prepare_sqlite_file(url: URL, create: bool) -> None:
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    if not create:
+        if not path.exists():
+            raise StoreError(f"no database at {path}: run `fleetstat db upgrade` to create one")
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"cannot create the folder of the database {path}: {err}") from err
+
+
+def _engine(url: URL, busy_timeout: float) -> Engine:
+    if _sqlite_path(url) is not None:
+        url = url.set(database=str(_sqlite_path(url)))
+    try:
+        if url.get_backend_name() == "sqlite":
+            engine = create_engine(url)
+            event.listen(engine, "connect", _sqlite_pragmas(busy_timeout))
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, ImportError) as err:
+        raise StoreError(f"cannot use the database {url!r}: {err}") from err
+
+
+def _sqlite_pragmas(busy_timeout: float) -> Any:
+    """A connect hook: WAL journal, foreign keys on, wait ``busy_timeout`` s for locks."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    return on_connect
+
+
+def _reason(err: SQLAlchemyError) -> str:
+    """The driver's own words, first line only (no SQL, no parameters)."""
+    cause: BaseException = err.orig if isinstance(err, DBAPIError) and err.orig else err
+    text = str(cause).strip().splitlines()
+    return text[0] if text else type(cause).__name__

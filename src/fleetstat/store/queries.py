@@ -1,0 +1,187 @@
+"""The reads other parts need: cursors, the host list, a host's history, a run's events.
+
+Each function takes an open session and returns typed, frozen rows; times are UTC.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from fleetstat import model
+from fleetstat.store.models import CollectionAttempt, Host, Sample, SecurityEvent
+
+
+@dataclass(frozen=True)
+class HostRow:
+    """One host as ``fleetstat hosts`` shows it.
+
+    ``cpu_percent``, ``mem_percent`` (percent) and ``uptime_seconds`` (seconds) come
+    from the host's last sample, taken at ``sampled_at``; all None before the first.
+    """
+
+    host_id: int
+    address: str
+    name: str
+    ip: str
+    hostname: str | None
+    os_name: str | None
+    last_outcome: str | None
+    last_attempt_at: datetime | None
+    last_ok_at: datetime | None
+    sampled_at: datetime | None
+    cpu_percent: float | None
+    mem_percent: float | None
+    uptime_seconds: float | None
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    """One attempt of one host, as ``fleetstat history`` shows it.
+
+    ``duration_seconds`` in seconds; ``cpu_percent`` and ``mem_percent`` (percent)
+    are the sample's when the outcome was ok, else None; ``error`` is None when ok.
+    """
+
+    run_id: int
+    host_id: int
+    address: str
+    name: str
+    ip: str
+    started_at: datetime
+    finished_at: datetime
+    duration_seconds: float
+    outcome: str
+    error: str | None
+    cpu_percent: float | None
+    mem_percent: float | None
+
+
+def cursors(session: Session) -> dict[str, dict[str, Any]]:
+    """Address → the event cursor stored with the host's last answer (none: left out)."""
+    rows = session.execute(
+        select(Host.address, Host.event_cursor).where(Host.event_cursor.is_not(None))
+    )
+    return {address: json.loads(text) for address, text in rows if text is not None}
+
+
+def latest_sample_id() -> Any:
+    """A correlated subquery: the id of the host's newest sample (uses its index)."""
+    return (
+        select(Sample.id)
+        .where(Sample.host_id == Host.id)
+        .order_by(Sample.collected_at.desc(), Sample.id.desc())
+        .limit(1)
+        .correlate(Host)
+        .scalar_subquery()
+    )
+
+
+def latest_hosts(session: Session) -> list[HostRow]:
+    """Every host with its last outcome and last sample's figures, ordered by name."""
+    query = (
+        select(Host, Sample.collected_at, Sample.cpu_percent, Sample.mem_percent)
+        .add_columns(Sample.uptime_seconds)
+        .outerjoin(Sample, Sample.id == latest_sample_id())
+        .order_by(Host.name, Host.address)
+    )
+    return [_host_row(*row) for row in session.execute(query)]
+
+
+def _host_row(
+    host: Host, sampled_at: datetime | None, cpu: float | None, mem: float | None, up: float | None
+) -> HostRow:
+    return HostRow(
+        host_id=host.id,
+        address=host.address,
+        name=host.name,
+        ip=host.ip,
+        hostname=host.hostname,
+        os_name=host.os_name,
+        last_outcome=host.last_outcome,
+        last_attempt_at=host.last_attempt_at,
+        last_ok_at=host.last_ok_at,
+        sampled_at=sampled_at,
+        cpu_percent=cpu,
+        mem_percent=mem,
+        uptime_seconds=up,
+    )
+
+
+def history(session: Session, host: str, limit: int = 20) -> list[AttemptRow]:
+    """The last ``limit`` attempts of the hosts named ``host`` (name, IP or address), newest first.
+
+    An unknown host gives an empty list.
+    """
+    query = (
+        select(CollectionAttempt, Host.address, Host.name, Sample.cpu_percent, Sample.mem_percent)
+        .join(Host, Host.id == CollectionAttempt.host_id)
+        .outerjoin(
+            Sample,
+            and_(
+                Sample.run_id == CollectionAttempt.run_id,
+                Sample.host_id == CollectionAttempt.host_id,
+            ),
+        )
+        .where(or_(Host.address == host, Host.name == host, Host.ip == host))
+        .order_by(CollectionAttempt.started_at.desc(), CollectionAttempt.id.desc())
+        .limit(limit)
+    )
+    return [_attempt_row(row) for row in session.execute(query)]
+
+
+def _attempt_row(row: Any) -> AttemptRow:
+    attempt, address, name, cpu, mem = row
+    return AttemptRow(
+        run_id=attempt.run_id,
+        host_id=attempt.host_id,
+        address=address,
+        name=name,
+        ip=attempt.ip,
+        started_at=attempt.started_at,
+        finished_at=attempt.finished_at,
+        duration_seconds=attempt.duration_seconds,
+        outcome=attempt.outcome,
+        error=attempt.error,
+        cpu_percent=cpu,
+        mem_percent=mem,
+    )
+
+
+def events_of_run(session: Session, run_id: int, host_id: int) -> list[model.Event]:
+    """The events run ``run_id`` stored for host ``host_id``, oldest first."""
+    query = (
+        select(SecurityEvent)
+        .where(SecurityEvent.run_id == run_id, SecurityEvent.host_id == host_id)
+        .order_by(SecurityEvent.time, SecurityEvent.id)
+    )
+    return [_event(row) for row in session.scalars(query)]
+
+
+def _event(row: SecurityEvent) -> model.Event:
+    return model.Event(
+        source=row.source,
+        record_id=row.record_id,
+        event_id=row.event_id,
+        time=row.time,
+        level=row.level,
+        user=row.user,
+        source_ip=row.source_ip,
+        message=row.message,
+        fields=json.loads(row.fields),
+    )
+
+
+def previous_ok_at(session: Session, host_id: int, before_run_id: int) -> datetime | None:
+    """When host ``host_id`` last answered ok in a run older than ``before_run_id``."""
+    query = select(func.max(CollectionAttempt.finished_at)).where(
+        CollectionAttempt.host_id == host_id,
+        CollectionAttempt.run_id < before_run_id,
+        CollectionAttempt.outcome == str(model.Outcome.OK),
+    )
+    return session.scalar(query)
