@@ -1,0 +1,89 @@
+"""The docs cannot drift: every command, outcome and alert type is documented and has help."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fleetstat.cli import build_parser
+from fleetstat.model import ALERT_TYPES, Outcome
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
+
+
+def _all_docs() -> str:
+    return "\n".join(p.read_text() for p in [REPO / "README.md", *sorted(DOCS.glob("*.md"))])
+
+
+def _commands(
+    parser: argparse.ArgumentParser, prefix: str = "fleetstat"
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                path = f"{prefix} {name}"
+                yield path, sub
+                yield from _commands(sub, path)
+
+
+COMMANDS = list(_commands(build_parser()))
+
+
+def test_the_command_line_has_every_command_of_the_design():
+    names = {path for path, _ in COMMANDS}
+    for expected in (
+        "run",
+        "watch",
+        "check-config",
+        "hosts",
+        "history",
+        "db upgrade",
+        "agent build",
+        "demo",
+        "mail test",
+        "mail flush",
+    ):
+        assert f"fleetstat {expected}" in names
+
+
+@pytest.mark.parametrize(("path", "sub"), COMMANDS, ids=[p for p, _ in COMMANDS])
+def test_every_command_has_help_text(path, sub):
+    text = sub.format_help()
+    assert sub.description and len(sub.description) > 40, f"{path} has no description"
+    assert "example" in text, f"{path} --help shows no example"
+
+
+@pytest.mark.parametrize("path", [p for p, _ in COMMANDS])
+def test_every_command_appears_in_the_docs(path):
+    assert path in _all_docs(), f"`{path}` is in no README or docs/*.md page"
+
+
+@pytest.mark.parametrize("outcome", list(Outcome))
+def test_every_outcome_is_explained_with_its_fix(outcome):
+    text = (DOCS / "outcomes.md").read_text()
+    row = re.search(rf"^\| `{outcome.value}` \|(.+)\|(.+)\|$", text, re.MULTILINE)
+    assert row, f"docs/outcomes.md has no row for `{outcome.value}`"
+    assert len(row.group(2).strip()) > 5
+
+
+@pytest.mark.parametrize("alert_type", ALERT_TYPES)
+def test_every_alert_type_is_documented(alert_type):
+    assert f"`{alert_type}`" in (DOCS / "alerts.md").read_text()
+
+
+def test_readme_links_point_at_files_that_exist():
+    for target in re.findall(r"\]\(([^)#]+)\)", (REPO / "README.md").read_text()):
+        if "://" not in target:
+            assert (REPO / target).exists(), target
+
+
+def test_readme_quick_start_is_the_two_commands():
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## Quick start", 1)[1].split("```", 2)[1]
+    commands = [line.split("#")[0].strip() for line in block.splitlines()[1:] if line.strip()]
+    assert commands == ["make demo", "make test"]
