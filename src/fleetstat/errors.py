@@ -46,3 +46,16 @@ class MailError(FleetstatError):
     def __init__(self, message: str, *, permanent: bool) -> None:
         self.permanent = permanent
         super().__init__(message)
+
+
+class HostError(FleetstatError):
+    """One host's run failed. ``outcome`` is the ``model.Outcome`` value it is recorded as
+    (``unreachable``, ``auth_failed`` …); ``transient`` says whether the next run may succeed.
+    ``host`` is the client's ``ip:port``.
+    """
+
+    def __init__(self, message: str, *, outcome: str, transient: bool, host: str = "") -> None:
+        self.outcome = outcome
+        self.transient = transient
+        self.host = host
+        super().__init__(message)

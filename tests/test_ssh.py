@@ -1,0 +1,279 @@
+"""ssh.run_agent against real OpenSSH servers on loopback, and the per-OS command tables."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fleetstat import model, ssh
+from fleetstat.errors import HostError
+from tests.support.sshd import (
+    SshdFactory,
+    SshdServer,
+    SshUser,
+    client_for,
+    count_in_log,
+    free_port,
+    leftover_temp_dirs,
+    user_processes,
+)
+
+ECHO = "import sys\nsys.stdout.write('echo:' + sys.stdin.read().strip() + '\\n')\n"
+HANG = "import time\nwhile True:\n    time.sleep(1)\n"
+FAIL = "import sys\nsys.stderr.write('cannot read /proc\\n')\nsys.exit(1)\n"
+
+
+def pyz(main: str) -> bytes:
+    """A zipapp whose ``__main__.py`` is ``main``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("__main__.py", main)
+    return buffer.getvalue()
+
+
+def settings_in(folder: Path, **changes: object) -> model.Settings:
+    """Settings with their own known_hosts file under ``folder`` and short timeouts."""
+    fields: dict[str, object] = {
+        "known_hosts": folder / "state" / "known_hosts",
+        "connect_timeout": 3.0,
+        "timeout": 20.0,
+    }
+    return model.Settings(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def run(client: model.Client, settings: model.Settings, main: str = ECHO) -> bytes:
+    """``ssh.run_agent`` with a small payload and the request ``hello``."""
+    return asyncio.run(ssh.run_agent(client, settings, pyz(main), b"hello\n"))
+
+
+def outcome_of(client: model.Client, settings: model.Settings, main: str = ECHO) -> HostError:
+    """The ``HostError`` ``run_agent`` raises for ``client``."""
+    with pytest.raises(HostError) as caught:
+        run(client, settings, main)
+    return caught.value
+
+
+@pytest.fixture(autouse=True)
+def no_temp_dir_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test that logs in, the user has no fleetstat temp dir left."""
+    yield
+    if "ssh_user" in request.fixturenames:
+        user: SshUser = request.getfixturevalue("ssh_user")
+        assert leftover_temp_dirs(user) == []
+
+
+def test_password_login_runs_the_agent(ssh_user: SshUser, sshd: SshdServer, tmp_path: Path) -> None:
+    assert run(client_for(ssh_user, sshd), settings_in(tmp_path)) == b"echo:hello"
+
+
+def test_key_login_runs_the_agent(ssh_user: SshUser, sshd: SshdServer, tmp_path: Path) -> None:
+    client = client_for(ssh_user, sshd, auth="key")
+    assert run(client, settings_in(tmp_path)) == b"echo:hello"
+
+
+def test_first_use_records_the_host_key(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    settings = settings_in(tmp_path)
+    run(client_for(ssh_user, sshd), settings)
+    recorded = settings.known_hosts.read_text()
+    assert recorded == f"[127.0.0.1]:{sshd.port} {sshd.host_public_key.rsplit(' ', 1)[0]}\n"
+    assert (settings.known_hosts.stat().st_mode & 0o777) == 0o600
+
+
+def test_wrong_password_is_auth_failed_and_tried_once(
+    ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
+) -> None:
+    server = sshd_factory(["127.0.0.21"])
+    error = outcome_of(client_for(ssh_user, server, password="wrong"), settings_in(tmp_path))
+    assert error.outcome == model.Outcome.AUTH_FAILED
+    assert not error.transient
+    assert count_in_log(server, "Failed password") == 1
+
+
+def test_closed_port_is_unreachable(tmp_path: Path) -> None:
+    port = free_port(["127.0.0.22"])
+    client = model.Client(ip="127.0.0.22", port=port, username="nobody", password="x")
+    error = outcome_of(client, settings_in(tmp_path))
+    assert error.outcome == model.Outcome.UNREACHABLE
+    assert error.transient
+
+
+def test_silent_listener_is_unreachable_after_the_connect_timeout(tmp_path: Path) -> None:
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.23", 0))
+        hole.listen(8)
+        client = model.Client(
+            ip="127.0.0.23", port=hole.getsockname()[1], username="nobody", password="x"
+        )
+        error = outcome_of(client, settings_in(tmp_path, connect_timeout=0.5))
+    assert error.outcome == model.Outcome.UNREACHABLE
+    assert "connect timeout" in str(error)
+
+
+def test_missing_interpreter_is_no_python(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    client = client_for(ssh_user, sshd, python="/nonexistent/python")
+    assert outcome_of(client, settings_in(tmp_path)).outcome == model.Outcome.NO_PYTHON
+
+
+def test_failing_agent_is_agent_failed_with_its_stderr(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    error = outcome_of(client_for(ssh_user, sshd), settings_in(tmp_path), FAIL)
+    assert error.outcome == model.Outcome.AGENT_FAILED
+    assert "cannot read /proc" in str(error)
+
+
+def test_hanging_agent_times_out_and_leaves_nothing_behind(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    client = client_for(ssh_user, sshd, timeout=2.0)
+    error = outcome_of(client, settings_in(tmp_path), HANG)
+    assert error.outcome == model.Outcome.TIMEOUT
+    assert leftover_temp_dirs(ssh_user) == []
+    assert user_processes(ssh_user, ssh.AGENT_NAME) == []
+
+
+def test_changed_host_key_is_refused_under_accept_new_and_strict(
+    ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
+) -> None:
+    first = sshd_factory(["127.0.0.24"])
+    settings = settings_in(tmp_path)
+    assert run(client_for(ssh_user, first), settings) == b"echo:hello"
+    first.stop()
+    second = sshd_factory(["127.0.0.24"], port=first.port)
+    for policy in ("accept-new", "strict"):
+        error = outcome_of(client_for(ssh_user, second), settings_in(tmp_path, host_keys=policy))
+        assert error.outcome == model.Outcome.HOST_KEY_MISMATCH
+        assert not error.transient
+    assert count_in_log(second, "Accepted") == 0
+
+
+def test_strict_refuses_an_unknown_host_key(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    error = outcome_of(client_for(ssh_user, sshd), settings_in(tmp_path, host_keys="strict"))
+    assert error.outcome == model.Outcome.HOST_KEY_MISMATCH
+    assert "unknown host key" in str(error)
+
+
+def test_off_accepts_a_changed_host_key(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    settings = settings_in(tmp_path, host_keys="off")
+    settings.known_hosts.parent.mkdir(parents=True)
+    settings.known_hosts.write_text(
+        f"[127.0.0.1]:{sshd.port} ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAIHfUiVRiP8cYnJQ4Ti2sDSOTuhH3rJVCqeqzh3zx2TmA\n"
+    )
+    assert run(client_for(ssh_user, sshd), settings) == b"echo:hello"
+
+
+def test_upload_goes_through_exec_without_sftp(
+    ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
+) -> None:
+    server = sshd_factory(["127.0.0.25"], options={"Subsystem": ""})
+    assert run(client_for(ssh_user, server), settings_in(tmp_path)) == b"echo:hello"
+    assert count_in_log(server, "subsystem not found") == 1
+
+
+@pytest.mark.slow
+def test_retry_turns_maxstartups_drops_into_successes(
+    ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
+) -> None:
+    server = sshd_factory(["127.0.0.26"], options={"MaxStartups": "10:30:100"})
+    settings = settings_in(tmp_path, connect_timeout=10.0, timeout=60.0)
+    client = client_for(ssh_user, server, auth="key")
+    payload = pyz(ECHO)
+
+    async def burst() -> list[bytes | BaseException]:
+        jobs = [ssh.run_agent(client, settings, payload, b"hello\n") for _ in range(40)]
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    results = asyncio.run(burst())
+    assert results == [b"echo:hello"] * 40
+    assert count_in_log(server, "drop connection") > 0
+
+
+# ---------------------------------------------------------------- pure command building
+
+
+def test_probe_output_of_cmd_selects_windows() -> None:
+    assert ssh.detect_os("Windows_NT; d=$(mktemp -d ...)") is ssh.WINDOWS
+    assert ssh.detect_os("%OS%") is ssh.POSIX
+
+
+def test_probe_fields_are_parsed_from_posix_output() -> None:
+    text = (
+        "%OS%\ndir=/tmp/fleetstat.AbCd1234\n"
+        "mode=drwx------ 2 fleetstat-t fleetstat-t 4096 Nov 27 12:00 /tmp/fleetstat.AbCd1234\n"
+        "python=/usr/bin/python3\n"
+    )
+    fields = ssh.parse_fields(text)
+    assert fields["dir"] == "/tmp/fleetstat.AbCd1234"
+    assert fields["python"] == "/usr/bin/python3"
+    assert ssh.check_private(fields["mode"])
+    assert not ssh.check_private("drwxr-xr-x 2 u u 4096 Nov 27 12:00 /tmp/x")
+
+
+def test_windows_commands_use_temp_python_and_rmdir() -> None:
+    folder = r"C:\Users\ops\AppData\Local\Temp\fleetstat-0a1b"
+    assert ssh.WINDOWS.make_dir("0a1b") == (
+        r'mkdir "%TEMP%\fleetstat-0a1b" && echo dir=%TEMP%\fleetstat-0a1b'
+    )
+    assert "py -3" in ssh.WINDOWS.find_python(None)
+    assert ssh.WINDOWS.find_python(None).startswith("python ")
+    assert ssh.WINDOWS.run(r"C:\Python312\python.exe", folder) == (
+        rf'"C:\Python312\python.exe" "{folder}\agent.pyz"'
+    )
+    assert ssh.WINDOWS.remove(folder) == rf'rmdir /s /q "{folder}"'
+    assert ssh.WINDOWS.join(folder, "agent.pyz") == folder + r"\agent.pyz"
+
+
+def test_windows_probe_fields_are_parsed_from_cmd_output() -> None:
+    text = "dir=C:\\Users\\ops\\AppData\\Local\\Temp\\fleetstat-0a1b\r\n\r\n" + (
+        "python=C:\\Python312\\python.exe\r\n"
+    )
+    fields = ssh.parse_fields(text)
+    assert fields["dir"].endswith("fleetstat-0a1b")
+    assert fields["python"] == r"C:\Python312\python.exe"
+
+
+def test_posix_commands_quote_paths_and_keep_the_request_off_the_command_line() -> None:
+    folder = "/tmp/fleetstat.a b"
+    assert ssh.POSIX.run("/usr/bin/python3", folder) == (
+        "echo $$ > '/tmp/fleetstat.a b/pid'; exec /usr/bin/python3 '/tmp/fleetstat.a b/agent.pyz'"
+    )
+    assert ssh.POSIX.remove(folder).endswith("rm -rf '/tmp/fleetstat.a b'")
+    assert ssh.POSIX.find_python("/opt/py 3/bin/python") == (
+        "echo python=$(command -v '/opt/py 3/bin/python')"
+    )
+
+
+def test_known_hosts_text_maps_names_to_keys() -> None:
+    text = (
+        "# comment\n"
+        "[10.0.0.5]:2222,web ssh-ed25519 AAAAkey1 root@web\n"
+        "10.0.0.6 ecdsa-sha2-nistp256 AAAAkey2\n"
+        "@revoked 10.0.0.7 ssh-ed25519 AAAAkey3\n"
+    )
+    keys = ssh.parse_known_hosts(text)
+    assert keys == {
+        "[10.0.0.5]:2222": ["ssh-ed25519 AAAAkey1"],
+        "web": ["ssh-ed25519 AAAAkey1"],
+        "10.0.0.6": ["ecdsa-sha2-nistp256 AAAAkey2"],
+    }
+
+
+def test_known_hosts_name_brackets_other_ports() -> None:
+    assert ssh.known_hosts_name(model.Client(ip="10.0.0.5", username="u")) == "10.0.0.5"
+    client = model.Client(ip="10.0.0.5", port=2222, username="u")
+    assert ssh.known_hosts_name(client) == "[10.0.0.5]:2222"
