@@ -1,0 +1,54 @@
+"""agent.pyz is reproducible, holds only sources, and runs."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from fleetstat import envelope, payload
+
+
+def test_two_builds_are_byte_identical() -> None:
+    assert payload.zip_bytes(payload.archive_entries()) == payload.build_agent()
+
+
+def test_a_build_in_another_process_has_the_same_digest() -> None:
+    code = "from fleetstat import payload; print(payload.agent_digest())"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == payload.agent_digest()
+
+
+def test_zip_holds_only_python_sources_without_pycache() -> None:
+    names = zipfile.ZipFile(io.BytesIO(payload.build_agent())).namelist()
+    assert names == sorted(names)
+    assert all(name.endswith(".py") for name in names)
+    assert not any("__pycache__" in name for name in names)
+    assert {"__main__.py", "fleetstat_agent/__main__.py", "pyaes/aes.py"} <= set(names)
+
+
+def test_zip_entries_have_fixed_time_and_mode() -> None:
+    for info in zipfile.ZipFile(io.BytesIO(payload.build_agent())).infolist():
+        assert info.date_time == (1980, 1, 1, 0, 0, 0)
+        assert info.external_attr >> 16 == 0o100644
+        assert info.compress_type == zipfile.ZIP_DEFLATED
+
+
+def test_written_agent_runs_and_answers(tmp_path: Path) -> None:
+    pyz = payload.write_agent(tmp_path / "agent.pyz")
+    assert pyz.read_bytes() == payload.build_agent()
+    key = envelope.new_key()
+    request = envelope.request_bytes(key, cpu_interval=0.0, since={}, max_events=0)
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(pyz)],
+        input=request,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert envelope.open_answer(done.stdout, key).host.hostname
