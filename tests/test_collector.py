@@ -1,0 +1,134 @@
+"""collector.collect over many real OpenSSH hosts on loopback, with the real agent."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from fleetstat import collector, model
+from tests.support.sshd import (
+    SshdFactory,
+    SshUser,
+    client_for,
+    free_port,
+    leftover_temp_dirs,
+    user_processes,
+)
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT = 6.0  # seconds for a whole host
+HANG_TIMEOUT = 3.0  # seconds for the host whose agent never answers
+CONNECT_TIMEOUT = 2.0
+
+
+def settings_in(folder: Path) -> model.Settings:
+    """Short timeouts, a quick CPU sample and a known_hosts file of the test's own."""
+    return model.Settings(
+        known_hosts=folder / "known_hosts",
+        connect_timeout=CONNECT_TIMEOUT,
+        timeout=TIMEOUT,
+        cpu_interval=0.1,
+    )
+
+
+@pytest.fixture
+def black_hole() -> Iterator[tuple[str, int]]:
+    """A TCP listener on 127.0.0.60 that accepts connections and never says a word."""
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.60", 0))
+        hole.listen(8)
+        yield "127.0.0.60", hole.getsockname()[1]
+
+
+@pytest.fixture
+def hanging_python() -> Iterator[str]:
+    """An executable the test user may run that ignores its input and sleeps for good."""
+    with tempfile.TemporaryDirectory(prefix="hang-") as folder:
+        Path(folder).chmod(0o755)
+        script = Path(folder) / "python"
+        script.write_text("#!/bin/sh\nexec sleep 600\n")
+        script.chmod(0o755)
+        yield str(script)
+
+
+def collect(clients: list[model.Client], settings: model.Settings) -> list[model.HostResult]:
+    """Run ``collector.collect`` and check ``on_result`` saw every host exactly once."""
+    seen: list[model.HostResult] = []
+    results = asyncio.run(collector.collect(clients, settings, cursors={}, on_result=seen.append))
+    assert sorted(r.client.address for r in seen) == sorted(c.address for c in clients)
+    return results
+
+
+def test_twenty_hosts_on_two_sshd_all_answer(
+    ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
+) -> None:
+    server = sshd_factory([f"127.0.0.{n}" for n in range(30, 50)])
+    assert len(server.processes) == 2
+    clients = [client_for(ssh_user, server, address) for address in server.addresses]
+    progress: list[tuple[int, int]] = []
+    results = asyncio.run(
+        collector.collect(
+            clients,
+            settings_in(tmp_path),
+            cursors={},
+            progress=lambda done, total: progress.append((done, total)),
+        )
+    )
+    assert [r.client for r in results] == clients
+    assert {r.outcome for r in results} == {model.Outcome.OK}
+    for result in results:
+        assert result.answer is not None
+        assert result.answer.host.hostname == socket.gethostname()
+        assert result.answer.memory is not None and result.answer.memory.total > 0
+    assert progress[-1] == (20, 20)
+    assert leftover_temp_dirs(ssh_user) == []
+
+
+def test_each_failure_gets_its_outcome_beside_healthy_hosts(
+    ssh_user: SshUser,
+    sshd_factory: SshdFactory,
+    tmp_path: Path,
+    black_hole: tuple[str, int],
+    hanging_python: str,
+) -> None:
+    server = sshd_factory([f"127.0.0.{n}" for n in range(50, 58)])
+    settings = settings_in(tmp_path)
+    a = server.addresses
+    changed = client_for(ssh_user, server, a[7])
+    other_key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    settings.known_hosts.write_text(f"[{a[7]}]:{server.port} {other_key}")
+    expected = {
+        client_for(ssh_user, server, a[0]): model.Outcome.OK,
+        client_for(ssh_user, server, a[1], auth="key"): model.Outcome.OK,
+        client_for(ssh_user, server, a[2], password="wrong"): model.Outcome.AUTH_FAILED,
+        model.Client(
+            ip="127.0.0.61", port=free_port(["127.0.0.61"]), username="x", password="x"
+        ): model.Outcome.UNREACHABLE,
+        model.Client(
+            ip=black_hole[0], port=black_hole[1], username="x", password="x"
+        ): model.Outcome.UNREACHABLE,
+        client_for(ssh_user, server, a[3], python="/nonexistent/python"): model.Outcome.NO_PYTHON,
+        client_for(
+            ssh_user, server, a[4], python=hanging_python, timeout=HANG_TIMEOUT
+        ): model.Outcome.TIMEOUT,
+        changed: model.Outcome.HOST_KEY_MISMATCH,
+        client_for(ssh_user, server, a[5]): model.Outcome.OK,
+    }
+    started = time.monotonic()
+    results = collect(list(expected), settings)
+    elapsed = time.monotonic() - started
+    assert {r.client: r.outcome for r in results} == expected
+    for result in results:
+        assert (result.answer is not None) == (result.outcome is model.Outcome.OK)
+        assert (result.error is None) == (result.outcome is model.Outcome.OK)
+    assert elapsed < 2 * TIMEOUT
+    assert leftover_temp_dirs(ssh_user) == []
+    assert user_processes(ssh_user, "sleep 600") == []
