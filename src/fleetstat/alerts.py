@@ -32,6 +32,7 @@ PERCENT_TYPES = ("memory", "cpu", "swap", "disk")
 UNREACHABLE = AlertRule(type="unreachable", limit=0.0, repeat=3600.0)
 HOST_KEY = AlertRule(type="host_key", limit=0.0, repeat=0.0)
 BUILTIN_RULES = (UNREACHABLE, HOST_KEY)
+BUILTIN_TYPES = (UNREACHABLE.type, HOST_KEY.type)
 
 
 @dataclass(frozen=True)
@@ -265,4 +266,4 @@ def _reminder_due(rule: AlertRule, old: AlertState, now: datetime) -> bool:
 
 
 def _threshold(rule: AlertRule) -> float | None:
-    return None if rule.type in (UNREACHABLE.type, HOST_KEY.type) else rule.limit
+    return None if rule.type in BUILTIN_TYPES else rule.limit

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import CursorResult, Engine, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fleetstat import alerts
+from fleetstat.errors import StoreError
 from fleetstat.model import AlertRule
 from fleetstat.store.models import AlertState, AlertTransition, Sample, SampleDisk
+
+if TYPE_CHECKING:
+    from fleetstat.store import Store
 
 SAMPLE_COLUMNS = {
     "memory": Sample.mem_percent,
@@ -36,27 +40,29 @@ def load(session: Session, host_id: int) -> dict[str, alerts.AlertState]:
     return {row.rule: _state(row) for row in rows}
 
 
-def create_missing(engine: Engine, host_id: int, rules: Iterable[AlertRule], now: datetime) -> int:
+def create_missing(store: Store, host_id: int, rules: Iterable[AlertRule], now: datetime) -> int:
     """Create an ``ok`` row for each rule that has none, each in its own transaction.
 
     Another collector creating the same row first (the unique constraint on
     (host_id, rule)) is not an error: that row is used. Returns how many this call made.
     """
-    with Session(engine) as session:
+    with store.session() as session:
         have = set(load(session, host_id))
     made = 0
     for rule in rules:
         if rule.key not in have:
-            made += _insert(engine, host_id, alerts.initial_state(rule, now), now)
+            made += _insert(store, host_id, alerts.initial_state(rule, now), now)
     return made
 
 
-def _insert(engine: Engine, host_id: int, state: alerts.AlertState, now: datetime) -> int:
+def _insert(store: Store, host_id: int, state: alerts.AlertState, now: datetime) -> int:
     try:
-        with Session(engine) as session, session.begin():
+        with store.session() as session:
             session.add(_row(host_id, state, now))
-    except IntegrityError:
-        return 0
+    except StoreError as err:
+        if isinstance(err.__cause__, IntegrityError):
+            return 0
+        raise
     return 1
 
 

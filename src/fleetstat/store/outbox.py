@@ -90,11 +90,11 @@ def release_stale(session: Session, now: datetime, older_than: timedelta = STALE
     return _rowcount(session, statement)
 
 
-def pending_ids(session: Session, limit: int) -> list[int]:
-    """Up to ``limit`` pending row ids, oldest first."""
+def pending_ids(session: Session, limit: int, after: int = 0) -> list[int]:
+    """Up to ``limit`` pending row ids greater than ``after``, oldest first."""
     statement = (
         select(MailOutbox.id)
-        .where(MailOutbox.status == PENDING)
+        .where(MailOutbox.status == PENDING, MailOutbox.id > after)
         .order_by(MailOutbox.id)
         .limit(limit)
     )

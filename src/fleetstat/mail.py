@@ -1,0 +1,540 @@
+"""Mail: composing the alert digest and the event-log mail (pure), and SMTP delivery.
+
+Composing turns notices and events into an ``outbox.Draft`` (subject and plain-text
+body); ``flush`` sends what the outbox holds over one SMTP connection, and
+``send_test`` sends one mail and says exactly what failed.
+"""
+
+from __future__ import annotations
+
+import shlex
+import smtplib
+import socket
+import ssl
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import TYPE_CHECKING
+
+from fleetstat import alerts
+from fleetstat.errors import MailError
+from fleetstat.model import Client, Event, HostResult, Outcome, Settings, SmtpSettings
+from fleetstat.store import outbox
+from fleetstat.store.outbox import Draft, QueuedMail
+
+if TYPE_CHECKING:
+    from fleetstat.store import Store
+
+PREFIX = "[fleetstat]"
+SUBJECT_ITEMS = 3
+SUMMARY_WIDTH = 100
+
+NOTICE_WORDS = {
+    alerts.NOTICE_FIRING: "FIRING",
+    alerts.NOTICE_REMINDER: "STILL FIRING",
+    alerts.NOTICE_RESOLVED: "RESOLVED",
+}
+
+#: What to do about each way a host's run can fail.
+OUTCOME_HINTS = {
+    Outcome.UNREACHABLE: "Check that the machine is up and that its SSH port is reachable "
+    "from the collector (address, firewall, sshd running).",
+    Outcome.AUTH_FAILED: "Check username, password or keyfile for this client in the config, "
+    "and that the account is not locked or expired.",
+    Outcome.HOST_KEY_MISMATCH: "The SSH host key changed; see the host key section below.",
+    Outcome.NO_PYTHON: "Install Python 3.6 or newer on the client, or set python= on the "
+    "client in the config to the interpreter's path.",
+    Outcome.AGENT_FAILED: "The agent could not run; the error above is its own message. "
+    "Check free space in the temp directory and that the user may execute there.",
+    Outcome.BAD_PAYLOAD: "The answer could not be decrypted or validated: something between "
+    "the collector and the client altered the output (a login banner printed to stdout, "
+    "a wrapper shell, or an attack).",
+    Outcome.TIMEOUT: "The client did not finish in time: check its load and network, or "
+    "raise timeout= for this client.",
+}
+
+#: Meanings of well-known Windows Security event ids and Linux auth event names.
+EVENT_MEANINGS = {
+    "1102": "audit log cleared",
+    "4624": "successful logon",
+    "4625": "failed logon",
+    "4634": "logoff",
+    "4648": "logon with explicit credentials",
+    "4672": "special privileges assigned to new logon",
+    "4688": "process created",
+    "4720": "account created",
+    "4722": "account enabled",
+    "4723": "password change attempted",
+    "4724": "password reset attempted",
+    "4725": "account disabled",
+    "4726": "account deleted",
+    "4728": "member added to a security-enabled global group",
+    "4732": "member added to a security-enabled local group",
+    "4740": "account locked out",
+    "4756": "member added to a security-enabled universal group",
+    "4776": "credential validation (NTLM)",
+    "sshd.accepted": "SSH logon",
+    "sshd.failed_password": "SSH password failed",
+    "sshd.invalid_user": "SSH logon for unknown user",
+    "sudo.command": "sudo command",
+    "sudo.auth_failure": "sudo authentication failed",
+    "su.session": "su session opened",
+    "useradd": "account created",
+    "userdel": "account deleted",
+    "usermod": "account changed",
+    "groupadd": "group created",
+    "groupdel": "group deleted",
+    "passwd": "password changed",
+}
+
+
+# ---------------------------------------------------------------- composing: alerts
+
+
+def compose_alert(
+    result: HostResult,
+    notices: Sequence[alerts.Notice],
+    history: Mapping[str, Sequence[tuple[datetime, float | None]]],
+    settings: Settings,
+) -> Draft:
+    """One digest mail for all of one client's alert notices of one run.
+
+    ``history`` maps a rule key to its last stored values, newest first.
+    """
+    client = result.client
+    sections = [_notice_section(n, result, history.get(n.rule.key, ()), settings) for n in notices]
+    head = f"fleetstat alert for {_who(client)}, port {client.port}"
+    head += f"\nrun finished {_when(result.finished_at)}"
+    body = "\n\n".join([head, *sections]) + "\n"
+    return Draft(kind="alert", subject=alert_subject(client, notices), body=body)
+
+
+def alert_subject(client: Client, notices: Sequence[alerts.Notice]) -> str:
+    """``[fleetstat] FIRING cpu on web01 (10.0.0.5): 87.2% > 20%``, or a count per kind."""
+    if len(notices) == 1:
+        notice = notices[0]
+        what = _short_detail(notice)
+        return f"{PREFIX} {NOTICE_WORDS[notice.kind]} {notice.rule.key} on {_who(client)}: {what}"
+    tally = [
+        f"{sum(n.kind == kind for n in notices)} {word}"
+        for kind, word in NOTICE_WORDS.items()
+        if any(n.kind == kind for n in notices)
+    ]
+    details = [_detail(n) for n in notices[:SUBJECT_ITEMS]]
+    if len(notices) > SUBJECT_ITEMS:
+        details.append("…")
+    return f"{PREFIX} {', '.join(tally)} on {_who(client)}: {', '.join(details)}"
+
+
+def _notice_section(
+    notice: alerts.Notice,
+    result: HostResult,
+    history: Sequence[tuple[datetime, float | None]],
+    settings: Settings,
+) -> str:
+    state = notice.state
+    lines = [f"{NOTICE_WORDS[notice.kind]}: {_detail(notice)}"]
+    lines.append(f"  state     {state.state} since {_when(state.since)}{_runs(notice)}")
+    if notice.rule.type in alerts.BUILTIN_TYPES:
+        lines += _builtin_lines(notice, result, settings)
+    else:
+        lines.append(f"  value     {alerts.format_value(notice.rule.type, state.value)}")
+        lines.append(f"  limit     {alerts.format_limit(notice.rule)}")
+        lines.append(f"  previous  {_history_line(notice.rule.type, history)}")
+    lines.append(f"  history   {history_command(result.client)}")
+    return "\n".join(lines)
+
+
+def _builtin_lines(notice: alerts.Notice, result: HostResult, settings: Settings) -> list[str]:
+    if notice.kind == alerts.NOTICE_RESOLVED:
+        return [f"  outcome   {result.outcome}"]
+    if notice.rule.type == alerts.HOST_KEY.type:
+        return _host_key_lines(result.client, settings)
+    lines = [f"  outcome   {result.outcome}", f"  error     {result.error or '-'}"]
+    hint = OUTCOME_HINTS.get(result.outcome)
+    if hint:
+        lines.append(f"  to do     {hint}")
+    return lines
+
+
+def _host_key_lines(client: Client, settings: Settings) -> list[str]:
+    known = str(settings.known_hosts)
+    entry = client.ip if client.port == 22 else f"[{client.ip}]:{client.port}"
+    return [
+        "  WARNING   the client's SSH host key is not the one fleetstat knows. This may be",
+        "            an attack (someone between the collector and the client); fleetstat",
+        "            did not log in and sent nothing.",
+        "  if legit   (reinstalled machine, new key) remove the client's line from",
+        f"            {known} and the next run accepts the new key:",
+        f"            ssh-keygen -R {shlex.quote(entry)} -f {shlex.quote(known)}",
+    ]
+
+
+def _history_line(rule_type: str, history: Sequence[tuple[datetime, float | None]]) -> str:
+    if not history:
+        return "no earlier samples"
+    return ", ".join(
+        f"{at.astimezone(UTC):%m-%d %H:%M} {alerts.format_value(rule_type, v)}" for at, v in history
+    )
+
+
+def _runs(notice: alerts.Notice) -> str:
+    runs = notice.state.consecutive
+    if notice.kind == alerts.NOTICE_RESOLVED or runs <= 1:
+        return ""
+    return f" ({runs} runs in a row over the limit)"
+
+
+def _detail(notice: alerts.Notice) -> str:
+    detail = notice.reading.detail
+    if notice.rule.type in alerts.BUILTIN_TYPES:
+        return f"{notice.rule.key} {detail}"
+    return detail
+
+
+def _short_detail(notice: alerts.Notice) -> str:
+    detail = notice.reading.detail
+    label = f"{notice.rule.type} "
+    return detail[len(label) :] if detail.startswith(label) else detail
+
+
+def history_command(client: Client, *, events: bool = False) -> str:
+    """The command that shows a client's history: ``fleetstat history web01``."""
+    command = f"fleetstat history {shlex.quote(client.label)}"
+    return command + " --events" if events else command
+
+
+# ---------------------------------------------------------------- composing: events
+
+
+def compose_events(
+    client: Client,
+    events: Sequence[Event],
+    *,
+    host_id: int,
+    run_id: int,
+    since: datetime | None,
+    settings: Settings,
+) -> Draft:
+    """The event-log mail of one client and one run, sent every run even with no events.
+
+    ``since`` is the previous ok run's time (None: the client's first run). At most
+    ``settings.mail_max_events`` events are listed; the count of the rest is given.
+    """
+    shown = events[: max(settings.mail_max_events, 0)]
+    if not events:
+        start = f"since {_when(since)}" if since else "since monitoring began"
+        subject = f"{PREFIX} no new security events on {_who(client)}"
+        body = f"{_who(client)}: no new security events {start}.\n"
+        return Draft(kind="events", subject=subject, body=body)
+    failures = sum(e.level == "audit_failure" for e in events)
+    subject = f"{PREFIX} {_plural(len(events), 'security event')} on {_who(client)}"
+    if failures:
+        subject += f" ({failures} failed)"
+    lines = [f"{_who(client)}: {_plural(len(events), 'new security event')}.", ""]
+    lines += [event_line(event) for event in shown]
+    rest = len(events) - len(shown)
+    if rest > 0:
+        lines += ["", *_rest_lines(client, rest, host_id=host_id, run_id=run_id)]
+    return Draft(kind="events", subject=subject, body="\n".join(lines) + "\n")
+
+
+def event_line(event: Event) -> str:
+    """One event on one line: time, id and meaning, user, source IP, summary."""
+    meaning = EVENT_MEANINGS.get(event.event_id)
+    what = f"{event.event_id} {meaning}" if meaning else event.event_id
+    parts = [f"{event.time.astimezone(UTC):%Y-%m-%d %H:%M:%S}", what]
+    if event.user:
+        parts.append(f"user={event.user}")
+    if event.source_ip:
+        parts.append(f"from={event.source_ip}")
+    parts.append(_summary(event.message))
+    return "  ".join(parts)
+
+
+def _rest_lines(client: Client, rest: int, *, host_id: int, run_id: int) -> list[str]:
+    return [
+        f"… and {rest} more: {history_command(client, events=True)}",
+        f"or in SQL: SELECT * FROM security_events WHERE host_id = {host_id}"
+        f" AND run_id = {run_id} ORDER BY time;",
+    ]
+
+
+def _summary(message: str) -> str:
+    first = " ".join(message.split("\n", 1)[0].split())
+    return first if len(first) <= SUMMARY_WIDTH else first[: SUMMARY_WIDTH - 1] + "…"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _who(client: Client) -> str:
+    return f"{client.label} ({client.ip})" if client.label != client.ip else client.ip
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if moment else "-"
+
+
+# ---------------------------------------------------------------- the message
+
+
+def build_message(mail: QueuedMail, sender: str) -> EmailMessage:
+    """The RFC 5322 message of one outbox row: plain text, UTF-8, dated when it was queued.
+
+    The Message-ID is derived from the outbox id, so a retried row keeps its id.
+    """
+    message = EmailMessage()
+    message["Subject"] = mail.subject
+    message["From"] = sender
+    message["To"] = mail.recipient
+    message["Date"] = format_datetime(mail.created_at.astimezone(UTC))
+    domain = sender.rpartition("@")[2] or "localhost"
+    stamp = int(mail.created_at.timestamp())
+    message["Message-ID"] = f"<fleetstat.{mail.id}.{stamp}@{domain}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(mail.body, charset="utf-8")
+    return message
+
+
+# ---------------------------------------------------------------- SMTP
+
+
+@dataclass(frozen=True)
+class FlushReport:
+    """One flush: mails sent, left pending for a later try, rejected for good; the errors."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: tuple[str, ...] = field(default=())
+
+
+#: How many outbox rows one flush claims at a time.
+FLUSH_BATCH = 100
+
+
+def flush(store: Store, smtp: SmtpSettings, now: datetime, batch: int = FLUSH_BATCH) -> FlushReport:
+    """Send every pending outbox mail over one SMTP connection; what happened to each.
+
+    Rows are claimed compare-and-set, so two flushes never send the same row. A sent row
+    is marked ``sent``; a refused connection, a timeout or a 4xx leaves it ``pending``
+    for the next flush; a 5xx marks it ``failed``. When the connection fails or drops,
+    the claimed rows not yet sent go back to ``pending`` and the flush stops. Rows left
+    in ``sending`` by a collector that died return to ``pending`` first.
+    """
+    with store.session() as session:
+        outbox.release_stale(session, now)
+    tally = _Tally()
+    conn: smtplib.SMTP | None = None
+    after = 0
+    try:
+        while mails := _claim(store, after, batch, now):
+            after = mails[-1].id
+            conn = conn or _open_for(store, smtp, mails, tally)
+            if conn is None or not _send_all(store, conn, mails, smtp, tally):
+                break
+    finally:
+        if conn is not None:
+            _quit(conn)
+    return tally.report()
+
+
+@dataclass
+class _Tally:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def report(self) -> FlushReport:
+        return FlushReport(self.sent, self.retried, self.failed, tuple(self.errors))
+
+
+def _claim(store: Store, after: int, batch: int, now: datetime) -> list[QueuedMail]:
+    with store.session() as session:
+        return outbox.claim(session, outbox.pending_ids(session, batch, after), now)
+
+
+def _open_for(
+    store: Store, smtp: SmtpSettings, mails: Sequence[QueuedMail], tally: _Tally
+) -> smtplib.SMTP | None:
+    try:
+        return open_connection(smtp)
+    except MailError as err:
+        _retry(store, mails, str(err), tally)
+        return None
+
+
+def _send_all(
+    store: Store,
+    conn: smtplib.SMTP,
+    mails: Sequence[QueuedMail],
+    smtp: SmtpSettings,
+    tally: _Tally,
+) -> bool:
+    """Send claimed mails in order; False when the connection is gone (the rest retried)."""
+    for index, mail in enumerate(mails):
+        try:
+            conn.send_message(
+                build_message(mail, smtp.sender), from_addr=smtp.sender, to_addrs=[mail.recipient]
+            )
+        except (smtplib.SMTPException, OSError) as err:
+            error = translate(err, smtp, mail.recipient)
+            if _connection_lost(err):
+                _retry(store, mails[index:], str(error), tally)
+                return False
+            _record_failure(store, mail, error, tally)
+            continue
+        with store.session() as session:
+            outbox.mark_sent(session, mail.id, datetime.now(UTC))
+        tally.sent += 1
+    return True
+
+
+def _connection_lost(err: BaseException) -> bool:
+    if isinstance(err, smtplib.SMTPResponseException):
+        return err.smtp_code == 421
+    return not isinstance(err, smtplib.SMTPRecipientsRefused | smtplib.SMTPException)
+
+
+def _record_failure(store: Store, mail: QueuedMail, error: MailError, tally: _Tally) -> None:
+    text = f"mail {mail.id} to {mail.recipient}: {error}"
+    if not error.permanent:
+        _retry(store, [mail], str(error), tally)
+        return
+    with store.session() as session:
+        outbox.mark_failed(session, mail.id, str(error))
+    tally.failed += 1
+    tally.errors.append(text)
+
+
+def _retry(store: Store, mails: Sequence[QueuedMail], error: str, tally: _Tally) -> None:
+    with store.session() as session:
+        outbox.mark_retry(session, [mail.id for mail in mails], error)
+    tally.retried += len(mails)
+    if error not in tally.errors:
+        tally.errors.append(error)
+
+
+def open_connection(smtp: SmtpSettings) -> smtplib.SMTP:
+    """Connect (plain, STARTTLS or implicit TLS) and log in when ``smtp.user`` is set.
+
+    Raises ``MailError`` saying what failed: name lookup, refused, timeout, TLS, login.
+    """
+    try:
+        return _connect(smtp)
+    except (smtplib.SMTPException, OSError) as err:
+        raise translate(err, smtp) from err
+
+
+def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
+    context = ssl.create_default_context()
+    conn: smtplib.SMTP
+    if smtp.tls == "ssl":
+        conn = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=context)
+    else:
+        conn = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
+    try:
+        if smtp.tls == "starttls":
+            conn.starttls(context=context)
+        if smtp.user:
+            conn.login(smtp.user, smtp.password or "")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def translate(err: BaseException, smtp: SmtpSettings, recipient: str | None = None) -> MailError:
+    """A ``MailError`` naming what failed, permanent when trying again cannot help."""
+    where = f"{smtp.host}:{smtp.port}"
+    for kinds, describe in _DESCRIBERS:
+        if isinstance(err, kinds):
+            text, permanent = describe(err, where, smtp, recipient)
+            return MailError(text, permanent=permanent)
+    return MailError(f"SMTP with {where} failed: {err}", permanent=False)
+
+
+def _recipients_refused(
+    err: BaseException, where: str, smtp: SmtpSettings, recipient: str | None
+) -> tuple[str, bool]:
+    assert isinstance(err, smtplib.SMTPRecipientsRefused)
+    code, reply = next(iter(err.recipients.values()), (0, b""))
+    who = recipient or ", ".join(err.recipients)
+    return f"recipient {who} rejected by {where}: {code} {_text(reply)}", code >= 500
+
+
+def _response(
+    err: BaseException, where: str, smtp: SmtpSettings, recipient: str | None
+) -> tuple[str, bool]:
+    assert isinstance(err, smtplib.SMTPResponseException)
+    what = "sender rejected" if isinstance(err, smtplib.SMTPSenderRefused) else "mail rejected"
+    if isinstance(err, smtplib.SMTPAuthenticationError):
+        what = f"authentication as {smtp.user} failed"
+    text = f"{what} by {where}: {err.smtp_code} {_text(err.smtp_error)}"
+    return text, err.smtp_code >= 500
+
+
+def _simple(template: str, permanent: bool) -> Callable[..., tuple[str, bool]]:
+    def describe(
+        err: BaseException, where: str, smtp: SmtpSettings, recipient: str | None
+    ) -> tuple[str, bool]:
+        return template.format(where=where, err=err, host=smtp.host, t=smtp.timeout), permanent
+
+    return describe
+
+
+_DESCRIBERS: tuple[
+    tuple[type[BaseException] | tuple[type[BaseException], ...], Callable[..., tuple[str, bool]]],
+    ...,
+] = (
+    (socket.gaierror, _simple("cannot resolve SMTP host {host}: {err}", False)),
+    (ConnectionRefusedError, _simple("connection refused by {where}", False)),
+    (TimeoutError, _simple("no answer from {where} within {t:g} s", False)),
+    (ssl.SSLError, _simple("TLS handshake with {where} failed: {err}", False)),
+    (smtplib.SMTPNotSupportedError, _simple("{where} does not support it: {err}", True)),
+    (smtplib.SMTPRecipientsRefused, _recipients_refused),
+    (smtplib.SMTPResponseException, _response),
+    (smtplib.SMTPServerDisconnected, _simple("{where} closed the connection: {err}", False)),
+    (OSError, _simple("cannot connect to {where}: {err}", False)),
+)
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+
+
+def send_test(smtp: SmtpSettings, address: str, now: datetime | None = None) -> None:
+    """Send one test mail to ``address``; raises ``MailError`` with exactly what failed."""
+    moment = now or datetime.now(UTC)
+    mail = QueuedMail(
+        id=0,
+        created_at=moment,
+        kind="test",
+        recipient=address,
+        subject=f"{PREFIX} test mail",
+        body=f"This is a test mail from fleetstat, sent {_when(moment)} via "
+        f"{smtp.host}:{smtp.port} ({smtp.tls}).\n",
+        attempts=0,
+    )
+    message = build_message(mail, smtp.sender)
+    del message["Message-ID"]
+    message["Message-ID"] = make_msgid("fleetstat.test")
+    conn = open_connection(smtp)
+    try:
+        conn.send_message(message, from_addr=smtp.sender, to_addrs=[address])
+    except (smtplib.SMTPException, OSError) as err:
+        raise translate(err, smtp, address) from err
+    finally:
+        _quit(conn)
+
+
+def _quit(conn: smtplib.SMTP) -> None:
+    try:
+        conn.quit()
+    except (smtplib.SMTPException, OSError):
+        conn.close()
