@@ -47,11 +47,11 @@ class Store:
         """Connect to ``url`` and, with ``create``, bring the schema to the newest revision.
 
         SQLite: the file's folder is made, WAL mode, foreign keys on, ``busy_timeout``
-        seconds of waiting on a lock. Without ``create`` nothing is made or migrated (a
-        missing SQLite file is a StoreError). A database newer than this code is refused.
+        seconds of waiting on a lock. Without ``create`` the schema is left as it is (for
+        ``fleetstat db upgrade``). A database newer than this code is always refused.
         """
         parsed = _parse(url)
-        _prepare_sqlite_file(parsed, create)
+        _prepare_sqlite_folder(parsed)
         store = cls(_engine(parsed, busy_timeout))
         try:
             if create:
@@ -173,13 +173,9 @@ def _sqlite_path(url: URL) -> Path | None:
     return Path(url.database).expanduser()
 
 
-def _prepare_sqlite_file(url: URL, create: bool) -> None:
+def _prepare_sqlite_folder(url: URL) -> None:
     path = _sqlite_path(url)
     if path is None:
-        return
-    if not create:
-        if not path.exists():
-            raise StoreError(f"no database at {path}: run `fleetstat db upgrade` to create one")
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

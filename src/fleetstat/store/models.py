@@ -77,6 +77,13 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def exact_string(length: int) -> TypeEngine[str]:
+    """A string compared byte for byte: MariaDB's default collation ignores case and
+    trailing spaces, which would make ``disk:/Data`` and ``disk:/data`` one key."""
+    binary = mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin")
+    return String(length).with_variant(binary, "mysql", "mariadb")
+
+
 #: Primary keys of the tables that grow with every run: 64-bit, but SQLite's rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -206,8 +213,8 @@ class SecurityEvent(Base):
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
     ip: Mapped[str] = mapped_column(String(IP_LEN))
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
-    source: Mapped[str] = mapped_column(String(SHORT_LEN))
-    record_id: Mapped[str] = mapped_column(String(RECORD_ID_LEN))
+    source: Mapped[str] = mapped_column(exact_string(SHORT_LEN))
+    record_id: Mapped[str] = mapped_column(exact_string(RECORD_ID_LEN))
     event_id: Mapped[str] = mapped_column(String(64))
     time: Mapped[datetime] = mapped_column(UtcDateTime)
     level: Mapped[str] = mapped_column(String(SHORT_LEN))
@@ -225,7 +232,7 @@ class AlertState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
-    rule: Mapped[str] = mapped_column(String(RULE_LEN))
+    rule: Mapped[str] = mapped_column(exact_string(RULE_LEN))
     type: Mapped[str] = mapped_column(String(SHORT_LEN))
     state: Mapped[str] = mapped_column(String(SHORT_LEN))
     value: Mapped[float | None] = mapped_column(Double)
@@ -245,7 +252,7 @@ class AlertTransition(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
-    rule: Mapped[str] = mapped_column(String(RULE_LEN))
+    rule: Mapped[str] = mapped_column(exact_string(RULE_LEN))
     old_state: Mapped[str] = mapped_column(String(SHORT_LEN))
     new_state: Mapped[str] = mapped_column(String(SHORT_LEN))
     value: Mapped[float | None] = mapped_column(Double)

@@ -15,6 +15,14 @@ from sqlalchemy.dialects import mysql
 
 #: UTC times; MariaDB/MySQL keep microseconds only with DATETIME(6).
 UTC_TIME = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def exact_string(length: int) -> sa.types.TypeEngine[str]:
+    """A string compared byte for byte (MariaDB: utf8mb4_bin, not its case-blind default)."""
+    binary = mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin")
+    return sa.String(length).with_variant(binary, "mysql", "mariadb")
+
+
 #: 64-bit ids for the tables that grow with every run (SQLite: its rowid).
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -61,7 +69,7 @@ def upgrade() -> None:
         "alert_states",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("host_id", sa.Integer(), nullable=False),
-        sa.Column("rule", sa.String(length=191), nullable=False),
+        sa.Column("rule", exact_string(191), nullable=False),
         sa.Column("type", sa.String(length=32), nullable=False),
         sa.Column("state", sa.String(length=32), nullable=False),
         sa.Column("value", sa.Double(), nullable=True),
@@ -81,7 +89,7 @@ def upgrade() -> None:
         "alert_transitions",
         sa.Column("id", BIG_ID, nullable=False),
         sa.Column("host_id", sa.Integer(), nullable=False),
-        sa.Column("rule", sa.String(length=191), nullable=False),
+        sa.Column("rule", exact_string(191), nullable=False),
         sa.Column("old_state", sa.String(length=32), nullable=False),
         sa.Column("new_state", sa.String(length=32), nullable=False),
         sa.Column("value", sa.Double(), nullable=True),
@@ -200,8 +208,8 @@ def upgrade() -> None:
         sa.Column("host_id", sa.Integer(), nullable=False),
         sa.Column("ip", sa.String(length=45), nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=False),
-        sa.Column("source", sa.String(length=32), nullable=False),
-        sa.Column("record_id", sa.String(length=191), nullable=False),
+        sa.Column("source", exact_string(32), nullable=False),
+        sa.Column("record_id", exact_string(191), nullable=False),
         sa.Column("event_id", sa.String(length=64), nullable=False),
         sa.Column("time", UTC_TIME, nullable=False),
         sa.Column("level", sa.String(length=32), nullable=False),
