@@ -172,6 +172,13 @@ def _secret(text: str) -> str:
     return text
 
 
+def _interpreter(text: str) -> str:
+    """A path or command name for the client's Python; no quotes (it is quoted on the client)."""
+    if any(char in text for char in "\"'`$"):
+        raise Invalid(f"{text!r} holds quotes or $", "write the plain path, like /usr/bin/python3")
+    return _text(text)
+
+
 def _is_host_name(text: str) -> bool:
     name = text.removesuffix(".")
     return 0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
@@ -282,14 +289,14 @@ CLIENT_ATTRS = (
     Attr("mail", "mail", _mail_list, "addresses, comma-separated", "none",
          "who is mailed when this client's alerts fire or resolve"),
     Attr("name", "name", _text, "text", "the ip", "what reports and mails call the client"),
-    Attr("python", "python", _text, "path on the client", "found on the client",
+    Attr("python", "python", _interpreter, "path on the client", "python3, then python",
          "the interpreter that runs the agent, like /usr/bin/python3"),
     Attr("timeout", "timeout", _positive_duration, "duration", "settings timeout",
          "bound on this client's whole run: 90, 90s, 2m"),
 )  # fmt: skip
 
 ALERT_ATTRS = (
-    Attr("type", "type", _choice(ALERT_TYPES, "alert type"), " | ".join(ALERT_TYPES), "required",
+    Attr("type", "type", _choice(ALERT_TYPES, "alert type"), ", ".join(ALERT_TYPES), "required",
          "what is watched"),
     Attr("limit", "limit", _text, "percent, or number for load", "required",
          "fires when the value is greater: 50% (or 50) for memory, cpu, swap, disk; "
@@ -316,7 +323,7 @@ SETTINGS_ATTRS = (
          _default(Settings, "timeout", "s"), "bound on one client's whole run",
          env="FLEETSTAT_TIMEOUT"),
     Attr("host-keys", "host_keys", _choice(HOST_KEY_POLICIES, "host-keys policy"),
-         " | ".join(HOST_KEY_POLICIES), _default(Settings, "host_keys"),
+         ", ".join(HOST_KEY_POLICIES), _default(Settings, "host_keys"),
          "accept-new: learn unknown keys, refuse changed ones; strict: known keys only; "
          "off: no check", env="FLEETSTAT_HOST_KEYS"),
     Attr("known-hosts", "known_hosts", _path, "path", _default(Settings, "known_hosts"),
@@ -335,7 +342,7 @@ SMTP_ATTRS = (
          "the SMTP server", env="FLEETSTAT_SMTP_HOST"),
     Attr("port", "port", _port, "port 1-65535", "25; 587 with starttls; 465 with ssl",
          "the SMTP port", env="FLEETSTAT_SMTP_PORT"),
-    Attr("tls", "tls", _choice(SMTP_TLS_MODES, "tls mode"), " | ".join(SMTP_TLS_MODES),
+    Attr("tls", "tls", _choice(SMTP_TLS_MODES, "tls mode"), ", ".join(SMTP_TLS_MODES),
          _default(SmtpSettings, "tls"), "none, STARTTLS after connecting, or TLS from the start",
          env="FLEETSTAT_SMTP_TLS"),
     Attr("user", "user", _text, "text", "none", "SMTP login; the password comes from "
