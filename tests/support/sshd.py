@@ -178,10 +178,15 @@ def ssh_user(tmp_path_factory: pytest.TempPathFactory) -> SshUser:
     """
     if os.geteuid() != 0:
         pytest.skip("creating the SSH test user needs root")
+    return prepare_user(tmp_path_factory.mktemp("ssh-user"))
+
+
+def prepare_user(folder: Path) -> SshUser:
+    """Create (if missing) and set up the test user; its key pair goes into ``folder``."""
     _ensure_user(USER_NAME)
     password = _shared_password()
     _set_password(USER_NAME, password)
-    key_path = tmp_path_factory.mktemp("ssh-user") / "id_ed25519"
+    key_path = folder / "id_ed25519"
     _trust_key(USER_NAME, _make_key_pair(key_path))
     return SshUser(name=USER_NAME, password=password, key_path=key_path)
 
@@ -413,5 +418,6 @@ __all__ = [
     "count_in_log",
     "free_port",
     "leftover_temp_dirs",
+    "prepare_user",
     "user_processes",
 ]
