@@ -132,19 +132,30 @@ def busy_core() -> Iterator[subprocess.Popen[bytes]]:
     loop.wait()
 
 
+def cpu_with_oracle(run: Callable[[float], Answer]) -> tuple[float, float]:
+    """(agent's percent, psutil's percent over a window around the agent's run)."""
+    psutil.cpu_percent(interval=None)
+    cpu = run(1.0).cpu
+    assert cpu is not None
+    return cpu.percent, psutil.cpu_percent(interval=None)
+
+
 def test_cpu_percent_rises_with_a_busy_core_and_falls_after(
     busy_core: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:
     run = run_agent_from_pyz(tmp_path)
     time.sleep(0.2)  # let the busy loop get scheduled before sampling
-    during = run(1.0).cpu
+    during, oracle_during = cpu_with_oracle(run)
     busy_core.kill()
     busy_core.wait()
-    after = run(1.0).cpu
-    assert during is not None
-    assert after is not None
-    assert during.percent > 40.0
-    assert after.percent < during.percent
+    after, oracle_after = cpu_with_oracle(run)
+    assert during > 40.0
+    # psutil's window also holds the agent's start-up, so the two differ a little.
+    assert during == pytest.approx(oracle_during, abs=25)
+    assert after == pytest.approx(oracle_after, abs=25)
+    if oracle_after >= 90.0:
+        pytest.skip("other work keeps every core busy, so the fall cannot show")
+    assert after < during
 
 
 def run_agent_from_pyz(tmp_path: Path) -> Callable[[float], Answer]:

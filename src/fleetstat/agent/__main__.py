@@ -7,7 +7,6 @@ itself cannot run. See ``docs/agent-protocol.md``.
 
 import importlib
 import json
-import socket
 import sys
 import time
 import zlib
@@ -147,6 +146,8 @@ def uptime_section(system):
 
 def fallback_host(platform):
     """A host section for when ``host_info`` failed: the hostname and OS only."""
+    import socket
+
     return {
         "hostname": socket.gethostname(),
         "os": platform_name(platform) or platform,

@@ -6,7 +6,6 @@ The parsers are pure functions over the files' text; the functions named in
 
 import os
 import platform
-import socket
 import time
 
 # Filesystem types that hold no user data of their own; anything else is real.
@@ -209,7 +208,7 @@ def host_info():
     """Who this host is; see ``agent/__init__.py``."""
     release = os_release()
     return {
-        "hostname": socket.gethostname(),
+        "hostname": os.uname().nodename,
         "os": "linux",
         "os_name": release.get("NAME", "Linux"),
         "os_version": release.get("VERSION_ID", ""),
@@ -272,8 +271,8 @@ def disks():
 def security_events(since, max_events):
     """The ``events`` object of authentication events (journald or auth.log).
 
-    ``since`` is the request's ``events.since``; its ``linux-auth`` cursor is handed on.
+    ``since`` is the request's ``events.since`` (cursors per source), handed on as is.
     """
     from . import events
 
-    return events.linux_auth((since or {}).get("linux-auth"), max_events)
+    return events.linux_auth(since, max_events)
