@@ -549,7 +549,8 @@ def parse(data: bytes, path: Path, environ: Mapping[str, str], mode: int = 0o600
     client_nodes, settings_node = _root_parts(root, src)
     clients = tuple(_client(node, src) for node in client_nodes)
     _no_duplicates(clients, src)
-    settings = _settings(settings_node, src, str(path), src.base)
+    values, smtp = _settings_xml(settings_node, src) if settings_node else ({}, {})
+    settings = _settings(values, smtp, environ, str(path), src.base)
     warnings = _warnings(src, client_nodes, clients, settings, mode)
     return Config(path=src.path, settings=settings, clients=clients, warnings=warnings)
 
@@ -733,26 +734,24 @@ def settings_from_env(environ: Mapping[str, str], base: Path | None = None) -> S
 
     ``base`` defaults to the current directory.
     """
-    return _settings(None, None, "environment", base or Path.cwd(), environ)
+    return _settings({}, {}, environ, "environment", base or Path.cwd())
 
 
 def _settings(
-    node: Node | None,
-    src: _Source | None,
+    values: dict[str, Any],
+    smtp: dict[str, Any],
+    environ: Mapping[str, str],
     where: str,
     base: Path,
-    environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    environ = src.environ if src else (environ or {})
-    values, smtp = _settings_xml(node, src) if node and src else ({}, {})
-    values |= _from_env(SETTINGS_ATTRS, environ, where)
-    smtp |= _from_env(SMTP_ATTRS, environ, where)
+    """Settings from the XML's ``values`` and ``smtp`` (by field), with ``environ`` on top."""
+    values = values | _from_env(SETTINGS_ATTRS, environ, where)
+    smtp = smtp | _from_env(SMTP_ATTRS, environ, where)
     smtp["password"] = _smtp_password(environ, where)
     smtp.setdefault("port", SMTP_DEFAULT_PORTS[smtp.get("tls", "none")])
     values["db"] = sqlite_relative_to(values.get("db", Settings.db), base)
-    values["known_hosts"] = (
-        base / Path(values.get("known_hosts", Settings.known_hosts)).expanduser()
-    )
+    known_hosts = Path(values.get("known_hosts", Settings.known_hosts)).expanduser()
+    values["known_hosts"] = base / known_hosts
     return Settings(**values, smtp=SmtpSettings(**smtp))
 
 
@@ -855,12 +854,16 @@ def describe(config: Config) -> str:
     db = make_url(settings.db).render_as_string(hide_password=True)
     login = f" as {smtp.user}" if smtp.user else ""
     return (
-        f"{config.path}: {len(clients)} client{'s'[: len(clients) != 1]} ({labels}{more}) "
-        f"with {rules} alert rule{'s'[: rules != 1]}; database {db}; mail from {smtp.sender} "
-        f"to {mailed} address{'es'[: 2 * (mailed != 1)]} through {smtp.host}:{smtp.port} "
+        f"{config.path}: {_count(len(clients), 'client')} ({labels}{more}) with "
+        f"{_count(rules, 'alert rule')}; database {db}; mail from {smtp.sender} to "
+        f"{_count(mailed, 'address', 'addresses')} through {smtp.host}:{smtp.port} "
         f"(tls {smtp.tls}){login}; {settings.concurrency} clients at a time, "
         f"{settings.timeout:g}s per client, host keys {settings.host_keys}."
     )
+
+
+def _count(number: int, word: str, plural: str = "") -> str:
+    return f"{number} {word if number == 1 else plural or word + 's'}"
 
 
 def parse_duration(text: str, what: str = "duration") -> float:
