@@ -106,6 +106,8 @@ _ACCOUNT_NAMES = (
     re.compile(r"\buser '?([^'\s,]+)'?"),
     re.compile(r"\bgroup '([^']+)'"),
 )
+# sudo's USER= is the account the command runs as; "user" is who ran sudo.
+_SUDO_FIELDS = {"USER": "run_as", "TTY": "tty", "PWD": "pwd"}
 _SUDO = re.compile(r"^\s*(?P<user>\S+) : (?P<rest>.*)$")
 
 
@@ -196,8 +198,8 @@ def _meaning(event, level, groups):
     fields = {key: value for key, value in groups.items() if value is not None}
     user = fields.pop("user", None)
     source_ip = fields.pop("ip", None)
-    if "invalid" in fields:
-        fields["invalid_user"] = bool(fields.pop("invalid"))
+    if "invalid" in groups:
+        fields["invalid_user"] = bool(fields.pop("invalid", None))
     method = re.sub(r"\W+", "_", fields.get("method", "")).strip("_")
     return {
         "event_id": event.format(method=method),
@@ -219,7 +221,7 @@ def _sudo(body):
     for item in head.split(" ; "):
         name, equals, value = item.strip().partition("=")
         if equals:
-            fields[name.lower()] = value
+            fields[_SUDO_FIELDS.get(name, name.lower())] = value
         elif name:
             reasons.append(name)
     if reasons:

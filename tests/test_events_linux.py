@@ -1,0 +1,505 @@
+"""Linux auth events: lines a real OpenSSH ``sshd`` wrote, in every prefix we read.
+
+A real ``sshd`` on loopback takes one wrong and one right password login and logs them
+with ``-E`` (bare message bodies); the same bodies are then wrapped in the classic
+syslog prefix and in rsyslog's RFC 3339 prefix, and written into an auth file to
+exercise the file cursor (incremental reads, rotation, truncation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from fleetstat.agent import events_linux
+from fleetstat.agent.events import EventsError
+from fleetstat.agent.events_linux import (
+    Journal,
+    journal_record_id,
+    parse_auth_line,
+    parse_auth_message,
+    parse_journal_entry,
+    read_auth_events,
+    read_auth_file,
+    read_journal,
+)
+from tests.support.sshd import SshdFactory, SshUser
+
+SOURCE = "linux-auth"
+UTC = datetime.UTC
+LOG_WAIT = 10.0  # seconds to wait for sshd to write its lines
+
+
+async def _login(port: int, user: str, password: str) -> bool:
+    """One password login to 127.0.0.1; True when it was accepted."""
+    try:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            port,
+            username=user,
+            password=password,
+            known_hosts=None,
+            client_keys=None,
+            agent_path=None,
+        ):
+            return True
+    except asyncssh.PermissionDenied:
+        return False
+
+
+@pytest.fixture(scope="module")
+def sshd_bodies(ssh_user: SshUser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """The lines a fresh ``sshd -E`` wrote for one wrong and one right password login."""
+    if not os.access("/usr/sbin/sshd", os.X_OK):
+        pytest.skip("/usr/sbin/sshd is not installed")
+    factory = SshdFactory(tmp_path_factory.mktemp("auth-events"))
+    try:
+        server = factory(["127.0.0.1"])
+        assert not asyncio.run(_login(server.port, ssh_user.name, "not-" + ssh_user.password))
+        assert asyncio.run(_login(server.port, ssh_user.name, ssh_user.password))
+        deadline = time.monotonic() + LOG_WAIT
+        while "Accepted password" not in server.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield [line.rstrip("\r") for line in server.log_text().splitlines()]
+    finally:
+        factory.close()
+
+
+def syslog_form(body: str, pid: int = 4242) -> str:
+    return f"Nov 27 12:00:01 web01 sshd[{pid}]: {body}"
+
+
+def rfc3339_form(body: str, pid: int = 4242) -> str:
+    return f"2026-11-27T13:00:01.250000+01:00 web01 sshd[{pid}]: {body}"
+
+
+def meanings(bodies: list[str]) -> list[dict[str, object]]:
+    found = (parse_auth_message("sshd", body) for body in bodies)
+    return [meaning for meaning in found if meaning is not None]
+
+
+# ---------------------------------------------------------------- real sshd lines
+
+
+def test_real_sshd_wrong_and_right_password_give_one_failure_and_one_success(
+    sshd_bodies: list[str], ssh_user: SshUser
+) -> None:
+    found = meanings(sshd_bodies)
+    assert [m["event_id"] for m in found] == ["sshd.failed_password", "sshd.accepted_password"]
+    assert [m["level"] for m in found] == ["audit_failure", "audit_success"]
+    assert {m["user"] for m in found} == {ssh_user.name}
+    assert {m["source_ip"] for m in found} == {"127.0.0.1"}
+    assert found[0]["fields"]["method"] == "password"  # type: ignore[index]
+    assert found[0]["fields"]["invalid_user"] is False  # type: ignore[index]
+
+
+def test_real_sshd_lines_in_syslog_form_keep_time_pid_and_message(
+    sshd_bodies: list[str], ssh_user: SshUser
+) -> None:
+    records = [parse_auth_line(syslog_form(b), 2026, tz=UTC) for b in sshd_bodies]
+    found = [record for record in records if record is not None]
+    assert [r["event_id"] for r in found] == ["sshd.failed_password", "sshd.accepted_password"]
+    failed = found[0]
+    assert failed["time"] == "2026-11-27T12:00:01.000000Z"
+    assert failed["user"] == ssh_user.name
+    assert failed["source_ip"] == "127.0.0.1"
+    assert failed["source"] == SOURCE
+    assert failed["fields"]["pid"] == "4242"
+    assert failed["fields"]["host"] == "web01"
+    assert str(failed["message"]).startswith(f"Failed password for {ssh_user.name} from 127.0.0.1")
+
+
+def test_real_sshd_lines_in_rfc3339_form_are_read_with_their_offset(
+    sshd_bodies: list[str],
+) -> None:
+    records = [parse_auth_line(rfc3339_form(b), 1999) for b in sshd_bodies]
+    found = [record for record in records if record is not None]
+    assert [r["event_id"] for r in found] == ["sshd.failed_password", "sshd.accepted_password"]
+    assert {r["time"] for r in found} == {"2026-11-27T12:00:01.250000Z"}
+
+
+def test_lines_that_say_nothing_about_auth_are_skipped(sshd_bodies: list[str]) -> None:
+    quiet = [b for b in sshd_bodies if not b.startswith(("Failed ", "Accepted "))]
+    assert quiet  # "Server listening on ...", "Connection closed by ..."
+    assert meanings(quiet) == []
+    assert parse_auth_line("not a syslog line", 2026) is None
+    assert parse_auth_line("Nov 27 12:00:01 web01 cron[1]: (root) CMD (true)", 2026) is None
+
+
+# ---------------------------------------------------------------- other auth lines
+
+
+AUTH_LINES = [
+    # (program, message body, (event id, level, user, source IP))
+    ("sshd", "Failed password for invalid user admin from 203.0.113.9 port 40022 ssh2",
+     ("sshd.failed_password", "audit_failure", "admin", "203.0.113.9")),
+    ("sshd", "Invalid user admin from 203.0.113.9 port 40022",
+     ("sshd.invalid_user", "audit_failure", "admin", "203.0.113.9")),
+    ("sshd", "Accepted publickey for deploy from 192.0.2.4 port 51000 ssh2: "
+     "ED25519 SHA256:2VkLq0Xn6kMzZ0Yq9iZ8jW1bM5cX4aT3rQ2pO1nM0lK",
+     ("sshd.accepted_publickey", "audit_success", "deploy", "192.0.2.4")),
+    ("sshd-session", "Accepted keyboard-interactive/pam for ana from 192.0.2.5 port 2 ssh2",
+     ("sshd.accepted_keyboard_interactive_pam", "audit_success", "ana", "192.0.2.5")),
+    ("sudo", "   alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/id -u",
+     ("sudo.command", "audit_success", "alice", None)),
+    ("sudo", "alice : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/alice ; "
+     "USER=root ; COMMAND=/bin/bash",
+     ("sudo.auth_failure", "audit_failure", "alice", None)),
+    ("sudo", "bob : user NOT in sudoers ; TTY=pts/1 ; PWD=/ ; USER=root ; COMMAND=/bin/sh",
+     ("sudo.refused", "audit_failure", "bob", None)),
+    ("su", "pam_unix(su:session): session opened for user root(uid=0) by alice(uid=1000)",
+     ("su.session_opened", "audit_success", "alice", None)),
+    ("su", "pam_unix(su-l:session): session closed for user root",
+     ("su.session_closed", "information", None, None)),
+    ("su", "pam_unix(su:auth): authentication failure; logname=alice uid=1000 euid=0 "
+     "tty=/dev/pts/0 ruser=alice rhost=  user=root",
+     ("su.auth_failure", "audit_failure", "alice", None)),
+    ("su", "FAILED SU (to root) alice on pts/0",
+     ("su.failed", "audit_failure", "alice", None)),
+    ("useradd", "new user: name=carol, UID=1003, GID=1003, home=/home/carol, "
+     "shell=/bin/bash, from=/dev/pts/0",
+     ("useradd", "information", "carol", None)),
+    ("groupadd", "group added to /etc/group: name=ops, GID=1004",
+     ("groupadd", "information", "ops", None)),
+    ("usermod", "add 'carol' to group 'sudo'",
+     ("usermod", "information", "carol", None)),
+    ("userdel", "delete user 'carol'",
+     ("userdel", "information", "carol", None)),
+    ("passwd", "pam_unix(passwd:chauthtok): password changed for carol",
+     ("passwd", "information", "carol", None)),
+    ("chpasswd", "pam_unix(chpasswd:chauthtok): password changed for carol",
+     ("chpasswd", "information", "carol", None)),
+    ("gpasswd", "user carol added by root to group ops",
+     ("gpasswd", "information", "carol", None)),
+    ("login", "FAILED LOGIN (1) on '/dev/tty1' FOR 'root', Authentication failure",
+     ("login.failed", "audit_failure", "root", None)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("program", "body", "expected"), AUTH_LINES)
+def test_auth_programs_lines_are_named_and_levelled(
+    program: str, body: str, expected: tuple[str, str, str | None, str | None]
+) -> None:
+    meaning = parse_auth_message(program, body)
+    assert meaning is not None
+    found = (meaning["event_id"], meaning["level"], meaning["user"], meaning["source_ip"])
+    assert found == expected
+
+
+def test_sudo_fields_carry_the_command_and_the_target_user() -> None:
+    meaning = parse_auth_message(
+        "sudo", "alice : TTY=pts/0 ; PWD=/srv ; USER=postgres ; COMMAND=/usr/bin/psql -c 'a ; b'"
+    )
+    assert meaning is not None
+    assert meaning["fields"] == {
+        "tty": "pts/0",
+        "pwd": "/srv",
+        "run_as": "postgres",
+        "command": "/usr/bin/psql -c 'a ; b'",
+    }
+
+
+def test_sudo_line_without_host_pid_is_read() -> None:
+    line = "Nov  3 08:09:10 web01 sudo:    alice : TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=/bin/ls"
+    record = parse_auth_line(line, 2026, tz=UTC)
+    assert record is not None
+    assert record["event_id"] == "sudo.command"
+    assert record["time"] == "2026-11-03T08:09:10.000000Z"
+    assert "pid" not in record["fields"]
+
+
+# ---------------------------------------------------------------- time stamps
+
+
+def test_classic_stamps_are_local_time_of_the_host() -> None:
+    line = syslog_form("Invalid user x from 192.0.2.1 port 1")
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/Berlin"
+    time.tzset()
+    try:
+        record = parse_auth_line(line, 2026)
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+    assert record is not None
+    assert record["time"] == "2026-11-27T11:00:01.000000Z"  # CET is UTC+1 in November
+
+
+def test_december_lines_in_a_file_written_in_january_are_last_year() -> None:
+    line = "Dec 31 23:59:59 web01 sshd[1]: Invalid user x from 192.0.2.1 port 1"
+    written = datetime.datetime(2027, 1, 2, tzinfo=UTC).timestamp()
+    record = parse_auth_line(line, 2027, tz=UTC, not_after=written)
+    assert record is not None
+    assert record["time"] == "2026-12-31T23:59:59.000000Z"
+
+
+# ---------------------------------------------------------------- the auth file
+
+
+@pytest.fixture
+def auth_lines(sshd_bodies: list[str]) -> list[str]:
+    """The real sshd lines in syslog form, each twice (with other pids), plus noise."""
+    lines = []
+    for pid in (100, 200):
+        lines += [syslog_form(body, pid) for body in sshd_bodies]
+    return lines
+
+
+def record_lines(lines: list[str]) -> list[str]:
+    """The lines of ``lines`` that give a record."""
+    return [line for line in lines if parse_auth_line(line, 2026, tz=UTC) is not None]
+
+
+def write_lines(path: Path, lines: list[str], mode: str = "w") -> None:
+    with path.open(mode) as out:
+        out.writelines(line + "\n" for line in lines)
+
+
+def ids(result: dict[str, object]) -> list[str]:
+    return [r["record_id"] for r in result["records"]]  # type: ignore[attr-defined]
+
+
+def test_first_read_of_an_auth_file_returns_the_newest_records(
+    tmp_path: Path, auth_lines: list[str]
+) -> None:
+    path = tmp_path / "auth.log"
+    write_lines(path, auth_lines)
+    result = read_auth_file(str(path), {}, 3)
+    info = path.stat()
+    assert [r["fields"]["pid"] for r in result["records"]] == ["100", "200", "200"]
+    assert result["truncated"] is True
+    assert result["resets"] == []
+    assert result["cursor"] == {
+        SOURCE: {"file": str(path), "inode": info.st_ino, "offset": info.st_size}
+    }
+    assert all(i.startswith(f"{info.st_ino}:") for i in ids(result))
+
+
+def test_record_ids_are_inode_and_byte_offset_of_the_line(
+    tmp_path: Path, auth_lines: list[str]
+) -> None:
+    path = tmp_path / "auth.log"
+    write_lines(path, auth_lines)
+    data = path.read_bytes()
+    for record in read_auth_file(str(path), {}, 100)["records"]:
+        offset = int(str(record["record_id"]).split(":")[1])
+        assert data[offset:].split(b"\n", 1)[0].decode().endswith(str(record["message"]))
+
+
+def test_later_reads_return_only_lines_appended_since(
+    tmp_path: Path, auth_lines: list[str]
+) -> None:
+    path = tmp_path / "auth.log"
+    write_lines(path, auth_lines[: len(auth_lines) // 2])
+    first = read_auth_file(str(path), {}, 100)
+    write_lines(path, auth_lines[len(auth_lines) // 2 :], mode="a")
+    second = read_auth_file(str(path), first["cursor"][SOURCE], 100)
+    assert [r["fields"]["pid"] for r in first["records"]] == ["100", "100"]
+    assert [r["fields"]["pid"] for r in second["records"]] == ["200", "200"]
+    assert second["resets"] == []
+    third = read_auth_file(str(path), second["cursor"][SOURCE], 100)
+    assert third["records"] == []
+    assert third["cursor"] == second["cursor"]
+
+
+def test_capped_reads_resume_after_the_last_record(tmp_path: Path, auth_lines: list[str]) -> None:
+    path = tmp_path / "auth.log"
+    write_lines(path, auth_lines[:1])
+    cursor = read_auth_file(str(path), {}, 100)["cursor"][SOURCE]
+    write_lines(path, auth_lines * 3, mode="a")
+    seen, flags = [], []
+    for _ in range(4):
+        result = read_auth_file(str(path), cursor, 5)
+        seen += ids(result)
+        flags.append(result["truncated"])
+        cursor = result["cursor"][SOURCE]
+    assert len(seen) == len(set(seen)) == 12
+    assert flags == [True, True, False, False]
+
+
+def test_a_partial_last_line_waits_for_the_next_read(tmp_path: Path, auth_lines: list[str]) -> None:
+    path = tmp_path / "auth.log"
+    accepted = next(line for line in auth_lines if "Accepted" in line)
+    path.write_text(accepted[:20])
+    first = read_auth_file(str(path), {}, 100)
+    assert first["records"] == []
+    assert first["cursor"][SOURCE]["offset"] == 0
+    path.write_text(accepted + "\n")
+    second = read_auth_file(str(path), first["cursor"][SOURCE], 100)
+    assert [r["event_id"] for r in second["records"]] == ["sshd.accepted_password"]
+
+
+def test_rotated_file_starts_over_and_says_so(tmp_path: Path, auth_lines: list[str]) -> None:
+    path = tmp_path / "auth.log"
+    write_lines(path, auth_lines)
+    cursor = read_auth_file(str(path), {}, 100)["cursor"][SOURCE]
+    path.rename(tmp_path / "auth.log.1")
+    write_lines(path, record_lines(auth_lines)[:2])
+    result = read_auth_file(str(path), cursor, 100)
+    assert result["resets"] == [SOURCE]
+    assert len(result["records"]) == 2
+    assert result["cursor"][SOURCE]["inode"] == path.stat().st_ino != cursor["inode"]
+
+
+def test_truncated_file_starts_over_and_says_so(tmp_path: Path, auth_lines: list[str]) -> None:
+    path = tmp_path / "auth.log"
+    write_lines(path, auth_lines)
+    cursor = read_auth_file(str(path), {}, 100)["cursor"][SOURCE]
+    inode = path.stat().st_ino
+    with path.open("r+") as handle:
+        handle.truncate(0)
+    write_lines(path, record_lines(auth_lines)[:2], mode="a")
+    assert path.stat().st_ino == inode
+    result = read_auth_file(str(path), cursor, 100)
+    assert result["resets"] == [SOURCE]
+    assert [r["event_id"] for r in result["records"]] == [
+        "sshd.failed_password",
+        "sshd.accepted_password",
+    ]
+
+
+# ---------------------------------------------------------------- choosing the source
+
+
+class NoJournal(Journal):
+    """A host whose ``journalctl`` is missing."""
+
+    def __init__(self) -> None:
+        super().__init__(command="/nonexistent/journalctl")
+
+
+def test_without_a_journal_the_first_existing_auth_file_is_read(
+    tmp_path: Path, auth_lines: list[str]
+) -> None:
+    secure = tmp_path / "secure"
+    write_lines(secure, auth_lines)
+    files = (str(tmp_path / "auth.log"), str(secure))
+    result = read_auth_events({}, 100, journal=NoJournal(), files=files)
+    assert len(result["records"]) == 4
+    assert result["cursor"][SOURCE]["file"] == str(secure)
+
+
+def test_a_cursor_for_another_file_counts_as_a_first_run(
+    tmp_path: Path, auth_lines: list[str]
+) -> None:
+    path = tmp_path / "auth.log"
+    write_lines(path, auth_lines)
+    since = {SOURCE: {"file": "/var/log/secure", "inode": 1, "offset": 10}}
+    result = read_auth_events(since, 100, journal=NoJournal(), files=(str(path),))
+    assert result["resets"] == []
+    assert len(result["records"]) == 4
+
+
+def test_no_journal_and_no_auth_file_is_an_events_error(tmp_path: Path) -> None:
+    with pytest.raises(EventsError, match="no systemd journal"):
+        read_auth_events({}, 10, journal=NoJournal(), files=(str(tmp_path / "auth.log"),))
+
+
+def test_an_empty_journal_does_not_count_as_working() -> None:
+    empty = Journal(extra_args=["--directory=/nonexistent-journal-dir"])
+    assert empty.works() is False
+
+
+# ---------------------------------------------------------------- the journal
+
+
+def journal_json(body: str, seqnum: int, program: str = "sshd") -> str:
+    """One ``journalctl -o json`` line with the fields journald records for a syslog call."""
+    cursor = (
+        f"s=6f3c1d2a9b8e4c7d8e9f0a1b2c3d4e5f;i={seqnum:x};b=0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f;"
+        f"m=1a2b3c;t=5f1e2d3c4b5a6;x=9a8b7c6d5e4f3a2b"
+    )
+    entry = {
+        "__CURSOR": cursor,
+        "__REALTIME_TIMESTAMP": str(1_764_244_801_250_000 + seqnum),
+        "_HOSTNAME": "web01",
+        "SYSLOG_IDENTIFIER": program,
+        "_COMM": program,
+        "_PID": "4242",
+        "MESSAGE": body,
+    }
+    return json.dumps(entry)
+
+
+class ReplayedJournal(Journal):
+    """A journal holding ``lines``; answers ``lines(after)`` as ``journalctl`` orders them."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__()
+        self.entries = lines
+
+    def works(self) -> bool:
+        return True
+
+    def lines(self, after: str | None) -> Iterator[str]:
+        if after is None:
+            return iter(list(reversed(self.entries)))
+        cursors = [json.loads(line)["__CURSOR"] for line in self.entries]
+        return iter(self.entries[cursors.index(after) + 1 :])
+
+
+def test_journal_entry_of_a_real_sshd_line_becomes_a_record(
+    sshd_bodies: list[str], ssh_user: SshUser
+) -> None:
+    failed = next(body for body in sshd_bodies if body.startswith("Failed password"))
+    record = parse_journal_entry(journal_json(failed, 0x1F))
+    assert record is not None
+    assert record["event_id"] == "sshd.failed_password"
+    assert record["record_id"] == "s=6f3c1d2a9b8e4c7d8e9f0a1b2c3d4e5f;i=1f"
+    assert record["time"] == "2025-11-27T12:00:01.250031Z"
+    assert (record["user"], record["source_ip"]) == (ssh_user.name, "127.0.0.1")
+
+
+def test_journal_message_as_byte_array_is_decoded(sshd_bodies: list[str]) -> None:
+    accepted = next(body for body in sshd_bodies if body.startswith("Accepted password"))
+    entry = json.loads(journal_json(accepted, 1))
+    entry["MESSAGE"] = list(accepted.encode())
+    record = parse_journal_entry(json.dumps(entry))
+    assert record is not None
+    assert record["event_id"] == "sshd.accepted_password"
+
+
+def test_journal_record_id_without_sequence_parts_is_a_short_hash() -> None:
+    assert journal_record_id("opaque") == journal_record_id("opaque")
+    assert len(journal_record_id("opaque")) == 16
+
+
+def test_journal_first_run_and_incremental_reads(sshd_bodies: list[str]) -> None:
+    lines = [journal_json(body, n) for n, body in enumerate(sshd_bodies * 3, 1)]
+    journal = ReplayedJournal(lines)
+    first = read_journal(journal, None, 2)
+    assert [r["event_id"] for r in first["records"]] == [
+        "sshd.failed_password",
+        "sshd.accepted_password",
+    ]
+    assert first["truncated"] is True
+    newest_cursor = json.loads(lines[-1])["__CURSOR"]
+    assert first["cursor"] == {SOURCE: {"journal": newest_cursor}}
+    assert read_journal(journal, newest_cursor, 2)["records"] == []
+    start = json.loads(lines[0])["__CURSOR"]
+    seen = []
+    cursor = start
+    for _ in range(4):
+        result = read_journal(journal, cursor, 2)
+        seen += ids(result)
+        cursor = result["cursor"][SOURCE]["journal"]
+    assert len(seen) == len(set(seen)) == 6  # the cursor names the first line, which is no record
+
+
+def test_events_module_reads_the_journal_when_it_works(sshd_bodies: list[str]) -> None:
+    lines = [journal_json(body, n) for n, body in enumerate(sshd_bodies, 1)]
+    result = read_auth_events({}, 10, journal=ReplayedJournal(lines), files=())
+    assert len(result["records"]) == 2
+    assert "journal" in result["cursor"][SOURCE]
+    assert events_linux.SOURCE == SOURCE
