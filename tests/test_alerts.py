@@ -13,6 +13,7 @@ from fleetstat.model import (
     Client,
     Cpu,
     Disk,
+    Event,
     HostInfo,
     HostResult,
     Memory,
@@ -36,6 +37,7 @@ def answer(
     swap: float = 0.0,
     load: tuple[float, float, float] | None = (0.5, 0.4, 0.3),
     disks: tuple[Disk, ...] = (disk("/", 40.0),),
+    events: tuple[Event, ...] = (),
 ) -> Answer:
     return Answer(
         host=HostInfo("web01", "linux", "Debian GNU/Linux", "12", "6.1.0", "x86_64", "3.11.2"),
@@ -47,7 +49,7 @@ def answer(
         boot_time=NOW - timedelta(hours=1),
         load=load,
         disks=disks,
-        events=(),
+        events=events,
         cursor={},
         resets=(),
         errors=(),

@@ -160,7 +160,7 @@ def _builtin_lines(notice: alerts.Notice, result: HostResult, settings: Settings
 
 
 def _host_key_lines(client: Client, settings: Settings) -> list[str]:
-    known = str(settings.known_hosts)
+    known = str(settings.known_hosts.expanduser())
     entry = client.ip if client.port == 22 else f"[{client.ip}]:{client.port}"
     return [
         "  WARNING   the client's SSH host key is not the one fleetstat knows. This may be",
@@ -335,7 +335,7 @@ def flush(store: Store, smtp: SmtpSettings, now: datetime, batch: int = FLUSH_BA
         while mails := _claim(store, after, batch, now):
             after = mails[-1].id
             conn = conn or _open_for(store, smtp, mails, tally)
-            if conn is None or not _send_all(store, conn, mails, smtp, tally):
+            if conn is None or not _send_all(store, conn, mails, smtp=smtp, tally=tally, now=now):
                 break
     finally:
         if conn is not None:
@@ -373,8 +373,10 @@ def _send_all(
     store: Store,
     conn: smtplib.SMTP,
     mails: Sequence[QueuedMail],
+    *,
     smtp: SmtpSettings,
     tally: _Tally,
+    now: datetime,
 ) -> bool:
     """Send claimed mails in order; False when the connection is gone (the rest retried)."""
     for index, mail in enumerate(mails):
@@ -390,14 +392,17 @@ def _send_all(
             _record_failure(store, mail, error, tally)
             continue
         with store.session() as session:
-            outbox.mark_sent(session, mail.id, datetime.now(UTC))
+            outbox.mark_sent(session, mail.id, now)
         tally.sent += 1
     return True
 
 
 def _connection_lost(err: BaseException) -> bool:
+    """True when the server hung up (421 or a closed socket): nothing more goes this way."""
     if isinstance(err, smtplib.SMTPResponseException):
         return err.smtp_code == 421
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        return any(code == 421 for code, _ in err.recipients.values())
     return not isinstance(err, smtplib.SMTPRecipientsRefused | smtplib.SMTPException)
 
 

@@ -58,13 +58,14 @@ class Received:
 
     @property
     def subject(self) -> str:
-        return str(self.message["Subject"])
+        """The subject, unfolded (Python's parser keeps the space of a fold after the colon)."""
+        return str(self.message["Subject"]).strip()
 
     @property
     def body(self) -> str:
         part = self.message.get_body(("plain",))
         assert part is not None
-        return str(part.get_content())
+        return str(part.get_content()).replace("\r\n", "\n")
 
 
 class Recorder:

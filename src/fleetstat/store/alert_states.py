@@ -160,7 +160,7 @@ def _recent_disk(session: Session, host_id: int, mount: str | None, count: int) 
         statement = select(SampleDisk.mount, SampleDisk.percent).where(
             SampleDisk.sample_id == sample_id
         )
-        disks = dict(session.execute(statement).tuples().all())
+        disks = {disk_mount: percent for disk_mount, percent in session.execute(statement)}
         value = disks.get(mount) if mount else max(disks.values(), default=None)
         points.append((at, value))
     return points
