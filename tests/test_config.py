@@ -199,6 +199,24 @@ BAD = [
         "not a database URL",
         2,
     ),
+    (
+        "element inside an alert",
+        '<client ip="h" username="u">\n<alert type="cpu" limit="5"><mail/></alert></client>',
+        "unknown element <mail> inside <alert>",
+        2,
+    ),
+    (
+        "two smtp",
+        clients('<client ip="h" username="u"/>\n', "<settings>\n<smtp/>\n<smtp/></settings>\n"),
+        "a second <smtp>",
+        4,
+    ),
+    (
+        "attribute on clients",
+        '<clients owner="me">\n<client ip="h" username="u"/></clients>',
+        "owner",
+        1,
+    ),
     ("unclosed tag", '<client ip="h" username="u">\n<alert type="cpu" limit="5">\n', "XML", 3),
     ("bare ampersand", '<client ip="h" username="u" password="a&b"/>', "column 42", 1),
 ]
@@ -451,8 +469,13 @@ def test_parse_duration_names_what_was_wrong() -> None:
 
 def doc_sections() -> dict[str, str]:
     """The reference doc cut at its headings, keyed by the element each heading names."""
-    parts = re.split(r"^#+ .*?`<(\w+)>`.*$", DOC.read_text(), flags=re.MULTILINE)
-    return dict(zip(parts[1::2], parts[2::2], strict=True))
+    parts = re.split(r"^(#+ .*)$", DOC.read_text(), flags=re.MULTILINE)
+    sections = {}
+    for heading, body in zip(parts[1::2], parts[2::2], strict=True):
+        element = re.search(r"`<(\w+)>`", heading)
+        if element:
+            sections[element[1]] = body
+    return sections
 
 
 @pytest.mark.parametrize("element", [name for name, attrs in config.ELEMENTS.items() if attrs])
