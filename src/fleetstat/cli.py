@@ -180,7 +180,7 @@ def cmd_mail_flush(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(report.flush_line(flushed))
-    return 0 if flushed.pending == 0 and flushed.failed == 0 else 1
+    return 0 if flushed.retried == 0 and flushed.failed == 0 else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -458,7 +458,7 @@ def _refused(err: Exception, where: str, line: int) -> ConfigError:
     return ConfigError(where, line, problem, fix)
 
 
-_QUOTES = "\u2018\u2019\u201c\u201d"  # ‘ ’ “ ”  # noqa: RUF003
+_QUOTES = "\u2018\u2019\u201c\u201d"  # ‘ ’ “ ”
 _TYPOGRAPHIC = re.compile(rf"[\w.:-]+\s*=\s*([{_QUOTES}])[^{_QUOTES}\"'\n>]*[{_QUOTES}]?")
 
 

@@ -31,7 +31,7 @@ class ConfigError(FleetstatError):
 
 
 class EnvelopeError(FleetstatError):
-    """An agent's answer could not be decrypted or is not a valid answer (outcome ``bad_payload``)."""
+    """An agent's answer did not decrypt or is not a valid answer (outcome ``bad_payload``)."""
 
 
 class StoreError(FleetstatError):

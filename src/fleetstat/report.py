@@ -9,8 +9,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
+from sqlalchemy.engine import make_url
+
 from fleetstat.job import PassReport
+from fleetstat.mail import FlushReport
 from fleetstat.model import HostResult
+from fleetstat.store.queries import AttemptRow, HostRow
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -88,8 +92,8 @@ def summary(report: PassReport) -> str:
     parts.append(f"{report.duration:.1f} s")
     if report.mail is not None:
         parts.append(f"{report.mail.sent} mails sent")
-        if report.mail.pending:
-            parts.append(f"{report.mail.pending} kept in the outbox for later")
+        if report.mail.retried:
+            parts.append(f"{report.mail.retried} kept in the outbox for later")
         if report.mail.failed:
             parts.append(f"{report.mail.failed} rejected")
     if report.mail_error:
@@ -111,7 +115,7 @@ def pass_json(report: PassReport) -> dict[str, Any]:
         if report.mail is None
         else {
             "sent": report.mail.sent,
-            "pending": report.mail.pending,
+            "retried": report.mail.retried,
             "failed": report.mail.failed,
         },
         "mail_error": report.mail_error,
@@ -162,3 +166,53 @@ class ProgressBar:
         if done == total:
             self._out.write("\r" + " " * (self._width + 40) + "\r")
         self._out.flush()
+
+
+def hosts_table(rows: Sequence[HostRow]) -> str:
+    """``fleetstat hosts``: one row per host, its latest outcome and figures."""
+    return table(
+        ["HOST", "IP", "OUTCOME", "CPU", "MEMORY", "UPTIME", "LAST OK", "OS"],
+        [
+            [
+                row.name,
+                row.ip,
+                row.last_outcome or "-",
+                percent(row.cpu_percent),
+                percent(row.mem_percent),
+                duration(row.uptime_seconds),
+                when(row.last_ok_at),
+                row.os_name or "-",
+            ]
+            for row in rows
+        ],
+    )
+
+
+def history_table(rows: Sequence[AttemptRow]) -> str:
+    """``fleetstat history HOST``: one row per attempt, newest first."""
+    return table(
+        ["RUN", "STARTED", "OUTCOME", "CPU", "MEMORY", "TOOK", "ERROR"],
+        [
+            [
+                str(row.run_id),
+                when(row.started_at),
+                row.outcome,
+                percent(row.cpu_percent),
+                percent(row.mem_percent),
+                f"{row.duration_seconds:.1f} s",
+                _one_line(row.error or ""),
+            ]
+            for row in rows
+        ],
+    )
+
+
+def flush_line(flushed: FlushReport) -> str:
+    """One line for ``fleetstat mail flush``."""
+    text = f"{flushed.sent} sent, {flushed.retried} kept for a later try, {flushed.failed} rejected"
+    return "\n".join([text, *(f"  {error}" for error in flushed.errors)])
+
+
+def safe_url(url: str) -> str:
+    """A database URL with its password hidden, fit to print."""
+    return make_url(url).render_as_string(hide_password=True)
