@@ -198,12 +198,13 @@ class KnownHosts:
 
     def add(self, name: str, key_line: str) -> None:
         """Record ``key_line`` for ``name`` (creates the folder and the file, mode 0600)."""
+        entries = self._load()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as out:
             out.write(f"{name} {key_line}\n")
-        self._load().setdefault(name, []).append(key_line)
-        self._cache[self.path] = (self._signature(), self._cache[self.path][1])
+        entries.setdefault(name, []).append(key_line)
+        self._cache[self.path] = (self._signature(), entries)
 
     def _signature(self) -> tuple[int, int]:
         try:
