@@ -83,19 +83,27 @@ def latest_sample_id() -> Any:
 
 
 def latest_hosts(session: Session) -> list[HostRow]:
-    """Every host with its last outcome and last sample's figures, ordered by name."""
-    query = (
-        select(Host, Sample.collected_at, Sample.cpu_percent, Sample.mem_percent)
-        .add_columns(Sample.uptime_seconds)
-        .outerjoin(Sample, Sample.id == latest_sample_id())
-        .order_by(Host.name, Host.address)
-    )
-    return [_host_row(*row) for row in session.execute(query)]
+    """Every host with its last outcome and last sample's figures, ordered by name.
+
+    Two index lookups per host (its newest sample's id, then that sample), never a scan
+    of ``samples``, so the cost follows the number of hosts, not the history kept.
+    """
+    hosts = session.execute(
+        select(Host, latest_sample_id()).order_by(Host.name, Host.address)
+    ).all()
+    samples = _samples_by_id(session, [sid for _, sid in hosts if sid is not None])
+    return [_host_row(host, samples.get(sid)) for host, sid in hosts]
 
 
-def _host_row(
-    host: Host, sampled_at: datetime | None, cpu: float | None, mem: float | None, up: float | None
-) -> HostRow:
+def _samples_by_id(session: Session, ids: list[int], chunk: int = 1000) -> dict[int, Sample]:
+    found: dict[int, Sample] = {}
+    for start in range(0, len(ids), chunk):
+        query = select(Sample).where(Sample.id.in_(ids[start : start + chunk]))
+        found.update((sample.id, sample) for sample in session.scalars(query))
+    return found
+
+
+def _host_row(host: Host, sample: Sample | None) -> HostRow:
     return HostRow(
         host_id=host.id,
         address=host.address,
@@ -106,10 +114,10 @@ def _host_row(
         last_outcome=host.last_outcome,
         last_attempt_at=host.last_attempt_at,
         last_ok_at=host.last_ok_at,
-        sampled_at=sampled_at,
-        cpu_percent=cpu,
-        mem_percent=mem,
-        uptime_seconds=up,
+        sampled_at=sample.collected_at if sample else None,
+        cpu_percent=sample.cpu_percent if sample else None,
+        mem_percent=sample.mem_percent if sample else None,
+        uptime_seconds=sample.uptime_seconds if sample else None,
     )
 
 
