@@ -12,6 +12,7 @@ import asyncio
 import datetime
 import json
 import os
+import pwd
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -503,3 +504,42 @@ def test_events_module_reads_the_journal_when_it_works(sshd_bodies: list[str]) -
     assert len(result["records"]) == 2
     assert "journal" in result["cursor"][SOURCE]
     assert events_linux.SOURCE == SOURCE
+
+
+def test_journal_shows_system_entries_to_root_and_the_journal_groups_only() -> None:
+    assert events_linux.journal_readable(0, [])
+    assert events_linux.journal_readable(1000, ["users", "systemd-journal"])
+    assert events_linux.journal_readable(1000, ["adm"])
+    assert not events_linux.journal_readable(1000, ["users", "sudo"])
+
+
+def test_an_unreadable_auth_file_says_which_group_to_join(
+    tmp_path: Path, auth_lines: list[str]
+) -> None:
+    path = tmp_path / "auth.log"
+    write_lines(path, auth_lines)
+    path.chmod(0o600)
+    nobody = pwd.getpwnam("nobody")
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+        try:
+            read_auth_file(str(path), {}, 10)
+        except EventsError as err:
+            os._exit(0 if "add the user to the adm group" in str(err) else 2)
+        os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.WEXITSTATUS(status) == 0
+
+
+def test_stream_lines_reads_a_real_command_and_stops_it_early() -> None:
+    assert list(events_linux.stream_lines(["printf", "a\\nb\\n"])) == ["a\n", "b\n"]
+    endless = events_linux.stream_lines(["yes", "line"])
+    assert next(endless) == "line\n"
+    endless.close()  # kills ``yes``; nothing left running
+
+
+def test_stream_lines_reports_a_failing_command() -> None:
+    with pytest.raises(EventsError, match="journalctl failed"):
+        list(events_linux.stream_lines(["journalctl", "--no-such-option"]))

@@ -9,6 +9,7 @@ Standard library only; runs on Python 3.6+.
 """
 
 import datetime
+import grp
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ from .events_common import EventsError, empty_events, epoch_utc, iso_utc
 
 SOURCE = "linux-auth"
 AUTH_FILES = ("/var/log/auth.log", "/var/log/secure")
+JOURNAL_GROUPS = frozenset(["systemd-journal", "adm", "wheel"])
 PROGRAMS = (
     "sshd",
     "sshd-session",
@@ -302,11 +304,33 @@ def read_auth_events(since, max_events, journal=None, files=AUTH_FILES):
     journal = journal or Journal()
     cursor = (since or {}).get(SOURCE) or {}
     if journal.works():
+        if not journal_readable(os.geteuid(), _group_names()):
+            raise EventsError(
+                "auth events: the journal shows this user only its own entries "
+                "(add the user to the systemd-journal or adm group)"
+            )
         return read_journal(journal, cursor.get("journal"), max_events)
     for path in files:
         if os.path.exists(path):
             return read_auth_file(path, cursor if cursor.get("file") == path else {}, max_events)
     raise EventsError("auth events: no systemd journal and none of %s exists" % ", ".join(files))
+
+
+def journal_readable(euid, group_names):
+    """True when the journal shows this user the system's entries: root, or a member
+    of ``systemd-journal``, ``adm`` or ``wheel`` (the groups journald grants read to)."""
+    return euid == 0 or bool(JOURNAL_GROUPS & set(group_names))
+
+
+def _group_names():
+    """Names of the groups this process is in."""
+    names = []
+    for gid in set(os.getgroups()) | {os.getegid()}:
+        try:
+            names.append(grp.getgrgid(gid).gr_name)
+        except KeyError:
+            continue
+    return names
 
 
 def read_journal(journal, after, max_events):
@@ -397,18 +421,27 @@ def read_auth_file(path, cursor, max_events):
     source. Record ids are ``<inode>:<byte offset of the line>``. Classic stamps take
     the year of the file's modification time (see ``parse_auth_line``).
     """
-    with open(path, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        resets = []
-        start = 0
-        if cursor:
-            if cursor.get("inode") == info.st_ino and cursor.get("offset", 0) <= info.st_size:
-                start = cursor.get("offset", 0)
-            else:
-                resets.append(SOURCE)
-        handle.seek(start)
-        lines = _complete_lines(handle, start)
-        records, end, truncated = _scan(lines, start, info, max_events, not cursor)
+    try:
+        with open(path, "rb") as handle:
+            return _read_auth_handle(handle, path, cursor, max_events)
+    except PermissionError as err:
+        message = "auth events: cannot read %s (add the user to the adm group)" % path
+        raise EventsError(message) from err
+
+
+def _read_auth_handle(handle, path, cursor, max_events):
+    """``read_auth_file`` on an open file."""
+    info = os.fstat(handle.fileno())
+    resets = []
+    start = 0
+    if cursor:
+        if cursor.get("inode") == info.st_ino and cursor.get("offset", 0) <= info.st_size:
+            start = cursor.get("offset", 0)
+        else:
+            resets.append(SOURCE)
+    handle.seek(start)
+    lines = _complete_lines(handle, start)
+    records, end, truncated = _scan(lines, start, info, max_events, not cursor)
     result = empty_events()
     result.update(records=records, truncated=truncated, resets=resets)
     result["cursor"] = {SOURCE: {"file": path, "inode": info.st_ino, "offset": end}}
