@@ -1,8 +1,9 @@
-"""After each host: alert states, transitions and mails, on real databases and a real SMTP server."""
+"""After each host: alert states, transitions and mails, on real databases and SMTP."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,11 +74,23 @@ class Fleet:
 
 
 @pytest.fixture
-def fleet(store: Store, smtp_server: SmtpServer) -> Fleet:
+def fleet(sqlite_url: str, smtp_server: SmtpServer) -> Iterator[Fleet]:
+    """Runs on SQLite (the scenarios; the database-specific parts run on all three)."""
+    store = Store.open(sqlite_url)
+    try:
+        yield Fleet(store, smtp_server)
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def fleet_any(store: Store, smtp_server: SmtpServer) -> Fleet:
+    """Runs on SQLite, PostgreSQL and MariaDB in turn."""
     return Fleet(store, smtp_server)
 
 
-def test_cpu_over_its_limit_mails_firing_to_that_clients_address_only(fleet: Fleet) -> None:
+def test_cpu_over_its_limit_mails_firing_to_that_clients_address_only(fleet_any: Fleet) -> None:
+    fleet = fleet_any
     report = fleet.run(fleet.result(cpu=87.2), fleet.result(DB, cpu=99.0))
     assert report.sent == 3 and report.failed == 0
     [subject] = fleet.alert_mails("ops@example.org")
@@ -96,7 +109,8 @@ def test_next_run_within_repeat_mails_nothing_new(fleet: Fleet) -> None:
     assert len(fleet.event_mails("ops@example.org")) == 2
 
 
-def test_raising_the_limit_mails_resolved(fleet: Fleet) -> None:
+def test_raising_the_limit_mails_resolved(fleet_any: Fleet) -> None:
+    fleet = fleet_any
     fleet.run(fleet.result(cpu=87.2))
     calmer = replace(WEB, alerts=(AlertRule("cpu", 95.0),))
     fleet.run(fleet.result(calmer, cpu=87.2))
@@ -171,8 +185,8 @@ def test_event_mail_goes_out_every_run_with_the_events_stored_for_that_run(fleet
     assert f"no new security events since {first_ok:%Y-%m-%d %H:%M:%S} UTC" in again
 
 
-def test_long_event_list_is_cut_and_the_rest_counted(store: Store, smtp_server: SmtpServer) -> None:
-    fleet = Fleet(store, smtp_server, Settings(smtp=smtp_server.settings(), mail_max_events=2))
+def test_long_event_list_is_cut_and_the_rest_counted(fleet: Fleet) -> None:
+    fleet.settings = replace(fleet.settings, mail_max_events=2)
     events = tuple(event(str(n), minute=n) for n in range(5))
     fleet.run(fleet.result(replace(WEB, alerts=()), events=events))
     [body] = fleet.event_mails("ops@example.org")

@@ -13,8 +13,9 @@ Fixtures (each yields a started ``SmtpServer``, stopped at the end of the test):
 An ``SmtpServer`` records every message it accepts (``messages``: envelope sender and
 recipients, the parsed message) and answers chosen recipients with a chosen reply
 (``refuse("x@example.org", "550 5.1.1 no such user")``, or 451 for a temporary
-failure). ``stop()`` takes it down (connections are then refused) and ``start()``
-brings it back on the same port. ``settings()`` gives the ``SmtpSettings`` to reach it.
+failure), and can hang up in the middle of a batch (``hang_up_after(n)``). ``stop()``
+takes it down (connections are then refused) and ``start()`` brings it back on the same
+port. ``settings()`` gives the ``SmtpSettings`` to reach it.
 """
 
 from __future__ import annotations
@@ -50,11 +51,12 @@ SENDER = "fleetstat@monitor.test"
 
 @dataclass(frozen=True)
 class Received:
-    """One accepted message: the envelope and the parsed message."""
+    """One accepted message: the envelope, the parsed message, the client's (ip, port)."""
 
     mail_from: str
     recipients: tuple[str, ...]
     message: EmailMessage
+    peer: tuple[str, int]
 
     @property
     def subject(self) -> str:
@@ -74,11 +76,15 @@ class Recorder:
     def __init__(self) -> None:
         self.messages: list[Received] = []
         self.replies: dict[str, str] = {}
+        self.hang_up_after: int | None = None
         self._lock = threading.Lock()
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
+        if self.hang_up_after is not None and len(self.messages) >= self.hang_up_after:
+            server.transport.close()
+            return "421 4.3.2 closing the connection"
         reply = self.replies.get(address.lower())
         if reply:
             return reply
@@ -89,7 +95,9 @@ class Recorder:
         raw = envelope.original_content or envelope.content
         message = BytesParser(policy=policy.default).parsebytes(raw)
         assert isinstance(message, EmailMessage)
-        received = Received(envelope.mail_from, tuple(envelope.rcpt_tos), message)
+        received = Received(
+            envelope.mail_from, tuple(envelope.rcpt_tos), message, tuple(session.peer)
+        )
         with self._lock:
             self.messages.append(received)
         return "250 Message accepted"
@@ -168,6 +176,10 @@ class SmtpServer:
     def refuse(self, address: str, reply: str) -> None:
         """Answer RCPT TO ``address`` with ``reply`` (``"451 4.3.0 try later"``, ``"550 ..."``)."""
         self.recorder.replies[address.lower()] = reply
+
+    def hang_up_after(self, count: int | None) -> None:
+        """Drop the connection at the next RCPT once ``count`` messages were accepted."""
+        self.recorder.hang_up_after = count
 
     def accept(self, address: str) -> None:
         """Accept ``address`` again."""

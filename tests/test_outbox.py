@@ -1,0 +1,163 @@
+"""The outbox and its flush: retries, permanent failures, exactly-once delivery, real SMTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from fleetstat import mail
+from fleetstat.store import Store, outbox
+from fleetstat.store.models import MailOutbox
+from tests.support.smtp import SmtpServer
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def queue(store: Store, *recipients: str, subject: str = "hello") -> list[int]:
+    draft = outbox.Draft("test", subject, "body line\n")
+    with store.session() as session:
+        return outbox.enqueue(session, draft, recipients, now=T0)
+
+
+def rows(store: Store) -> dict[str, tuple[str, int, str | None]]:
+    """recipient → (status, attempts, last_error)."""
+    with store.session() as session:
+        found = session.execute(
+            select(
+                MailOutbox.recipient, MailOutbox.status, MailOutbox.attempts, MailOutbox.last_error
+            )
+        ).all()
+    return {recipient: (status, attempts, error) for recipient, status, attempts, error in found}
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url: str) -> Iterator[Store]:
+    opened = Store.open(sqlite_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def test_mail_waits_while_the_server_is_down_and_goes_once_when_it_is_back(
+    store: Store, smtp_server: SmtpServer
+) -> None:
+    queue(store, "a@example.org", "b@example.org")
+    smtp_server.stop()
+    down = mail.flush(store, smtp_server.settings(), T0)
+    assert (down.sent, down.retried, down.failed) == (0, 2, 0)
+    assert "connection refused" in down.errors[0]
+    assert rows(store)["a@example.org"][:2] == ("pending", 1)
+    smtp_server.start()
+    back = mail.flush(store, smtp_server.settings(), T0 + timedelta(minutes=1))
+    again = mail.flush(store, smtp_server.settings(), T0 + timedelta(minutes=2))
+    assert back.sent == 2 and again.sent == 0
+    assert sorted(r for m in smtp_server.messages for r in m.recipients) == [
+        "a@example.org",
+        "b@example.org",
+    ]
+    assert rows(store)["b@example.org"] == ("sent", 2, None)
+
+
+def test_temporary_rejection_is_retried_at_the_next_flush(
+    sqlite_store: Store, smtp_server: SmtpServer
+) -> None:
+    queue(sqlite_store, "busy@example.org", "fine@example.org")
+    smtp_server.refuse("busy@example.org", "451 4.3.0 mailbox busy, try later")
+    first = mail.flush(sqlite_store, smtp_server.settings(), T0)
+    assert (first.sent, first.retried, first.failed) == (1, 1, 0)
+    status, attempts, error = rows(sqlite_store)["busy@example.org"]
+    assert (status, attempts) == ("pending", 1)
+    assert error is not None and "451 4.3.0 mailbox busy" in error
+    smtp_server.accept("busy@example.org")
+    second = mail.flush(sqlite_store, smtp_server.settings(), T0)
+    assert second.sent == 1
+    assert [m.recipients for m in smtp_server.messages] == [
+        ("fine@example.org",),
+        ("busy@example.org",),
+    ]
+
+
+def test_permanent_rejection_fails_and_is_not_retried(
+    sqlite_store: Store, smtp_server: SmtpServer
+) -> None:
+    queue(sqlite_store, "nobody@example.org")
+    smtp_server.refuse("nobody@example.org", "550 5.1.1 no such user")
+    first = mail.flush(sqlite_store, smtp_server.settings(), T0)
+    assert (first.sent, first.retried, first.failed) == (0, 0, 1)
+    assert "recipient nobody@example.org rejected" in first.errors[0]
+    assert "550 5.1.1 no such user" in first.errors[0]
+    smtp_server.accept("nobody@example.org")
+    second = mail.flush(sqlite_store, smtp_server.settings(), T0)
+    assert (second.sent, second.retried, second.failed) == (0, 0, 0)
+    assert rows(sqlite_store)["nobody@example.org"][:2] == ("failed", 1)
+    assert smtp_server.messages == []
+
+
+def test_connection_dropped_mid_batch_leaves_the_rest_pending(
+    sqlite_store: Store, smtp_server: SmtpServer
+) -> None:
+    recipients = [f"user{n}@example.org" for n in range(5)]
+    queue(sqlite_store, *recipients)
+    smtp_server.hang_up_after(2)
+    first = mail.flush(sqlite_store, smtp_server.settings(), T0)
+    assert (first.sent, first.retried) == (2, 3)
+    smtp_server.hang_up_after(None)
+    second = mail.flush(sqlite_store, smtp_server.settings(), T0)
+    assert second.sent == 3
+    delivered = [r for m in smtp_server.messages for r in m.recipients]
+    assert sorted(delivered) == recipients
+
+
+def test_one_connection_carries_a_whole_flush(sqlite_store: Store, smtp_server: SmtpServer) -> None:
+    queue(sqlite_store, *[f"user{n}@example.org" for n in range(250)])
+    report = mail.flush(sqlite_store, smtp_server.settings(), T0, batch=100)
+    assert report.sent == 250
+    peers = {m.peer for m in smtp_server.messages}
+    assert len(peers) == 1
+
+
+def test_rows_stuck_in_sending_return_to_pending_after_a_while(
+    sqlite_store: Store, smtp_server: SmtpServer
+) -> None:
+    [stuck] = queue(sqlite_store, "late@example.org")
+    with sqlite_store.session() as session:
+        session.execute(
+            update(MailOutbox)
+            .where(MailOutbox.id == stuck)
+            .values(status="sending", last_attempt_at=T0, attempts=1)
+        )
+    early = mail.flush(sqlite_store, smtp_server.settings(), T0 + timedelta(minutes=1))
+    assert early.sent == 0
+    late = mail.flush(sqlite_store, smtp_server.settings(), T0 + timedelta(minutes=6))
+    assert late.sent == 1
+    assert rows(sqlite_store)["late@example.org"][:2] == ("sent", 2)
+
+
+def test_a_claimed_row_cannot_be_claimed_again(store: Store) -> None:
+    [row_id] = queue(store, "a@example.org")
+    with store.session() as session:
+        first = outbox.claim(session, [row_id], T0)
+    with store.session() as session:
+        second = outbox.claim(session, [row_id], T0)
+    assert [m.id for m in first] == [row_id]
+    assert second == []
+
+
+def test_message_is_plain_utf8_text_with_date_and_message_id(
+    sqlite_store: Store, smtp_server: SmtpServer
+) -> None:
+    queue(sqlite_store, "ops@example.org", subject="[fleetstat] Überlast on web01")
+    mail.flush(sqlite_store, smtp_server.settings(), T0)
+    [received] = smtp_server.messages
+    message = received.message
+    assert received.subject == "[fleetstat] Überlast on web01"
+    assert message.get_content_type() == "text/plain"
+    assert message.get_content_charset() == "utf-8"
+    assert message["Date"] == "Fri, 27 Nov 2026 12:00:00 +0000"
+    assert message["Message-ID"].endswith("@monitor.test>")
+    assert message["To"] == "ops@example.org"
+    assert received.mail_from == "fleetstat@monitor.test"
