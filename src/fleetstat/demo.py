@@ -8,6 +8,8 @@ one pass runs through ``job.run_pass``, the same code as ``fleetstat run``.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import getpass
 import hmac
 import os
@@ -17,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import asyncssh
 from aiosmtpd.controller import Controller
@@ -104,6 +107,7 @@ async def _demo(folder: Path, keep: bool) -> int:
 
 def write_config(folder: Path, servers: Servers) -> Path:
     """Write the demo's ``clients.xml`` (mode 0600: it holds the demo password)."""
+    place = escape(str(folder), {'"': "&quot;"})
     clients = "\n".join(
         CLIENT_TEMPLATE.format(
             ip=ip,
@@ -116,7 +120,7 @@ def write_config(folder: Path, servers: Servers) -> Path:
         )
         for ip, name, rules in zip(CLIENT_IPS, NAMES, ALERTS, strict=True)
     )
-    text = CONFIG_TEMPLATE.format(folder=folder, smtp_port=servers.smtp_port, clients=clients)
+    text = CONFIG_TEMPLATE.format(folder=place, smtp_port=servers.smtp_port, clients=clients)
     path = folder / "clients.xml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -145,7 +149,11 @@ class _Login(asyncssh.SSHServer):
 
 
 async def _run_command(process: asyncssh.SSHServerProcess[bytes]) -> None:
-    """Run the client's command as the current user, wired to the SSH channel."""
+    """Run the client's command as the current user; its output goes back when it ends.
+
+    The output is read whole before the exit status is sent, so nothing of it can be
+    lost behind the channel's close (the agent prints one line).
+    """
     command = process.command or os.environ.get("SHELL", "/bin/sh")
     local = await asyncio.create_subprocess_shell(
         command,
@@ -155,7 +163,11 @@ async def _run_command(process: asyncssh.SSHServerProcess[bytes]) -> None:
         start_new_session=True,
     )
     try:
-        await process.redirect(stdin=local.stdin, stdout=local.stdout, stderr=local.stderr)
+        await process.redirect(stdin=local.stdin)
+        assert local.stdout is not None and local.stderr is not None
+        out, err = await asyncio.gather(local.stdout.read(), local.stderr.read())
+        process.stdout.write(out)
+        process.stderr.write(err)
         process.exit(await local.wait())
     finally:
         if local.returncode is None:
@@ -224,11 +236,9 @@ def _free_port() -> int:
 
 
 def _print_mails(paths: list[Path]) -> None:
-    from email import message_from_bytes
-
     print(f"\nmails sent ({len(paths)}), saved as files:")
     for path in paths:
-        message = message_from_bytes(path.read_bytes())
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         print(f"  {path}  to {message['To']}: {message['Subject']}")
 
 
