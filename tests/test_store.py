@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import shutil
 import threading
 import uuid
@@ -19,7 +20,15 @@ from sqlalchemy.engine import make_url
 from fleetstat import model
 from fleetstat.errors import StoreError
 from fleetstat.store import Store
-from fleetstat.store.models import CollectionAttempt, Host, Run, Sample, SampleDisk, SecurityEvent
+from fleetstat.store.models import (
+    Base,
+    CollectionAttempt,
+    Host,
+    Run,
+    Sample,
+    SampleDisk,
+    SecurityEvent,
+)
 from tests.support import answers
 from tests.support.databases import admin_engine
 
@@ -434,3 +443,36 @@ def test_a_closed_database_file_holds_everything_on_its_own(
         assert count(reopened, Sample) == 1
     finally:
         reopened.close()
+
+
+# ---------------------------------------------------------------- the schema document
+
+SCHEMA_DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
+
+
+def doc_queries() -> list[tuple[str, str]]:
+    """The example queries of docs/schema.md as (text before it, SQL)."""
+    parts = SCHEMA_DOC.read_text().split("```sql\n")
+    return [(before, after.split("```")[0]) for before, after in itertools.pairwise(parts)]
+
+
+def test_every_table_and_column_is_in_the_schema_doc() -> None:
+    doc = SCHEMA_DOC.read_text()
+    for table in Base.metadata.tables.values():
+        assert f"## `{table.name}`" in doc, table.name
+        section = doc.split(f"## `{table.name}`")[1].split("\n## ")[0]
+        for column in table.columns:
+            assert f"`{column.name}`" in section, f"{table.name}.{column.name}"
+
+
+def test_the_example_queries_of_the_schema_doc_run(store: Store) -> None:
+    record_ok(store, T0, answers.answer(T0, evts=answers.events(range(3), T0)))
+    dialect = store.engine.dialect.name
+    ran = 0
+    with store.engine.connect() as connection:
+        for before, sql in doc_queries():
+            if "On PostgreSQL" in before.strip().split("\n\n")[-1] and dialect != "postgresql":
+                continue
+            connection.execute(text(sql.replace(":", r"\:")))
+            ran += 1
+    assert ran >= 6
