@@ -19,11 +19,21 @@ NEWCOMER = "fleetstat-new"
 pytestmark = pytest.mark.slow
 
 
+SBIN = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=f"{os.environ.get('PATH', '')}:{SBIN}")
+    if not found:
+        pytest.skip(f"{name} is not installed")
+    return found
+
+
 def _ensure_user(name: str) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
+        subprocess.run([_tool("useradd"), "--create-home", "--shell", "/bin/bash", name], check=True)
         return pwd.getpwnam(name)
 
 
@@ -38,7 +48,7 @@ def fresh_clone() -> tuple[Path, pwd.struct_passwd]:
     base = Path(tempfile.mkdtemp(prefix="fleetstat-newcomer-"))
     clone = base / "fleetstat"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
-    subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(base)], check=True)
+    subprocess.run([_tool("chown"), "-R", f"{user.pw_uid}:{user.pw_gid}", str(base)], check=True)
     os.chmod(base, 0o755)
     yield clone, user
     shutil.rmtree(base, ignore_errors=True)
@@ -54,7 +64,7 @@ def test_make_demo_runs_a_whole_collection_as_an_ordinary_user(fresh_clone):
         "LANG": "C.UTF-8",
     }
     done = subprocess.run(
-        ["runuser", "-u", user.pw_name, "--", "make", "-C", str(clone), "demo"],
+        [_tool("runuser"), "-u", user.pw_name, "--", "make", "-C", str(clone), "demo"],
         env=env,
         capture_output=True,
         text=True,

@@ -140,19 +140,18 @@ def _result_json(result: HostResult, unstored: str | None) -> dict[str, Any]:
     }
 
 
-def dump_json(obj: Any, out: TextIO = sys.stdout) -> None:
-    """Print ``obj`` as one JSON document."""
-    json.dump(obj, out, indent=2, default=str)
-    out.write("\n")
+def dump_json(obj: Any) -> None:
+    """Print ``obj`` as one JSON document on stdout."""
+    print(json.dumps(obj, indent=2, default=str))
 
 
 class ProgressBar:
     """A one-line progress bar on a terminal (stderr); silent when stderr is not a terminal."""
 
-    def __init__(self, out: TextIO = sys.stderr, *, width: int = 30) -> None:
-        self._out = out
+    def __init__(self, out: TextIO | None = None, *, width: int = 30) -> None:
+        self._out = out or sys.stderr
         self._width = width
-        self._enabled = out.isatty()
+        self._enabled = self._out.isatty()
         self._start = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:

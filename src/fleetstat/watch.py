@@ -26,7 +26,7 @@ def watch(
     period: float,
     as_json: bool = False,
     concurrency: int | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     max_passes: int | None = None,
 ) -> int:
     """Run a pass every ``period`` seconds until SIGTERM/SIGINT or ``max_passes``; return 0.
@@ -34,7 +34,14 @@ def watch(
     A pass longer than the period delays the next one; passes never overlap.
     """
     return asyncio.run(
-        _watch(config, period, out, as_json=as_json, concurrency=concurrency, max_passes=max_passes)
+        _watch(
+            config,
+            period,
+            out or sys.stdout,
+            as_json=as_json,
+            concurrency=concurrency,
+            max_passes=max_passes,
+        )
     )
 
 

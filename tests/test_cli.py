@@ -1,0 +1,253 @@
+"""The ``fleetstat`` command end to end: real sshd clients, a real SMTP server, real SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fleetstat import payload
+from fleetstat.cli import main
+from tests.support.sshd import SshdServer, SshUser
+
+SEED = """<client ip="127.0.0.1" port="22" username="user" password="password" mail="asa@asda.com">
+    <alert type="memory" limit="50%" />
+    <alert type="cpu" limit="20%" />
+</client>
+"""
+
+
+def write_config(
+    folder: Path,
+    user: SshUser,
+    server: SshdServer,
+    smtp_port: int,
+    *,
+    bad_password_on: str | None = None,
+) -> Path:
+    """A ``<clients>`` config for ``server``'s addresses; one may get a wrong password."""
+    clients = []
+    for n, ip in enumerate(server.addresses):
+        password = "wrong-password" if ip == bad_password_on else user.password
+        clients.append(
+            f'  <client ip="{ip}" port="{server.port}" username="{user.name}" password="{password}"'
+            f' mail="ops{n}@example.org" name="host{n}">\n'
+            '    <alert type="cpu" limit="0%" />\n'
+            "  </client>"
+        )
+    text = (
+        "<clients>\n"
+        f'  <settings db="sqlite:///{folder}/fleetstat.db" known-hosts="{folder}/known_hosts"'
+        ' cpu-interval="0.1" connect-timeout="5" timeout="20">\n'
+        f'    <smtp host="127.0.0.1" port="{smtp_port}" sender="fleetstat@monitor.test" />\n'
+        "  </settings>\n" + "\n".join(clients) + "\n</clients>\n"
+    )
+    path = folder / "clients.xml"
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def three_hosts(sshd_factory) -> SshdServer:
+    return sshd_factory(["127.0.0.21", "127.0.0.22", "127.0.0.23"])
+
+
+@pytest.fixture(autouse=True)
+def _no_fleetstat_env(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("FLEETSTAT_") and name != "FLEETSTAT_REQUIRE_FIXTURES":
+            monkeypatch.delenv(name)
+
+
+def test_check_config_accepts_the_seed_format(tmp_path, capsys):
+    path = tmp_path / "seed.xml"
+    path.write_text(SEED)
+    path.chmod(0o600)
+    assert main(["check-config", str(path)]) == 0
+    assert "1 client" in capsys.readouterr().out
+
+
+def test_check_config_names_file_line_and_fix_and_exits_2(tmp_path, capsys):
+    path = tmp_path / "bad.xml"
+    path.write_text(SEED.replace('port="22"', 'port="99999"'))
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:1" in err
+    assert "port" in err
+    assert "fix:" in err
+
+
+def test_run_stores_every_host_with_its_ip_and_mails_its_admin(
+    tmp_path, capsys, ssh_user, three_hosts, smtp_server
+):
+    bad = three_hosts.addresses[2]
+    config = write_config(tmp_path, ssh_user, three_hosts, smtp_server.port, bad_password_on=bad)
+
+    status = main(["run", "--config", str(config), "--json"])
+
+    result = json.loads(capsys.readouterr().out)
+    assert status == 1  # one host is not ok
+    outcomes = {h["ip"]: h["outcome"] for h in result["hosts"]}
+    assert outcomes == {"127.0.0.21": "ok", "127.0.0.22": "ok", "127.0.0.23": "auth_failed"}
+    with sqlite3.connect(tmp_path / "fleetstat.db") as db:
+        ips = sorted(row[0] for row in db.execute("SELECT ip FROM samples"))
+        attempts = dict(db.execute("SELECT ip, outcome FROM collection_attempts"))
+    assert ips == ["127.0.0.21", "127.0.0.22"]
+    assert attempts == outcomes
+    subjects = {m.recipients[0]: m.subject for m in smtp_server.messages if "FIRING" in m.subject}
+    assert "cpu" in subjects["ops0@example.org"]
+    assert "unreachable" in subjects["ops2@example.org"]
+    assert "auth_failed" in subjects["ops2@example.org"]
+
+
+def test_hosts_and_history_read_back_what_run_stored(
+    tmp_path, capsys, ssh_user, three_hosts, smtp_server
+):
+    config = write_config(tmp_path, ssh_user, three_hosts, smtp_server.port)
+    assert main(["run", "--config", str(config)]) == 0
+    table = capsys.readouterr().out
+    assert "3/3 hosts ok" in table
+    db = f"sqlite:///{tmp_path}/fleetstat.db"
+
+    assert main(["hosts", "--db", db]) == 0
+    hosts = capsys.readouterr().out
+    for n in range(3):
+        assert f"host{n}" in hosts
+
+    assert main(["history", "host1", "--config", str(config), "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [row["outcome"] for row in history] == ["ok"]
+    assert history[0]["ip"] == "127.0.0.22"
+
+    assert main(["history", "no-such-host", "--db", db]) == 1
+
+
+def test_run_says_so_with_status_3_when_the_database_cannot_be_written(
+    tmp_path, capsys, ssh_user, three_hosts, smtp_server
+):
+    config = write_config(tmp_path, ssh_user, three_hosts, smtp_server.port)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the database's folder should be")
+    status = main(["run", "--config", str(config), "--db", f"sqlite:///{blocked}/fleetstat.db"])
+    assert status == 3
+    assert "fleetstat:" in capsys.readouterr().err
+
+
+def test_agent_build_writes_the_exact_payload(tmp_path, capsys):
+    out = tmp_path / "agent.pyz"
+    assert main(["agent", "build", "--output", str(out)]) == 0
+    assert out.read_bytes() == payload.build_agent()
+    assert payload.agent_digest() in capsys.readouterr().out
+
+
+def test_db_upgrade_creates_the_schema(tmp_path, capsys):
+    db = tmp_path / "new.db"
+    assert main(["db", "upgrade", "--db", f"sqlite:///{db}"]) == 0
+    with sqlite3.connect(db) as conn:
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+    assert {
+        "hosts",
+        "samples",
+        "security_events",
+        "collection_attempts",
+        "alert_states",
+        "mail_outbox",
+    } <= tables
+
+
+def test_mail_test_sends_one_mail_and_reports_a_dead_server(capsys, smtp_server, monkeypatch):
+    monkeypatch.setenv("FLEETSTAT_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("FLEETSTAT_SMTP_PORT", str(smtp_server.port))
+    assert main(["mail", "test", "admin@example.org"]) == 0
+    assert [m.recipients for m in smtp_server.messages] == [("admin@example.org",)]
+
+    smtp_server.stop()
+    assert main(["mail", "test", "admin@example.org"]) == 1
+    assert "refused" in capsys.readouterr().err.lower()
+
+
+def test_mail_kept_while_smtp_is_down_goes_out_with_mail_flush(
+    tmp_path, capsys, ssh_user, three_hosts, smtp_server
+):
+    config = write_config(tmp_path, ssh_user, three_hosts, smtp_server.port)
+    smtp_server.stop()
+    assert main(["run", "--config", str(config)]) == 0
+    assert "kept in the outbox" in capsys.readouterr().out
+    assert smtp_server.messages == []
+
+    smtp_server.start()
+    assert main(["mail", "flush", "--config", str(config)]) == 0
+    firing = [m for m in smtp_server.messages if "FIRING" in m.subject]
+    assert sorted(m.recipients[0] for m in firing) == [
+        "ops0@example.org",
+        "ops1@example.org",
+        "ops2@example.org",
+    ]
+    assert main(["mail", "flush", "--config", str(config)]) == 0
+    assert len([m for m in smtp_server.messages if "FIRING" in m.subject]) == 3
+
+
+@pytest.mark.slow
+def test_watch_runs_passes_and_stops_cleanly_on_sigterm(
+    tmp_path, ssh_user, three_hosts, smtp_server
+):
+    config = write_config(tmp_path, ssh_user, three_hosts, smtp_server.port)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETSTAT_")}
+    watch = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fleetstat.cli",
+            "watch",
+            "--config",
+            str(config),
+            "--every",
+            "1s",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        first = json.loads(watch.stdout.readline())
+        second = json.loads(watch.stdout.readline())
+    finally:
+        watch.send_signal(signal.SIGTERM)
+        _, err = watch.communicate(timeout=60)
+    assert watch.returncode == 0, err
+    assert first["ok"] == 3 and second["ok"] == 3
+    assert second["run_id"] == first["run_id"] + 1
+    with sqlite3.connect(tmp_path / "fleetstat.db") as db:
+        runs = db.execute("SELECT count(*) FROM runs WHERE finished_at IS NOT NULL").fetchone()[0]
+        unfinished = db.execute("SELECT count(*) FROM runs WHERE finished_at IS NULL").fetchone()[0]
+    assert runs >= 2
+    assert unfinished == 0
+
+
+def test_every_pass_waits_for_the_one_before_it(tmp_path):
+    from fleetstat.watch import pass_lock
+
+    lock = tmp_path / "pass.lock"
+    code = (
+        "from pathlib import Path\n"
+        "from fleetstat.watch import pass_lock\n"
+        f"with pass_lock(Path({str(lock)!r})):\n"
+        "    print('got it', flush=True)\n"
+    )
+    with pass_lock(lock):
+        other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        assert other.poll() is None  # still waiting for the lock
+    assert other.communicate(timeout=10)[0] == "got it\n"
