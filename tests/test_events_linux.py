@@ -13,9 +13,13 @@ import datetime
 import json
 import os
 import pwd
+import shutil
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
@@ -36,7 +40,8 @@ from tests.support.sshd import SshdFactory, SshUser
 
 SOURCE = "linux-auth"
 UTC = datetime.UTC
-LOG_WAIT = 10.0  # seconds to wait for sshd to write its lines
+LOG_WAIT = 10.0  # seconds to wait for sshd (or journald) to write its lines
+JOURNALD = "/lib/systemd/systemd-journald"
 
 
 async def _login(port: int, user: str, password: str) -> bool:
@@ -543,3 +548,80 @@ def test_stream_lines_reads_a_real_command_and_stops_it_early() -> None:
 def test_stream_lines_reports_a_failing_command() -> None:
     with pytest.raises(EventsError, match="journalctl failed"):
         list(events_linux.stream_lines(["journalctl", "--no-such-option"]))
+
+
+# ---------------------------------------------------------------- a real journald
+
+
+@pytest.fixture(scope="module")
+def journal_namespace() -> Iterator[str]:
+    """A private systemd-journald namespace (volatile storage) run for this module.
+
+    journald serves namespace ``NAME`` on ``/run/systemd/journal.NAME/`` and keeps it
+    apart from the system journal; ``journalctl --namespace=NAME`` reads it.
+    Everything it creates is removed afterwards.
+    """
+    if os.geteuid() != 0 or not os.access(JOURNALD, os.X_OK):
+        pytest.skip("running systemd-journald needs root and the systemd package")
+    name = f"fleetstat-test-{os.getpid()}"
+    conf = Path(f"/etc/systemd/journald@{name}.conf")
+    run_log = Path("/run/log/journal")
+    had_run_log = run_log.exists()
+    conf.write_text("[Journal]\nStorage=volatile\n")
+    proc = subprocess.Popen([JOURNALD, name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: Path(f"/run/systemd/journal.{name}/socket").exists())
+        yield name
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        conf.unlink()
+        shutil.rmtree(f"/run/systemd/journal.{name}", ignore_errors=True)
+        machine_id = Path("/etc/machine-id").read_text().strip()
+        shutil.rmtree(run_log / f"{machine_id}.{name}", ignore_errors=True)
+        if not had_run_log:
+            shutil.rmtree(run_log, ignore_errors=True)
+
+
+def _wait_for(condition: Any) -> None:
+    deadline = time.monotonic() + LOG_WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError("journald did not come up")
+        time.sleep(0.05)
+
+
+def send_to_journal(namespace: str, program: str, bodies: list[str]) -> None:
+    """Log ``bodies`` as ``program`` through journald's native protocol (one datagram each)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        for body in bodies:
+            entry = f"SYSLOG_IDENTIFIER={program}\nSYSLOG_PID=4242\nMESSAGE={body}\n"
+            sock.sendto(entry.encode(), f"/run/systemd/journal.{namespace}/socket")
+
+
+def test_real_journal_first_and_later_runs(
+    journal_namespace: str, sshd_bodies: list[str], ssh_user: SshUser
+) -> None:
+    journal = Journal(extra_args=[f"--namespace={journal_namespace}"])
+    send_to_journal(journal_namespace, "sshd", sshd_bodies)
+    send_to_journal(journal_namespace, "cron", ["Failed password for x from 10.0.0.1 port 1 ssh2"])
+    _wait_for(lambda: len(read_journal(journal, None, 10)["records"]) == 2)
+
+    first = read_auth_events({}, 10, journal=journal, files=())
+    assert [r["event_id"] for r in first["records"]] == [
+        "sshd.failed_password",
+        "sshd.accepted_password",
+    ]
+    assert {(r["user"], r["source_ip"]) for r in first["records"]} == {(ssh_user.name, "127.0.0.1")}
+    assert all(str(r["record_id"]).startswith("s=") for r in first["records"])
+    assert first["records"][0]["fields"]["pid"] == str(os.getpid())  # journald's _PID
+
+    failed = next(body for body in sshd_bodies if body.startswith("Failed password"))
+    send_to_journal(journal_namespace, "sshd", [failed])
+    _wait_for(lambda: len(read_journal(journal, None, 10)["records"]) == 3)
+    later = read_auth_events(first["cursor"], 10, journal=journal, files=())
+    assert [r["event_id"] for r in later["records"]] == ["sshd.failed_password"]
+    assert later["records"][0]["record_id"] not in {r["record_id"] for r in first["records"]}
+    again = read_auth_events(later["cursor"], 10, journal=journal, files=())
+    assert again["records"] == []
+    assert again["cursor"] == later["cursor"]
