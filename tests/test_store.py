@@ -476,3 +476,30 @@ def test_the_example_queries_of_the_schema_doc_run(store: Store) -> None:
             connection.execute(text(sql.replace(":", r"\:")))
             ran += 1
     assert ran >= 6
+
+
+def test_an_in_memory_sqlite_database_is_one_database_for_every_thread() -> None:
+    store = Store.open("sqlite://")
+    try:
+        run_id = store.start_run(T0)
+        result = answers.ok_result(T0, answers.answer(T0))
+        worker = threading.Thread(target=store.record, args=(run_id, result, T0))
+        worker.start()
+        worker.join()
+        assert [h.name for h in store.latest_hosts()] == ["web01"]
+    finally:
+        store.close()
+
+
+def test_overlong_event_texts_are_cut_and_long_record_ids_stay_unique(store: Store) -> None:
+    long_id = "s=739ad463348b4ceca5a9e69c95a3c93f;" + "i=4ec00;" * 40
+    one = dataclasses.replace(answers.event(1, T0), record_id=long_id, user="u" * 400)
+    two = dataclasses.replace(one, record_id=long_id + "x")
+    run_id, host_id = record_ok(store, T0, answers.answer(T0, evts=(one, two)))
+    record_ok(store, T0, answers.answer(T0, evts=(one,)))
+
+    stored = store.events_of_run(run_id, host_id)
+    assert len(stored) == 2 == count(store, SecurityEvent)
+    assert all(e.record_id.startswith("sha256:") for e in stored)
+    assert stored[0].user is not None
+    assert len(stored[0].user) == 255

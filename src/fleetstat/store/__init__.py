@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from fleetstat import model
 from fleetstat.errors import StoreError
@@ -188,12 +189,19 @@ def _engine(url: URL, busy_timeout: float) -> Engine:
         url = url.set(database=str(_sqlite_path(url)))
     try:
         if url.get_backend_name() == "sqlite":
-            engine = create_engine(url)
+            engine = create_engine(url, **_sqlite_pool(url))
             event.listen(engine, "connect", _sqlite_pragmas(busy_timeout))
             return engine
         return create_engine(url, pool_pre_ping=True)
     except (ArgumentError, ImportError) as err:
         raise StoreError(f"cannot use the database {url!r}: {err}") from err
+
+
+def _sqlite_pool(url: URL) -> dict[str, Any]:
+    """In-memory SQLite: one connection shared by every thread, or each sees its own database."""
+    if url.database in (None, "", ":memory:"):
+        return {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    return {}
 
 
 def _sqlite_pragmas(busy_timeout: float) -> Any:

@@ -6,6 +6,7 @@ Each function works inside the caller's session (``Store.session()``, one transa
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from datetime import datetime
@@ -16,7 +17,16 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from fleetstat import model
-from fleetstat.store.models import CollectionAttempt, Host, Run, Sample, SampleDisk, SecurityEvent
+from fleetstat.store.models import (
+    RECORD_ID_LEN,
+    Base,
+    CollectionAttempt,
+    Host,
+    Run,
+    Sample,
+    SampleDisk,
+    SecurityEvent,
+)
 
 EVENT_KEY = ("host_id", "source", "record_id")
 
@@ -74,9 +84,8 @@ def upsert_host(session: Session, result: model.HostResult, now: datetime) -> Ho
 
 
 def _set_host_info(host: Host, info: model.HostInfo) -> None:
-    host.hostname, host.os, host.os_name = info.hostname, info.os, info.os_name
-    host.os_version, host.kernel, host.arch = info.os_version, info.kernel, info.arch
-    host.python = info.python
+    for name in ("hostname", "os", "os_name", "os_version", "kernel", "arch", "python"):
+        setattr(host, name, fit("hosts", name, getattr(info, name)))
 
 
 def attempt_row(run_id: int, host_id: int, result: model.HostResult) -> CollectionAttempt:
@@ -129,9 +138,9 @@ def insert_disks(session: Session, sample_id: int, disks: Iterable[model.Disk]) 
     rows = [
         {
             "sample_id": sample_id,
-            "mount": d.mount,
-            "device": d.device,
-            "fstype": d.fstype,
+            "mount": fit("sample_disks", "mount", d.mount),
+            "device": fit("sample_disks", "device", d.device),
+            "fstype": fit("sample_disks", "fstype", d.fstype),
             "total": d.total,
             "used": d.used,
             "free": d.free,
@@ -161,18 +170,33 @@ def event_rows(
             "host_id": host_id,
             "ip": ip,
             "run_id": run_id,
-            "source": e.source,
-            "record_id": e.record_id,
-            "event_id": e.event_id,
+            "source": fit("security_events", "source", e.source),
+            "record_id": stored_record_id(e.record_id),
+            "event_id": fit("security_events", "event_id", e.event_id),
             "time": e.time,
-            "level": e.level,
-            "user": e.user,
-            "source_ip": e.source_ip,
+            "level": fit("security_events", "level", e.level),
+            "user": fit("security_events", "user", e.user),
+            "source_ip": fit("security_events", "source_ip", e.source_ip),
             "message": e.message,
             "fields": json.dumps(e.fields, sort_keys=True, default=str),
         }
         for e in events
     ]
+
+
+def fit(table: str, column: str, value: str | None) -> str | None:
+    """``value`` cut to the column's length: one overlong name must not lose a host's result."""
+    length = getattr(Base.metadata.tables[table].c[column].type, "length", None)
+    if value is None or length is None or len(value) <= length:
+        return value
+    return value[: length - 1] + "…"
+
+
+def stored_record_id(record_id: str) -> str:
+    """The record id as stored: one longer than the column becomes ``sha256:<hex>`` of it."""
+    if len(record_id) <= RECORD_ID_LEN:
+        return record_id
+    return "sha256:" + hashlib.sha256(record_id.encode("utf-8")).hexdigest()
 
 
 def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
