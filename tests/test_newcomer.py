@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.policy
 import os
 import pwd
 import shutil
@@ -33,7 +34,9 @@ def _ensure_user(name: str) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        subprocess.run([_tool("useradd"), "--create-home", "--shell", "/bin/bash", name], check=True)
+        subprocess.run(
+            [_tool("useradd"), "--create-home", "--shell", "/bin/bash", name], check=True
+        )
         return pwd.getpwnam(name)
 
 
@@ -73,6 +76,8 @@ def test_make_demo_runs_a_whole_collection_as_an_ordinary_user(fresh_clone):
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
+    assert "Traceback" not in output
+    assert "Warning" not in output
     assert "3/3 hosts ok" in output
     for ip in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
         assert ip in output
@@ -85,9 +90,10 @@ def test_make_demo_runs_a_whole_collection_as_an_ordinary_user(fresh_clone):
     assert outcomes == {"ok"}
 
     mails = [
-        email.message_from_bytes(p.read_bytes()) for p in sorted((demo / "mail").glob("*.eml"))
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        for p in sorted((demo / "mail").glob("*.eml"))
     ]
-    subjects = [m["Subject"] for m in mails]
+    subjects = [str(m["Subject"]).strip() for m in mails]
     assert any("FIRING" in s for s in subjects), subjects
     assert sum("event" in s.lower() for s in subjects) == 3, subjects
     assert all(m["To"] == "admin@demo.example" for m in mails)

@@ -169,6 +169,7 @@ async def _run_command(process: asyncssh.SSHServerProcess[bytes]) -> None:
         process.stdout.write(out)
         process.stderr.write(err)
         process.exit(await local.wait())
+        await process.wait_closed()
     finally:
         if local.returncode is None:
             local.kill()
@@ -239,7 +240,7 @@ def _print_mails(paths: list[Path]) -> None:
     print(f"\nmails sent ({len(paths)}), saved as files:")
     for path in paths:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        print(f"  {path}  to {message['To']}: {message['Subject']}")
+        print(f"  {path}  to {message['To']}: {str(message['Subject']).strip()}")
 
 
 async def _wait_for_ctrl_c(config_path: Path) -> None:
