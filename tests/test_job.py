@@ -77,9 +77,9 @@ def test_results_that_cannot_be_stored_are_reported_and_the_pass_goes_on(
     db = tmp_path / "fleetstat.db"
     config = config_for(tmp_path, f"sqlite:///{db}", clients, smtp_server.settings())
     store = Store.open(config.settings.db)
-    run_id = store.start_run(job.utcnow())
-    store.finish_run(run_id, job.utcnow(), 0, 0)
-    # The database file becomes read-only after the run row is written: the writes fail.
+    # One host's write fails as a full disk makes it fail (tests/test_store.py produces that
+    # StoreError for real with SQLite's page limit); what is under test is that the pass goes
+    # on, stores the other host and says which result was not stored.
     original = store.record
 
     def record_then_fail(run_id: int, result: model.HostResult, now):
