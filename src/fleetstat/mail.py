@@ -11,7 +11,7 @@ import shlex
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -403,7 +403,7 @@ def _connection_lost(err: BaseException) -> bool:
         return err.smtp_code == 421
     if isinstance(err, smtplib.SMTPRecipientsRefused):
         return any(code == 421 for code, _ in err.recipients.values())
-    return not isinstance(err, smtplib.SMTPRecipientsRefused | smtplib.SMTPException)
+    return isinstance(err, smtplib.SMTPServerDisconnected | OSError)
 
 
 def _record_failure(store: Store, mail: QueuedMail, error: MailError, tally: _Tally) -> None:
@@ -456,57 +456,45 @@ def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
 
 def translate(err: BaseException, smtp: SmtpSettings, recipient: str | None = None) -> MailError:
     """A ``MailError`` naming what failed, permanent when trying again cannot help."""
+    text, permanent = _describe(err, smtp, recipient)
+    return MailError(text, permanent=permanent)
+
+
+def _describe(err: BaseException, smtp: SmtpSettings, recipient: str | None) -> tuple[str, bool]:
     where = f"{smtp.host}:{smtp.port}"
-    for kinds, describe in _DESCRIBERS:
-        if isinstance(err, kinds):
-            text, permanent = describe(err, where, smtp, recipient)
-            return MailError(text, permanent=permanent)
-    return MailError(f"SMTP with {where} failed: {err}", permanent=False)
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        code, reply = next(iter(err.recipients.values()), (0, b""))
+        who = recipient or ", ".join(err.recipients)
+        return f"recipient {who} rejected by {where}: {code} {_text(reply)}", code >= 500
+    if isinstance(err, smtplib.SMTPResponseException):
+        return f"{_what(err, smtp)} by {where}: {err.smtp_code} {_text(err.smtp_error)}", (
+            err.smtp_code >= 500
+        )
+    if isinstance(err, smtplib.SMTPNotSupportedError):
+        return f"{where}: {err}", True
+    return _describe_network(err, smtp, where), False
 
 
-def _recipients_refused(
-    err: BaseException, where: str, smtp: SmtpSettings, recipient: str | None
-) -> tuple[str, bool]:
-    assert isinstance(err, smtplib.SMTPRecipientsRefused)
-    code, reply = next(iter(err.recipients.values()), (0, b""))
-    who = recipient or ", ".join(err.recipients)
-    return f"recipient {who} rejected by {where}: {code} {_text(reply)}", code >= 500
-
-
-def _response(
-    err: BaseException, where: str, smtp: SmtpSettings, recipient: str | None
-) -> tuple[str, bool]:
-    assert isinstance(err, smtplib.SMTPResponseException)
-    what = "sender rejected" if isinstance(err, smtplib.SMTPSenderRefused) else "mail rejected"
+def _what(err: smtplib.SMTPResponseException, smtp: SmtpSettings) -> str:
     if isinstance(err, smtplib.SMTPAuthenticationError):
-        what = f"authentication as {smtp.user} failed"
-    text = f"{what} by {where}: {err.smtp_code} {_text(err.smtp_error)}"
-    return text, err.smtp_code >= 500
+        return f"authentication as {smtp.user} failed"
+    if isinstance(err, smtplib.SMTPSenderRefused):
+        return f"sender {smtp.sender} rejected"
+    return "mail rejected"
 
 
-def _simple(template: str, permanent: bool) -> Callable[..., tuple[str, bool]]:
-    def describe(
-        err: BaseException, where: str, smtp: SmtpSettings, recipient: str | None
-    ) -> tuple[str, bool]:
-        return template.format(where=where, err=err, host=smtp.host, t=smtp.timeout), permanent
-
-    return describe
-
-
-_DESCRIBERS: tuple[
-    tuple[type[BaseException] | tuple[type[BaseException], ...], Callable[..., tuple[str, bool]]],
-    ...,
-] = (
-    (socket.gaierror, _simple("cannot resolve SMTP host {host}: {err}", False)),
-    (ConnectionRefusedError, _simple("connection refused by {where}", False)),
-    (TimeoutError, _simple("no answer from {where} within {t:g} s", False)),
-    (ssl.SSLError, _simple("TLS handshake with {where} failed: {err}", False)),
-    (smtplib.SMTPNotSupportedError, _simple("{where} does not support it: {err}", True)),
-    (smtplib.SMTPRecipientsRefused, _recipients_refused),
-    (smtplib.SMTPResponseException, _response),
-    (smtplib.SMTPServerDisconnected, _simple("{where} closed the connection: {err}", False)),
-    (OSError, _simple("cannot connect to {where}: {err}", False)),
-)
+def _describe_network(err: BaseException, smtp: SmtpSettings, where: str) -> str:
+    if isinstance(err, socket.gaierror):
+        return f"cannot resolve SMTP host {smtp.host}: {err.strerror or err}"
+    if isinstance(err, ConnectionRefusedError):
+        return f"connection refused by {where}"
+    if isinstance(err, TimeoutError):
+        return f"no answer from {where} within {smtp.timeout:g} s"
+    if isinstance(err, ssl.SSLError):
+        return f"TLS handshake with {where} failed: {err}"
+    if isinstance(err, smtplib.SMTPServerDisconnected):
+        return f"{where} closed the connection: {err}"
+    return f"SMTP with {where} failed: {err}"
 
 
 def _text(reply: bytes | str) -> str:
