@@ -194,6 +194,20 @@ def test_cursors_round_trip_per_address(store: Store) -> None:
     assert store.cursors() == {"127.0.0.1:22": cursor, "127.0.0.2:22": {}}
 
 
+def test_an_answer_whose_events_part_failed_keeps_that_sources_cursor(store: Store) -> None:
+    cursor = {"linux-auth": {"journal": "s=1;i=2"}, "windows-security": {"record_id": 7}}
+    record_ok(store, T0, answers.answer(T0, cursor=cursor))
+    later = T0 + timedelta(minutes=5)
+    failed_events = answers.answer(
+        later, cursor={"windows-security": {"record_id": 9}}, errors=(("events", "denied"),)
+    )
+    record_ok(store, later, failed_events)
+
+    assert store.cursors() == {
+        "127.0.0.1:22": {"linux-auth": {"journal": "s=1;i=2"}, "windows-security": {"record_id": 9}}
+    }
+
+
 def test_latest_hosts_shows_each_host_with_its_newest_sample(store: Store) -> None:
     record_ok(store, T0, answers.answer(T0), who=answers.client(ip="127.0.0.2", name="b"))
     record_ok(store, T0, answers.answer(T0), who=answers.client(ip="127.0.0.1", name="a"))

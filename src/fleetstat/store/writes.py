@@ -50,7 +50,9 @@ def record(session: Session, run_id: int, result: model.HostResult, now: datetim
     """Write one host result of run ``run_id``; the host's id.
 
     The new event cursor is kept only together with a stored answer: a failed outcome
-    leaves the previous cursor, so the next run asks again for what was missed.
+    leaves the previous cursor, so the next run asks again for what was missed. The
+    answer's cursor is laid over the stored one source by source, so a source that failed
+    this time (and so sent no cursor) keeps its place for the next run.
     """
     host = upsert_host(session, result, now)
     session.add(attempt_row(run_id, host.id, result))
@@ -61,7 +63,8 @@ def record(session: Session, run_id: int, result: model.HostResult, now: datetim
         session.flush()
         insert_disks(session, sample.id, answer.disks)
         insert_events(session, run_id, host.id, result.client.ip, answer.events)
-        host.event_cursor = json.dumps(answer.cursor, sort_keys=True)
+        previous = json.loads(host.event_cursor) if host.event_cursor else {}
+        host.event_cursor = json.dumps({**previous, **answer.cursor}, sort_keys=True)
     session.flush()
     return host.id
 
