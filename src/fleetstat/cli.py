@@ -352,7 +352,8 @@ def _add_db(commands: Subparsers) -> None:
         cmd_db_upgrade,
         "bring the database schema to this version's (Alembic migrations)",
         "A first `fleetstat run` does this too; run it by hand after upgrading fleetstat when "
-        "another application reads the database, to choose the moment.",
+        "another application reads the database, to choose the moment.\n\n"
+        "example:\n  fleetstat db upgrade --config /etc/fleetstat/clients.xml",
     )
     _db_options(up)
 
@@ -372,7 +373,8 @@ def _add_agent(commands: Subparsers) -> None:
         cmd_agent_build,
         "write the exact agent.pyz that is uploaded to clients",
         "Two builds of the same version are byte-identical, so the file can be reviewed and its "
-        "sha256 compared.",
+        "sha256 compared.\n\n"
+        "example:\n  fleetstat agent build --output agent.pyz && sha256sum agent.pyz",
     )
     build.add_argument("--output", required=True, metavar="PATH", help="where to write agent.pyz")
 
@@ -392,7 +394,8 @@ def _add_mail(commands: Subparsers) -> None:
         "test",
         cmd_mail_test,
         "send one test mail and say exactly what failed if it fails",
-        "Checks the connection, TLS, login and the recipient in one go.",
+        "Checks the connection, TLS, login and the recipient in one go.\n\n"
+        "example:\n  fleetstat mail test admin@example.org --config clients.xml",
     )
     test.add_argument("address", metavar="ADDRESS", help="where to send the test mail")
     test.add_argument("--config", metavar="FILE", help="take SMTP settings from this config")
@@ -402,8 +405,9 @@ def _add_mail(commands: Subparsers) -> None:
         cmd_mail_flush,
         "send what the outbox still holds",
         "Mail that could not go out (server down, timeout, 4xx) waits in the outbox; every run "
-        "retries it, and so does this command. exit status: 0 outbox empty, 1 mail still waiting "
-        "or rejected.",
+        "retries it, and so does this command.\n\n"
+        "example:\n  fleetstat mail flush --config clients.xml\n\n"
+        "exit status: 0 outbox empty, 1 mail still waiting or rejected",
     )
     _db_options(flush)
 
