@@ -117,6 +117,11 @@ def test_raising_the_limit_mails_resolved(fleet_any: Fleet) -> None:
     assert fleet.alert_mails("ops@example.org")[1] == (
         "[fleetstat] RESOLVED cpu on web01 (10.0.0.5): 87.2% <= 95%"
     )
+    firing_body, resolved_body = (
+        m.body for m in fleet.smtp.to("ops@example.org") if "cpu" in m.subject
+    )
+    assert "previous  no earlier samples" in firing_body
+    assert "previous  11-27 12:00 87.2%\n" in resolved_body
     with fleet.store.session() as session:
         rows = session.execute(
             select(AlertTransition.old_state, AlertTransition.new_state, AlertTransition.reason)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -23,7 +24,7 @@ from fleetstat.store import Store, alert_states, outbox
 
 log = logging.getLogger(__name__)
 
-#: How many earlier values an alert mail shows per rule.
+#: How many values of earlier runs an alert mail shows per rule.
 HISTORY_POINTS = 5
 
 
@@ -40,85 +41,97 @@ def after_host(  # noqa: PLR0917 (the run's caller passes these in order)
     Returns the ids of the outbox rows queued (none for a client without ``mail``).
     ``now`` is the evaluation time (UTC).
     """
+    host = _Host(run_id, host_id, result, now)
     if not result.client.mail:
         log.info("%s has no mail address: no mail is sent for it", result.client.label)
     rules = alerts.rules_for(result.client)
     alert_states.create_missing(store, host_id, rules, now)
-    events_draft = _events_draft(store, run_id, host_id, result, settings)
+    drafts = [_events_draft(store, host, settings)] if _wants_events(result) else []
     with store.session() as session:
-        notices = _apply(
-            session, run_id=run_id, host_id=host_id, result=result, rules=rules, now=now
-        )
-        drafts = [_alert_draft(session, host_id, result, notices, settings)] if notices else []
-        drafts += [events_draft] if events_draft else []
-        return _enqueue(session, drafts, run_id=run_id, host_id=host_id, result=result, now=now)
+        notices = _apply(session, host, rules)
+        if notices:
+            drafts.insert(0, _alert_draft(session, host, notices, settings))
+        return _enqueue(session, host, drafts)
 
 
-def _apply(
-    session: Session,
-    *,
-    run_id: int,
-    host_id: int,
-    result: HostResult,
-    rules: Sequence[AlertRule],
-    now: datetime,
-) -> list[alerts.Notice]:
+@dataclass(frozen=True)
+class _Host:
+    """One client's result in one run, as the steps below need it."""
+
+    run_id: int
+    host_id: int
+    result: HostResult
+    now: datetime
+
+
+def _apply(session: Session, host: _Host, rules: Sequence[AlertRule]) -> list[alerts.Notice]:
     """Write each changed state compare-and-set; the notices of the changes this call won."""
-    states = alert_states.load(session, host_id)
+    states = alert_states.load(session, host.host_id)
     notices = []
     for rule in rules:
-        evaluation = alerts.evaluate(rule, states.get(rule.key), result, now)
-        if not evaluation.changed:
-            continue
-        if not alert_states.save(session, host_id, evaluation.old, evaluation.new, now):
-            log.info("%s %s: changed by another collector", result.client.label, rule.key)
-            continue
-        if evaluation.transition:
-            alert_states.record_transition(
-                session, host_id, evaluation.new, evaluation.transition, run_id=run_id, now=now
-            )
-        if evaluation.notice:
+        evaluation = alerts.evaluate(rule, states.get(rule.key), host.result, host.now)
+        if evaluation.changed and _save(session, host, evaluation) and evaluation.notice:
             notices.append(evaluation.notice)
     return notices
 
 
+def _save(session: Session, host: _Host, evaluation: alerts.Evaluation) -> bool:
+    """Write one change and its transition; False when another collector changed it first."""
+    if not alert_states.save(session, host.host_id, evaluation.old, evaluation.new, host.now):
+        log.info(
+            "%s %s: changed by another collector", host.result.client.label, evaluation.rule.key
+        )
+        return False
+    if evaluation.transition:
+        alert_states.record_transition(
+            session,
+            host.host_id,
+            evaluation.new,
+            evaluation.transition,
+            run_id=host.run_id,
+            now=host.now,
+        )
+    return True
+
+
 def _alert_draft(
-    session: Session,
-    host_id: int,
-    result: HostResult,
-    notices: Sequence[alerts.Notice],
-    settings: Settings,
+    session: Session, host: _Host, notices: Sequence[alerts.Notice], settings: Settings
 ) -> outbox.Draft:
     history = {
-        n.rule.key: alert_states.recent_values(session, host_id, n.rule, HISTORY_POINTS)
+        n.rule.key: alert_states.recent_values(
+            session, host.host_id, n.rule, HISTORY_POINTS, before_run=host.run_id
+        )
         for n in notices
     }
-    return mail.compose_alert(result, notices, history, settings)
+    return mail.compose_alert(host.result, notices, history, settings)
 
 
-def _events_draft(
-    store: Store, run_id: int, host_id: int, result: HostResult, settings: Settings
-) -> outbox.Draft | None:
-    if result.outcome != Outcome.OK or not result.client.mail:
-        return None
-    events = store.events_of_run(run_id, host_id)
-    since = None if events else store.previous_ok_at(host_id, run_id)
+def _wants_events(result: HostResult) -> bool:
+    return result.outcome == Outcome.OK and bool(result.client.mail)
+
+
+def _events_draft(store: Store, host: _Host, settings: Settings) -> outbox.Draft:
+    events = store.events_of_run(host.run_id, host.host_id)
+    since = None if events else store.previous_ok_at(host.host_id, host.run_id)
     return mail.compose_events(
-        result.client, events, host_id=host_id, run_id=run_id, since=since, settings=settings
+        host.result.client,
+        events,
+        host_id=host.host_id,
+        run_id=host.run_id,
+        since=since,
+        settings=settings,
     )
 
 
-def _enqueue(
-    session: Session,
-    drafts: Sequence[outbox.Draft],
-    *,
-    run_id: int,
-    host_id: int,
-    result: HostResult,
-    now: datetime,
-) -> list[int]:
-    recipients = result.client.mail
+def _enqueue(session: Session, host: _Host, drafts: Sequence[outbox.Draft]) -> list[int]:
     ids: list[int] = []
     for draft in drafts:
-        ids += outbox.enqueue(session, draft, recipients, now=now, run_id=run_id, host_id=host_id)
+        ids += outbox.enqueue(
+            session,
+            draft,
+            host.result.client.mail,
+            now=host.now,
+            run_id=host.run_id,
+            host_id=host.host_id,
+        )
     return ids

@@ -8,7 +8,7 @@ collector changed it first; that collector owns the change and its mail.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
@@ -24,11 +24,6 @@ from fleetstat.store.models import AlertState, AlertTransition, Sample, SampleDi
 if TYPE_CHECKING:
     from fleetstat.store import Store
 
-SAMPLE_COLUMNS = {
-    "memory": Sample.mem_percent,
-    "cpu": Sample.cpu_percent,
-    "swap": Sample.swap_percent,
-}
 
 #: One earlier value of a metric: (collected_at UTC, value in the rule's unit or None).
 Point = tuple[datetime, float | None]
@@ -117,53 +112,46 @@ def record_transition(
     )
 
 
-def recent_values(session: Session, host_id: int, rule: AlertRule, count: int = 5) -> list[Point]:
+def recent_values(
+    session: Session, host_id: int, rule: AlertRule, count: int = 5, before_run: int | None = None
+) -> list[Point]:
     """The last ``count`` stored values of the rule's metric, newest first.
 
     memory, cpu, swap: percent; load: 1-minute load per core; disk: percent of the named
-    mount, or of the fullest filesystem of each sample. Empty for the built-in rules.
+    mount, or of the fullest filesystem of each sample. Samples of run ``before_run`` and
+    later are left out. Empty for the built-in rules.
     """
-    if rule.type in SAMPLE_COLUMNS:
-        column = SAMPLE_COLUMNS[rule.type]
-        statement = select(Sample.collected_at, column).where(Sample.host_id == host_id)
-        rows = session.execute(statement.order_by(Sample.collected_at.desc()).limit(count))
-        return [(at, value) for at, value in rows]
-    if rule.type == "load":
-        return _recent_load(session, host_id, count)
+    samples = select(Sample).where(Sample.host_id == host_id)
+    if before_run is not None:
+        samples = samples.where(Sample.run_id < before_run)
+    rows = session.scalars(samples.order_by(Sample.collected_at.desc()).limit(count)).all()
     if rule.type == "disk":
-        return _recent_disk(session, host_id, rule.mount, count)
+        return [(row.collected_at, _disk_percent(session, row.id, rule.mount)) for row in rows]
+    if rule.type in SAMPLE_VALUES:
+        return [(row.collected_at, SAMPLE_VALUES[rule.type](row)) for row in rows]
     return []
 
 
-def _recent_load(session: Session, host_id: int, count: int) -> list[Point]:
-    statement = (
-        select(Sample.collected_at, Sample.load1, Sample.cpu_count)
-        .where(Sample.host_id == host_id)
-        .order_by(Sample.collected_at.desc())
-        .limit(count)
+def _load_per_core(row: Sample) -> float | None:
+    if row.load1 is None or not row.cpu_count:
+        return None
+    return row.load1 / row.cpu_count
+
+
+def _disk_percent(session: Session, sample_id: int, mount: str | None) -> float | None:
+    statement = select(SampleDisk.mount, SampleDisk.percent).where(
+        SampleDisk.sample_id == sample_id
     )
-    return [
-        (at, load1 / cores if load1 is not None and cores else None)
-        for at, load1, cores in session.execute(statement)
-    ]
+    disks = {disk_mount: percent for disk_mount, percent in session.execute(statement)}
+    return disks.get(mount) if mount else max(disks.values(), default=None)
 
 
-def _recent_disk(session: Session, host_id: int, mount: str | None, count: int) -> list[Point]:
-    samples = session.execute(
-        select(Sample.id, Sample.collected_at)
-        .where(Sample.host_id == host_id)
-        .order_by(Sample.collected_at.desc())
-        .limit(count)
-    ).all()
-    points: list[Point] = []
-    for sample_id, at in samples:
-        statement = select(SampleDisk.mount, SampleDisk.percent).where(
-            SampleDisk.sample_id == sample_id
-        )
-        disks = {disk_mount: percent for disk_mount, percent in session.execute(statement)}
-        value = disks.get(mount) if mount else max(disks.values(), default=None)
-        points.append((at, value))
-    return points
+SAMPLE_VALUES: dict[str, Callable[[Sample], float | None]] = {
+    "memory": lambda row: row.mem_percent,
+    "cpu": lambda row: row.cpu_percent,
+    "swap": lambda row: row.swap_percent,
+    "load": _load_per_core,
+}
 
 
 def _state(row: AlertState) -> alerts.AlertState:
