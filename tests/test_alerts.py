@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from fleetstat import alerts
+from fleetstat import alerts, config
 from fleetstat.model import (
+    ALERT_TYPES,
     AlertRule,
     Answer,
     Client,
@@ -256,3 +258,15 @@ def test_host_key_mismatch_is_mailed_on_every_run_it_happens() -> None:
 def test_host_key_rule_ignores_other_failures() -> None:
     [evaluation] = run(alerts.HOST_KEY, [failed_result(Outcome.TIMEOUT)])
     assert not evaluation.changed
+
+
+# ---------------------------------------------------------------- the documentation
+
+
+def test_every_alert_type_attribute_and_smtp_variable_is_in_docs_alerts_md() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "alerts.md").read_text(encoding="utf-8")
+    names = [*ALERT_TYPES, *alerts.BUILTIN_TYPES, *(a.name for a in config.ALERT_ATTRS)]
+    names += [a.env for a in config.SMTP_ATTRS if a.env]
+    names += [config.SMTP_PASSWORD_ENV, config.SMTP_PASSWORD_FILE_ENV]
+    missing = [name for name in names if f"`{name}`" not in text]
+    assert missing == []
