@@ -14,6 +14,7 @@ import getpass
 import hmac
 import os
 import secrets
+import shutil
 import socket
 import sys
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ async def _demo(folder: Path, keep: bool) -> int:
         print(report.pass_table(result))
         _print_mails(sorted(set(mail_dir.iterdir()) - before))
         print(f"\ndatabase: {loaded.settings.db}")
-        print(f"see it:   fleetstat hosts --db {loaded.settings.db}")
+        print(f"see it:   {_this_command()} hosts --db {loaded.settings.db}")
         if keep:
             await _wait_for_ctrl_c(config_path)
         return result.exit_code
@@ -234,6 +235,15 @@ def _free_port() -> int:
 
 
 # ---------------------------------------------------------------- output
+
+
+def _this_command() -> str:
+    """How the user can run fleetstat again: ``fleetstat`` on the PATH, else its path."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "fleetstat" or shutil.which("fleetstat") == str(argv0):
+        return "fleetstat"
+    relative = os.path.relpath(argv0)
+    return relative if not relative.startswith("..") else str(argv0)
 
 
 def _print_mails(paths: list[Path]) -> None:
