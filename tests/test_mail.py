@@ -11,7 +11,7 @@ import pytest
 
 from fleetstat import alerts, mail
 from fleetstat.errors import MailError
-from fleetstat.model import AlertRule, Event, Settings
+from fleetstat.model import AlertRule, Event, Outcome, Settings
 from fleetstat.store import Store, outbox
 from tests.support.smtp import SMTP_PASSWORD, SmtpServer, make_cert
 from tests.test_alerts import CLIENT, NOW, failed_result, ok_result
@@ -64,6 +64,16 @@ def test_digest_subject_counts_each_kind_and_lists_the_first_rules() -> None:
         "[fleetstat] 3 FIRING, 1 RESOLVED on web01 (10.0.0.5): "
         "cpu 87.2% > 20%, memory 91.0% > 50%, swap 5.0% > 1%, …"
     )
+
+
+def test_subject_stays_one_line_whatever_the_error_text() -> None:
+    result = failed_result(Outcome.AGENT_FAILED, "Traceback:\n  File x\r\nOSError: " + "x" * 300)
+    evaluation = alerts.evaluate(alerts.UNREACHABLE, None, result, NOW)
+    assert evaluation.notice is not None
+    subject = mail.alert_subject(CLIENT, [evaluation.notice])
+    assert subject.startswith("[fleetstat] FIRING unreachable on web01 (10.0.0.5): agent_failed: ")
+    assert "\n" not in subject and "\r" not in subject
+    assert len(subject) == mail.SUBJECT_WIDTH and subject.endswith("…")
 
 
 def test_alert_body_gives_value_limit_since_previous_values_and_history_command() -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 PREFIX = "[fleetstat]"
 SUBJECT_ITEMS = 3
 SUMMARY_WIDTH = 100
+SUBJECT_WIDTH = 200
 
 NOTICE_WORDS = {
     alerts.NOTICE_FIRING: "FIRING",
@@ -112,7 +113,14 @@ def compose_alert(
 
 
 def alert_subject(client: Client, notices: Sequence[alerts.Notice]) -> str:
-    """``[fleetstat] FIRING cpu on web01 (10.0.0.5): 87.2% > 20%``, or a count per kind."""
+    """``[fleetstat] FIRING cpu on web01 (10.0.0.5): 87.2% > 20%``, or a count per kind.
+
+    Always one line of at most ``SUBJECT_WIDTH`` characters (error texts are cut).
+    """
+    return _one_line(_subject(client, notices), SUBJECT_WIDTH)
+
+
+def _subject(client: Client, notices: Sequence[alerts.Notice]) -> str:
     if len(notices) == 1:
         notice = notices[0]
         what = _short_detail(notice)
@@ -263,8 +271,13 @@ def _rest_lines(client: Client, rest: int, *, host_id: int, run_id: int) -> list
 
 
 def _summary(message: str) -> str:
-    first = " ".join(message.split("\n", 1)[0].split())
-    return first if len(first) <= SUMMARY_WIDTH else first[: SUMMARY_WIDTH - 1] + "…"
+    return _one_line(message.split("\n", 1)[0], SUMMARY_WIDTH)
+
+
+def _one_line(text: str, width: int) -> str:
+    """``text`` with every run of whitespace (newlines too) made one space, cut at ``width``."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _plural(count: int, noun: str) -> str:
