@@ -251,3 +251,30 @@ def test_every_pass_waits_for_the_one_before_it(tmp_path):
         time.sleep(0.5)
         assert other.poll() is None  # still waiting for the lock
     assert other.communicate(timeout=10)[0] == "got it\n"
+
+
+def test_history_events_lists_the_stored_security_events_newest_first(tmp_path, capsys):
+    from datetime import UTC, datetime
+
+    from fleetstat.store import Store
+    from tests.support import answers
+
+    db = f"sqlite:///{tmp_path}/fleetstat.db"
+    store = Store.open(db)
+    start = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    evts = answers.events(range(3), start)
+    store.record(
+        store.start_run(start), answers.ok_result(start, answers.answer(start, evts=evts)), start
+    )
+    store.close()
+
+    assert main(["history", "web01", "--events", "--db", db]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("2026-")]
+    assert len(rows) == 3
+    assert rows[0].startswith("2026-11-27 12:00:02Z")
+    assert evts[0].event_id in rows[-1]
+
+    assert main(["history", "web01", "--events", "--json", "--db", db]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [e["record_id"] for e in listed] == [e.record_id for e in reversed(evts)]

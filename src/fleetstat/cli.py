@@ -134,16 +134,20 @@ def cmd_hosts(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     store = Store.open(_settings(args).db)
     try:
-        rows = store.history(args.host, limit=args.limit)
+        if args.events:
+            rows: Sequence[object] = store.events_of_host(args.host, limit=args.limit)
+        else:
+            rows = store.history(args.host, limit=args.limit)
     finally:
         store.close()
     if args.json:
         report.dump_json([row.__dict__ for row in rows])
         return 0
     if not rows:
-        print(f"no runs recorded for {args.host!r} (give its name, IP or ip:port)")
+        what = "security events" if args.events else "runs"
+        print(f"no {what} recorded for {args.host!r} (give its name, IP or ip:port)")
         return 1
-    print(report.history_table(rows))
+    print(report.events_table(rows) if args.events else report.history_table(rows))  # type: ignore[arg-type]
     return 0
 
 
@@ -326,14 +330,17 @@ def _add_history(commands: Subparsers) -> None:
         "history",
         cmd_history,
         "show the recent runs of one host",
-        "Each attempt with its outcome, error, CPU % and memory %, newest first.\n\n"
-        "example:\n  fleetstat history web01\n  fleetstat history 10.0.0.5 --limit 100",
+        "Each attempt with its outcome, error, CPU % and memory %, newest first; with "
+        "--events, the host's stored security events instead.\n\n"
+        "example:\n  fleetstat history web01\n  fleetstat history 10.0.0.5 --limit 100\n"
+        "  fleetstat history web01 --events",
     )
     sub.add_argument("host", metavar="HOST", help="the host's name, IP or ip:port")
     _db_options(sub)
     sub.add_argument(
-        "--limit", type=_positive_int, default=20, metavar="N", help="how many runs (default 20)"
+        "--limit", type=_positive_int, default=20, metavar="N", help="how many rows (default 20)"
     )
+    sub.add_argument("--events", action="store_true", help="the security events, newest first")
     sub.add_argument("--json", action="store_true", help="print JSON")
 
 

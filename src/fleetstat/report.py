@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from fleetstat.job import PassReport
 from fleetstat.mail import FlushReport
-from fleetstat.model import HostResult
+from fleetstat.model import Event, HostResult
 from fleetstat.store.queries import AttemptRow, HostRow
 
 
@@ -202,6 +202,25 @@ def history_table(rows: Sequence[AttemptRow]) -> str:
                 _one_line(row.error or ""),
             ]
             for row in rows
+        ],
+    )
+
+
+def events_table(events: Sequence[Event]) -> str:
+    """``fleetstat history HOST --events``: one row per security event, newest first."""
+    return table(
+        ["TIME", "SOURCE", "EVENT", "LEVEL", "USER", "FROM", "SUMMARY"],
+        [
+            [
+                when(event.time),
+                event.source,
+                event.event_id,
+                event.level,
+                event.user or "-",
+                event.source_ip or "-",
+                _one_line(event.message, 60),
+            ]
+            for event in events
         ],
     )
 

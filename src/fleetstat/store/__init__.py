@@ -137,6 +137,11 @@ class Store:
         with self._reading() as session:
             return queries.events_of_run(session, run_id, host_id)
 
+    def events_of_host(self, host: str, limit: int = 50) -> list[model.Event]:
+        """The newest ``limit`` security events of ``host`` (name, IP or ``ip:port``)."""
+        with self._reading() as session:
+            return queries.events_of_host(session, host, limit)
+
     def previous_ok_at(self, host_id: int, before_run_id: int) -> datetime | None:
         """When host ``host_id`` last answered in a run before ``before_run_id`` (UTC)."""
         with self._reading() as session:

@@ -171,6 +171,18 @@ def events_of_run(session: Session, run_id: int, host_id: int) -> list[model.Eve
     return [_event(row) for row in session.scalars(query)]
 
 
+def events_of_host(session: Session, host: str, limit: int = 50) -> list[model.Event]:
+    """The newest ``limit`` security events of ``host`` (name, IP or address), newest first."""
+    query = (
+        select(SecurityEvent)
+        .join(Host, Host.id == SecurityEvent.host_id)
+        .where(or_(Host.address == host, Host.name == host, Host.ip == host))
+        .order_by(SecurityEvent.time.desc(), SecurityEvent.id.desc())
+        .limit(limit)
+    )
+    return [_event(row) for row in session.scalars(query)]
+
+
 def _event(row: SecurityEvent) -> model.Event:
     return model.Event(
         source=row.source,
