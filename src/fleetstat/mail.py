@@ -174,8 +174,9 @@ def _host_key_lines(client: Client, settings: Settings) -> list[str]:
         "  WARNING   the client's SSH host key is not the one fleetstat knows. This may be",
         "            an attack (someone between the collector and the client); fleetstat",
         "            did not log in and sent nothing.",
-        "  if legit   (reinstalled machine, new key) remove the client's line from",
-        f"            {known} and the next run accepts the new key:",
+        "  if legit  (a reinstalled machine, a new key) remove the client's line from",
+        f"            {known}",
+        '            and, with host-keys="accept-new", the next run learns the new key:',
         f"            ssh-keygen -R {shlex.quote(entry)} -f {shlex.quote(known)}",
     ]
 
@@ -198,7 +199,7 @@ def _runs(notice: alerts.Notice) -> str:
 def _detail(notice: alerts.Notice) -> str:
     detail = notice.reading.detail
     if notice.rule.type in alerts.BUILTIN_TYPES:
-        return f"{notice.rule.key} {detail}"
+        return f"{notice.rule.key}: {detail}"
     return detail
 
 
