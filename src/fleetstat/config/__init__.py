@@ -1,0 +1,120 @@
+"""Reading and validating the server's XML config.
+
+Two roots are accepted: a single ``<client>`` (the original "seed" format) or
+``<clients>`` holding many ``<client>`` and at most one ``<settings>``. Every attribute
+and setting is declared once, as data, in the tables of ``attributes``; parsing, the
+``FLEETSTAT_*`` environment overrides and the documentation test all read them.
+Every mistake raises ``ConfigError`` with the file, the line and a fix.
+
+The parts: ``tree`` reads the XML with line numbers, ``values`` holds the pure value
+parsers (they raise ``Invalid``), ``attributes`` the declarations, ``build`` turns the
+tree into the model at the right line, ``settings`` lays the environment on top.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from fleetstat.config.attributes import (
+    ALERT_ATTRS,
+    CHILDREN,
+    CLIENT_ATTRS,
+    ELEMENTS,
+    ENV_ONLY,
+    PERCENT_TYPES,
+    SETTINGS_ATTRS,
+    SMTP_ATTRS,
+    SMTP_DEFAULT_PORTS,
+    SMTP_PASSWORD_ENV,
+    SMTP_PASSWORD_FILE_ENV,
+    Attr,
+    env_names,
+)
+from fleetstat.config.build import parse
+from fleetstat.config.settings import settings_from_env, sqlite_relative_to
+from fleetstat.config.tree import Node, parse_tree
+from fleetstat.config.values import Invalid, _duration
+from fleetstat.errors import ConfigError
+from fleetstat.model import Config
+
+__all__ = [
+    "ALERT_ATTRS",
+    "CHILDREN",
+    "CLIENT_ATTRS",
+    "ELEMENTS",
+    "ENV_ONLY",
+    "PERCENT_TYPES",
+    "SETTINGS_ATTRS",
+    "SMTP_ATTRS",
+    "SMTP_DEFAULT_PORTS",
+    "SMTP_PASSWORD_ENV",
+    "SMTP_PASSWORD_FILE_ENV",
+    "Attr",
+    "Config",
+    "Invalid",
+    "Node",
+    "check",
+    "describe",
+    "env_names",
+    "load",
+    "parse",
+    "parse_duration",
+    "parse_tree",
+    "settings_from_env",
+    "sqlite_relative_to",
+]
+
+
+def load(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
+    """Read, validate and return the config at ``path``; ``FLEETSTAT_*`` in ``environ`` win."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        mode = path.stat().st_mode
+    except OSError as err:
+        raise ConfigError(
+            str(path),
+            None,
+            f"cannot read the config: {err.strerror}",
+            "check the path and its permissions",
+        ) from err
+    return parse(data, path, environ, mode)
+
+
+def check(path: Path, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The warnings for the config at ``path`` (raises ConfigError if it does not load)."""
+    return list(load(path, environ).warnings)
+
+
+def describe(config: Config) -> str:
+    """One paragraph: how many clients and rules, the database, the SMTP server."""
+    clients, settings, smtp = config.clients, config.settings, config.settings.smtp
+    labels = ", ".join(client.label for client in clients[:5])
+    more = f" and {len(clients) - 5} more" if len(clients) > 5 else ""
+    rules = sum(len(client.alerts) for client in clients)
+    mailed = len({address for client in clients for address in client.mail})
+    db = make_url(settings.db).render_as_string(hide_password=True)
+    login = f" as {smtp.user}" if smtp.user else ""
+    return (
+        f"{config.path}: {_count(len(clients), 'client')} ({labels}{more}) with "
+        f"{_count(rules, 'alert rule')}; database {db}; mail from {smtp.sender} to "
+        f"{_count(mailed, 'address', 'addresses')} through {smtp.host}:{smtp.port} "
+        f"(tls {smtp.tls}){login}; {settings.concurrency} clients at a time, "
+        f"{settings.timeout:g}s per client, host keys {settings.host_keys}."
+    )
+
+
+def _count(number: int, word: str, plural: str = "") -> str:
+    return f"{number} {word if number == 1 else plural or word + 's'}"
+
+
+def parse_duration(text: str, what: str = "duration") -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``2h``, ``1d``; ConfigError names ``what``."""
+    try:
+        return _duration(text)
+    except Invalid as err:
+        raise ConfigError(what, None, err.problem, err.fix) from None

@@ -1,0 +1,167 @@
+"""The declarations: every attribute, element and ``FLEETSTAT_*`` variable, once, as data.
+
+Parsing, the environment overrides and the documentation test all read these tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from fleetstat.config.values import (
+    _choice,
+    _db_url,
+    _duration,
+    _env_name,
+    _host,
+    _interpreter,
+    _mail_address,
+    _mail_list,
+    _mount,
+    _path,
+    _port,
+    _positive_duration,
+    _secret,
+    _text,
+    _whole,
+)
+from fleetstat.model import (
+    ALERT_TYPES,
+    HOST_KEY_POLICIES,
+    SMTP_TLS_MODES,
+    Settings,
+    SmtpSettings,
+)
+
+SMTP_PASSWORD_ENV = "FLEETSTAT_SMTP_PASSWORD"
+SMTP_PASSWORD_FILE_ENV = "FLEETSTAT_SMTP_PASSWORD_FILE"
+SMTP_DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+PERCENT_TYPES = ("memory", "cpu", "swap", "disk")
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One XML attribute: the model field it fills, its parser, and its documentation.
+
+    ``env`` is the variable that wins over it (settings only); ``default`` is what
+    the documentation shows when the attribute is absent ("required" when it must be given).
+    """
+
+    name: str
+    field: str
+    parse: Callable[[str], Any]
+    kind: str
+    default: str
+    help: str
+    env: str | None = None
+    secret: bool = False
+
+
+def _default(cls: type, name: str, unit: str = "") -> str:
+    value = next(f.default for f in fields(cls) if f.name == name)
+    return f"{value:g}{unit}" if isinstance(value, float) else str(value)
+
+
+CLIENT_ATTRS = (
+    Attr("ip", "ip", _host, "IPv4/IPv6 address or host name", "required",
+         "the machine to reach over SSH"),
+    Attr("port", "port", _port, "port 1-65535", "22", "the SSH port"),
+    Attr("username", "username", _text, "text", "required", "the SSH user"),
+    Attr("password", "password", _secret, "text", "none",
+         "the SSH password (prefer password-env or keyfile)", secret=True),
+    Attr("password-env", "password", _env_name, "variable name", "none",
+         "environment variable holding the SSH password; unset is an error"),
+    Attr("keyfile", "keyfile", _path, "path", "none",
+         "private key file; ~ expanded, relative to the config's folder, must exist"),
+    Attr("mail", "mail", _mail_list, "addresses, comma-separated", "none",
+         "who is mailed when this client's alerts fire or resolve"),
+    Attr("name", "name", _text, "text", "the ip", "what reports and mails call the client"),
+    Attr("python", "python", _interpreter, "path on the client", "python3, then python",
+         "the interpreter that runs the agent, like /usr/bin/python3"),
+    Attr("timeout", "timeout", _positive_duration, "duration", "settings timeout",
+         "bound on this client's whole run: 90, 90s, 2m"),
+)  # fmt: skip
+
+ALERT_ATTRS = (
+    Attr("type", "type", _choice(ALERT_TYPES, "alert type"), ", ".join(ALERT_TYPES), "required",
+         "what is watched"),
+    Attr("limit", "limit", _text, "percent, or number for load", "required",
+         "fires when the value is greater: 50% (or 50) for memory, cpu, swap, disk; "
+         "for load the 1-minute load average PER CORE, like 1.5"),
+    Attr("mount", "mount", _mount, "mount point", "the fullest real filesystem",
+         "disk only: the filesystem to watch, like /var"),
+    Attr("repeat", "repeat", _duration, "duration", "1h",
+         "reminder interval while firing; 0 = every run"),
+    Attr("for", "for_runs", _whole(1), "whole number >= 1", "1",
+         "consecutive runs over the limit before it fires"),
+)  # fmt: skip
+
+SETTINGS_ATTRS = (
+    Attr("db", "db", _db_url, "SQLAlchemy URL", _default(Settings, "db"),
+         "the database; a relative SQLite path is relative to the config's folder",
+         env="FLEETSTAT_DB"),
+    Attr("concurrency", "concurrency", _whole(1), "whole number >= 1",
+         _default(Settings, "concurrency"), "clients collected at the same time",
+         env="FLEETSTAT_CONCURRENCY"),
+    Attr("connect-timeout", "connect_timeout", _positive_duration, "duration",
+         _default(Settings, "connect_timeout", "s"), "bound on the SSH connect and login",
+         env="FLEETSTAT_CONNECT_TIMEOUT"),
+    Attr("timeout", "timeout", _positive_duration, "duration",
+         _default(Settings, "timeout", "s"), "bound on one client's whole run",
+         env="FLEETSTAT_TIMEOUT"),
+    Attr("host-keys", "host_keys", _choice(HOST_KEY_POLICIES, "host-keys policy"),
+         ", ".join(HOST_KEY_POLICIES), _default(Settings, "host_keys"),
+         "accept-new: learn unknown keys, refuse changed ones; strict: known keys only; "
+         "off: no check", env="FLEETSTAT_HOST_KEYS"),
+    Attr("known-hosts", "known_hosts", _path, "path", _default(Settings, "known_hosts"),
+         "where host keys are kept; ~ expanded, relative to the config's folder",
+         env="FLEETSTAT_KNOWN_HOSTS"),
+    Attr("cpu-interval", "cpu_interval", _positive_duration, "duration",
+         _default(Settings, "cpu_interval", "s"), "how long the agent measures CPU use"),
+    Attr("max-events", "max_events", _whole(0), "whole number >= 0",
+         _default(Settings, "max_events"), "security events read per client per run"),
+    Attr("mail-max-events", "mail_max_events", _whole(0), "whole number >= 0",
+         _default(Settings, "mail_max_events"), "security events listed in one mail"),
+)  # fmt: skip
+
+SMTP_ATTRS = (
+    Attr("host", "host", _host, "host name or address", _default(SmtpSettings, "host"),
+         "the SMTP server", env="FLEETSTAT_SMTP_HOST"),
+    Attr("port", "port", _port, "port 1-65535", "25; 587 with starttls; 465 with ssl",
+         "the SMTP port", env="FLEETSTAT_SMTP_PORT"),
+    Attr("tls", "tls", _choice(SMTP_TLS_MODES, "tls mode"), ", ".join(SMTP_TLS_MODES),
+         _default(SmtpSettings, "tls"), "none, STARTTLS after connecting, or TLS from the start",
+         env="FLEETSTAT_SMTP_TLS"),
+    Attr("user", "user", _text, "text", "none", "SMTP login; the password comes from "
+         f"{SMTP_PASSWORD_ENV} or {SMTP_PASSWORD_FILE_ENV}", env="FLEETSTAT_SMTP_USER"),
+    Attr("sender", "sender", _mail_address, "mail address", _default(SmtpSettings, "sender"),
+         "the From: of every mail", env="FLEETSTAT_SMTP_FROM"),
+    Attr("timeout", "timeout", _positive_duration, "duration",
+         _default(SmtpSettings, "timeout", "s"), "bound on one SMTP conversation"),
+)  # fmt: skip
+
+ELEMENTS = {
+    "client": CLIENT_ATTRS,
+    "alert": ALERT_ATTRS,
+    "settings": SETTINGS_ATTRS,
+    "smtp": SMTP_ATTRS,
+    "clients": (),
+}
+CHILDREN = {
+    "clients": ("client", "settings"),
+    "client": ("alert",),
+    "settings": ("smtp",),
+    "alert": (),
+    "smtp": (),
+}
+ENV_ONLY = {
+    SMTP_PASSWORD_ENV: "the SMTP password",
+    SMTP_PASSWORD_FILE_ENV: "a file whose content (trailing newline dropped) is the SMTP password",
+}
+
+
+def env_names() -> tuple[str, ...]:
+    """Every ``FLEETSTAT_*`` variable the config reads."""
+    declared = [a.env for a in SETTINGS_ATTRS + SMTP_ATTRS if a.env]
+    return (*declared, *ENV_ONLY)

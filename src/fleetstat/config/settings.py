@@ -1,0 +1,95 @@
+"""``Settings`` from the XML's values with the ``FLEETSTAT_*`` environment on top."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from fleetstat.config.attributes import (
+    SETTINGS_ATTRS,
+    SMTP_ATTRS,
+    SMTP_DEFAULT_PORTS,
+    SMTP_PASSWORD_ENV,
+    SMTP_PASSWORD_FILE_ENV,
+    Attr,
+)
+from fleetstat.config.values import Invalid
+from fleetstat.errors import ConfigError
+from fleetstat.model import Settings, SmtpSettings
+
+
+def settings_from_env(environ: Mapping[str, str], base: Path | None = None) -> Settings:
+    """Settings from defaults and ``FLEETSTAT_*`` alone; relative paths start at ``base``.
+
+    ``base`` defaults to the current directory.
+    """
+    return _settings({}, {}, environ, "environment", base or Path.cwd())
+
+
+def _settings(
+    values: dict[str, Any],
+    smtp: dict[str, Any],
+    environ: Mapping[str, str],
+    where: str,
+    base: Path,
+) -> Settings:
+    """Settings from the XML's ``values`` and ``smtp`` (by field), with ``environ`` on top."""
+    values = values | _from_env(SETTINGS_ATTRS, environ, where)
+    smtp = smtp | _from_env(SMTP_ATTRS, environ, where)
+    smtp["password"] = _smtp_password(environ, where)
+    smtp.setdefault("port", SMTP_DEFAULT_PORTS[smtp.get("tls", "none")])
+    values["db"] = sqlite_relative_to(values.get("db", Settings.db), base)
+    known_hosts = Path(values.get("known_hosts", Settings.known_hosts)).expanduser()
+    values["known_hosts"] = base / known_hosts
+    return Settings(**values, smtp=SmtpSettings(**smtp))
+
+
+def _from_env(table: tuple[Attr, ...], environ: Mapping[str, str], where: str) -> dict[str, Any]:
+    """The values of ``table``'s variables set (non-empty) in ``environ``."""
+    values = {}
+    for attr in table:
+        raw = environ.get(attr.env) if attr.env else None
+        if not raw:
+            continue
+        try:
+            values[attr.field] = attr.parse(raw)
+        except Invalid as err:
+            raise ConfigError(where, None, f"{attr.env}={raw!r}: {err.problem}", err.fix) from None
+    return values
+
+
+def _smtp_password(environ: Mapping[str, str], where: str) -> str | None:
+    direct, file = environ.get(SMTP_PASSWORD_ENV), environ.get(SMTP_PASSWORD_FILE_ENV)
+    if direct and file:
+        raise ConfigError(
+            where,
+            None,
+            f"both {SMTP_PASSWORD_ENV} and {SMTP_PASSWORD_FILE_ENV} are set",
+            "set only one of them",
+        )
+    if not file:
+        return direct or None
+    try:
+        return Path(file).read_text().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(
+            where,
+            None,
+            f"{SMTP_PASSWORD_FILE_ENV}={file!r} cannot be read: {err}",
+            "point it at a readable file holding the password",
+        ) from err
+
+
+def sqlite_relative_to(url: str, base: Path) -> str:
+    """``url`` with a relative SQLite file path made absolute under ``base``; others as given."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if database.startswith("file:"):
+        return url
+    absolute = base / Path(database).expanduser()
+    return parsed.set(database=str(absolute)).render_as_string(hide_password=False)

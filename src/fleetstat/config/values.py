@@ -1,0 +1,217 @@
+"""The value parsers: pure functions from an attribute's text to its value.
+
+Each raises ``Invalid`` with what is wrong and what to write instead; the element
+builders turn that into a ``ConfigError`` at the line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import NoReturn
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class Invalid(ValueError):
+    """A value that does not parse: ``problem`` says what is wrong, ``fix`` what to write."""
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+
+
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_MAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MOUNT = re.compile(r"/.*|[A-Za-z]:\\?")
+
+
+def _duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``2h`` or ``1d``; zero allowed."""
+    match = _DURATION.fullmatch(text.strip())
+    if not match:
+        raise Invalid(
+            f"{text!r} is not a duration",
+            "write seconds, or a number with a unit: 90, 90s, 30m, 2h, 1d",
+        )
+    return float(match[1]) * _UNIT_SECONDS[match[2]]
+
+
+def _positive_duration(text: str) -> float:
+    """Seconds, as ``_duration``, but more than zero."""
+    seconds = _duration(text)
+    if seconds <= 0:
+        raise Invalid("a time of zero", "give a time greater than zero, like 30s")
+    return seconds
+
+
+def _whole(minimum: int) -> Callable[[str], int]:
+    """A parser for whole numbers of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"[0-9]+", text.strip()):
+            raise Invalid(f"{text!r} is not a whole number", f"write a whole number >= {minimum}")
+        if int(text) < minimum:
+            raise Invalid(f"{text} is less than {minimum}", f"write a whole number >= {minimum}")
+        return int(text)
+
+    return parse
+
+
+def _port(text: str) -> int:
+    """A TCP port, 1-65535."""
+    if not re.fullmatch(r"[0-9]+", text.strip()) or not 1 <= int(text) <= 65535:
+        raise Invalid(f"{text!r} is not a port", "write a port number from 1 to 65535, like 22")
+    return int(text)
+
+
+def _choice(options: tuple[str, ...], what: str) -> Callable[[str], str]:
+    """A parser accepting exactly one of ``options``; ``what`` names them in errors."""
+
+    def parse(text: str) -> str:
+        if text in options:
+            return text
+        return _unknown(text, options, f"unknown {what} {text!r}")
+
+    return parse
+
+
+def _unknown(text: str, known: Iterable[str], problem: str) -> NoReturn:
+    raise Invalid(problem, _did_you_mean(text, known))
+
+
+def _did_you_mean(text: str, known: Iterable[str]) -> str:
+    known = list(known)
+    close = difflib.get_close_matches(text, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{hint}known: {', '.join(known)}" if known else "remove it"
+
+
+def _number(text: str) -> float:
+    """A non-negative decimal number."""
+    if not re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", text.strip()):
+        raise Invalid(f"{text!r} is not a number", "write a number like 1.5")
+    return float(text)
+
+
+def _percent(text: str) -> float:
+    """A percentage 0-100 written ``50%`` or ``50``."""
+    fix = "write a percentage from 0 to 100, like 50% or 50"
+    try:
+        value = _number(text.strip().removesuffix("%"))
+    except Invalid:
+        raise Invalid(f"limit {text!r} is not a percentage", fix) from None
+    if value > 100:
+        raise Invalid(f"limit {text!r} is over 100%", fix)
+    return value
+
+
+def _load_limit(text: str) -> float:
+    """The 1-minute load average per core: a plain non-negative number."""
+    try:
+        return _number(text)
+    except Invalid:
+        raise Invalid(
+            f"limit {text!r} is not a plain number: a load limit is the 1-minute load "
+            "average PER CORE, not a percentage",
+            'write a number like limit="1.5" (fires when load / cores > 1.5)',
+        ) from None
+
+
+def _text(text: str) -> str:
+    """Any non-empty text on one line."""
+    if not text.strip() or any(char in text for char in "\n\r\0"):
+        raise Invalid("empty or not on one line", "write a value, or remove the attribute")
+    return text.strip()
+
+
+def _secret(text: str) -> str:
+    """A password: non-empty, kept exactly as written."""
+    if not text:
+        raise Invalid("empty", "remove it to log in with keyfile or ssh-agent keys")
+    return text
+
+
+def _interpreter(text: str) -> str:
+    """A path or command name for the client's Python; no quotes (it is quoted on the client)."""
+    if any(char in text for char in "\"'`$"):
+        raise Invalid(f"{text!r} holds quotes or $", "write the plain path, like /usr/bin/python3")
+    return _text(text)
+
+
+def _is_host_name(text: str) -> bool:
+    name = text.removesuffix(".")
+    return 0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def _host(text: str) -> str:
+    """An IPv4/IPv6 address (canonical form) or a DNS host name (lower case)."""
+    text = text.strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if text.startswith("["):
+        raise Invalid(f"{text!r} has brackets", "write an IPv6 address without [ ], like ::1")
+    if re.fullmatch(r"[0-9.]+", text) or not _is_host_name(text):
+        raise Invalid(
+            f"{text!r} is neither an IP address nor a host name",
+            "write an IPv4 or IPv6 address (10.0.0.5, fe80::1) or a host name (web1.example.com)",
+        )
+    return text.lower()
+
+
+def _mail_address(text: str) -> str:
+    """One address ``local@domain``: a dot-atom local part and a host-name domain."""
+    local, at, domain = text.strip().rpartition("@")
+    if not at or not _MAIL_LOCAL.fullmatch(local) or not _is_host_name(domain):
+        raise Invalid(
+            f"{text.strip()!r} is not a mail address",
+            "write plain addresses like ops@example.com (no name, no <>), "
+            "several separated by commas",
+        )
+    return f"{local}@{domain.lower()}"
+
+
+def _mail_list(text: str) -> tuple[str, ...]:
+    """One address or several separated by commas; duplicates dropped, order kept."""
+    addresses = [_mail_address(part) for part in text.split(",")]
+    return tuple(dict.fromkeys(addresses))
+
+
+def _env_name(text: str) -> str:
+    if not _ENV_NAME.fullmatch(text):
+        raise Invalid(f"{text!r} is not an environment variable name", "write a name like WEB1_PW")
+    return text
+
+
+def _path(text: str) -> Path:
+    """A path with ``~`` expanded; relative ones are resolved against the config's folder."""
+    return Path(_text(text)).expanduser()
+
+
+def _mount(text: str) -> str:
+    if not _MOUNT.fullmatch(text):
+        raise Invalid(f"{text!r} is not a mount point", "write an absolute path like /var or C:")
+    return text
+
+
+def _db_url(text: str) -> str:
+    """A SQLAlchemy database URL (checked for form only; nothing connects here)."""
+    try:
+        make_url(text.strip())
+    except ArgumentError:
+        raise Invalid(
+            f"{text!r} is not a database URL",
+            "write a SQLAlchemy URL: sqlite:///fleetstat.db, "
+            "postgresql+psycopg://user@host/db, mysql+pymysql://user@host/db",
+        ) from None
+    return text.strip()
