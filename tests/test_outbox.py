@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -145,6 +146,45 @@ def test_a_claimed_row_cannot_be_claimed_again(store: Store) -> None:
         second = outbox.claim(session, [row_id], T0)
     assert [m.id for m in first] == [row_id]
     assert second == []
+
+
+def test_batch_claim_gives_way_to_row_claims_when_another_sender_took_some(
+    store: Store,
+) -> None:
+    ids = queue(store, "a@example.org", "b@example.org", "c@example.org")
+    with store.session() as session:
+        outbox.claim(session, [ids[1]], T0)
+    with pytest.raises(outbox.ClaimContended), store.session() as session:
+        outbox.claim_all(session, ids, T0)
+    assert rows(store)["a@example.org"][:2] == ("pending", 0)
+    with store.session() as session:
+        won = outbox.claim(session, ids, T0)
+    assert [m.recipient for m in won] == ["a@example.org", "c@example.org"]
+
+
+def test_two_flushes_at_once_send_every_mail_exactly_once(
+    sqlite_url: str, smtp_server: SmtpServer
+) -> None:
+    stores = [Store.open(sqlite_url), Store.open(sqlite_url)]
+    try:
+        recipients = [f"user{n}@example.org" for n in range(300)]
+        queue(stores[0], *recipients)
+        reports: list[mail.FlushReport] = []
+
+        def flusher(store: Store) -> None:
+            reports.append(mail.flush(store, smtp_server.settings(), T0, batch=10))
+
+        threads = [threading.Thread(target=flusher, args=(store,)) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sum(report.sent for report in reports) == 300
+        delivered = sorted(r for m in smtp_server.messages for r in m.recipients)
+        assert delivered == sorted(recipients)
+    finally:
+        for store in stores:
+            store.close()
 
 
 def test_message_is_plain_utf8_text_with_date_and_message_id(

@@ -101,12 +101,35 @@ def pending_ids(session: Session, limit: int, after: int = 0) -> list[int]:
     return list(session.scalars(statement))
 
 
+class ClaimContended(Exception):
+    """Another sender claimed some of the rows first: roll back and claim one by one."""
+
+
+def claim_all(session: Session, ids: Sequence[int], now: datetime) -> list[QueuedMail]:
+    """Claim every row of ``ids`` with one statement, or raise ``ClaimContended``.
+
+    The caller rolls the transaction back on ``ClaimContended`` (some rows were no longer
+    pending: which ones this statement took cannot be told) and falls back to ``claim``.
+    """
+    statement = (
+        update(MailOutbox)
+        .where(MailOutbox.id.in_(ids), MailOutbox.status == PENDING)
+        .values(status=SENDING, attempts=MailOutbox.attempts + 1, last_attempt_at=now)
+    )
+    if _rowcount(session, statement) != len(ids):
+        raise ClaimContended
+    return _load(session, ids)
+
+
 def claim(session: Session, ids: Sequence[int], now: datetime) -> list[QueuedMail]:
-    """Claim rows compare-and-set (``pending`` → ``sending``); returns those this caller won."""
-    won = [row_id for row_id in ids if _claim_one(session, row_id, now)]
-    if not won:
+    """Claim rows compare-and-set one by one (``pending`` → ``sending``); those this caller won."""
+    return _load(session, [row_id for row_id in ids if _claim_one(session, row_id, now)])
+
+
+def _load(session: Session, ids: Sequence[int]) -> list[QueuedMail]:
+    if not ids:
         return []
-    rows = session.scalars(select(MailOutbox).where(MailOutbox.id.in_(won)).order_by(MailOutbox.id))
+    rows = session.scalars(select(MailOutbox).where(MailOutbox.id.in_(ids)).order_by(MailOutbox.id))
     return [_queued(row) for row in rows]
 
 
