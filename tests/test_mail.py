@@ -138,6 +138,15 @@ def test_event_mail_without_events_says_since_when() -> None:
     )
 
 
+def test_event_mail_says_when_the_log_could_not_be_read() -> None:
+    denied = "Security log: access denied (add the user to Event Log Readers)"
+    draft = mail.compose_events(
+        CLIENT, [], host_id=1, run_id=2, since=None, settings=SETTINGS, problems=[denied]
+    )
+    assert draft.subject == "[fleetstat] security log NOT READ on web01 (10.0.0.5)"
+    assert draft.body.startswith(f"The security log was not fully read: {denied}\n")
+
+
 # ---------------------------------------------------------------- sending for real
 
 

@@ -226,23 +226,28 @@ def compose_events(
     run_id: int,
     since: datetime | None,
     settings: Settings,
+    problems: Sequence[str] = (),
 ) -> Draft:
     """The event-log mail of one client and one run, sent every run even with no events.
 
     ``since`` is the previous ok run's time (None: the client's first run). At most
     ``settings.mail_max_events`` events are listed; the count of the rest is given.
+    ``problems`` are the agent's errors reading the logs, told first: "no new events"
+    from a log that could not be read would be a false all-clear.
     """
-    shown = events[: max(settings.mail_max_events, 0)]
+    warning = [f"The security log was not fully read: {p}" for p in problems]
     if not events:
         start = f"since {_when(since)}" if since else "since monitoring began"
-        subject = f"{PREFIX} no new security events on {_who(client)}"
-        body = f"{_who(client)}: no new security events {start}.\n"
-        return Draft(kind="events", subject=subject, body=body)
+        what = "security log NOT READ" if problems else "no new security events"
+        subject = f"{PREFIX} {what} on {_who(client)}"
+        body = [*warning, f"{_who(client)}: no new security events {start}."]
+        return Draft(kind="events", subject=subject, body="\n".join(body) + "\n")
     failures = sum(e.level == "audit_failure" for e in events)
     subject = f"{PREFIX} {_plural(len(events), 'security event')} on {_who(client)}"
     if failures:
         subject += f" ({failures} failed)"
-    lines = [f"{_who(client)}: {_plural(len(events), 'new security event')}.", ""]
+    lines = [*warning, f"{_who(client)}: {_plural(len(events), 'new security event')}.", ""]
+    shown = events[: max(settings.mail_max_events, 0)]
     lines += [event_line(event) for event in shown]
     rest = len(events) - len(shown)
     if rest > 0:

@@ -113,6 +113,8 @@ def _wants_events(result: HostResult) -> bool:
 def _events_draft(store: Store, host: _Host, settings: Settings) -> outbox.Draft:
     events = store.events_of_run(host.run_id, host.host_id)
     since = None if events else store.previous_ok_at(host.host_id, host.run_id)
+    answer = host.result.answer
+    problems = [text for part, text in answer.errors if part == "events"] if answer else []
     return mail.compose_events(
         host.result.client,
         events,
@@ -120,6 +122,7 @@ def _events_draft(store: Store, host: _Host, settings: Settings) -> outbox.Draft
         run_id=host.run_id,
         since=since,
         settings=settings,
+        problems=problems,
     )
 
 
