@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetstat import alerts, mail
+from fleetstat import alerts, mail, mailtext
 from fleetstat.errors import MailError
 from fleetstat.model import AlertRule, Event, Outcome, Settings
 from fleetstat.store import Store, outbox
@@ -43,7 +43,7 @@ def event(n: int, event_id: str = "4625", message: str = "An account failed to l
 
 
 def test_single_notice_subject_says_it_all() -> None:
-    subject = mail.alert_subject(CLIENT, [notice(AlertRule("cpu", 20.0), cpu=87.2)])
+    subject = mailtext.alert_subject(CLIENT, [notice(AlertRule("cpu", 20.0), cpu=87.2)])
     assert subject == "[fleetstat] FIRING cpu on web01 (10.0.0.5): 87.2% > 20%"
 
 
@@ -59,7 +59,7 @@ def test_digest_subject_counts_each_kind_and_lists_the_first_rules() -> None:
         firing[0].state,
         alerts.Reading(False, 50.0, "disk / 50.0% <= 90%"),
     )
-    subject = mail.alert_subject(CLIENT, [*firing, resolved])
+    subject = mailtext.alert_subject(CLIENT, [*firing, resolved])
     assert subject == (
         "[fleetstat] 3 FIRING, 1 RESOLVED on web01 (10.0.0.5): "
         "cpu 87.2% > 20%, memory 91.0% > 50%, swap 5.0% > 1%, …"
@@ -70,16 +70,16 @@ def test_subject_stays_one_line_whatever_the_error_text() -> None:
     result = failed_result(Outcome.AGENT_FAILED, "Traceback:\n  File x\r\nOSError: " + "x" * 300)
     evaluation = alerts.evaluate(alerts.UNREACHABLE, None, result, NOW)
     assert evaluation.notice is not None
-    subject = mail.alert_subject(CLIENT, [evaluation.notice])
+    subject = mailtext.alert_subject(CLIENT, [evaluation.notice])
     assert subject.startswith("[fleetstat] FIRING unreachable on web01 (10.0.0.5): agent_failed: ")
     assert "\n" not in subject and "\r" not in subject
-    assert len(subject) == mail.SUBJECT_WIDTH and subject.endswith("…")
+    assert len(subject) == mailtext.SUBJECT_WIDTH and subject.endswith("…")
 
 
 def test_alert_body_gives_value_limit_since_previous_values_and_history_command() -> None:
     rule = AlertRule("cpu", 20.0)
     history = {"cpu": [(NOW, 87.2), (NOW - timedelta(minutes=5), 80.0)]}
-    draft = mail.compose_alert(ok_result(cpu=87.2), [notice(rule, cpu=87.2)], history, SETTINGS)
+    draft = mailtext.compose_alert(ok_result(cpu=87.2), [notice(rule, cpu=87.2)], history, SETTINGS)
     assert draft.kind == "alert"
     assert "web01 (10.0.0.5), port 22" in draft.body
     assert "FIRING: cpu 87.2% > 20%" in draft.body
@@ -93,7 +93,7 @@ def test_unreachable_body_gives_outcome_error_and_what_to_do() -> None:
     result = failed_result(error="no answer within 60 s")
     evaluation = alerts.evaluate(alerts.UNREACHABLE, None, result, NOW)
     assert evaluation.notice is not None
-    draft = mail.compose_alert(result, [evaluation.notice], {}, SETTINGS)
+    draft = mailtext.compose_alert(result, [evaluation.notice], {}, SETTINGS)
     assert "outcome   timeout\n  error     no answer within 60 s" in draft.body
     assert "raise timeout= for this client" in draft.body
 
@@ -104,25 +104,27 @@ def test_host_key_body_says_how_to_accept_a_legitimate_new_key() -> None:
     )
     evaluation = alerts.evaluate(alerts.HOST_KEY, None, result, NOW)
     assert evaluation.notice is not None
-    draft = mail.compose_alert(result, [evaluation.notice], {}, SETTINGS)
+    draft = mailtext.compose_alert(result, [evaluation.notice], {}, SETTINGS)
     assert "ssh-keygen -R '[10.0.0.5]:2222' -f /var/lib/fleetstat/known_hosts" in draft.body
     assert "attack" in draft.body
 
 
 def test_event_lines_name_well_known_ids_and_cut_long_messages() -> None:
-    line = mail.event_line(event(1, "4740", "A user account was locked out. " * 10))
+    line = mailtext.event_line(event(1, "4740", "A user account was locked out. " * 10))
     assert line.startswith("2026-11-27 12:00:01  4740 account locked out  user=bob  from=10.0.0.9")
     assert line.endswith("…")
-    assert "sshd.failed_password SSH password failed" in mail.event_line(
+    assert "sshd.failed_password SSH password failed" in mailtext.event_line(
         event(2, "sshd.failed_password")
     )
-    assert "  4999  " in mail.event_line(event(3, "4999"))
+    assert "  4999  " in mailtext.event_line(event(3, "4999"))
 
 
 def test_event_mail_is_cut_at_mail_max_events_with_the_sql_for_the_rest() -> None:
     settings = replace(SETTINGS, mail_max_events=3)
     events = [event(n) for n in range(415)]
-    draft = mail.compose_events(CLIENT, events, host_id=7, run_id=12, since=None, settings=settings)
+    draft = mailtext.compose_events(
+        CLIENT, events, host_id=7, run_id=12, since=None, settings=settings
+    )
     assert draft.subject == "[fleetstat] 415 security events on web01 (10.0.0.5) (415 failed)"
     assert draft.body.count("4625 failed logon") == 3
     assert "… and 412 more: fleetstat history web01 --events" in draft.body
@@ -131,7 +133,7 @@ def test_event_mail_is_cut_at_mail_max_events_with_the_sql_for_the_rest() -> Non
 
 def test_event_mail_without_events_says_since_when() -> None:
     since = datetime(2026, 11, 27, 11, 55, tzinfo=UTC)
-    draft = mail.compose_events(CLIENT, [], host_id=1, run_id=2, since=since, settings=SETTINGS)
+    draft = mailtext.compose_events(CLIENT, [], host_id=1, run_id=2, since=since, settings=SETTINGS)
     assert draft.subject == "[fleetstat] no new security events on web01 (10.0.0.5)"
     assert draft.body == (
         "web01 (10.0.0.5): no new security events since 2026-11-27 11:55:00 UTC.\n"
@@ -140,7 +142,7 @@ def test_event_mail_without_events_says_since_when() -> None:
 
 def test_event_mail_says_when_the_log_could_not_be_read() -> None:
     denied = "Security log: access denied (add the user to Event Log Readers)"
-    draft = mail.compose_events(
+    draft = mailtext.compose_events(
         CLIENT, [], host_id=1, run_id=2, since=None, settings=SETTINGS, problems=[denied]
     )
     assert draft.subject == "[fleetstat] security log NOT READ on web01 (10.0.0.5)"

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from fleetstat import alerts, mail
+from fleetstat import alerts, mailtext
 from fleetstat.model import AlertRule, HostResult, Outcome, Settings
 from fleetstat.store import Store, alert_states, outbox
 
@@ -103,7 +103,7 @@ def _alert_draft(
         )
         for n in notices
     }
-    return mail.compose_alert(host.result, notices, history, settings)
+    return mailtext.compose_alert(host.result, notices, history, settings)
 
 
 def _wants_events(result: HostResult) -> bool:
@@ -115,7 +115,7 @@ def _events_draft(store: Store, host: _Host, settings: Settings) -> outbox.Draft
     since = None if events else store.previous_ok_at(host.host_id, host.run_id)
     answer = host.result.answer
     problems = [text for part, text in answer.errors if part == "events"] if answer else []
-    return mail.compose_events(
+    return mailtext.compose_events(
         host.result.client,
         events,
         host_id=host.host_id,
