@@ -12,11 +12,10 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import make_msgid
 from typing import TYPE_CHECKING
 
 from fleetstat.errors import MailError
-from fleetstat.mailtext import PREFIX, _when, build_message
+from fleetstat.mailtext import build_message, compose_test
 from fleetstat.model import SmtpSettings
 from fleetstat.store import outbox
 from fleetstat.store.outbox import QueuedMail
@@ -237,20 +236,7 @@ def _text(reply: bytes | str) -> str:
 
 def send_test(smtp: SmtpSettings, address: str, now: datetime | None = None) -> None:
     """Send one test mail to ``address``; raises ``MailError`` with exactly what failed."""
-    moment = now or datetime.now(UTC)
-    mail = QueuedMail(
-        id=0,
-        created_at=moment,
-        kind="test",
-        recipient=address,
-        subject=f"{PREFIX} test mail",
-        body=f"This is a test mail from fleetstat, sent {_when(moment)} via "
-        f"{smtp.host}:{smtp.port} ({smtp.tls}).\n",
-        attempts=0,
-    )
-    message = build_message(mail, smtp.sender)
-    del message["Message-ID"]
-    message["Message-ID"] = make_msgid("fleetstat.test")
+    message = compose_test(smtp, address, now or datetime.now(UTC))
     conn = open_connection(smtp)
     try:
         conn.send_message(message, from_addr=smtp.sender, to_addrs=[address])

@@ -11,10 +11,10 @@ import shlex
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, make_msgid
 
 from fleetstat import alerts
-from fleetstat.model import Client, Event, HostResult, Outcome, Settings
+from fleetstat.model import Client, Event, HostResult, Outcome, Settings, SmtpSettings
 from fleetstat.store.outbox import Draft, QueuedMail
 
 PREFIX = "[fleetstat]"
@@ -289,6 +289,24 @@ def _when(moment: datetime | None) -> str:
 
 
 # ---------------------------------------------------------------- the message
+
+
+def compose_test(smtp: SmtpSettings, address: str, moment: datetime) -> EmailMessage:
+    """The one test mail of ``fleetstat mail test``, sent at ``moment``, never queued."""
+    mail = QueuedMail(
+        id=0,
+        created_at=moment,
+        kind="test",
+        recipient=address,
+        subject=f"{PREFIX} test mail",
+        body=f"This is a test mail from fleetstat, sent {_when(moment)} via "
+        f"{smtp.host}:{smtp.port} ({smtp.tls}).\n",
+        attempts=0,
+    )
+    message = build_message(mail, smtp.sender)
+    del message["Message-ID"]
+    message["Message-ID"] = make_msgid("fleetstat.test")
+    return message
 
 
 def build_message(mail: QueuedMail, sender: str) -> EmailMessage:
