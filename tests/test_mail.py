@@ -145,7 +145,7 @@ def test_event_mail_says_when_the_log_could_not_be_read() -> None:
     draft = mailtext.compose_events(
         CLIENT, [], host_id=1, run_id=2, since=None, settings=SETTINGS, problems=[denied]
     )
-    assert draft.subject == "[fleetstat] security log NOT READ on web01 (10.0.0.5)"
+    assert draft.subject == "[fleetstat] security events NOT READ on web01 (10.0.0.5)"
     assert draft.body.startswith(f"The security log was not fully read: {denied}\n")
 
 

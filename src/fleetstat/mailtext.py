@@ -228,7 +228,7 @@ def compose_events(
     warning = [f"The security log was not fully read: {p}" for p in problems]
     if not events:
         start = f"since {_when(since)}" if since else "since monitoring began"
-        what = "security log NOT READ" if problems else "no new security events"
+        what = "security events NOT READ" if problems else "no new security events"
         subject = f"{PREFIX} {what} on {_who(client)}"
         body = [*warning, f"{_who(client)}: no new security events {start}."]
         return Draft(kind="events", subject=subject, body="\n".join(body) + "\n")
