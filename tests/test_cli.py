@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -176,7 +175,7 @@ def test_mail_test_sends_one_mail_and_reports_a_dead_server(capsys, smtp_server,
     assert "refused" in capsys.readouterr().err.lower()
 
 
-def test_mail_kept_while_smtp_is_down_goes_out_with_mail_flush(
+def test_mail_kept_while_smtp_is_down_goes_out_once_with_the_next_run(
     tmp_path, capsys, ssh_user, three_hosts, smtp_server
 ):
     config = write_config(tmp_path, ssh_user, three_hosts, smtp_server.port)
@@ -186,15 +185,16 @@ def test_mail_kept_while_smtp_is_down_goes_out_with_mail_flush(
     assert smtp_server.messages == []
 
     smtp_server.start()
+    assert main(["run", "--config", str(config)]) == 0
+    firing = sorted(m.recipients[0] for m in smtp_server.messages if "FIRING" in m.subject)
+    assert firing == ["ops0@example.org", "ops1@example.org", "ops2@example.org"]
+    events = [m for m in smtp_server.messages if "security events" in m.subject]
+    assert len(events) == 6  # one per client for each of the two runs, each once
+    ids = [m.message["Message-ID"] for m in smtp_server.messages]
+    assert len(ids) == len(set(ids))
+
     assert main(["mail", "flush", "--config", str(config)]) == 0
-    firing = [m for m in smtp_server.messages if "FIRING" in m.subject]
-    assert sorted(m.recipients[0] for m in firing) == [
-        "ops0@example.org",
-        "ops1@example.org",
-        "ops2@example.org",
-    ]
-    assert main(["mail", "flush", "--config", str(config)]) == 0
-    assert len([m for m in smtp_server.messages if "FIRING" in m.subject]) == 3
+    assert "0 sent" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -236,20 +236,32 @@ def test_watch_runs_passes_and_stops_cleanly_on_sigterm(
     assert unfinished == 0
 
 
-def test_every_pass_waits_for_the_one_before_it(tmp_path):
-    from fleetstat.watch import pass_lock
+def test_a_pass_waits_while_another_process_holds_the_pass_lock(tmp_path):
+    import asyncio
+
+    from fleetstat.job import pass_lock
 
     lock = tmp_path / "pass.lock"
     code = (
+        "import asyncio\n"
         "from pathlib import Path\n"
-        "from fleetstat.watch import pass_lock\n"
-        f"with pass_lock(Path({str(lock)!r})):\n"
-        "    print('got it', flush=True)\n"
+        "from fleetstat.job import pass_lock\n"
+        "async def main():\n"
+        f"    async with pass_lock(Path({str(lock)!r})):\n"
+        "        print('got it', flush=True)\n"
+        "asyncio.run(main())\n"
     )
-    with pass_lock(lock):
-        other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-        time.sleep(0.5)
-        assert other.poll() is None  # still waiting for the lock
+
+    async def hold_while_the_other_waits() -> subprocess.Popen[str]:
+        async with pass_lock(lock):
+            other = subprocess.Popen(
+                [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True
+            )
+            await asyncio.sleep(1.0)
+            assert other.poll() is None  # still waiting for the lock
+        return other
+
+    other = asyncio.run(hold_while_the_other_waits())
     assert other.communicate(timeout=10)[0] == "got it\n"
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from fleetstat import job, model
+from fleetstat.errors import StoreError
 from fleetstat.store import Store
 from tests.support.sshd import client_for
 
@@ -69,24 +70,27 @@ def test_a_pass_over_twenty_hosts_stores_one_sample_per_host_with_its_ip(
     assert len(events_mails) == 19
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [StoreError("database or disk is full"), RuntimeError("a defect in composing a mail")],
+    ids=["store-error", "unexpected-error"],
+)
 def test_results_that_cannot_be_stored_are_reported_and_the_pass_goes_on(
-    tmp_path, ssh_user, sshd_factory, smtp_server
+    tmp_path, ssh_user, sshd_factory, smtp_server, failure
 ):
     server = sshd_factory(["127.0.0.121", "127.0.0.122"])
     clients = [client_for(ssh_user, server, ip) for ip in server.addresses]
     db = tmp_path / "fleetstat.db"
     config = config_for(tmp_path, f"sqlite:///{db}", clients, smtp_server.settings())
     store = Store.open(config.settings.db)
-    # One host's write fails as a full disk makes it fail (tests/test_store.py produces that
-    # StoreError for real with SQLite's page limit); what is under test is that the pass goes
-    # on, stores the other host and says which result was not stored.
+    # One host's write fails, as a full disk makes it fail (tests/test_store.py produces that
+    # StoreError for real with SQLite's page limit) or as a defect would; what is under test is
+    # that the pass goes on, stores the other host and says which result was not stored.
     original = store.record
 
     def record_then_fail(run_id: int, result: model.HostResult, now):
         if result.client.ip == "127.0.0.122":
-            from fleetstat.errors import StoreError
-
-            raise StoreError("database or disk is full")
+            raise failure
         return original(run_id, result, now)
 
     store.record = record_then_fail  # type: ignore[method-assign]
@@ -96,6 +100,7 @@ def test_results_that_cannot_be_stored_are_reported_and_the_pass_goes_on(
         store.close()
     assert report.ok == 2
     assert list(report.unstored) == [f"127.0.0.122:{server.port}"]
+    assert str(failure) in report.unstored[f"127.0.0.122:{server.port}"]
     assert report.exit_code == 3
     check = Store.open(config.settings.db)
     try:

@@ -7,9 +7,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import fcntl
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fleetstat import collector, mail, notify
 from fleetstat.errors import FleetstatError, StoreError
@@ -19,6 +24,11 @@ from fleetstat.store import Store
 Clock = Callable[[], datetime]
 Progress = Callable[[int, int], None]
 
+log = logging.getLogger("fleetstat.job")
+
+#: Seconds between two tries for the pass lock while another pass holds it.
+LOCK_POLL = 0.2
+
 
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
@@ -27,7 +37,12 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class PassReport:
-    """What one pass did. ``unstored`` maps a client address to why its result was not stored."""
+    """What one pass did.
+
+    ``unstored`` maps a client address to why its result was not stored; ``run_error``
+    says why the run itself could not be closed in the database (its results may still
+    have been stored host by host).
+    """
 
     run_id: int
     started_at: datetime
@@ -36,6 +51,7 @@ class PassReport:
     unstored: dict[str, str]
     mail: mail.FlushReport | None
     mail_error: str | None = None
+    run_error: str | None = None
 
     @property
     def ok(self) -> int:
@@ -54,8 +70,8 @@ class PassReport:
 
     @property
     def exit_code(self) -> int:
-        """0 every host ok and stored; 1 some host not ok; 3 some result could not be stored."""
-        if self.unstored:
+        """0 every host ok and stored; 1 some host not ok; 3 something could not be stored."""
+        if self.unstored or self.run_error:
             return 3
         return 0 if self.failed == 0 else 1
 
@@ -70,10 +86,23 @@ async def run_pass(
 ) -> PassReport:
     """Collect from every client of ``config`` and store, alert and mail as each host finishes.
 
-    Database writes run in one worker thread, in the order results arrive, so the SSH
-    event loop never waits on the database; a write that fails is reported for that
-    host and the pass goes on. Mail is flushed once at the end.
+    Only one pass runs at a time on one database (a lock file that holds across
+    processes; a second pass waits). Database writes run in one worker thread, in the
+    order results arrive, so the SSH event loop never waits on the database; a write
+    that fails is reported for that host and the pass goes on. Mail is flushed once at
+    the end.
     """
+    async with pass_lock(lock_path(config)):
+        return await _run_pass(config, store, clock, progress, concurrency)
+
+
+async def _run_pass(
+    config: Config,
+    store: Store,
+    clock: Clock,
+    progress: Progress | None,
+    concurrency: int | None,
+) -> PassReport:
     started = clock()
     run_id = await asyncio.to_thread(store.start_run, started)
     cursors = await asyncio.to_thread(store.cursors)
@@ -88,7 +117,11 @@ async def run_pass(
     )
     await writer.drain()
     ok = sum(r.outcome is Outcome.OK for r in results)
-    await asyncio.to_thread(store.finish_run, run_id, clock(), len(results), ok)
+    run_error = None
+    try:
+        await asyncio.to_thread(store.finish_run, run_id, clock(), len(results), ok)
+    except StoreError as err:
+        run_error = str(err)
     flushed, mail_error = await _flush(store, config, clock)
     return PassReport(
         run_id=run_id,
@@ -98,6 +131,7 @@ async def run_pass(
         unstored=writer.unstored,
         mail=flushed,
         mail_error=mail_error,
+        run_error=run_error,
     )
 
 
@@ -119,28 +153,53 @@ class _Writer:
         self._store = store
         self._run_id = run_id
         self._clock = clock
-        self._tail: asyncio.Future[None] | None = None
+        self._queue: asyncio.Queue[HostResult | None] = asyncio.Queue()
+        self._task = asyncio.ensure_future(self._consume())
         self.unstored: dict[str, str] = {}
 
     def put(self, result: HostResult) -> None:
         """Queue ``result`` behind the ones already queued."""
-        previous = self._tail
-        self._tail = asyncio.ensure_future(self._write_after(previous, result))
+        self._queue.put_nowait(result)
 
     async def drain(self) -> None:
         """Wait until every queued result is written (or has failed to be)."""
-        if self._tail is not None:
-            await self._tail
+        self._queue.put_nowait(None)
+        await self._task
 
-    async def _write_after(self, previous: asyncio.Future[None] | None, result: HostResult) -> None:
-        if previous is not None:
-            await previous
-        try:
-            await asyncio.to_thread(self._write, result)
-        except StoreError as err:
-            self.unstored[result.client.address] = str(err)
+    async def _consume(self) -> None:
+        while (result := await self._queue.get()) is not None:
+            try:
+                await asyncio.to_thread(self._write, result)
+            except StoreError as err:
+                self.unstored[result.client.address] = str(err)
+            except Exception as err:  # one host's write must not stop the others'
+                log.exception("storing the result of %s failed", result.client.address)
+                self.unstored[result.client.address] = f"{type(err).__name__}: {err}"
 
     def _write(self, result: HostResult) -> None:
         now = self._clock()
         host_id = self._store.record(self._run_id, result, now)
         notify.after_host(self._store, self._run_id, host_id, result, self._config.settings, now)
+
+
+def lock_path(config: Config) -> Path:
+    """The lock file for passes on this config's database, in fleetstat's state folder."""
+    digest = hashlib.sha256(config.settings.db.encode()).hexdigest()[:16]
+    return config.settings.known_hosts.expanduser().parent / f"pass-{digest}.lock"
+
+
+@contextlib.asynccontextmanager
+async def pass_lock(path: Path) -> AsyncIterator[None]:
+    """Hold an exclusive lock on ``path`` across processes, waiting without blocking the loop."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(LOCK_POLL)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

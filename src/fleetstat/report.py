@@ -98,6 +98,8 @@ def summary(report: PassReport) -> str:
             parts.append(f"{report.mail.failed} rejected")
     if report.mail_error:
         parts.append(f"mail not sent ({report.mail_error}); kept in the outbox")
+    if report.run_error:
+        parts.append(f"the run could not be closed in the database: {report.run_error}")
     return ", ".join(parts)
 
 
@@ -119,6 +121,7 @@ def pass_json(report: PassReport) -> dict[str, Any]:
             "failed": report.mail.failed,
         },
         "mail_error": report.mail_error,
+        "run_error": report.run_error,
     }
 
 

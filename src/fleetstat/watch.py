@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import hashlib
 import json
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TextIO
 
 from fleetstat import job, mail
@@ -63,8 +59,7 @@ async def _watch(
     try:
         while not stop.is_set() and (max_passes is None or passes < max_passes):
             started = time.monotonic()
-            with pass_lock(lock_path(config)):
-                line = await _one_pass(config, store, concurrency, as_json)
+            line = await _one_pass(config, store, concurrency, as_json)
             print(line, file=out, flush=True)
             passes += 1
             wait = period - (time.monotonic() - started)
@@ -120,21 +115,3 @@ def log_line(report: job.PassReport, *, as_json: bool) -> str:
     if report.mail_error:
         text += f"; mail: {report.mail_error}"
     return text
-
-
-def lock_path(config: Config) -> Path:
-    """The lock file for passes on this config's database, in fleetstat's state folder."""
-    digest = hashlib.sha256(config.settings.db.encode()).hexdigest()[:16]
-    return config.settings.known_hosts.expanduser().parent / f"pass-{digest}.lock"
-
-
-@contextlib.contextmanager
-def pass_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` across processes; waits while another pass holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
