@@ -375,6 +375,33 @@ def test_truncated_file_starts_over_and_says_so(tmp_path: Path, auth_lines: list
     ]
 
 
+def test_lines_written_after_copytruncate_get_new_record_ids(
+    tmp_path: Path, auth_lines: list[str]
+) -> None:
+    path = tmp_path / "auth.log"
+    failed, accepted = record_lines(auth_lines)[:2]
+    write_lines(path, [failed, accepted])
+    first = read_auth_file(str(path), {}, 100)
+    inode = path.stat().st_ino
+    with path.open("r+") as handle:
+        handle.truncate(0)
+    write_lines(path, [accepted], mode="a")
+    assert path.stat().st_ino == inode
+    second = read_auth_file(str(path), first["cursor"][SOURCE], 100)
+    assert second["resets"] == [SOURCE]
+    assert [r["event_id"] for r in second["records"]] == ["sshd.accepted_password"]
+    assert ids(second)[0].split(":")[:2] == ids(first)[0].split(":")[:2]
+    assert not set(ids(second)) & set(ids(first))
+
+
+def test_the_same_line_at_the_same_place_keeps_its_record_id(
+    tmp_path: Path, auth_lines: list[str]
+) -> None:
+    path = tmp_path / "auth.log"
+    write_lines(path, auth_lines)
+    assert ids(read_auth_file(str(path), {}, 100)) == ids(read_auth_file(str(path), {}, 100))
+
+
 # ---------------------------------------------------------------- choosing the source
 
 

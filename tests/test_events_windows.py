@@ -107,8 +107,14 @@ def live_text(path: Path) -> str:
     return "".join(live_form(event) for event in evtx_events(path))
 
 
+def record_number(record: dict[str, object]) -> int:
+    """The EventRecordID a record's id starts with."""
+    return int(str(record["record_id"]).split("@")[0])
+
+
 def by_id(records: Sequence[dict[str, object]]) -> dict[object, dict[str, object]]:
-    return {record["record_id"]: record for record in records}
+    """Records by their EventRecordID, as a string."""
+    return {str(record_number(record)): record for record in records}
 
 
 # ---------------------------------------------------------------- parsing
@@ -143,6 +149,7 @@ def test_live_form_really_has_single_quotes_seven_digits_and_no_root(evtx_dir: P
 def test_failed_logon_without_address_has_user_and_no_source_ip(evtx_dir: Path) -> None:
     records = by_id(parse_wevtutil_xml(live_text(evtx_dir / "logon-4624-4625.evtx")))
     failed = records["137222"]
+    assert failed["record_id"] == "137222@2020-09-09T13:18:23.627951Z"
     assert failed["event_id"] == "4625"
     assert failed["level"] == "audit_failure"
     assert failed["time"] == "2020-09-09T13:18:23.627951Z"
@@ -285,7 +292,12 @@ def mixed_log(evtx_dir: Path) -> ReplayedWevtutil:
 
 
 def record_ids(result: dict[str, object]) -> list[int]:
-    return [int(record["record_id"]) for record in result["records"]]  # type: ignore[attr-defined]
+    return [record_number(record) for record in result["records"]]  # type: ignore[attr-defined]
+
+
+def renumbered(event_xml: str, record_id: int) -> str:
+    """One ``<Event>`` with its EventRecordID replaced, as after a log was cleared."""
+    return re.sub(r"<EventRecordID>\d+<", f"<EventRecordID>{record_id}<", event_xml, count=1)
 
 
 def test_first_run_returns_the_newest_records_oldest_first(mixed_log: ReplayedWevtutil) -> None:
@@ -344,6 +356,22 @@ def test_cursor_past_the_newest_record_means_the_log_was_cleared(
     assert result["resets"] == [SOURCE]
     assert record_ids(result) == all_ids[-10:]
     assert result["cursor"] == {SOURCE: {"record_id": all_ids[-1]}}
+
+
+def test_records_of_a_cleared_log_whose_numbering_restarts_get_new_record_ids(
+    evtx_dir: Path, mixed_log: ReplayedWevtutil
+) -> None:
+    first = read_security_log({}, 500, run=mixed_log)
+    later = evtx_events(evtx_dir / "logon-4624-4625.evtx") + evtx_events(
+        evtx_dir / "account-created-4720.evtx"
+    )
+    numbers = record_ids(first)[: len(later)]
+    cleared = ReplayedWevtutil([renumbered(xml, n) for xml, n in zip(later, numbers, strict=True)])
+    second = read_security_log(first["cursor"], 500, run=cleared)
+    assert second["resets"] == [SOURCE]
+    assert record_ids(second) == numbers
+    earlier = {record["record_id"] for record in first["records"]}  # type: ignore[attr-defined]
+    assert not {record["record_id"] for record in second["records"]} & earlier
 
 
 def test_access_denied_says_to_join_event_log_readers(evtx_dir: Path) -> None:

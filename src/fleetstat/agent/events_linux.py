@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import time
+import zlib
 
 from .events_common import EventsError, empty_events, epoch_utc, iso_utc
 
@@ -418,8 +419,8 @@ def read_auth_file(path, cursor, max_events):
     ``{}`` on a first run, which returns the newest ``max_events`` records. When the
     inode changed (the file was rotated) or the file is shorter than the offset (it
     was truncated), reading starts over at the beginning and ``resets`` names the
-    source. Record ids are ``<inode>:<byte offset of the line>``. Classic stamps take
-    the year of the file's modification time (see ``parse_auth_line``).
+    source. Record ids are ``file_record_id`` of each line. Classic stamps take the
+    year of the file's modification time (see ``parse_auth_line``).
     """
     try:
         with open(path, "rb") as handle:
@@ -448,13 +449,24 @@ def _read_auth_handle(handle, path, cursor, max_events):
     return result
 
 
+def file_record_id(inode, offset, raw):
+    """``<inode>:<byte offset>:<CRC-32 of the line, 8 hex digits>`` for one auth-file line.
+
+    ``raw`` is the line's bytes as read, newline included. The checksum keeps ids
+    apart when a position is used again: logrotate's ``copytruncate`` keeps the inode
+    and starts the offsets over, and a deleted file's inode can be given to a new one.
+    """
+    return "%d:%d:%08x" % (inode, offset, zlib.crc32(raw) & 0xFFFFFFFF)
+
+
 def _complete_lines(handle, offset):
-    """``(offset, next_offset, text)`` for every whole line from ``offset``; a partial
-    last line, still being written, is left for the next run."""
+    """``(offset, next_offset, raw)`` for every whole line from ``offset`` (``raw`` the
+    bytes, newline included); a partial last line, still being written, is left for
+    the next run."""
     for raw in handle:
         if not raw.endswith(b"\n"):
             return
-        yield offset, offset + len(raw), raw.decode("utf-8", "replace").rstrip("\r\n")
+        yield offset, offset + len(raw), raw
         offset += len(raw)
 
 
@@ -466,8 +478,9 @@ def _scan(lines, start, info, max_events, keep_newest):
     """
     year = time.localtime(info.st_mtime).tm_year
     records, end, truncated = [], start, False
-    for offset, next_offset, line in lines:
-        record_id = "%d:%d" % (info.st_ino, offset)
+    for offset, next_offset, raw in lines:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        record_id = file_record_id(info.st_ino, offset, raw)
         record = parse_auth_line(line, year, not_after=info.st_mtime, record_id=record_id)
         if record is not None and len(records) == max_events and not keep_newest:
             return records, offset, True

@@ -95,7 +95,7 @@ def parse_wevtutil_xml(text):
     ``text`` is what ``wevtutil qe ... /f:xml`` prints (elements with no enclosing
     root, single-quoted attributes) or the same elements as python-evtx writes them.
     Each record is the protocol's dict: ``source`` (``windows-security``),
-    ``record_id`` (the EventRecordID as a string), ``event_id`` (``"4624"``),
+    ``record_id`` (``event_record_id``), ``event_id`` (``"4624"``),
     ``time`` (ISO 8601 UTC with ``Z``), ``level``, ``user``, ``source_ip``,
     ``message`` (one line) and ``fields`` (the EventData or UserData name/value pairs).
     """
@@ -116,17 +116,34 @@ def event_record(event):
     fields = event_fields(event)
     user = event_user(event_id, fields)
     source_ip = _source_ip(fields)
+    stamp = iso_utc(_attribute(system, "TimeCreated", "SystemTime"))
     return {
         "source": SOURCE,
-        "record_id": _text(system, "EventRecordID"),
+        "record_id": event_record_id(_text(system, "EventRecordID"), stamp),
         "event_id": event_id,
-        "time": iso_utc(_attribute(system, "TimeCreated", "SystemTime")),
+        "time": stamp,
         "level": event_level(_text(system, "Keywords"), _text(system, "Level")),
         "user": user,
         "source_ip": source_ip,
         "message": event_message(event_id, fields, user, source_ip),
         "fields": fields,
     }
+
+
+def event_record_id(number, stamp):
+    """``<EventRecordID>@<time>``, as in ``137222@2020-09-09T13:18:23.627951Z``.
+
+    ``number`` is the EventRecordID as a string, ``stamp`` the record's time
+    (``iso_utc`` of TimeCreated's SystemTime, so both XML forms give the same id).
+    Clearing the log starts the numbers over; the time keeps the new records' ids
+    apart from those read before.
+    """
+    return "%s@%s" % (number, stamp)
+
+
+def record_number(record):
+    """The EventRecordID (an int) of a record made by ``event_record``."""
+    return int(record["record_id"].split("@", 1)[0])
 
 
 def event_fields(event):
@@ -213,7 +230,7 @@ def read_security_log(since, max_events, run=None):
     resets = []
     if last is not None:
         newest = _newest(run, 1)
-        newest_id = int(newest[-1]["record_id"]) if newest else -1
+        newest_id = record_number(newest[-1]) if newest else -1
         if newest_id >= int(last):
             records = _after(run, int(last), max_events) if newest_id > int(last) else []
             return _events(records[:max_events], len(records) > max_events, int(last), resets)
@@ -226,7 +243,7 @@ def read_security_log(since, max_events, run=None):
 def _events(records, truncated, position, resets):
     """The events object; the cursor is the last record's id, else ``position``."""
     if records:
-        position = int(records[-1]["record_id"])
+        position = record_number(records[-1])
     result = empty_events()
     result.update(records=records, truncated=truncated, resets=resets)
     result["cursor"] = {SOURCE: {"record_id": position}}
