@@ -113,9 +113,13 @@ def test_event_lines_name_well_known_ids_and_cut_long_messages() -> None:
     line = mailtext.event_line(event(1, "4740", "A user account was locked out. " * 10))
     assert line.startswith("2026-11-27 12:00:01  4740 account locked out  user=bob  from=10.0.0.9")
     assert line.endswith("…")
-    assert "sshd.failed_password SSH password failed" in mailtext.event_line(
+    assert "sshd.failed_password SSH logon failed" in mailtext.event_line(
         event(2, "sshd.failed_password")
     )
+    assert "sshd.accepted_publickey SSH logon  " in mailtext.event_line(
+        event(2, "sshd.accepted_publickey")
+    )
+    assert "su.session_opened su session  " in mailtext.event_line(event(2, "su.session_opened"))
     assert "  4999  " in mailtext.event_line(event(3, "4999"))
 
 

@@ -66,19 +66,35 @@ EVENT_MEANINGS = {
     "4740": "account locked out",
     "4756": "member added to a security-enabled universal group",
     "4776": "credential validation (NTLM)",
+    # Linux names: an exact name, or the part before "_" (sshd.accepted_publickey).
     "sshd.accepted": "SSH logon",
-    "sshd.failed_password": "SSH password failed",
+    "sshd.failed": "SSH logon failed",
     "sshd.invalid_user": "SSH logon for unknown user",
+    "sshd.user_not_allowed": "SSH logon of a user not allowed",
+    "sshd.max_auth_attempts": "SSH logon: too many attempts",
     "sudo.command": "sudo command",
     "sudo.auth_failure": "sudo authentication failed",
-    "su.session": "su session opened",
+    "sudo.refused": "sudo refused",
+    "su.session": "su session",
+    "su.auth_failure": "su authentication failed",
+    "su.failed": "su failed",
+    "login.failed": "console logon failed",
+    "login.root": "console logon as root",
+    "login.session": "console logon",
     "useradd": "account created",
     "userdel": "account deleted",
     "usermod": "account changed",
     "groupadd": "group created",
     "groupdel": "group deleted",
     "passwd": "password changed",
+    "chpasswd": "password changed",
+    "gpasswd": "group membership or password changed",
 }
+
+
+def meaning(event_id: str) -> str | None:
+    """What a well-known event id means, or None."""
+    return EVENT_MEANINGS.get(event_id) or EVENT_MEANINGS.get(event_id.split("_", 1)[0])
 
 
 # ---------------------------------------------------------------- composing: alerts
@@ -247,8 +263,8 @@ def compose_events(
 
 def event_line(event: Event) -> str:
     """One event on one line: time, id and meaning, user, source IP, summary."""
-    meaning = EVENT_MEANINGS.get(event.event_id)
-    what = f"{event.event_id} {meaning}" if meaning else event.event_id
+    known = meaning(event.event_id)
+    what = f"{event.event_id} {known}" if known else event.event_id
     parts = [f"{event.time.astimezone(UTC):%Y-%m-%d %H:%M:%S}", what]
     if event.user:
         parts.append(f"user={event.user}")
