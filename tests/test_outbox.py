@@ -187,6 +187,104 @@ def test_two_flushes_at_once_send_every_mail_exactly_once(
             store.close()
 
 
+def status_of(store: Store, row_id: int) -> str:
+    with store.session() as session:
+        return session.scalars(select(MailOutbox.status).where(MailOutbox.id == row_id)).one()
+
+
+def test_a_flush_outlasting_the_stale_window_skips_the_rows_another_flush_took_over(
+    store: Store, db_url: str, smtp_server: SmtpServer
+) -> None:
+    recipients = [f"user{n}@example.org" for n in range(4)]
+    ids = queue(store, *recipients)
+    later = Store.open(db_url)
+    second: list[mail.FlushReport] = []
+
+    def first_clock() -> datetime:
+        """Time of the first flush; the second one starts while it sends its second mail."""
+        if status_of(store, ids[0]) == "sent" and not second:
+            moment = T0 + timedelta(minutes=6)
+            second.append(mail.flush(later, smtp_server.settings(), moment, clock=lambda: moment))
+            return T0 + timedelta(minutes=7)
+        return T0
+
+    try:
+        first = mail.flush(store, smtp_server.settings(), T0, clock=first_clock)
+    finally:
+        later.close()
+    assert (first.sent, first.taken_over) == (1, 3)
+    assert (second[0].sent, second[0].taken_over) == (3, 0)
+    delivered = sorted(r for m in smtp_server.messages for r in m.recipients)
+    assert delivered == recipients
+    found = rows(store)
+    assert found["user0@example.org"][:2] == ("sent", 1)
+    assert {found[r][:2] for r in recipients[1:]} == {("sent", 2)}
+
+
+def test_a_long_flush_keeps_its_claims_fresh_so_no_other_flush_takes_them(
+    store: Store, db_url: str, smtp_server: SmtpServer
+) -> None:
+    ids = queue(store, *[f"user{n}@example.org" for n in range(3)])
+    later = Store.open(db_url)
+    second: list[mail.FlushReport] = []
+    ticks = iter(T0 + timedelta(minutes=4 * n) for n in range(1, 100))
+    moment = T0
+
+    def first_clock() -> datetime:
+        """Four minutes pass per reading; once the last row is claimed a second flush starts."""
+        nonlocal moment
+        if status_of(store, ids[-1]) == "sending" and not second:
+            at = moment + timedelta(minutes=1)
+            second.append(mail.flush(later, smtp_server.settings(), at, clock=lambda: at))
+        moment = next(ticks)
+        return moment
+
+    try:
+        first = mail.flush(store, smtp_server.settings(), T0, batch=1, clock=first_clock)
+    finally:
+        later.close()
+    assert moment >= T0 + timedelta(minutes=12)
+    assert (first.sent, first.taken_over) == (3, 0)
+    assert (second[0].sent, second[0].taken_over) == (0, 0)
+    assert len(smtp_server.messages) == 3
+
+
+def test_marks_of_a_claim_that_was_taken_over_are_refused(store: Store) -> None:
+    [row_id] = queue(store, "a@example.org")
+    with store.session() as session:
+        [stale] = outbox.claim(session, [row_id], T0)
+    with store.session() as session:
+        assert outbox.release_stale(session, T0 + timedelta(minutes=6)) == 1
+        [current] = outbox.claim(session, [row_id], T0 + timedelta(minutes=6))
+    moment = T0 + timedelta(minutes=7)
+    with store.session() as session:
+        assert not outbox.renew(session, stale, moment)
+        assert not outbox.mark_sent(session, stale, moment)
+        assert not outbox.mark_failed(session, stale, "550 no such user")
+        assert outbox.mark_retry(session, [stale], "451 try later") == 0
+    assert rows(store)["a@example.org"] == ("sending", 2, None)
+    with store.session() as session:
+        assert outbox.renew(session, current, moment)
+        assert outbox.mark_sent(session, current, moment)
+    assert rows(store)["a@example.org"] == ("sent", 2, None)
+
+
+def test_retry_puts_back_only_the_rows_still_claimed(store: Store) -> None:
+    ids = queue(store, "a@example.org", "b@example.org")
+    with store.session() as session:
+        claimed = outbox.claim(session, ids, T0)
+    with store.session() as session:
+        assert outbox.renew(session, claimed[0], T0 + timedelta(minutes=5))
+    with store.session() as session:
+        assert outbox.release_stale(session, T0 + timedelta(minutes=6)) == 1
+        outbox.claim(session, [ids[1]], T0 + timedelta(minutes=6))
+    with store.session() as session:
+        assert outbox.mark_retry(session, claimed, "connection refused") == 1
+    found = rows(store)
+    assert found["a@example.org"] == ("pending", 1, "connection refused")
+    assert found["b@example.org"] == ("sending", 2, None)
+
+
 def test_message_is_plain_utf8_text_with_date_and_message_id(
     sqlite_store: Store, smtp_server: SmtpServer
 ) -> None:

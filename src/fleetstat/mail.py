@@ -9,7 +9,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -28,19 +28,39 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FlushReport:
-    """One flush: mails sent, left pending for a later try, rejected for good; the errors."""
+    """One flush: mails sent, left pending for a later try, rejected for good; the errors.
+
+    ``taken_over`` counts rows this flush claimed but did not send because another flush
+    had meanwhile released them as stale and claimed them itself (that one sends them).
+    """
 
     sent: int = 0
     retried: int = 0
     failed: int = 0
     errors: tuple[str, ...] = field(default=())
+    taken_over: int = 0
 
 
 #: How many outbox rows one flush claims at a time.
 FLUSH_BATCH = 100
 
+#: Gives the current time (UTC).
+Clock = Callable[[], datetime]
 
-def flush(store: Store, smtp: SmtpSettings, now: datetime, batch: int = FLUSH_BATCH) -> FlushReport:
+
+def utcnow() -> datetime:
+    """The current time, UTC."""
+    return datetime.now(UTC)
+
+
+def flush(
+    store: Store,
+    smtp: SmtpSettings,
+    now: datetime,
+    batch: int = FLUSH_BATCH,
+    *,
+    clock: Clock = utcnow,
+) -> FlushReport:
     """Send every pending outbox mail over one SMTP connection; what happened to each.
 
     Rows are claimed compare-and-set, so two flushes never send the same row. A sent row
@@ -48,18 +68,37 @@ def flush(store: Store, smtp: SmtpSettings, now: datetime, batch: int = FLUSH_BA
     for the next flush; a 5xx marks it ``failed``. When the connection fails or drops,
     the claimed rows not yet sent go back to ``pending`` and the flush stops. Rows left
     in ``sending`` by a collector that died return to ``pending`` first.
+
+    ``now`` (UTC) is the start of the flush: stale rows are released against it and the
+    first batch is claimed at it. ``clock`` gives every later time: the claim of each
+    next batch, the renewal before each mail, ``sent_at``.
+
+    A flush that outlasts ``outbox.STALE_SENDING`` (thousands of mails after an outage)
+    must not lose its rows to another flush and then send them too. So right before each
+    mail goes out, its row is renewed compare-and-set on the claim (``outbox.renew``):
+    one UPDATE that both proves the row is still this flush's and moves its
+    ``last_attempt_at`` to the present, so the row being sent never looks stale. When the
+    renewal finds the claim lost (another flush released the row and claimed it again,
+    or already sent it), the mail is skipped and counted in ``taken_over``. Rows further
+    down a slow batch may go stale and be taken over; that only shares the work. The one
+    window left is a single SMTP transaction longer than ``STALE_SENDING``, far beyond
+    the connection's timeout; ``mark_sent`` then reports the lost claim in ``errors``.
     """
     with store.session() as session:
         outbox.release_stale(session, now)
     tally = _Tally()
     conn: smtplib.SMTP | None = None
     after = 0
+    claimed_at = now
     try:
-        while mails := _claim(store, after, batch, now):
+        while mails := _claim(store, after, batch, claimed_at):
             after = mails[-1].id
             conn = conn or _open_for(store, smtp, mails, tally)
-            if conn is None or not _send_all(store, conn, mails, smtp=smtp, tally=tally, now=now):
+            if conn is None or not _send_all(
+                store, conn, mails, smtp=smtp, tally=tally, clock=clock
+            ):
                 break
+            claimed_at = clock()
     finally:
         if conn is not None:
             _quit(conn)
@@ -71,15 +110,17 @@ class _Tally:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    taken_over: int = 0
     errors: list[str] = field(default_factory=list)
 
     def report(self) -> FlushReport:
-        return FlushReport(self.sent, self.retried, self.failed, tuple(self.errors))
+        errors = tuple(self.errors)
+        return FlushReport(self.sent, self.retried, self.failed, errors, self.taken_over)
 
 
 def _claim(store: Store, after: int, batch: int, now: datetime) -> list[QueuedMail]:
-    """The next pending rows after id ``after``, claimed: in one statement when nobody else
-    is sending, else compare-and-set row by row."""
+    """The next pending rows after id ``after``, claimed at ``now``: in one statement when
+    nobody else is sending, else compare-and-set row by row."""
     with store.session() as session:
         ids = outbox.pending_ids(session, batch, after)
     if not ids:
@@ -109,10 +150,15 @@ def _send_all(
     *,
     smtp: SmtpSettings,
     tally: _Tally,
-    now: datetime,
+    clock: Clock,
 ) -> bool:
-    """Send claimed mails in order; False when the connection is gone (the rest retried)."""
+    """Send claimed mails in order; False when the connection is gone (the rest retried).
+
+    Each mail is first renewed (``outbox.renew``); one whose claim is lost is skipped.
+    """
     for index, mail in enumerate(mails):
+        if not _still_ours(store, mail, clock(), tally):
+            continue
         try:
             conn.send_message(
                 build_message(mail, smtp.sender), from_addr=smtp.sender, to_addrs=[mail.recipient]
@@ -124,10 +170,28 @@ def _send_all(
                 return False
             _record_failure(store, mail, error, tally)
             continue
-        with store.session() as session:
-            outbox.mark_sent(session, mail.id, now)
-        tally.sent += 1
+        _record_sent(store, mail, clock(), tally)
     return True
+
+
+def _still_ours(store: Store, mail: QueuedMail, now: datetime, tally: _Tally) -> bool:
+    """Renew the claim of ``mail`` at ``now``; False (counted) when another flush has it."""
+    with store.session() as session:
+        owned = outbox.renew(session, mail, now)
+    if not owned:
+        tally.taken_over += 1
+    return owned
+
+
+def _record_sent(store: Store, mail: QueuedMail, now: datetime, tally: _Tally) -> None:
+    with store.session() as session:
+        recorded = outbox.mark_sent(session, mail, now)
+    tally.sent += 1
+    if not recorded:
+        tally.errors.append(
+            f"mail {mail.id} to {mail.recipient}: sent, but another flush took it over"
+            " while it was being sent and may send it again"
+        )
 
 
 def _connection_lost(err: BaseException) -> bool:
@@ -145,15 +209,16 @@ def _record_failure(store: Store, mail: QueuedMail, error: MailError, tally: _Ta
         _retry(store, [mail], str(error), tally)
         return
     with store.session() as session:
-        outbox.mark_failed(session, mail.id, str(error))
+        outbox.mark_failed(session, mail, str(error))
     tally.failed += 1
     tally.errors.append(text)
 
 
 def _retry(store: Store, mails: Sequence[QueuedMail], error: str, tally: _Tally) -> None:
     with store.session() as session:
-        outbox.mark_retry(session, [mail.id for mail in mails], error)
-    tally.retried += len(mails)
+        returned = outbox.mark_retry(session, mails, error)
+    tally.retried += returned
+    tally.taken_over += len(mails) - returned
     if error not in tally.errors:
         tally.errors.append(error)
 

@@ -1,9 +1,12 @@
 """The queries of the mail outbox (``mail_outbox``): queue, claim, and record each attempt.
 
 A row is ``pending`` until a flush claims it compare-and-set (``pending`` → ``sending``,
-``attempts`` + 1), then ``sent`` (with ``sent_at``), back to ``pending`` (a transient
-failure, with ``last_error``) or ``failed`` (permanently rejected). Every function
-works inside the caller's session and transaction; none commits.
+``attempts`` + 1, ``last_attempt_at`` the time of the claim), then ``sent`` (with
+``sent_at``), back to ``pending`` (a transient failure, with ``last_error``) or
+``failed`` (permanently rejected). A claim is the pair (``sending``, ``attempts``): every
+later write by the claimant (``renew``, ``mark_*``) is compare-and-set on it, so a row
+that another flush released as stale and claimed again is never marked by the first.
+Every function works inside the caller's session and transaction; none commits.
 """
 
 from __future__ import annotations
@@ -81,7 +84,11 @@ def enqueue(
 
 
 def release_stale(session: Session, now: datetime, older_than: timedelta = STALE_SENDING) -> int:
-    """Return rows stuck in ``sending`` since before ``now - older_than`` to ``pending``."""
+    """Return rows stuck in ``sending`` since before ``now - older_than`` to ``pending``.
+
+    A flush that is alive renews each row just before sending it (``renew``), so what
+    this releases was claimed long ago and not touched since; returns how many rows.
+    """
     statement = (
         update(MailOutbox)
         .where(MailOutbox.status == SENDING, MailOutbox.last_attempt_at < now - older_than)
@@ -142,28 +149,60 @@ def _claim_one(session: Session, row_id: int, now: datetime) -> bool:
     return _rowcount(session, statement) == 1
 
 
-def mark_sent(session: Session, row_id: int, now: datetime) -> None:
-    """Record a delivered mail: it is never sent again."""
-    values = {"status": SENT, "sent_at": now, "last_error": None}
-    session.execute(update(MailOutbox).where(MailOutbox.id == row_id).values(**values))
+def renew(session: Session, mail: QueuedMail, now: datetime) -> bool:
+    """Stamp a claimed row with ``now`` just before it is sent; False when the claim is lost.
+
+    The claim holds while the row is ``sending`` with the ``attempts`` it was claimed
+    with: a row another flush released and claimed again has more attempts, and one it
+    sent or put back has another status. A renewed row stays out of ``release_stale``
+    for ``STALE_SENDING`` from ``now``.
+    """
+    return _rowcount(session, _owned(update(MailOutbox), mail).values(last_attempt_at=now)) == 1
 
 
-def mark_retry(session: Session, row_ids: Iterable[int], error: str) -> None:
-    """Put claimed rows back to ``pending`` with the error of this attempt."""
-    ids = list(row_ids)
-    if ids:
+def mark_sent(session: Session, mail: QueuedMail, now: datetime) -> bool:
+    """Record a delivered mail, never sent again; False when the claim was lost (row untouched)."""
+    statement = _owned(update(MailOutbox), mail).values(status=SENT, sent_at=now, last_error=None)
+    return _rowcount(session, statement) == 1
+
+
+def mark_retry(session: Session, mails: Iterable[QueuedMail], error: str) -> int:
+    """Put claimed rows back to ``pending`` with the error of this attempt.
+
+    Only rows still held by this claim go back; returns how many did (the others were
+    taken over by another flush and are left as they are).
+    """
+    by_attempts: dict[int, list[int]] = {}
+    for mail in mails:
+        by_attempts.setdefault(mail.attempts, []).append(mail.id)
+    returned = 0
+    for attempts, ids in sorted(by_attempts.items()):
         statement = (
             update(MailOutbox)
-            .where(MailOutbox.id.in_(ids), MailOutbox.status == SENDING)
+            .where(
+                MailOutbox.id.in_(ids),
+                MailOutbox.status == SENDING,
+                MailOutbox.attempts == attempts,
+            )
             .values(status=PENDING, last_error=error)
         )
-        session.execute(statement)
+        returned += _rowcount(session, statement)
+    return returned
 
 
-def mark_failed(session: Session, row_id: int, error: str) -> None:
-    """Record a permanent rejection: the row is not tried again."""
-    values = {"status": FAILED, "last_error": error}
-    session.execute(update(MailOutbox).where(MailOutbox.id == row_id).values(**values))
+def mark_failed(session: Session, mail: QueuedMail, error: str) -> bool:
+    """Record a permanent rejection, not tried again; False when the claim was lost."""
+    statement = _owned(update(MailOutbox), mail).values(status=FAILED, last_error=error)
+    return _rowcount(session, statement) == 1
+
+
+def _owned(statement: Update, mail: QueuedMail) -> Update:
+    """``statement`` limited to the row of ``mail`` while this claim still holds it."""
+    return statement.where(
+        MailOutbox.id == mail.id,
+        MailOutbox.status == SENDING,
+        MailOutbox.attempts == mail.attempts,
+    )
 
 
 def counts(session: Session) -> dict[str, int]:
