@@ -140,7 +140,10 @@ async def _flush(
 ) -> tuple[mail.FlushReport | None, str | None]:
     """Send what the outbox holds; a mail server that is down leaves it there for the next pass."""
     try:
-        return await asyncio.to_thread(mail.flush, store, config.settings.smtp, clock()), None
+        flushed = await asyncio.to_thread(
+            mail.flush, store, config.settings.smtp, clock(), clock=clock
+        )
+        return flushed, None
     except FleetstatError as err:
         return None, str(err)
 

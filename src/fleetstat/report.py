@@ -231,6 +231,8 @@ def events_table(events: Sequence[Event]) -> str:
 def flush_line(flushed: FlushReport) -> str:
     """One line for ``fleetstat mail flush``."""
     text = f"{flushed.sent} sent, {flushed.retried} kept for a later try, {flushed.failed} rejected"
+    if flushed.taken_over:
+        text += f", {flushed.taken_over} taken over by another sender"
     return "\n".join([text, *(f"  {error}" for error in flushed.errors)])
 
 
