@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
+import shutil
 import socket
+import subprocess
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +31,22 @@ from tests.support.sshd import (
 ECHO = "import sys\nsys.stdout.write('echo:' + sys.stdin.read().strip() + '\\n')\n"
 HANG = "import time\nwhile True:\n    time.sleep(1)\n"
 FAIL = "import sys\nsys.stderr.write('cannot read /proc\\n')\nsys.exit(1)\n"
+#: Answers at the wall-clock time (seconds since the epoch) given on stdin.
+ANSWER_AT = (
+    "import sys, time\n"
+    "time.sleep(max(0.0, float(sys.stdin.readline()) - time.time()))\n"
+    "sys.stdout.write('late\\n')\n"
+)
+#: Leaves a file in a read-only folder inside the temp dir, so ``rm -rf`` cannot remove it.
+LOCK = (
+    "import os, sys\n"
+    "locked = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), 'locked')\n"
+    "os.mkdir(locked)\n"
+    "open(os.path.join(locked, 'stuck'), 'w').close()\n"
+    "os.chmod(locked, 0o500)\n"
+)
+LOCK_AND_ANSWER = LOCK + "sys.stdout.write('locked\\n')\n"
+LOCK_AND_FAIL = LOCK + "sys.exit(1)\n"
 
 
 def pyz(main: str) -> bytes:
@@ -140,6 +160,99 @@ def test_hanging_agent_times_out_and_leaves_nothing_behind(
     assert error.outcome == model.Outcome.TIMEOUT
     assert leftover_temp_dirs(ssh_user) == []
     assert user_processes(ssh_user, ssh.AGENT_NAME) == []
+
+
+def test_temp_dir_is_removed_when_the_deadline_falls_during_cleanup(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    limit = 4.0
+    settings = settings_in(tmp_path)
+    client = client_for(ssh_user, sshd, timeout=limit)
+    payload = pyz(ANSWER_AT)
+    # The agents answer from 0.15 s before the host deadline up to just before it, so for
+    # some of them the deadline passes while their temp dir is being removed.
+    early = [0.15 - 0.005 * step for step in range(30)]
+
+    async def spread() -> list[bytes | BaseException]:
+        deadline = time.time() + limit
+        jobs = [
+            ssh.run_agent(client, settings, payload, f"{deadline - ahead}\n".encode())
+            for ahead in early
+        ]
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    for result in asyncio.run(spread()):
+        if isinstance(result, HostError):
+            assert result.outcome == model.Outcome.TIMEOUT
+        else:
+            assert result == b"late"
+    assert leftover_temp_dirs(ssh_user) == []
+    assert user_processes(ssh_user, ssh.AGENT_NAME) == []
+
+
+def remove_locked_temp_dirs(user: SshUser) -> list[Path]:
+    """Remove (as root) the user's temp dirs that hold the ``LOCK`` folder; return them."""
+    locked = [path for path in leftover_temp_dirs(user) if (path / "locked").exists()]
+    for path in locked:
+        shutil.rmtree(path)
+    return locked
+
+
+def test_temp_dir_left_after_an_answer_is_logged_as_a_warning(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="fleetstat.ssh"):
+        answer = run(client_for(ssh_user, sshd), settings_in(tmp_path), LOCK_AND_ANSWER)
+    left = remove_locked_temp_dirs(ssh_user)
+    assert answer == b"locked"
+    assert len(left) == 1
+    warnings = [r for r in caplog.records if r.name == "fleetstat.ssh"]
+    assert len(warnings) == 1
+    assert warnings[0].levelno == logging.WARNING
+    assert f"temp dir not removed: {left[0]}" in warnings[0].getMessage()
+    assert "Permission denied" in warnings[0].getMessage()
+
+
+def test_temp_dir_left_after_a_failure_is_in_the_error(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    error = outcome_of(client_for(ssh_user, sshd), settings_in(tmp_path), LOCK_AND_FAIL)
+    left = remove_locked_temp_dirs(ssh_user)
+    assert error.outcome == model.Outcome.AGENT_FAILED
+    assert str(error).startswith("agent exited with 1")
+    assert f"temp dir not removed: {left[0]}" in str(error)
+    assert "Permission denied" in str(error)
+
+
+def test_encrypted_key_file_without_passphrase_is_auth_failed(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    key = tmp_path / "id_locked"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret", "-f", str(key)], check=True
+    )
+    error = outcome_of(client_for(ssh_user, sshd, auth="key", keyfile=key), settings_in(tmp_path))
+    assert error.outcome == model.Outcome.AUTH_FAILED
+    assert not error.transient
+    assert f"key file {key} could not be read (encrypted? wrong format?)" in str(error)
+
+
+def test_corrupt_known_hosts_line_is_host_key_mismatch_naming_the_line(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    settings = settings_in(tmp_path)
+    settings.known_hosts.parent.mkdir(parents=True)
+    settings.known_hosts.write_text(
+        "# fleetstat\n"
+        f"127.0.0.9 {sshd.host_public_key}\n"
+        f"[127.0.0.1]:{sshd.port} ssh-ed25519 AAAA-not-base64\n"
+    )
+    error = outcome_of(client_for(ssh_user, sshd), settings)
+    assert error.outcome == model.Outcome.HOST_KEY_MISMATCH
+    assert not error.transient
+    assert str(error) == (
+        f"known_hosts {settings.known_hosts}:3 is not a valid key line: fix or delete it"
+    )
 
 
 def test_changed_host_key_is_refused_under_accept_new_and_strict(

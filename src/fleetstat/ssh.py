@@ -12,12 +12,12 @@ under ``sh``), so a POSIX host needs one round trip before the upload.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import os
 import random
 import secrets
 import shlex
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -36,6 +36,8 @@ BACKOFF = 0.2
 CLEANUP_GRACE = 5.0
 TEMP_PREFIX = "fleetstat"
 AGENT_NAME = "agent.pyz"
+
+_log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- per-OS commands (pure)
@@ -184,6 +186,16 @@ def parse_known_hosts(text: str) -> dict[str, list[str]]:
     return keys
 
 
+def line_number_of(text: str, name: str, key_line: str) -> int | None:
+    """The 1-based number of the first line of ``text`` recording ``key_line`` for ``name``."""
+    wanted = key_line.split()
+    for number, line in enumerate(text.splitlines(), start=1):
+        parts = line.split()
+        if len(parts) >= 3 and name in parts[0].split(",") and parts[1:3] == wanted:
+            return number
+    return None
+
+
 class KnownHosts:
     """fleetstat's own known_hosts file, read once and appended to on first use."""
 
@@ -217,10 +229,15 @@ class KnownHosts:
         signature = self._signature()
         cached = self._cache.get(self.path)
         if cached is None or cached[0] != signature:
-            text = self.path.read_text(encoding="utf-8") if signature[1] >= 0 else ""
-            cached = (signature, parse_known_hosts(text))
+            cached = (signature, parse_known_hosts(self.text()))
             self._cache[self.path] = cached
         return cached[1]
+
+    def text(self) -> str:
+        """The file's text ("" when it does not exist; undecodable bytes replaced)."""
+        if not self.path.exists():
+            return ""
+        return self.path.read_text(encoding="utf-8", errors="replace")
 
 
 class _HostKeyCheck(asyncssh.SSHClient):
@@ -250,11 +267,25 @@ class _HostKeyCheck(asyncssh.SSHClient):
 
 
 def _trusted_keys(client: model.Client, settings: model.Settings) -> list[asyncssh.SSHKey]:
-    """The keys recorded for the client, as asyncssh keys (empty when none or policy off)."""
+    """The keys recorded for the client, as asyncssh keys (empty when none or policy off).
+
+    A recorded line that is not a valid key raises ``HostError`` (host_key_mismatch)
+    naming the file and the line.
+    """
     if settings.host_keys == "off":
         return []
-    lines = KnownHosts(settings.known_hosts).keys_for(known_hosts_name(client))
-    return [asyncssh.import_public_key(line) for line in lines]
+    known = KnownHosts(settings.known_hosts)
+    name = known_hosts_name(client)
+    keys = []
+    for line in known.keys_for(name):
+        try:
+            keys.append(asyncssh.import_public_key(line))
+        except (asyncssh.KeyImportError, ValueError) as err:
+            number = line_number_of(known.text(), name, line)
+            where = f"{known.path}:{number}" if number else str(known.path)
+            message = f"known_hosts {where} is not a valid key line: fix or delete it"
+            raise _fail(client, model.Outcome.HOST_KEY_MISMATCH, message) from err
+    return keys
 
 
 # ---------------------------------------------------------------- errors, in one place
@@ -301,6 +332,24 @@ def _retry_now(err: BaseException) -> bool:
 
 
 # ---------------------------------------------------------------- connecting
+
+
+def _check_key_file(client: model.Client) -> None:
+    """Raise ``HostError`` (auth_failed) when the client's key file cannot be loaded.
+
+    Key files are used without a passphrase, so an encrypted one cannot be read either.
+    """
+    if not client.keyfile:
+        return
+    path = Path(client.keyfile).expanduser()
+    try:
+        asyncssh.read_private_key(path)
+    except OSError as err:
+        message = f"key file {path} could not be read: {err.strerror or err}"
+        raise _fail(client, model.Outcome.AUTH_FAILED, message) from err
+    except ValueError as err:
+        message = f"key file {path} could not be read (encrypted? wrong format?): {err}"
+        raise _fail(client, model.Outcome.AUTH_FAILED, message) from err
 
 
 def _auth_options(client: model.Client) -> dict[str, object]:
@@ -361,6 +410,7 @@ async def connect(
     failures are never retried.
     """
     rng = rng or random.Random()
+    _check_key_file(client)
     for attempt in range(1, attempts + 1):
         try:
             conn, _checker = await _connect_once(client, settings)
@@ -439,13 +489,50 @@ class _Remote:
             raise self._error(model.Outcome.AGENT_FAILED, "agent printed nothing", done)
         return line
 
-    async def cleanup(self) -> None:
-        """Kill the agent if it still runs and remove the temp dir (best effort, bounded)."""
+    async def cleanup(self) -> str | None:
+        """Kill the agent if it still runs and remove the temp dir, within ``CLEANUP_GRACE`` s.
+
+        Returns why the temp dir was not removed ("temp dir not removed: …"), or None.
+        """
         if self.folder is None:
-            return
-        with contextlib.suppress(OSError, asyncssh.Error, TimeoutError):
+            return None
+        try:
             async with asyncio.timeout(CLEANUP_GRACE):
-                await self.exec(self.os.remove(self.folder))
+                done = await self.exec(self.os.remove(self.folder))
+        except TimeoutError:
+            why = f"no answer within {CLEANUP_GRACE:g} s"
+        except (OSError, asyncssh.Error) as err:
+            why = str(err) or type(err).__name__
+        else:
+            if done.exit_status == 0:
+                return None
+            detail = _last_line(_text(done.stderr))
+            why = f"exited with {done.exit_status}" + (f": {detail}" if detail else "")
+        return f"temp dir not removed: {self.folder} ({why})"
+
+    async def close(self) -> str | None:
+        """``cleanup`` (bounded on its own), then close the connection; ``cleanup``'s result."""
+        try:
+            return await self.cleanup()
+        finally:
+            self.conn.close()
+
+    async def work(self, payload: bytes, request: bytes, deadline: float, limit: float) -> bytes:
+        """Prepare, upload and run the agent by ``deadline`` (event-loop time); its line.
+
+        Raises ``HostError``: ``timeout`` at the deadline (``limit`` seconds after the start).
+        """
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self.prepare()
+                await self.upload(payload)
+                return await self.run_agent(request)
+        except TimeoutError as err:
+            raise _fail(
+                self.client, model.Outcome.TIMEOUT, f"no answer within {limit:g} s"
+            ) from err
+        except (OSError, asyncssh.Error) as err:
+            raise _translate(self.client, err, None) from err
 
     def _error(
         self, outcome: model.Outcome, message: str, done: asyncssh.SSHCompletedProcess
@@ -467,18 +554,20 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-@contextlib.asynccontextmanager
-async def _session(client: model.Client, settings: model.Settings) -> AsyncIterator[_Remote]:
-    """A connected ``_Remote`` whose temp dir is removed on the way out, whatever happened."""
-    conn = await connect(client, settings)
-    remote = _Remote(conn, client)
+def _noted(err: HostError, note: str) -> HostError:
+    """``err`` with ``note`` added to its message."""
+    return HostError(f"{err}; {note}", outcome=err.outcome, transient=err.transient, host=err.host)
+
+
+async def _connect_by(
+    client: model.Client, settings: model.Settings, deadline: float
+) -> asyncssh.SSHClientConnection:
+    """``connect``, given up at ``deadline`` (event-loop time) as unreachable."""
     try:
-        yield remote
-    finally:
-        try:
-            await remote.cleanup()
-        finally:
-            conn.close()
+        async with asyncio.timeout_at(deadline):
+            return await connect(client, settings)
+    except (OSError, asyncssh.Error, TimeoutError) as err:
+        raise _translate(client, err, None) from err
 
 
 async def run_agent(
@@ -486,22 +575,23 @@ async def run_agent(
 ) -> bytes:
     """Run the agent on ``client``; return its stdout line (the encrypted answer).
 
-    The whole host is bounded by ``client.timeout or settings.timeout`` seconds (then
-    ``timeout``); the temp dir is removed after success, failure and timeout, within
-    ``CLEANUP_GRACE`` seconds more. Raises ``HostError`` with the outcome otherwise.
+    Connecting, preparing, uploading and running are bounded by ``client.timeout or
+    settings.timeout`` seconds (then ``timeout``); the temp dir is removed after success,
+    failure and timeout, within ``CLEANUP_GRACE`` seconds more. A temp dir left behind is
+    added to the ``HostError`` message, or logged as a warning after an answer. Raises
+    ``HostError`` with the outcome otherwise.
     """
     limit = client.timeout or settings.timeout
-    connected = False
+    deadline = asyncio.get_running_loop().time() + limit
+    remote = _Remote(await _connect_by(client, settings, deadline), client)
     try:
-        async with asyncio.timeout(limit):
-            async with _session(client, settings) as remote:
-                connected = True
-                await remote.prepare()
-                await remote.upload(payload)
-                return await remote.run_agent(request)
-    except TimeoutError as err:
-        if not connected:
-            raise _translate(client, err, None) from err
-        raise _fail(client, model.Outcome.TIMEOUT, f"no answer within {limit:g} s") from err
-    except (OSError, asyncssh.Error) as err:
-        raise _translate(client, err, None) from err
+        line = await remote.work(payload, request, deadline, limit)
+    except BaseException as err:
+        note = await remote.close()
+        if note and isinstance(err, HostError):
+            raise _noted(err, note) from err
+        raise
+    note = await remote.close()
+    if note:
+        _log.warning("%s: %s", client.address, note)
+    return line
