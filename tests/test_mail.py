@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -208,15 +207,6 @@ def test_untrusted_certificate_is_a_tls_handshake_error(tmp_path: Path) -> None:
             mail.send_test(server.settings(), "admin@example.org")
     finally:
         server.stop()
-
-
-@pytest.fixture
-def sqlite_store(sqlite_url: str) -> Iterator[Store]:
-    opened = Store.open(sqlite_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 @pytest.mark.parametrize("fixture", ["smtp_starttls", "smtp_ssl", "smtp_auth"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -32,15 +31,6 @@ def rows(store: Store) -> dict[str, tuple[str, int, str | None]]:
             )
         ).all()
     return {recipient: (status, attempts, error) for recipient, status, attempts, error in found}
-
-
-@pytest.fixture
-def sqlite_store(sqlite_url: str) -> Iterator[Store]:
-    opened = Store.open(sqlite_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def test_mail_waits_while_the_server_is_down_and_goes_once_when_it_is_back(

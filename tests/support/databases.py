@@ -7,7 +7,8 @@ Fixtures (registered for every test by ``tests/conftest.py``):
   a database with a unique name, made through the admin connection and dropped after the
   test). Pass it to ``Store.open(db_url)``. ``request.node.callspec.id`` says which one.
 - ``store``: ``Store.open(db_url)`` (schema created), closed after the test.
-- ``sqlite_url``: the SQLite case alone, for tests about SQLite itself.
+- ``sqlite_url``: the SQLite case alone, for tests about SQLite itself; ``sqlite_store``
+  a Store on it.
 
 A server that cannot be reached skips its tests with the reason, except when ``CI`` is
 set: then the test fails, because CI must run all three. The servers' admin URLs can be
@@ -116,6 +117,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def sqlite_url(tmp_path: Path) -> str:
     """The URL of a fresh SQLite database file (its folder not made yet)."""
     return f"sqlite:///{tmp_path / 'db' / 'fleetstat.db'}"
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url: str) -> Iterator[Store]:
+    """A Store on a fresh SQLite database, schema created; closed after the test."""
+    opened = Store.open(sqlite_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 @pytest.fixture
