@@ -38,7 +38,7 @@ def write_config(
         clients.append(
             f'  <client ip="{ip}" port="{server.port}" username="{user.name}" password="{password}"'
             f' mail="ops{n}@example.org" name="host{n}">\n'
-            '    <alert type="cpu" limit="0%" />\n'
+            '    <alert type="memory" limit="0%" />\n'
             "  </client>"
         )
     text = (
@@ -102,7 +102,7 @@ def test_run_stores_every_host_with_its_ip_and_mails_its_admin(
     assert ips == ["127.0.0.21", "127.0.0.22"]
     assert attempts == outcomes
     subjects = {m.recipients[0]: m.subject for m in smtp_server.messages if "FIRING" in m.subject}
-    assert "cpu" in subjects["ops0@example.org"]
+    assert "memory" in subjects["ops0@example.org"]
     assert "unreachable" in subjects["ops2@example.org"]
     assert "auth_failed" in subjects["ops2@example.org"]
 
