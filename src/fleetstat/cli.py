@@ -10,6 +10,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,36 +53,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _settings(args: argparse.Namespace) -> Settings:
     """Settings from ``--config`` (or the environment alone), with ``--db`` on top."""
-    loaded = _load(args.config) if getattr(args, "config", None) else None
-    settings = loaded.settings if loaded else config.settings_from_env(os.environ)
-    db = getattr(args, "db", None)
-    if db:
-        settings = _with_db(settings, db)
-    return settings
+    if getattr(args, "config", None):
+        return _load(args).settings
+    settings = config.settings_from_env(os.environ)
+    return replace(settings, db=args.db) if getattr(args, "db", None) else settings
 
 
-def _load(path: str) -> Config:
-    loaded = config.load(Path(path))
+def _load(args: argparse.Namespace) -> Config:
+    """The config of ``--config``, its warnings printed, with ``--db`` on top when given."""
+    loaded = config.load(Path(args.config))
     for warning in loaded.warnings:
         print(f"fleetstat: warning: {warning}", file=sys.stderr)
+    if getattr(args, "db", None):
+        loaded = replace(loaded, settings=replace(loaded.settings, db=args.db))
     return loaded
-
-
-def _with_db(settings: Settings, db: str) -> Settings:
-    from dataclasses import replace
-
-    return replace(settings, db=db)
 
 
 # ---------------------------------------------------------------- commands
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    loaded = _load(args.config)
-    if args.db:
-        from dataclasses import replace
-
-        loaded = replace(loaded, settings=_with_db(loaded.settings, args.db))
+    loaded = _load(args)
     store = Store.open(loaded.settings.db)
     try:
         progress = None if args.json else report.ProgressBar()
@@ -100,17 +92,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     from fleetstat import watch
 
-    loaded = _load(args.config)
-    if args.db:
-        from dataclasses import replace
-
-        loaded = replace(loaded, settings=_with_db(loaded.settings, args.db))
+    loaded = _load(args)
     period = config.parse_duration(args.every, what="--every")
     return watch.watch(loaded, period=period, as_json=args.json, concurrency=args.concurrency)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    loaded = _load(args.file)
+    loaded = _load(argparse.Namespace(config=args.file))
     print(config.describe(loaded))
     return 0
 
@@ -135,19 +123,25 @@ def cmd_history(args: argparse.Namespace) -> int:
     store = Store.open(_settings(args).db)
     try:
         if args.events:
-            rows: Sequence[object] = store.events_of_host(args.host, limit=args.limit)
-        else:
-            rows = store.history(args.host, limit=args.limit)
+            events = store.events_of_host(args.host, limit=args.limit)
+            return _show(args, "security events", events, lambda: report.events_table(events))
+        attempts = store.history(args.host, limit=args.limit)
+        return _show(args, "runs", attempts, lambda: report.history_table(attempts))
     finally:
         store.close()
+
+
+def _show(
+    args: argparse.Namespace, what: str, rows: Sequence[object], text: Callable[[], str]
+) -> int:
+    """Print ``rows`` as JSON or as ``text()``; 1 when there are none."""
     if args.json:
         report.dump_json([row.__dict__ for row in rows])
         return 0
     if not rows:
-        what = "security events" if args.events else "runs"
         print(f"no {what} recorded for {args.host!r} (give its name, IP or ip:port)")
         return 1
-    print(report.events_table(rows) if args.events else report.history_table(rows))  # type: ignore[arg-type]
+    print(text())
     return 0
 
 
@@ -345,14 +339,12 @@ def _add_history(commands: Subparsers) -> None:
 
 
 def _add_db(commands: Subparsers) -> None:
-    sub = _command(
+    inner = _group(
         commands,
         "db",
-        _usage_of("db"),
         "manage the database schema",
         "example:\n  fleetstat db upgrade --db postgresql+psycopg://fleetstat@dbhost/fleetstat",
     )
-    inner = sub.add_subparsers(title="commands", metavar="COMMAND")
     up = _command(
         inner,
         "upgrade",
@@ -366,14 +358,12 @@ def _add_db(commands: Subparsers) -> None:
 
 
 def _add_agent(commands: Subparsers) -> None:
-    sub = _command(
+    inner = _group(
         commands,
         "agent",
-        _usage_of("agent"),
         "the client script that fleetstat uploads",
         "example:\n  fleetstat agent build --output agent.pyz && python3 agent.pyz < request.json",
     )
-    inner = sub.add_subparsers(title="commands", metavar="COMMAND")
     build = _command(
         inner,
         "build",
@@ -387,15 +377,13 @@ def _add_agent(commands: Subparsers) -> None:
 
 
 def _add_mail(commands: Subparsers) -> None:
-    sub = _command(
+    inner = _group(
         commands,
         "mail",
-        _usage_of("mail"),
         "check and drive mail delivery",
         "SMTP comes from <settings><smtp .../></settings> or the FLEETSTAT_SMTP_* variables.\n\n"
         "example:\n  FLEETSTAT_SMTP_HOST=mail.example.org fleetstat mail test admin@example.org",
     )
-    inner = sub.add_subparsers(title="commands", metavar="COMMAND")
     test = _command(
         inner,
         "test",
@@ -438,6 +426,12 @@ def _add_demo(commands: Subparsers) -> None:
         help="where to put the config, database and mails",
     )
     sub.add_argument("--keep", action="store_true", help="keep the servers running until Ctrl-C")
+
+
+def _group(commands: Subparsers, name: str, summary: str, details: str) -> Subparsers:
+    """A command that only holds others (``db``, ``agent``, ``mail``); alone, it shows its help."""
+    sub = _command(commands, name, _usage_of(name), summary, details)
+    return sub.add_subparsers(title="commands", metavar="COMMAND")
 
 
 def _usage_of(name: str) -> Command:
