@@ -77,7 +77,7 @@ async def _demo(folder: Path, keep: bool) -> int:
     mail_dir.mkdir(exist_ok=True)
     password = secrets.token_urlsafe(12)
     ssh_servers, ports = await _start_ssh(password)
-    smtp = _start_smtp(mail_dir)
+    smtp = _Smtp(mail_dir)
     try:
         servers = Servers(ports, smtp.port, mail_dir, password)
         config_path = write_config(folder, servers)
@@ -215,6 +215,8 @@ class _SaveMail:
 
 
 class _Smtp:
+    """An aiosmtpd server on 127.0.0.1 that saves every mail into ``folder``."""
+
     def __init__(self, folder: Path) -> None:
         self.port = _free_port()
         self._controller = Controller(_SaveMail(folder), hostname="127.0.0.1", port=self.port)
@@ -222,10 +224,6 @@ class _Smtp:
 
     def stop(self) -> None:
         self._controller.stop()
-
-
-def _start_smtp(folder: Path) -> _Smtp:
-    return _Smtp(folder)
 
 
 def _free_port() -> int:
