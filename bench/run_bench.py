@@ -3,7 +3,7 @@
     .venv/bin/python bench/run_bench.py 50 200 1000 [--concurrency 50] [--memory-concurrency 200]
 
 For each size N: N addresses 127.0.x.y served by one ``sshd`` per 16 addresses
-(``MaxStartups`` raised), the test user ``fleetstat-t`` (root only). Then, on the same
+(``MaxStartups`` raised), a test user of its own (root only). Then, on the same
 hosts in the same run:
 
 - fleetstat: one ``collect`` (key login, ``cpu_interval`` 0), in a child process that
@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
-from tests.support.sshd import SshdFactory, SshUser, prepare_user  # noqa: E402
+from tests.support.sshd import SshdFactory, SshUser, own_user  # noqa: E402
 
 from fleetstat import collector, envelope, model, payload  # noqa: E402
 
@@ -204,11 +204,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fleetstat-bench-") as tmp:
         folder = Path(tmp)
-        user = prepare_user(folder)
-        for count in args.sizes:
-            largest = count == max(args.sizes)
-            memory = args.memory_concurrency if largest else None
-            bench_size(count, user, folder, args.concurrency, memory)
+        with own_user(folder) as user:
+            for count in args.sizes:
+                largest = count == max(args.sizes)
+                memory = args.memory_concurrency if largest else None
+                bench_size(count, user, folder, args.concurrency, memory)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 Fixtures:
 
-- ``ssh_user`` (session): the Unix user ``fleetstat-t`` with a password and a key pair.
+- ``ssh_user`` (session): a Unix user of this test run alone (``fleetstat-t`` and six hex
+  digits) with a password and a key pair; removed with its home when the run ends, so two
+  runs side by side never see each other's temp dirs or processes.
 - ``sshd_factory`` (function): starts ``sshd`` on any set of 127.0.0.x addresses; stopped
   at the end of the test.
 - ``sshd`` (session): one server on 127.0.0.1, shared by the whole session.
@@ -36,8 +38,7 @@ import pytest
 from fleetstat import model
 
 SSHD = "/usr/sbin/sshd"
-USER_NAME = "fleetstat-t"
-PASSWORD_FILE = Path("/run/fleetstat-t.password")
+USER_PREFIX = "fleetstat-t"
 ADDRESSES_PER_SSHD = 16
 TEMP_PREFIX = "fleetstat"
 START_TIMEOUT = 10.0  # seconds to wait for a server to accept connections
@@ -128,20 +129,6 @@ def _ensure_user(name: str) -> None:
         pwd.getpwnam(name)  # fails loudly when another creator lost nothing and we did
 
 
-def _shared_password() -> str:
-    """One password for the test user, shared by every test session running at once."""
-    with contextlib.suppress(FileExistsError):
-        fd = os.open(PASSWORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(18))
-    for _ in range(50):
-        text = PASSWORD_FILE.read_text().strip()
-        if text:
-            return text
-        time.sleep(0.05)
-    raise RuntimeError(f"{PASSWORD_FILE} stays empty")
-
-
 def _set_password(name: str, password: str) -> None:
     """Set the Unix password with ``chpasswd`` (on stdin, never on a command line)."""
     subprocess.run(["chpasswd"], input=f"{name}:{password}\n".encode(), check=True)
@@ -170,25 +157,47 @@ def _trust_key(name: str, public_line: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def ssh_user(tmp_path_factory: pytest.TempPathFactory) -> SshUser:
-    """The Unix user ``fleetstat-t`` (home, bash, password, trusted ed25519 key).
+def ssh_user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshUser]:
+    """A Unix user of this run alone (home, bash, password, trusted ed25519 key).
 
-    Created when missing; the key pair lives in a session temp dir and its public half is
-    appended to the user's ``authorized_keys``. Skips when the tests do not run as root.
+    The key pair lives in a session temp dir. The user, its processes and its home go when
+    the run ends. Skips when the tests do not run as root.
     """
     if os.geteuid() != 0:
         pytest.skip("creating the SSH test user needs root")
-    return prepare_user(tmp_path_factory.mktemp("ssh-user"))
+    with own_user(tmp_path_factory.mktemp("ssh-user")) as user:
+        yield user
 
 
-def prepare_user(folder: Path) -> SshUser:
-    """Create (if missing) and set up the test user; its key pair goes into ``folder``."""
-    _ensure_user(USER_NAME)
-    password = _shared_password()
-    _set_password(USER_NAME, password)
+@contextlib.contextmanager
+def own_user(folder: Path) -> Iterator[SshUser]:
+    """A fresh test user whose key pair goes into ``folder``; removed on exit."""
+    name = f"{USER_PREFIX}{secrets.token_hex(3)}"
+    _ensure_user(name)
+    try:
+        yield prepare_user(name, folder)
+    finally:
+        remove_user(name)
+
+
+def prepare_user(name: str, folder: Path) -> SshUser:
+    """Set a fresh password and a fresh trusted key for the existing user ``name``."""
+    password = secrets.token_urlsafe(18)
+    _set_password(name, password)
     key_path = folder / "id_ed25519"
-    _trust_key(USER_NAME, _make_key_pair(key_path))
-    return SshUser(name=USER_NAME, password=password, key_path=key_path)
+    _trust_key(name, _make_key_pair(key_path))
+    return SshUser(name=name, password=password, key_path=key_path)
+
+
+def remove_user(name: str) -> None:
+    """End every process of ``name``, then delete the user with its home and temp files."""
+    subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
+    uid = pwd.getpwnam(name).pw_uid
+    for path in Path("/tmp").glob(f"{TEMP_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if path.lstat().st_uid == uid:
+                subprocess.run(["rm", "-rf", "--", str(path)], check=False)
+    subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
 
 
 # ---------------------------------------------------------------- servers
@@ -418,6 +427,8 @@ __all__ = [
     "count_in_log",
     "free_port",
     "leftover_temp_dirs",
+    "own_user",
     "prepare_user",
+    "remove_user",
     "user_processes",
 ]
