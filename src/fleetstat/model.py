@@ -124,6 +124,10 @@ class Outcome(enum.StrEnum):
     AGENT_FAILED = "agent_failed"
     BAD_PAYLOAD = "bad_payload"
     TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+    STORE_REFUSED = "store_refused"
+    INTERNAL_ERROR = "internal_error"
+    SHARD_LOST = "shard_lost"
 
 
 @dataclass(frozen=True)
