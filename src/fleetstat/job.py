@@ -116,6 +116,7 @@ async def _run_pass(
         concurrency=concurrency,
     )
     await writer.drain()
+    results = [writer.stored.get(r.client.address, r) for r in results]
     ok = sum(r.outcome is Outcome.OK for r in results)
     run_error = None
     try:
@@ -159,6 +160,7 @@ class _Writer:
         self._queue: asyncio.Queue[HostResult | None] = asyncio.Queue()
         self._task = asyncio.ensure_future(self._consume())
         self.unstored: dict[str, str] = {}
+        self.stored: dict[str, HostResult] = {}
 
     def put(self, result: HostResult) -> None:
         """Queue ``result`` behind the ones already queued."""
@@ -181,8 +183,12 @@ class _Writer:
 
     def _write(self, result: HostResult) -> None:
         now = self._clock()
-        host_id = self._store.record(self._run_id, result, now)
-        notify.after_host(self._store, self._run_id, host_id, result, self._config.settings, now)
+        done = self._store.record(self._run_id, result, now)
+        stored = done.applied_to(result)
+        self.stored[result.client.address] = stored
+        if done.new:
+            settings = self._config.settings
+            notify.after_host(self._store, self._run_id, done.host_id, stored, settings, now)
 
 
 def lock_path(config: Config) -> Path:

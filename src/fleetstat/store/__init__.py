@@ -8,8 +8,10 @@ in ``docs/schema.md``.
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -17,16 +19,22 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from fleetstat import model
 from fleetstat.errors import StoreError
-from fleetstat.store import migrations, queries, writes
+from fleetstat.store import migrations, queries, refusal, writes
 from fleetstat.store.queries import AttemptRow, HostRow
+from fleetstat.store.writes import Recorded
 
-__all__ = ["AttemptRow", "HostRow", "Store"]
+__all__ = ["AttemptRow", "HostRow", "Recorded", "Store", "Within"]
+
+#: What ``Store.record`` runs inside a host's transaction: (session, what was recorded).
+Within = Callable[[Session, Recorded], None]
+
+log = logging.getLogger(__name__)
 
 #: Seconds a SQLite writer waits for another writer's lock before giving up.
 DEFAULT_BUSY_TIMEOUT = 30.0
@@ -106,14 +114,48 @@ class Store:
         with self.session() as session:
             writes.finish_run(session, run_id, now, total, ok)
 
-    def record(self, run_id: int, result: model.HostResult, now: datetime) -> int:
-        """Store one host's result of run ``run_id`` in one transaction; the host's id.
+    def record(
+        self, run_id: int, result: model.HostResult, now: datetime, within: Within | None = None
+    ) -> Recorded:
+        """Store one host's result of run ``run_id`` in one transaction; what was stored.
 
         Writes the host, the attempt and, when ok, the sample with its disks, the new
-        security events (a record already stored is skipped) and the new event cursor.
+        security events (a record already stored is skipped) and the new event cursor. A
+        host this run already stored is skipped (``Recorded.new`` False). When the
+        database refuses a value of the answer (a NUL byte, an overlong text, a huge
+        number), that transaction is rolled back and the attempt alone is written in a
+        transaction of its own, as ``store_refused`` with an error naming the value.
+
+        ``within(session, recorded)``, when given, runs inside the same transaction after
+        the host's rows (not for a skipped duplicate): what it writes commits with them.
         """
+        try:
+            with self._sessions.begin() as session:
+                return self._record(session, writes.record(session, run_id, result, now), within)
+        except (SQLAlchemyError, ValueError, OverflowError) as err:
+            reason = self._refusal(err, run_id, result)
+            if reason is None:
+                raise self._error("storing a result in", err) from err
+        log.warning("%s: %s", result.client.address, reason)
         with self.session() as session:
-            return writes.record(session, run_id, result, now)
+            done = writes.record_refused(session, run_id, result, reason)
+            return self._record(session, done, within)
+
+    @staticmethod
+    def _record(session: Session, done: Recorded, within: Within | None) -> Recorded:
+        if within is not None and done.new:
+            within(session, done)
+        return done
+
+    def _refusal(self, err: BaseException, run_id: int, result: model.HostResult) -> str | None:
+        """Why the database refused ``result`` (naming the value), or None when it did not."""
+        rows = writes.answer_rows(run_id, 0, result)
+        found = refusal.find(self._engine.dialect.name, rows)
+        if found is None and not refusal.is_refusal(err):
+            return None
+        cause = _reason(err)
+        what = found or "a value of the answer"
+        return f"the database refused to store {what}: {cause}"
 
     # ------------------------------------------------------------ reads
 
@@ -160,7 +202,10 @@ class Store:
         try:
             yield
         except SQLAlchemyError as err:
-            raise StoreError(f"{action} the database {self.url} failed: {_reason(err)}") from err
+            raise self._error(action, err) from err
+
+    def _error(self, action: str, err: BaseException) -> StoreError:
+        return StoreError(f"{action} the database {self.url} failed: {_reason(err)}")
 
 
 def _parse(url: str) -> URL:
@@ -180,13 +225,16 @@ def _sqlite_path(url: URL) -> Path | None:
 
 
 def _prepare_sqlite_folder(url: URL) -> None:
+    """Make the folder of a SQLite file, and the file itself readable by its owner only."""
     path = _sqlite_path(url)
     if path is None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():  # SQLite gives its -wal and -shm files the mode of the database
+            os.close(os.open(path, os.O_CREAT | os.O_RDONLY, 0o600))
     except OSError as err:
-        raise StoreError(f"cannot create the folder of the database {path}: {err}") from err
+        raise StoreError(f"cannot create the database {path}: {err}") from err
 
 
 def _engine(url: URL, busy_timeout: float) -> Engine:
@@ -227,8 +275,8 @@ def _sqlite_pragmas(busy_timeout: float) -> Any:
     return on_connect
 
 
-def _reason(err: SQLAlchemyError) -> str:
+def _reason(err: BaseException) -> str:
     """The driver's own words, first line only (no SQL, no parameters)."""
-    cause: BaseException = err.orig if isinstance(err, DBAPIError) and err.orig else err
+    cause: BaseException = err.orig if isinstance(err, StatementError) and err.orig else err
     text = str(cause).strip().splitlines()
     return text[0] if text else type(cause).__name__
