@@ -396,7 +396,7 @@ def test_a_full_sqlite_disk_is_a_store_error_and_stores_nothing(sqlite_url: str)
 def test_a_locked_sqlite_database_is_a_store_error_and_the_next_record_works(
     sqlite_url: str,
 ) -> None:
-    store = Store.open(sqlite_url, busy_timeout=0.1)
+    store = Store.open(sqlite_url, timeout=0.1)
     other = Store.open(sqlite_url)
     try:
         run_id = store.start_run(T0)
