@@ -128,6 +128,12 @@ class Store:
         """The database URL with any password hidden, for messages."""
         return self._engine.url.render_as_string(hide_password=True)
 
+    @property
+    def identity(self) -> str:
+        """The database as one name however its URL is spelled: the resolved SQLite file, or
+        ``backend://host:port/database`` (no user, no password)."""
+        return engines.identity(self._engine.url)
+
     def upgrade(self) -> None:
         """Bring the schema to the newest revision (``fleetstat db upgrade``)."""
         with self._translating("upgrading the schema of"), self._engine.begin() as connection:

@@ -55,6 +55,19 @@ def prepare_sqlite_file(url: URL) -> None:
         raise StoreError(f"cannot create the database {path}: {err}") from err
 
 
+def identity(url: URL) -> str:
+    """One name for the database of ``url``, however the URL is spelled (see Store.identity)."""
+    path = sqlite_path(url)
+    if path is not None:
+        return f"sqlite://{path.resolve()}"
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return f"sqlite://{url.database or ':memory:'}"
+    default_port = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(backend)
+    host = (url.host or "localhost").lower()
+    return f"{backend}://{host}:{url.port or default_port}/{url.database or ''}"
+
+
 def make_engine(
     url: URL, timeout: float, *, readonly: bool = False
 ) -> tuple[Engine, Deadline | None]:
