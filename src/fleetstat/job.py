@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -90,14 +89,14 @@ async def run_pass(
 ) -> PassReport:
     """Collect from every client of ``config`` and store, alert and mail as each host finishes.
 
-    Only one pass runs at a time on one database (a lock file that holds across
-    processes; a second pass waits). First the results earlier passes spooled are
-    written back. Database writes run in one worker thread, in the order results
-    arrive, so the SSH event loop never waits on the database; a write that fails
-    because the database is away is tried again while the pass lasts, and what is left
-    is spooled for the next pass (``writer``). Mail is flushed once at the end.
+    Only one pass runs at a time on one database (``pass_lock``; a second pass waits).
+    First the results earlier passes spooled are written back. Database writes run in
+    one worker thread, in the order results arrive, so the SSH event loop never waits
+    on the database; a write that fails because the database is away is tried again
+    while the pass lasts, and what is left is spooled for the next pass (``writer``).
+    Mail is flushed once at the end.
     """
-    async with pass_lock(lock_path(config)):
+    async with pass_lock(store):
         return await _run_pass(config, store, clock, progress, concurrency)
 
 
@@ -198,24 +197,23 @@ def spool_folder(config: Config, store: Store) -> Path:
     return config.settings.known_hosts.expanduser().parent / f"spool-{digest}"
 
 
-def lock_path(config: Config) -> Path:
-    """The lock file for passes on this config's database, in fleetstat's state folder."""
-    digest = hashlib.sha256(config.settings.db.encode()).hexdigest()[:16]
-    return config.settings.known_hosts.expanduser().parent / f"pass-{digest}.lock"
-
-
 @contextlib.asynccontextmanager
-async def pass_lock(path: Path) -> AsyncIterator[None]:
-    """Hold an exclusive lock on ``path`` across processes, waiting without blocking the loop."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                await asyncio.sleep(LOCK_POLL)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+async def pass_lock(store: Store) -> AsyncIterator[None]:
+    """Hold the pass lock of ``store``'s database, waiting without blocking the loop.
+
+    PostgreSQL and MariaDB: a lock of the database itself (across machines and URL
+    spellings); SQLite: a file lock beside the database file. While another pass holds
+    it, this one says once who that is (host, pid, since) and tries again every
+    ``LOCK_POLL`` seconds.
+    """
+    lock = store.pass_lock()
+    told = False
+    while (holder := await asyncio.to_thread(lock.try_acquire)) is not None:
+        if not told:
+            log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
+            told = True
+        await asyncio.sleep(LOCK_POLL)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(lock.release)

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fleetstat import model
 from fleetstat.errors import NoDatabase, StoreError, StoreUnavailable
 from fleetstat.store import engine as engines
-from fleetstat.store import migrations, queries, refusal, writes
+from fleetstat.store import locks, migrations, queries, refusal, writes
 from fleetstat.store.deadline import Deadline
 from fleetstat.store.engine import DEFAULT_TIMEOUT
 from fleetstat.store.queries import AttemptRow, HostRow
@@ -135,9 +135,28 @@ class Store:
         return engines.identity(self._engine.url)
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest revision (``fleetstat db upgrade``)."""
-        with self._translating("upgrading the schema of"), self._engine.begin() as connection:
+        """Bring the schema to the newest revision (``fleetstat db upgrade``).
+
+        Under the database's migration lock: of two collectors opening one fresh database
+        at once, one migrates and the other then finds it at the newest revision.
+        """
+        with (
+            self._translating("upgrading the schema of"),
+            self._engine.begin() as connection,
+            locks.migrating(connection),
+        ):
             migrations.upgrade(connection)
+
+    def pass_lock(self) -> locks.PassLock:
+        """The lock that lets one pass at a time write this database (tried, not waited for)."""
+        path = engines.sqlite_path(self._engine.url)
+        if path is not None:
+            return locks.FileLock(path)
+        if self._engine.dialect.name == "sqlite":
+            return locks.NoLock()
+        timeout = self._deadline.seconds if self._deadline else DEFAULT_TIMEOUT
+        engine = engines.lock_engine(self._engine.url, timeout)
+        return locks.ServerLock(engine, self._deadline)
 
     def revision(self) -> str | None:
         """The schema revision of the database (None when empty); StoreError when newer."""

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, StatementError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from fleetstat.errors import StoreError
 from fleetstat.store.deadline import Deadline
@@ -66,6 +66,17 @@ def identity(url: URL) -> str:
     default_port = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(backend)
     host = (url.host or "localhost").lower()
     return f"{backend}://{host}:{url.port or default_port}/{url.database or ''}"
+
+
+def lock_engine(url: URL, timeout: float) -> Engine:
+    """An engine for the pass lock's own connection: the same bounds, no pool.
+
+    Its connection is held for a whole pass, so no Deadline watches it from the pool;
+    the lock bounds each of its calls itself.
+    """
+    if url.get_backend_name() == "postgresql":
+        return create_engine(url, poolclass=NullPool, connect_args=_postgresql_args(timeout))
+    return create_engine(url, poolclass=NullPool, connect_args=_mysql_args(timeout))
 
 
 def make_engine(
