@@ -7,7 +7,8 @@ the moment the pool hands it out until it is given back; one that is out longer 
 the bound has its socket shut down, which ends the blocked call with a disconnect error
 (the pool then drops that connection). ``overran()`` tells the thread whose call it was.
 
-The check before each use (the pool's pre-ping) runs under the same watch.
+The check before each use of a connection that sat idle (the pool's pre-ping) runs
+under the same watch.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
+
+#: A connection back from the pool after this many idle seconds is pinged before use
+#: (one that was given back a moment ago, as between two hosts of a pass, is not).
+PING_AFTER = 2.0
+_IDLE_SINCE = "fleetstat_idle_since"
 
 
 class Deadline:
@@ -74,22 +80,22 @@ class Deadline:
     # ------------------------------------------------------------ pool events
 
     def _on_connect(self, _dbapi_connection: Any, record: Any) -> None:
-        record.info["fleetstat_fresh"] = True
+        record.info[_IDLE_SINCE] = time.monotonic()
 
     def _on_checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         self.watch(dbapi_connection)
-        if record.info.pop("fleetstat_fresh", False):
+        if time.monotonic() - record.info.get(_IDLE_SINCE, 0.0) < PING_AFTER:
             return
         try:
             cursor = dbapi_connection.cursor()
             cursor.execute("SELECT 1")
             cursor.close()
-            dbapi_connection.rollback()
         except Exception as err:  # any failure of the ping: the pool makes a new connection
             self.release(dbapi_connection)
             raise DisconnectionError(f"the pooled connection is gone: {err}") from err
 
-    def _on_checkin(self, dbapi_connection: Any, _record: Any) -> None:
+    def _on_checkin(self, dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
         if dbapi_connection is not None:
             self.release(dbapi_connection)
 
