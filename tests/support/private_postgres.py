@@ -97,7 +97,10 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     """A running PostgreSQL of this test's own, removed afterwards."""
     binaries = _bin_folder()
     if binaries is None:
-        pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql")
+        reason = "no PostgreSQL server binaries under /usr/lib/postgresql"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI runs every database)")
+        pytest.skip(reason)
     folder = Path(tempfile.mkdtemp(prefix="fleetstat-pg-"))
     if os.geteuid() == 0:
         owner = pwd.getpwnam(OWNER)
