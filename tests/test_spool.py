@@ -88,8 +88,8 @@ def counts(url: str) -> tuple[dict[int, int], dict[int, int], int]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("down", "cpu_interval"),
-    [(10.0, 0.0), (3.0, 1.0)],
+    ("down", "cpu_interval", "back_mid_pass"),
+    [(10.0, 0.0, False), (3.0, 1.0, True)],
     ids=["down-past-the-pass-spooled", "back-within-the-pass-retried"],
 )
 def test_postgresql_stopped_mid_pass_loses_and_doubles_nothing(  # noqa: PLR0917
@@ -100,6 +100,7 @@ def test_postgresql_stopped_mid_pass_loses_and_doubles_nothing(  # noqa: PLR0917
     private_postgres: PrivatePostgres,
     down,
     cpu_interval,
+    back_mid_pass,
 ):
     server = sshd_factory(THIRTY)
     clients = [client_for(ssh_user, server, ip, name=f"h{n}") for n, ip in enumerate(THIRTY)]
@@ -107,15 +108,22 @@ def test_postgresql_stopped_mid_pass_loses_and_doubles_nothing(  # noqa: PLR0917
     config = replace(config, settings=replace(config.settings, cpu_interval=cpu_interval))
     stopped = threading.Event()
 
+    stopped_at: list[float] = []
+
     def stop_for_a_while(done: int, _total: int) -> None:
         if done == 3 and not stopped.is_set():
             stopped.set()
             private_postgres.stop()
-            threading.Timer(down, private_postgres.start).start()
+            stopped_at.append(time.monotonic())
+            if back_mid_pass:
+                threading.Timer(down, private_postgres.start).start()
 
     store = Store.open(config.settings.db, timeout=config.settings.db_timeout)
     try:
         first = asyncio.run(job.run_pass(config, store, progress=stop_for_a_while, concurrency=4))
+        if not back_mid_pass:  # down for 10 s, and at least until the pass is over
+            time.sleep(max(0.0, stopped_at[0] + down - time.monotonic()))
+            private_postgres.start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # wait until the server is back
             try:
@@ -137,7 +145,7 @@ def test_postgresql_stopped_mid_pass_loses_and_doubles_nothing(  # noqa: PLR0917
     assert first.ok == 30 and second.ok == 30
     assert first.spooled == len(first.unstored) and first.spooled == second.replayed
     assert first.exit_code == (3 if first.spooled else 0)
-    assert (first.spooled > 0) == (down == 10.0)  # 10 s outlasts the pass, 3 s does not
+    assert (first.spooled > 0) == (not back_mid_pass)
     assert second.unstored == {} and second.exit_code == 0
     assert attempts == {first.run_id: 30, second.run_id: 30}
     assert samples == {first.run_id: 30, second.run_id: 30}

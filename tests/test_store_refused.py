@@ -108,17 +108,17 @@ def test_a_result_stored_twice_in_one_run_is_stored_once(store: Store) -> None:
     assert store.record(later, answers.failed_result(T0 + timedelta(minutes=5)), T0).new
 
 
-def test_within_writes_in_the_hosts_transaction_and_rolls_back_with_it(store: Store) -> None:
+def test_then_writes_in_the_hosts_transaction_and_rolls_back_with_it(store: Store) -> None:
     run_id = store.start_run(T0)
     seen: list[model.Outcome] = []
 
-    def within(session: Any, done: Any) -> None:
+    def then(session: Any, done: Any) -> None:
         seen.append(done.outcome)
         session.execute(select(1))
         raise RuntimeError("alert evaluation broke")
 
     with pytest.raises(RuntimeError):
-        store.record(run_id, answers.ok_result(T0, answers.answer(T0)), T0, within=within)
+        store.record(run_id, answers.ok_result(T0, answers.answer(T0)), T0, then=then)
     assert seen == [model.Outcome.OK]
     assert attempts(store) == []
 

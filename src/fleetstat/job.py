@@ -198,19 +198,23 @@ def spool_folder(config: Config, store: Store) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def pass_lock(store: Store) -> AsyncIterator[None]:
+async def pass_lock(
+    store: Store, on_wait: Callable[[str], None] | None = None
+) -> AsyncIterator[None]:
     """Hold the pass lock of ``store``'s database, waiting without blocking the loop.
 
     PostgreSQL and MariaDB: a lock of the database itself (across machines and URL
     spellings); SQLite: a file lock beside the database file. While another pass holds
-    it, this one says once who that is (host, pid, since) and tries again every
-    ``LOCK_POLL`` seconds.
+    it, this one says once who that is (host, pid, since) in the log and to ``on_wait``,
+    and tries again every ``LOCK_POLL`` seconds.
     """
     lock = store.pass_lock()
     told = False
     while (holder := await asyncio.to_thread(lock.try_acquire)) is not None:
         if not told:
             log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
+            if on_wait is not None:
+                on_wait(str(holder))
             told = True
         await asyncio.sleep(LOCK_POLL)
     try:

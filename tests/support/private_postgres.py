@@ -83,13 +83,16 @@ class PrivatePostgres:
 
     def freeze(self) -> None:
         """SIGSTOP the whole server: it accepts TCP connections but never answers."""
-        for process in self.processes():
-            process.send_signal(signal.SIGSTOP)
+        self._signal(signal.SIGSTOP)
 
     def thaw(self) -> None:
         """SIGCONT every process of the server."""
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, signum: int) -> None:
         for process in self.processes():
-            process.send_signal(signal.SIGCONT)
+            with contextlib.suppress(psutil.NoSuchProcess):  # a backend that just ended
+                process.send_signal(signum)
 
 
 @pytest.fixture
