@@ -93,3 +93,31 @@ def test_a_pass_with_postgresql_frozen_mid_pass_ends_within_the_bound_with_exit_
     assert all(any(s in why for s in said) for why in report.unstored.values())
     assert report.spooled == len(report.unstored)
     assert again.replayed == report.spooled and again.exit_code == 0
+
+
+def test_fleetstat_run_on_a_frozen_postgresql_exits_3_within_the_bound_naming_it(
+    tmp_path, capsys, ssh_user, sshd, private_postgres: PrivatePostgres
+) -> None:
+    from fleetstat.cli import main
+
+    config = tmp_path / "clients.xml"
+    config.write_text(
+        "<clients>\n"
+        f'  <settings db="{private_postgres.url}" db-timeout="2s"'
+        f' known-hosts="{tmp_path}/known_hosts" cpu-interval="0.1" />\n'
+        f'  <client ip="127.0.0.1" port="{sshd.port}" username="{ssh_user.name}"'
+        f' password="{ssh_user.password}" />\n'
+        "</clients>\n"
+    )
+    config.chmod(0o600)
+    private_postgres.freeze()
+    try:
+        started = time.monotonic()
+        status = main(["run", "--config", str(config)])
+        took = time.monotonic() - started
+    finally:
+        private_postgres.thaw()
+
+    assert status == 3
+    assert took < 12.0
+    assert f"127.0.0.1:{private_postgres.port}" in capsys.readouterr().err

@@ -126,9 +126,13 @@ def test_then_writes_in_the_hosts_transaction_and_rolls_back_with_it(store: Stor
 def test_a_new_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     path = tmp_path / "state" / "fleetstat.db"
     old = os.umask(0o022)
+    store = Store.open(f"sqlite:///{path}")
     try:
-        Store.open(f"sqlite:///{path}").close()
+        store.record(store.start_run(T0), answers.ok_result(T0, answers.answer(T0)), T0)
+        made = sorted(path.parent.iterdir())
+        assert path.with_name("fleetstat.db-wal") in made  # SQLite's own files too
+        for one in made:
+            assert stat.S_IMODE(one.stat().st_mode) == 0o600, one
     finally:
+        store.close()
         os.umask(old)
-    for made in path.parent.iterdir():
-        assert stat.S_IMODE(made.stat().st_mode) == 0o600, made
