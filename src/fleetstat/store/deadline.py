@@ -39,6 +39,7 @@ class Deadline:
         self._overran: set[int] = set()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._wake_at: float | None = None
 
     def install(self, engine: Engine) -> None:
         """Watch every connection ``engine``'s pool hands out, and ping reused ones first."""
@@ -57,11 +58,12 @@ class Deadline:
 
     def watch(self, dbapi_connection: Any) -> None:
         """Start the clock for ``dbapi_connection``, on behalf of the calling thread."""
-        entry = (time.monotonic() + self.seconds, dbapi_connection, threading.get_ident())
+        due = time.monotonic() + self.seconds
         with self._changed:
-            self._watched[id(dbapi_connection)] = entry
+            self._watched[id(dbapi_connection)] = (due, dbapi_connection, threading.get_ident())
             self._start()
-            self._changed.notify()
+            if self._wake_at is None or due < self._wake_at:  # else it wakes in time anyway
+                self._changed.notify()
 
     def release(self, dbapi_connection: Any) -> None:
         """Stop the clock for ``dbapi_connection``."""
@@ -116,7 +118,8 @@ class Deadline:
                         self._overran.add(ident)
                         _cut(connection)
                 due_times = [due for due, _c, _i in self._watched.values()]
-                self._changed.wait(min(due_times) - now if due_times else None)
+                self._wake_at = min(due_times) if due_times else None
+                self._changed.wait(self._wake_at - now if self._wake_at else None)
 
 
 def _cut(dbapi_connection: Any) -> None:
