@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from fleetstat import job, model
-from fleetstat.store import Store
+from fleetstat import job, model, writer
+from fleetstat.store import Recorded, Store
 from fleetstat.store.spool import Spool, decode, encode
 from tests.support import answers
 from tests.support.private_postgres import PrivatePostgres
@@ -47,6 +47,36 @@ def test_a_result_comes_back_from_the_spool_as_it_went_in(tmp_path: Path) -> Non
 def test_a_failed_result_round_trips_too() -> None:
     failed = answers.failed_result(T0, model.Outcome.TIMEOUT, "no answer in 60 s")
     assert decode(model.HostResult, encode(failed)) == failed
+
+
+def test_a_spooled_result_written_back_twice_is_stored_once(store: Store, tmp_path: Path) -> None:
+    run_id = store.start_run(T0)
+    result = answers.ok_result(T0, answers.answer(T0, evts=answers.events(range(2), T0)))
+    spool = Spool(tmp_path / "spool")
+
+    def write(run: int, one: model.HostResult) -> Recorded:
+        return store.record(run, one, T0)
+
+    spool.keep(run_id, result)
+    assert writer.replay(store, spool, {}, write) == 1
+    spool.keep(run_id, result)  # as if the collector died between the commit and the unlink
+    assert writer.replay(store, spool, {}, write) == 1
+
+    attempts, samples, doubled = counts(store.engine.url.render_as_string(hide_password=False))
+    assert (attempts, samples, doubled) == ({run_id: 1}, {run_id: 1}, 0)
+    assert list(spool.folder.iterdir()) == []
+
+
+def test_a_spooled_result_of_a_run_that_is_gone_is_set_aside(store: Store, tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    kept = spool.keep(424242, answers.ok_result(T0, answers.answer(T0)))
+
+    def write(run: int, one: model.HostResult) -> Recorded:
+        return store.record(run, one, T0)
+
+    assert writer.replay(store, spool, {}, write) == 0
+    assert [p.name for p in spool.folder.iterdir()] == [kept.name + ".failed"]
+    assert writer.replay(store, spool, {}, write) == 0 and len(spool) == 0
 
 
 def config_for(folder: Path, db: str, clients: list[model.Client], smtp: model.SmtpSettings):
