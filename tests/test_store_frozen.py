@@ -7,11 +7,13 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from fleetstat import job
 from fleetstat.errors import StoreUnavailable
 from fleetstat.store import Store
 from tests.support import answers
+from tests.support.databases import server_database
 from tests.support.private_postgres import PrivatePostgres
 from tests.support.sshd import client_for
 from tests.test_spool import config_for
@@ -121,3 +123,28 @@ def test_fleetstat_run_on_a_frozen_postgresql_exits_3_within_the_bound_naming_it
     assert status == 3
     assert took < 12.0
     assert f"127.0.0.1:{private_postgres.port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])  # SQLite: test_store.py
+def test_a_write_waiting_on_another_transactions_lock_ends_within_the_bound(backend: str) -> None:
+    with server_database(backend) as db_url:
+        waits_on_a_lock_within_the_bound(db_url)
+
+
+def waits_on_a_lock_within_the_bound(db_url: str) -> None:
+    store = Store.open(db_url, timeout=1.0)
+    blocker = create_engine(db_url).connect()
+    try:
+        store.record(store.start_run(T0), answers.ok_result(T0, answers.answer(T0)), T0)
+        blocker.execute(text("UPDATE hosts SET name = name"))  # holds the row's lock
+        later = store.start_run(T0)
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            store.record(later, answers.ok_result(T0, answers.answer(T0)), T0)
+        assert time.monotonic() - started < 5.0
+        blocker.rollback()
+        assert store.record(later, answers.ok_result(T0, answers.answer(T0)), T0).new
+    finally:
+        blocker.close()
+        blocker.engine.dispose()
+        store.close()
