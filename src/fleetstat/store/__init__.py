@@ -142,8 +142,7 @@ class Store:
         """
         with (
             self._translating("upgrading the schema of"),
-            self._engine.begin() as connection,
-            locks.migrating(connection),
+            locks.migrating(self._engine) as connection,
         ):
             migrations.upgrade(connection)
 
