@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleetstat import collector, mail, notify
+from fleetstat import collector, mail, notify, ssh
 from fleetstat.errors import FleetstatError, StoreError
 from fleetstat.model import Config, HostResult, Outcome
 from fleetstat.store import Store
@@ -83,6 +83,7 @@ async def run_pass(
     clock: Clock = utcnow,
     progress: Progress | None = None,
     concurrency: int | None = None,
+    connections: ssh.Connections | None = None,
 ) -> PassReport:
     """Collect from every client of ``config`` and store, alert and mail as each host finishes.
 
@@ -90,10 +91,16 @@ async def run_pass(
     processes; a second pass waits). Database writes run in one worker thread, in the
     order results arrive, so the SSH event loop never waits on the database; a write
     that fails is reported for that host and the pass goes on. Mail is flushed once at
-    the end.
+    the end. ``connections`` are kept SSH connections (``watch``), else each host's
+    is closed after its run.
+
+    Cancelled (SIGINT, SIGTERM), the pass stores the ``interrupted`` results, closes
+    its run row and raises ``CancelledError`` again.
     """
     async with pass_lock(lock_path(config)):
-        return await _run_pass(config, store, clock, progress, concurrency)
+        return await _run_pass(
+            config, store, clock, progress, concurrency=concurrency, connections=connections
+        )
 
 
 async def _run_pass(
@@ -101,27 +108,30 @@ async def _run_pass(
     store: Store,
     clock: Clock,
     progress: Progress | None,
+    *,
     concurrency: int | None,
+    connections: ssh.Connections | None,
 ) -> PassReport:
     started = clock()
     run_id = await asyncio.to_thread(store.start_run, started)
     cursors = await asyncio.to_thread(store.cursors)
     writer = _Writer(config, store, run_id, clock)
-    results = await collector.collect(
-        config.clients,
-        config.settings,
-        cursors=cursors,
-        on_result=writer.put,
-        progress=progress,
-        concurrency=concurrency,
-    )
-    await writer.drain()
-    ok = sum(r.outcome is Outcome.OK for r in results)
-    run_error = None
     try:
-        await asyncio.to_thread(store.finish_run, run_id, clock(), len(results), ok)
-    except StoreError as err:
-        run_error = str(err)
+        results = await collector.collect(
+            config.clients,
+            config.settings,
+            cursors=cursors,
+            on_result=writer.put,
+            progress=progress,
+            concurrency=concurrency,
+            connections=connections,
+        )
+    except asyncio.CancelledError:
+        await writer.drain()
+        await _finish_run(store, run_id, clock, writer.seen)
+        raise
+    await writer.drain()
+    run_error = await _finish_run(store, run_id, clock, results)
     flushed, mail_error = await _flush(store, config, clock)
     return PassReport(
         run_id=run_id,
@@ -133,6 +143,18 @@ async def _run_pass(
         mail_error=mail_error,
         run_error=run_error,
     )
+
+
+async def _finish_run(
+    store: Store, run_id: int, clock: Clock, results: list[HostResult]
+) -> str | None:
+    """Close the run row with its host counts; why it could not be closed, or None."""
+    ok = sum(r.outcome is Outcome.OK for r in results)
+    try:
+        await asyncio.to_thread(store.finish_run, run_id, clock(), len(results), ok)
+    except StoreError as err:
+        return str(err)
+    return None
 
 
 async def _flush(
@@ -159,9 +181,11 @@ class _Writer:
         self._queue: asyncio.Queue[HostResult | None] = asyncio.Queue()
         self._task = asyncio.ensure_future(self._consume())
         self.unstored: dict[str, str] = {}
+        self.seen: list[HostResult] = []
 
     def put(self, result: HostResult) -> None:
         """Queue ``result`` behind the ones already queued."""
+        self.seen.append(result)
         self._queue.put_nowait(result)
 
     async def drain(self) -> None:

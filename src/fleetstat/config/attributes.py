@@ -19,10 +19,12 @@ from fleetstat.config.values import (
     _mail_address,
     _mail_list,
     _mount,
+    _on_off,
     _path,
     _port,
     _positive_duration,
     _secret,
+    _size,
     _text,
     _whole,
 )
@@ -123,6 +125,12 @@ SETTINGS_ATTRS = (
          _default(Settings, "max_events"), "security events read per client per run"),
     Attr("mail-max-events", "mail_max_events", _whole(0), "whole number >= 0",
          _default(Settings, "mail_max_events"), "security events listed in one mail"),
+    Attr("max-answer", "max_answer", _size, "size", "16MiB",
+         "most an agent may print; a longer answer is bad_payload"),
+    Attr("keep-connections", "keep_connections", _on_off, "on, off", "on",
+         "watch keeps each client's SSH connection open between passes"),
+    Attr("max-kept-connections", "max_kept_connections", _whole(0), "whole number >= 0",
+         _default(Settings, "max_kept_connections"), "most SSH connections watch keeps open"),
 )  # fmt: skip
 
 SMTP_ATTRS = (
