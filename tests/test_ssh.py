@@ -119,12 +119,13 @@ def test_wrong_password_is_auth_failed_and_tried_once(
     assert count_in_log(server, "Failed password") == 1
 
 
-def test_closed_port_is_unreachable(tmp_path: Path) -> None:
+def test_closed_port_is_unreachable_and_says_connection_refused(tmp_path: Path) -> None:
     port = free_port(["127.0.0.22"])
     client = model.Client(ip="127.0.0.22", port=port, username="nobody", password="x")
     error = outcome_of(client, settings_in(tmp_path))
     assert error.outcome == model.Outcome.UNREACHABLE
     assert error.transient
+    assert str(error) == "connection refused"
 
 
 def test_silent_listener_is_unreachable_after_the_connect_timeout(tmp_path: Path) -> None:
