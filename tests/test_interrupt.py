@@ -1,4 +1,4 @@
-"""``fleetstat run`` stopped by SIGINT or killed by SIGKILL mid-pass: nothing is left on a client."""
+"""``fleetstat run`` stopped by SIGINT or killed by SIGKILL mid-pass: nothing stays on a client."""
 
 from __future__ import annotations
 
