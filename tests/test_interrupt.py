@@ -57,16 +57,18 @@ def wait_for_dirs(user: SshUser, count: int, proc: subprocess.Popen[str]) -> Non
         time.sleep(0.1)
 
 
-def test_sigint_interrupts_the_hosts_in_flight_cleans_up_and_closes_the_run(
-    ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_interrupts_the_hosts_in_flight_cleans_up_and_closes_the_run(
+    ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path, signum: int, status: int
 ) -> None:
     server = sshd_factory([f"127.0.0.{n}" for n in range(100, 106)])
     proc = start_run(write_config(tmp_path, ssh_user, server, "30s"))
     wait_for_dirs(ssh_user, 6, proc)
     started = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
+    assert proc.returncode == status, err
+    assert "interrupted" in err
     assert time.monotonic() - started < 10
     assert leftover_temp_dirs(ssh_user) == []
     assert processes_of(ssh_user) == []
