@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import subprocess
 from pathlib import Path
 
@@ -135,3 +136,27 @@ def test_connections_follow_the_keep_connections_setting(value: str) -> None:
     settings = model.Settings(keep_connections=value == "on", max_kept_connections=7)
     connections = ssh.Connections.from_settings(settings)
     assert (connections.keep, connections.max_kept) == (value == "on", 7)
+
+
+def test_watch_logs_in_once_per_host_over_several_passes(
+    ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
+) -> None:
+    from fleetstat import config, watch
+
+    server = sshd_factory(["127.0.0.91", "127.0.0.92"])
+    clients = "\n".join(
+        f'  <client ip="{ip}" port="{server.port}" username="{ssh_user.name}" '
+        f'password="{ssh_user.password}" />'
+        for ip in server.addresses
+    )
+    path = tmp_path / "clients.xml"
+    path.write_text(
+        f'<clients>\n  <settings db="sqlite:///{tmp_path}/f.db" known-hosts="{tmp_path}/kh" '
+        'cpu-interval="0.1">\n    <smtp host="127.0.0.1" port="9" />\n  </settings>\n'
+        f"{clients}\n</clients>\n"
+    )
+    path.chmod(0o600)
+    out = io.StringIO()
+    assert watch.watch(config.load(path), period=0, out=out, max_passes=3) == 0
+    assert [line.split(": ", 1)[1][:7] for line in out.getvalue().splitlines()] == ["2/2 ok,"] * 3
+    assert count_in_log(server, "Accepted password") == 2
