@@ -31,6 +31,24 @@ BACKOFF = 0.2
 KEEPALIVE_INTERVAL = 30.0
 KEEPALIVE_COUNT_MAX = 3
 
+_RNG = random.Random()
+#: Loaded key files by path, with the (mtime, size) they were loaded at.
+_KEYS: dict[Path, tuple[tuple[int, int], asyncssh.SSHKey]] = {}
+
+
+def load_key(path: Path) -> asyncssh.SSHKey:
+    """The private key in ``path``, read once while the file is unchanged.
+
+    Raises ``OSError`` or ``ValueError`` (``asyncssh.KeyImportError``) like asyncssh.
+    """
+    stat = path.stat()
+    signature = (stat.st_mtime_ns, stat.st_size)
+    cached = _KEYS.get(path)
+    if cached is None or cached[0] != signature:
+        cached = (signature, asyncssh.read_private_key(path))
+        _KEYS[path] = cached
+    return cached[1]
+
 
 def _check_key_file(client: model.Client) -> None:
     """Raise ``HostError`` (auth_failed) when the client's key file cannot be loaded.
@@ -41,7 +59,7 @@ def _check_key_file(client: model.Client) -> None:
         return
     path = Path(client.keyfile).expanduser()
     try:
-        asyncssh.read_private_key(path)
+        load_key(path)
     except OSError as err:
         message = f"key file {path} could not be read: {err.strerror or err}"
         raise fail(client, model.Outcome.AUTH_FAILED, message) from err
@@ -54,7 +72,7 @@ def _auth_options(client: model.Client) -> dict[str, object]:
     """Password, key file, or (neither given) ssh-agent and the default keys."""
     if client.keyfile:
         return {
-            "client_keys": [str(Path(client.keyfile).expanduser())],
+            "client_keys": [load_key(Path(client.keyfile).expanduser())],
             "agent_path": None,
             "password": client.password,
         }
@@ -109,7 +127,7 @@ async def connect(
     Raises ``HostError`` (unreachable, auth_failed, host_key_mismatch). Authentication
     failures are never retried. The host key is checked on every new connection.
     """
-    rng = rng or random.Random()
+    rng = rng or _RNG
     _check_key_file(client)
     for attempt in range(1, attempts + 1):
         try:
