@@ -12,8 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.sshd import SshdFactory, SshdServer, SshUser, leftover_temp_dirs
-from tests.test_ssh_faults import processes_of
+from tests.support.sshd import (
+    SshdFactory,
+    SshdServer,
+    SshUser,
+    leftover_temp_dirs,
+    processes_of,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -27,7 +27,7 @@ from tests.support.sshd import (
     count_in_log,
     free_port,
     leftover_temp_dirs,
-    user_processes,
+    processes_of,
 )
 
 ECHO = "import sys\nsys.stdout.write('echo:' + sys.stdin.read().strip() + '\\n')\n"
@@ -162,7 +162,7 @@ def test_hanging_agent_times_out_and_leaves_nothing_behind(
     error = outcome_of(client, settings_in(tmp_path), HANG)
     assert error.outcome == model.Outcome.TIMEOUT
     assert leftover_temp_dirs(ssh_user) == []
-    assert user_processes(ssh_user, ssh.AGENT_NAME) == []
+    assert processes_of(ssh_user) == []
 
 
 def test_temp_dir_is_removed_when_the_deadline_falls_during_cleanup(
@@ -190,7 +190,7 @@ def test_temp_dir_is_removed_when_the_deadline_falls_during_cleanup(
         else:
             assert result == b"late"
     assert leftover_temp_dirs(ssh_user) == []
-    assert user_processes(ssh_user, ssh.AGENT_NAME) == []
+    assert processes_of(ssh_user) == []
 
 
 def remove_locked_temp_dirs(user: SshUser) -> list[Path]:

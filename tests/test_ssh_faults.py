@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from tests.support.sshd import (
     client_for,
     count_in_log,
     leftover_temp_dirs,
+    processes_of,
 )
 from tests.test_ssh import ECHO, HANG, outcome_of, run, settings_in
 
@@ -44,20 +44,6 @@ ISOLATION = (
     "import sys\n"
     "sys.stdout.write('isolated=%d no_site=%d\\n' % (sys.flags.isolated, sys.flags.no_site))\n"
 )
-
-
-def processes_of(user: SshUser) -> list[str]:
-    """Every process of ``user`` (command lines), once its SSH sessions have ended."""
-    lines: list[str] = []
-    for _ in range(50):
-        done = subprocess.run(
-            ["ps", "-u", user.name, "-o", "args="], capture_output=True, text=True, check=False
-        )
-        lines = [line for line in done.stdout.splitlines() if line.strip()]
-        if not lines:
-            break
-        time.sleep(0.1)
-    return lines
 
 
 @pytest.fixture
