@@ -143,6 +143,8 @@ def _check_posix(job: Job, capture: session.Capture, report: posix.Report) -> by
         raise fail(client, outcome.AGENT_FAILED, report.failure)
     if report.killed:
         raise fail(client, outcome.TIMEOUT, f"no answer within {job.limit:g} s")
+    if capture.exit_status is None:
+        raise fail(client, outcome.AGENT_FAILED, f"SSH channel closed before the end{detail}")
     if capture.exit_status != 0:
         why = f"agent exited with {capture.exit_status}{detail}"
         raise fail(client, outcome.AGENT_FAILED, why)
