@@ -80,7 +80,9 @@ def test_a_signal_interrupts_the_hosts_in_flight_cleans_up_and_closes_the_run(
     with sqlite3.connect(tmp_path / "fleetstat.db") as db:
         outcomes = [row[0] for row in db.execute("SELECT outcome FROM collection_attempts")]
         runs = list(db.execute("SELECT finished_at, hosts_total, hosts_ok FROM runs"))
+        transitions = list(db.execute("SELECT * FROM alert_transitions"))
     assert outcomes == ["interrupted"] * 6
+    assert transitions == []  # an interruption is not the hosts' fault: no alert fires
     assert len(runs) == 1
     assert runs[0][0] is not None
     assert runs[0][1:] == (6, 0)

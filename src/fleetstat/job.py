@@ -206,6 +206,8 @@ class _Writer:
     def _write(self, result: HostResult) -> None:
         now = self._clock()
         host_id = self._store.record(self._run_id, result, now)
+        if result.outcome is Outcome.INTERRUPTED:
+            return  # says nothing about the host: its alerts stay as they are
         notify.after_host(self._store, self._run_id, host_id, result, self._config.settings, now)
 
 
