@@ -108,7 +108,7 @@ def run_until_signal(work: Coroutine[Any, Any, T]) -> T:
 
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load(args)
-    store = Store.open(loaded.settings.db)
+    store = Store.open(loaded.settings.db, timeout=loaded.settings.db_timeout)
     try:
         progress = None if args.json else report.ProgressBar()
         result = run_until_signal(

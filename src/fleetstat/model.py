@@ -103,6 +103,7 @@ class Settings:
     max_answer: int = 16 * 1024 * 1024
     keep_connections: bool = True
     max_kept_connections: int = 1000
+    db_timeout: float = 30.0
     smtp: SmtpSettings = SmtpSettings()
 
 

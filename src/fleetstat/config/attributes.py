@@ -131,6 +131,10 @@ SETTINGS_ATTRS = (
          "watch keeps each client's SSH connection open between passes"),
     Attr("max-kept-connections", "max_kept_connections", _whole(0), "whole number >= 0",
          _default(Settings, "max_kept_connections"), "most SSH connections watch keeps open"),
+    Attr("db-timeout", "db_timeout", _positive_duration, "duration",
+         _default(Settings, "db_timeout", "s"),
+         "bound on one database call (statement, lock wait, SQLite busy wait, connect)",
+         env="FLEETSTAT_DB_TIMEOUT"),
 )  # fmt: skip
 
 SMTP_ATTRS = (
