@@ -440,8 +440,15 @@ def profile(folder: Path, user: SshUser, out: Path, count: int = 200) -> None:
     print((out / "top.txt").read_text())
 
 
+#: A leaf frame py-spy counts as running although the thread waits (an idle pool worker).
+IDLE = ("_worker (concurrent/futures/thread.py:81)",)
+
+
 def top_entries(raw: str, count: int = 25) -> str:
-    """The functions with the most samples, by own time and in total, of a py-spy raw file."""
+    """The functions with the most samples, by own time and in total, of a py-spy raw file.
+
+    Samples of idle thread-pool workers (``IDLE``) are left out.
+    """
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
     samples = 0
@@ -450,6 +457,8 @@ def top_entries(raw: str, count: int = 25) -> str:
         if not stack:
             continue
         frames = stack.split(";")
+        if frames[-1] in IDLE:
+            continue
         hits = int(number)
         samples += hits
         own[frames[-1]] += hits
