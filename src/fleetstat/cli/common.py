@@ -54,6 +54,8 @@ class Target:
         if self.config_path is None:
             raise click.UsageError("give the clients XML with -c/--config FILE")
         loaded = config.load(self.config_path)
+        settings = replace(loaded.settings, config=self.config_path.resolve())
+        loaded = replace(loaded, settings=settings)
         for warning in loaded.warnings:
             click.echo(f"fleetstat: warning: {warning}", err=True)
         if self.db:

@@ -23,7 +23,7 @@ def hosts(target: Target, as_json: bool) -> int:
     from fleetstat import report
     from fleetstat.store import Store
 
-    store = Store.open(target.settings().db)
+    store = Store.open_existing(target.settings().db)
     try:
         rows = store.latest_hosts()
     finally:
@@ -59,7 +59,7 @@ def history(target: Target, host: str, limit: int, events: bool, as_json: bool) 
     from fleetstat import report
     from fleetstat.store import Store
 
-    store = Store.open(target.settings().db)
+    store = Store.open_existing(target.settings().db)
     try:
         if events:
             found = store.events_of_host(host, limit=limit)
