@@ -319,7 +319,8 @@ def test_the_history_hint_of_an_alert_mail_names_the_config_and_works_from_elsew
     config = write_config(tmp_path, ssh_user, three_hosts, smtp_server.port)
     assert main(["run", "--config", str(config)]) == 0
     capsys.readouterr()
-    body = next(m for m in smtp_server.messages if "FIRING" in m.subject).message
+    firing = [m for m in smtp_server.messages if "FIRING" in m.subject]
+    body = next(m for m in firing if m.recipients == ("ops0@example.org",)).message
     hint = next(
         line.split("history", 1)[1].strip()
         for line in body.get_content().splitlines()
