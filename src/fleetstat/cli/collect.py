@@ -22,16 +22,14 @@ from fleetstat.cli.common import Target
 @common.concurrency_option()
 @common.json_option("print the result as JSON, no progress bar")
 def run(target: Target, concurrency: int | None, as_json: bool) -> int:
-    import asyncio
-
-    from fleetstat import job, report
+    from fleetstat import interrupt, job, report
     from fleetstat.store import Store
 
     loaded = target.config()
     store = Store.open(loaded.settings.db)
     try:
         progress = None if as_json else report.ProgressBar()
-        result = asyncio.run(
+        result = interrupt.run(
             job.run_pass(loaded, store, progress=progress, concurrency=concurrency)
         )
     finally:
@@ -49,7 +47,9 @@ def run(target: Target, concurrency: int | None, as_json: bool) -> int:
     "collect on a schedule, one pass every period",
     "Runs a pass every --every; never two at once, also across processes (a lock file beside "
     "the database). A pass longer than the period delays the next one. SIGTERM or Ctrl-C "
-    "finishes the pass in flight, sends the outbox and exits 0. One log line per pass.",
+    "finishes the pass in flight, sends the outbox and exits 0; a second one stops the pass "
+    "(its hosts are cleaned up and recorded as interrupted) and exits 130 or 143. "
+    "One log line per pass.",
     ["fleetstat watch --config /etc/fleetstat/clients.xml --every 5m"],
 )
 @common.target_options(config_required=True)
