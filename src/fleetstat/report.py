@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import sys
 import time
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, TextIO
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy.engine import make_url
-
-from fleetstat.job import PassReport
-from fleetstat.mail import FlushReport
-from fleetstat.model import Event, HostResult
-from fleetstat.store.queries import AttemptRow, HostRow
+if TYPE_CHECKING:
+    from fleetstat.job import PassReport
+    from fleetstat.mail import FlushReport
+    from fleetstat.model import Event, HostResult
+    from fleetstat.store.queries import AttemptRow, HostRow
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -107,8 +109,8 @@ def pass_json(report: PassReport) -> dict[str, Any]:
     """The pass as a JSON-ready dict (``fleetstat run --json``)."""
     return {
         "run_id": report.run_id,
-        "started_at": report.started_at.isoformat(),
-        "finished_at": report.finished_at.isoformat(),
+        "started_at": iso(report.started_at),
+        "finished_at": iso(report.finished_at),
         "duration_seconds": round(report.duration, 3),
         "ok": report.ok,
         "failed": report.failed,
@@ -127,8 +129,13 @@ def pass_json(report: PassReport) -> dict[str, Any]:
 
 def _result_json(result: HostResult, unstored: str | None) -> dict[str, Any]:
     answer = result.answer
+    events_error = (
+        "; ".join(text for part, text in answer.errors if part == "events") if answer else ""
+    )
     return {
         "name": result.client.label,
+        # The client's inventory group, once the config has groups (None until then).
+        "group": getattr(result.client, "group", None),
         "ip": result.client.ip,
         "port": result.client.port,
         "outcome": result.outcome.value,
@@ -139,13 +146,45 @@ def _result_json(result: HostResult, unstored: str | None) -> dict[str, Any]:
         "cpu_percent": answer.cpu.percent if answer and answer.cpu else None,
         "memory_percent": answer.memory.percent if answer and answer.memory else None,
         "uptime_seconds": answer.uptime if answer else None,
-        "events": len(answer.events) if answer else None,
+        # None when the event log was not read; ``events_error`` then says why.
+        "events": len(answer.events) if answer and not events_error else None,
+        "events_error": events_error or None,
     }
 
 
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with ``Z``: ``2026-11-27T12:00:02.5Z``; a naive time is taken as UTC."""
+    if moment is None:
+        return None
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.isoformat().replace("+00:00", "Z")
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with dataclasses as dicts, times as ``iso``, enums as values, paths as text."""
+    if isinstance(obj, datetime):
+        return iso(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(key): jsonable(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(item) for item in obj]
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` as compact JSON on one line (``jsonable`` first)."""
+    return json.dumps(jsonable(obj), separators=(",", ":"), ensure_ascii=False)
+
+
 def dump_json(obj: Any) -> None:
-    """Print ``obj`` as one JSON document on stdout."""
-    print(json.dumps(obj, indent=2, default=str))
+    """Print ``obj`` as one compact JSON document on one line of stdout."""
+    print(json_text(obj))
 
 
 class ProgressBar:
@@ -238,4 +277,6 @@ def flush_line(flushed: FlushReport) -> str:
 
 def safe_url(url: str) -> str:
     """A database URL with its password hidden, fit to print."""
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sys
 import time
 from typing import TextIO
@@ -12,6 +11,7 @@ from typing import TextIO
 from fleetstat import interrupt, job, mail
 from fleetstat.errors import FleetstatError
 from fleetstat.model import Config
+from fleetstat.report import json_text
 from fleetstat.store import Store
 
 
@@ -87,7 +87,7 @@ async def _one_pass(config: Config, store: Store, concurrency: int | None, as_js
         report = await job.run_pass(config, store, concurrency=concurrency)
     except FleetstatError as err:
         if as_json:
-            return json.dumps({"time": job.utcnow().isoformat(), "error": str(err)})
+            return json_text({"time": job.utcnow(), "error": str(err)})
         return f"{job.utcnow():%Y-%m-%dT%H:%M:%SZ} pass failed: {err}"
     return log_line(report, as_json=as_json)
 
@@ -97,9 +97,9 @@ def log_line(report: job.PassReport, *, as_json: bool) -> str:
     failed = [f"{r.client.label} {r.outcome.value}" for r in report.results if r.answer is None]
     sent = report.mail.sent if report.mail else 0
     if as_json:
-        return json.dumps(
+        return json_text(
             {
-                "time": report.finished_at.isoformat(),
+                "time": report.finished_at,
                 "run_id": report.run_id,
                 "hosts": len(report.results),
                 "ok": report.ok,

@@ -29,7 +29,7 @@ def hosts(target: Target, as_json: bool) -> int:
     finally:
         store.close()
     if as_json:
-        report.dump_json([row.__dict__ for row in rows])
+        report.dump_json(rows)
         return 0
     if not rows:
         print("no hosts yet: run `fleetstat run --config FILE` first")
@@ -77,7 +77,7 @@ def _show(
     from fleetstat import report
 
     if as_json:
-        report.dump_json([row.__dict__ for row in rows])
+        report.dump_json(rows)
         return 0
     if not rows:
         print(f"no {what} recorded for {host!r} (give its name, IP or ip:port)")
