@@ -121,3 +121,79 @@ def test_watch_json_writes_one_line_per_pass(tmp_path, ssh_user, sshd_factory, s
     assert [p["ok"] for p in passes] == [1, 1]
     assert all(ISO_Z.match(p["time"]) for p in passes)
     assert all(": " not in line for line in lines)
+
+
+def stored_hosts(db: str, clients: list[tuple[str, int, str]], error: str = "") -> None:
+    """Store one run with an ok answer (or ``error``) for each (ip, port, name)."""
+    store = Store.open(db)
+    run = store.start_run(START)
+    for ip, port, name in clients:
+        who = answers.client(ip, port, name)
+        result = (
+            answers.failed_result(START, error=error, who=who)
+            if error
+            else answers.ok_result(START, answers.answer(START), who=who)
+        )
+        store.record(run, result, START)
+    store.close()
+
+
+def test_hosts_shows_ip_and_port_only_where_two_hosts_share_an_ip(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path}/fleetstat.db"
+    clients = [("10.0.0.5", 22, "web01"), ("10.0.0.5", 2222, "web02"), ("10.0.0.6", 22, "db01")]
+    stored_hosts(db, clients)
+    assert main(["hosts", "--db", db]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:] if line.strip()}
+    assert rows == {"web01": "10.0.0.5:22", "web02": "10.0.0.5:2222", "db01": "10.0.0.6"}
+
+
+def test_tables_into_a_pipe_are_plain_and_keep_every_character(tmp_path):
+    db = f"sqlite:///{tmp_path}/fleetstat.db"
+    error = "connect to 10.0.0.7 port 22: [Errno 111] Connection refused, " + "x" * 150
+    stored_hosts(db, [("10.0.0.7", 22, "web07")], error=error)
+    shown = subprocess.run(
+        [sys.executable, "-m", "fleetstat.cli", "history", "web07", "--db", db],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "60"},
+    )
+    assert "\x1b[" not in shown.stdout
+    assert "[Errno 111]" in shown.stdout
+    assert "unreachable" in shown.stdout
+    assert any(len(line) > 150 for line in shown.stdout.splitlines())
+
+
+def test_tables_on_a_terminal_fit_its_width_and_have_colour(tmp_path):
+    import pty
+
+    db = f"sqlite:///{tmp_path}/fleetstat.db"
+    stored_hosts(db, [("10.0.0.7", 22, "web07")], error="refused " + "x" * 150)
+    leader, follower = pty.openpty()
+    os.set_inheritable(follower, True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetstat.cli", "history", "web07", "--db", db],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "90", "LINES": "40", "TERM": "xterm-256color"},
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the command is done
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=30) == 0
+    text = b"".join(chunks).decode()
+    assert "\x1b[" in text  # colour
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    lines = [line for line in plain.splitlines() if line.strip()]
+    assert max(len(line.rstrip()) for line in lines) <= 90
+    assert any(line.rstrip().endswith("…") for line in lines)
+    assert "unreachable" in plain
