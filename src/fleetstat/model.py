@@ -56,6 +56,8 @@ class Client:
     timeout: float | None = None
     alerts: tuple[AlertRule, ...] = ()
     line: int = 0
+    #: ``password-env``: the variable that holds the password, read when a pass connects.
+    password_env: str | None = None
 
     @property
     def address(self) -> str:
