@@ -49,7 +49,7 @@ def test_the_display_redraws_by_itself_and_names_the_host_it_waits_for(tmp_path,
     os.close(follower)
     try:
         with wait_for_the_pass(silent_host):
-            shown = read_for(leader, 3.5)
+            shown = read_for(leader, 4.5)
             run.send_signal(signal.SIGINT)
             run.communicate(timeout=30)
     finally:
