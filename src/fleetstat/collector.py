@@ -85,6 +85,7 @@ async def collect(
     *,
     cursors: Mapping[str, dict[str, Any]],
     on_result: Callable[[model.HostResult], None] | None = None,
+    on_start: Callable[[model.Client], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
     concurrency: int | None = None,
     clock: Clock = utcnow,
@@ -93,7 +94,8 @@ async def collect(
     """Collect from every client; return one ``HostResult`` per client, in config order.
 
     ``cursors`` maps ``client.address`` to the event cursor of its last answer.
-    ``on_result`` is called as each host finishes (so the caller can store it at once);
+    ``on_result`` is called as each host finishes (so the caller can store it at once),
+    ``on_start`` as each one starts;
     ``progress(done, total)`` after each. At most ``concurrency`` (default
     ``settings.concurrency``) hosts run at a time. ``connections`` are the collector's
     SSH connections (kept between passes by ``watch``); without them each host's
@@ -110,6 +112,7 @@ async def collect(
                 settings,
                 cursors=cursors,
                 on_result=on_result,
+                on_start=on_start,
                 progress=progress,
                 concurrency=concurrency,
                 clock=clock,
@@ -121,6 +124,8 @@ async def collect(
 
     async def one(index: int, client: model.Client) -> None:
         async with gate:
+            if on_start is not None:
+                on_start(client)
             cursor = dict(cursors.get(client.address) or {})
             result = await collect_one(
                 client, settings, agent, cursor, clock, connections=connections
