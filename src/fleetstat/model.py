@@ -15,7 +15,17 @@ from typing import Any
 # ---------------------------------------------------------------- configuration
 
 ALERT_TYPES = ("memory", "cpu", "swap", "disk", "load")
-HOST_KEY_POLICIES = ("accept-new", "strict", "off")
+
+
+class HostKeyPolicy(enum.StrEnum):
+    """What ``host-keys`` does with a key no known_hosts file trusts (see docs/security.md)."""
+
+    ACCEPT_NEW = "accept-new"
+    STRICT = "strict"
+    OFF = "off"
+
+
+HOST_KEY_POLICIES = tuple(HostKeyPolicy)
 SMTP_TLS_MODES = ("none", "starttls", "ssl")
 
 
@@ -86,6 +96,8 @@ class Settings:
     """Server settings: ``<settings>`` in the XML, overridden by ``FLEETSTAT_*`` variables.
 
     Times are seconds. ``timeout`` bounds one whole host (connect, upload, run, cleanup).
+    ``known_hosts`` is fleetstat's own known_hosts file (learned keys are appended to it);
+    ``known_hosts_read_only`` are the further files of the ``known-hosts`` setting.
     """
 
     db: str = "sqlite:///fleetstat.db"
@@ -94,6 +106,7 @@ class Settings:
     timeout: float = 60.0
     host_keys: str = "accept-new"
     known_hosts: Path = Path("~/.local/state/fleetstat/known_hosts")
+    known_hosts_read_only: tuple[Path, ...] = ()
     cpu_interval: float = 1.0
     max_events: int = 500
     mail_max_events: int = 100
