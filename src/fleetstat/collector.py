@@ -9,14 +9,19 @@ or delays the others.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from fleetstat import envelope, model, payload, ssh
+from fleetstat import envelope, hostkeys, model, payload, ssh
+from fleetstat.answer import ERROR, clean
 from fleetstat.errors import EnvelopeError, HostError
 
 Clock = Callable[[], datetime]
+
+_log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -44,24 +49,59 @@ async def collect_one(
 ) -> model.HostResult:
     """Run the agent on one client and open its answer; every failure becomes the result."""
     started = clock()
+    try:
+        known = hostkeys.recorded_keys(client, settings)
+    except HostError as err:
+        return _failed(client, model.Outcome(err.outcome), str(err), started, clock)
+    result = await _attempt(client, settings, agent, cursor, started=started, clock=clock)
+    learned = _learned(client, settings, known)
+    return dataclasses.replace(result, learned_key=learned) if learned else result
+
+
+async def _attempt(
+    client: model.Client,
+    settings: model.Settings,
+    agent: bytes,
+    cursor: dict[str, Any],
+    *,
+    started: datetime,
+    clock: Clock,
+) -> model.HostResult:
+    """Run the agent and open its answer; a failure of the client or of fleetstat is the result.
+
+    An exception that is neither a ``HostError`` nor an ``EnvelopeError`` is fleetstat's
+    own bug: logged with its traceback and recorded as ``internal_error``.
+    """
     key, request = _request(client, settings, cursor)
     try:
         token = await ssh.run_agent(client, settings, agent, request)
-        answer = envelope.open_answer(token, key)
+        answer = envelope.open_answer(token, key, max_events=settings.max_events)
     except HostError as err:
         return _failed(client, model.Outcome(err.outcome), str(err), started, clock)
     except EnvelopeError as err:
         return _failed(client, model.Outcome.BAD_PAYLOAD, str(err), started, clock)
     except Exception as err:  # noqa: BLE001 - one host's surprise must not end the run
-        message = f"{type(err).__name__}: {err}"
-        return _failed(client, model.Outcome.AGENT_FAILED, message, started, clock)
+        _log.exception("%s: fleetstat's own error while collecting", client.address)
+        message = f"fleetstat's own error (see its log): {type(err).__name__}: {err}"
+        return _failed(client, model.Outcome.INTERNAL_ERROR, message, started, clock)
     return model.HostResult(client, model.Outcome.OK, started, clock(), answer=answer)
+
+
+def _learned(client: model.Client, settings: model.Settings, known: frozenset[str]) -> str | None:
+    """The host key recorded for ``client`` since ``known`` was read, or None."""
+    try:
+        new = hostkeys.recorded_keys(client, settings) - known
+    except HostError:
+        return None
+    return ", ".join(sorted(new)) or None
 
 
 def _failed(
     client: model.Client, outcome: model.Outcome, message: str, started: datetime, clock: Clock
 ) -> model.HostResult:
-    return model.HostResult(client, outcome, started, clock(), error=message)
+    """A failed result; its error text (partly the client's words) made safe and cut."""
+    error = clean(message, ERROR.limit)
+    return model.HostResult(client, outcome, started, clock(), error=error)
 
 
 async def collect(

@@ -145,7 +145,10 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True)
 class HostResult:
-    """What one host's run produced. ``answer`` is set exactly when ``outcome`` is OK."""
+    """What one host's run produced. ``answer`` is set exactly when ``outcome`` is OK.
+
+    ``learned_key`` is the host key learned on this first contact (``ssh-ed25519 SHA256:…``).
+    """
 
     client: Client
     outcome: Outcome
@@ -153,6 +156,7 @@ class HostResult:
     finished_at: datetime
     error: str | None = None
     answer: Answer | None = None
+    learned_key: str | None = None
 
     @property
     def duration(self) -> float:

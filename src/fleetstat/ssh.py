@@ -190,7 +190,7 @@ def _translate(
         return _fail(client, outcome.UNREACHABLE, err.strerror or str(err) or type(err).__name__)
     if isinstance(err, asyncssh.ChannelOpenError | asyncssh.Error):
         return _fail(client, outcome.AGENT_FAILED, f"SSH: {err}")
-    return _fail(client, outcome.AGENT_FAILED, f"{type(err).__name__}: {err}")
+    raise err  # not the client's doing: fleetstat's own error, which the collector reports
 
 
 def _retry_now(err: BaseException) -> bool:

@@ -1,0 +1,144 @@
+"""Hostile clients through real sshd: valid tokens whose content lies, end to end.
+
+Each client's ``python`` is replaced by one that seals a crafted answer with the
+request's key (``tests.support.hostile``); the collector must refuse or clean it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from fleetstat import collector, envelope, model
+from tests.support.hostile import hostile_python
+from tests.support.sshd import SshdServer, SshUser, client_for, leftover_temp_dirs
+
+pytestmark = pytest.mark.slow
+
+
+def settings_in(folder: Path, **changes: object) -> model.Settings:
+    """Short timeouts, a quick CPU sample and a known_hosts file of the test's own."""
+    fields: dict[str, object] = {
+        "known_hosts": folder / "known_hosts",
+        "connect_timeout": 3.0,
+        "timeout": 20.0,
+        "cpu_interval": 0.05,
+    }
+    return model.Settings(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def collect_with(
+    ssh_user: SshUser, sshd: SshdServer, folder: Path, change: str, **settings: object
+) -> model.HostResult:
+    """The result of one host whose agent's answer ``change`` rewrote."""
+    with hostile_python(change) as python:
+        client = client_for(ssh_user, sshd, python=python)
+        (result,) = asyncio.run(
+            collector.collect([client], settings_in(folder, **settings), cursors={})
+        )
+    assert leftover_temp_dirs(ssh_user) == []
+    return result
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("answer['cpu']['percent'] = -50.0", "cpu.percent is -50, outside 0 to 100 percent"),
+        ("answer['memory']['percent'] = 1e300", "memory.percent is 1e+300, outside 0 to 100"),
+        ("answer['memory']['total'] = 2 ** 64", "memory.total is 1.84467e+19, outside 0 to"),
+        ("answer['disks'][0]['used'] = -1", "disks[0].used is -1, outside 0 to"),
+        ("answer['cpu']['count'] = 0", "cpu.count is 0, outside 1 to"),
+        ("answer['clock'] = 1e13", "clock is 1e+13, outside the years 1970 to 2099"),
+        (
+            "raw = json.dumps(answer)[:-1] + ', \"deep\": ' + '[' * 100000 + ']' * 100000 + '}'",
+            "nests too deeply",
+        ),
+        (
+            "deep = []\nfor _ in range(40):\n    deep = [deep]\nanswer['cursor_note'] = deep",
+            "nests more than 16 levels deep",
+        ),
+    ],
+    ids=["negative-cpu", "huge-memory", "int-over-64-bits", "negative-disk", "no-cores",
+         "far-future-clock", "nested-100000", "nested-40"],
+)  # fmt: skip
+def test_a_valid_token_with_impossible_figures_is_bad_payload_naming_the_field(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path, change: str, message: str
+) -> None:
+    result = collect_with(ssh_user, sshd, tmp_path, change)
+    assert result.outcome is model.Outcome.BAD_PAYLOAD
+    assert result.answer is None
+    assert result.error is not None and message in result.error
+
+
+def test_more_events_than_max_events_is_bad_payload(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    record = (
+        "{'source': 'linux-auth', 'record_id': 'r%d' % n, 'event_id': 'sshd.failed_password',"
+        " 'time': '2026-11-27T12:00:00Z', 'level': 'audit_failure', 'user': 'root',"
+        " 'source_ip': '10.0.0.9', 'message': 'Failed password', 'fields': {}}"
+    )
+    change = (
+        f"answer['events'] = {{'records': [{record} for n in range(20000)], 'cursor': {{}},"
+        " 'resets': [], 'truncated': False}"
+    )
+    result = collect_with(ssh_user, sshd, tmp_path, change, max_events=500)
+    assert result.outcome is model.Outcome.BAD_PAYLOAD
+    assert result.error == (
+        "agent answer: events.records holds 20000 records, more than max-events 500"
+    )
+
+
+def test_text_from_the_client_is_cleaned_and_cut_before_it_is_kept(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    change = (
+        "answer['host']['hostname'] = 'web\\x00\\x1b[2J\\r\\nSubject: forged\\ud800'\n"
+        "answer['errors'] = [{'part': 'memory', 'error': 'E' * 100000}]"
+    )
+    result = collect_with(ssh_user, sshd, tmp_path, change)
+    assert result.outcome is model.Outcome.OK
+    assert result.answer is not None
+    assert result.answer.host.hostname == "web\ufffd\ufffd[2J Subject: forged\ufffd"
+    ((part, error),) = result.answer.errors
+    assert part == "memory"
+    assert len(error) == 2048
+    assert error.endswith("…")
+
+
+def test_agent_stderr_in_an_error_is_cleaned_and_cut(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    change = "sys.stderr.write('\\x1b[31m' + 'X' * 100000 + '\\n')\nsys.exit(1)"
+    result = collect_with(ssh_user, sshd, tmp_path, change)
+    assert result.outcome is model.Outcome.AGENT_FAILED
+    assert result.error is not None
+    assert len(result.error) <= 2048
+    assert "\x1b" not in result.error
+
+
+def test_fleetstat_s_own_error_is_internal_error_with_its_traceback_logged(
+    ssh_user: SshUser,
+    sshd: SshdServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(token: bytes, key: bytes, *, max_events: int) -> model.Answer:
+        raise KeyError("a bug in fleetstat")
+
+    monkeypatch.setattr(envelope, "open_answer", broken)
+    clients = [client_for(ssh_user, sshd), client_for(ssh_user, sshd, name="second")]
+    with caplog.at_level(logging.ERROR, logger="fleetstat.collector"):
+        results = asyncio.run(collector.collect(clients, settings_in(tmp_path), cursors={}))
+    assert [r.outcome for r in results] == [model.Outcome.INTERNAL_ERROR] * 2
+    assert results[0].error == (
+        "fleetstat's own error (see its log): KeyError: 'a bug in fleetstat'"
+    )
+    logged = [r for r in caplog.records if r.name == "fleetstat.collector"]
+    assert len(logged) == 2
+    assert logged[0].exc_info is not None and logged[0].exc_info[0] is KeyError
+    assert leftover_temp_dirs(ssh_user) == []
