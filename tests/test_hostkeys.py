@@ -6,14 +6,19 @@ files are the ones OpenSSH itself writes and reads.
 
 from __future__ import annotations
 
+import json
+import logging
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
 
 from fleetstat import hostkeys, model
+from fleetstat.cli import main
 from tests.support.sshd import SshdFactory, SshdServer, SshUser, client_for
+from tests.test_cli import write_config
 from tests.test_ssh import outcome_of, run, settings_in
 
 OTHER_KEY = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
@@ -190,3 +195,39 @@ def test_a_line_that_is_not_an_entry_names_the_file_and_line(tmp_path: Path) -> 
     path.write_text(f"# pins\n10.0.0.5 {OTHER_KEY}\n@trusted 10.0.0.6 {OTHER_KEY}\n")
     with pytest.raises(ValueError, match=rf"^known_hosts {path}:3 is not a valid key line"):
         hostkeys.open_files([path])
+
+
+@pytest.mark.slow
+def test_each_first_contact_is_reported_in_the_summary_the_log_and_json(
+    *,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    ssh_user: SshUser,
+    sshd_factory: SshdFactory,
+    smtp_server: Any,
+) -> None:
+    server = sshd_factory(["127.0.0.84", "127.0.0.85"])
+    config = write_config(tmp_path, ssh_user, server, smtp_server.port)
+    fingerprint = asyncssh.import_public_key(server.host_public_key).get_fingerprint()
+    with caplog.at_level(logging.WARNING, logger="fleetstat.job"):
+        assert main(["run", "--config", str(config)]) == 0
+    assert "learned the host key of 2 hosts" in capsys.readouterr().out
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "fleetstat.job"]
+    assert line.startswith("learned the host key of 2 hosts: 127.0.0.84:")
+    assert line.count(f"ssh-ed25519 {fingerprint}") == 2
+
+    assert main(["run", "--config", str(config), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["learned_host_keys"] == {}
+    assert [h["learned_host_key"] for h in again["hosts"]] == [None, None]
+
+    (tmp_path / "known_hosts").unlink()
+    assert main(["run", "--config", str(config), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    expected = f"ssh-ed25519 {fingerprint}"
+    assert first["learned_host_keys"] == {
+        f"127.0.0.84:{server.port}": expected,
+        f"127.0.0.85:{server.port}": expected,
+    }
+    assert [h["learned_host_key"] for h in first["hosts"]] == [expected, expected]

@@ -64,6 +64,11 @@ class PassReport:
         return len(self.results) - self.ok
 
     @property
+    def learned(self) -> tuple[HostResult, ...]:
+        """The hosts first met in this pass, whose host key was learned (``learned_key``)."""
+        return tuple(r for r in self.results if r.learned_key)
+
+    @property
     def duration(self) -> float:
         """Seconds the pass took, mail included."""
         return (self.finished_at - self.started_at).total_seconds()
@@ -123,6 +128,7 @@ async def _run_pass(
     except StoreError as err:
         run_error = str(err)
     flushed, mail_error = await _flush(store, config, clock)
+    _log_learned(results)
     return PassReport(
         run_id=run_id,
         started_at=started,
@@ -133,6 +139,13 @@ async def _run_pass(
         mail_error=mail_error,
         run_error=run_error,
     )
+
+
+def _log_learned(results: list[HostResult]) -> None:
+    """Log the first contacts of the pass: one line, with each host and its key."""
+    learned = [f"{r.client.address} {r.learned_key}" for r in results if r.learned_key]
+    if learned:
+        log.warning("learned the host key of %d hosts: %s", len(learned), "; ".join(learned))
 
 
 async def _flush(

@@ -50,3 +50,14 @@ def printing_python(text: str) -> Iterator[str]:
         script.write_text(f"#!/bin/sh\ncat > /dev/null\nprintf '%s\\n' '{text}'\n")
         script.chmod(0o755)
         yield str(script)
+
+
+@contextlib.contextmanager
+def sleeping_python() -> Iterator[str]:
+    """The path of an interpreter that ignores its input and sleeps for good."""
+    with tempfile.TemporaryDirectory(prefix="hang-") as folder:
+        Path(folder).chmod(0o755)
+        script = Path(folder) / "python3"
+        script.write_text("#!/bin/sh\nexec sleep 600\n")
+        script.chmod(0o755)
+        yield str(script)
