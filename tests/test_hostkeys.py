@@ -19,6 +19,7 @@ from fleetstat import hostkeys, model
 from fleetstat.cli import main
 from tests.support.sshd import SshdFactory, SshdServer, SshUser, client_for
 from tests.test_cli import write_config
+from tests.test_config import clients, load
 from tests.test_ssh import outcome_of, run, settings_in
 
 OTHER_KEY = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
@@ -181,6 +182,27 @@ def test_a_known_hosts_file_writable_by_others_is_refused_with_the_fix(
     assert str(error) == (
         f"known_hosts {settings.known_hosts} is writable by group or others (mode -rw-rw-rw-), "
         f"so anyone could pin a host key there: run chmod go-w {settings.known_hosts}"
+    )
+
+
+def test_known_hosts_setting_names_the_own_file_first_then_read_only_ones(
+    tmp_path: Path,
+) -> None:
+    settings_xml = (
+        '<settings known-hosts="state/kh, ~/.ssh/known_hosts,/etc/ssh/ssh_known_hosts"/>\n'
+    )
+    text = clients('<client ip="h" username="u"/>\n', settings_xml)
+    settings = load(tmp_path, text).settings
+    assert settings.known_hosts == tmp_path / "state" / "kh"
+    assert settings.known_hosts_read_only == (
+        Path("~/.ssh/known_hosts").expanduser(),
+        Path("/etc/ssh/ssh_known_hosts"),
+    )
+    environ = {"FLEETSTAT_KNOWN_HOSTS": "/var/lib/fleetstat/kh"}
+    from_env = load(tmp_path, text, environ).settings
+    assert (from_env.known_hosts, from_env.known_hosts_read_only) == (
+        Path("/var/lib/fleetstat/kh"),
+        (),
     )
 
 

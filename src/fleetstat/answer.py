@@ -30,8 +30,6 @@ T = TypeVar("T")
 INT64_MAX = 2**63 - 1
 #: Deepest nesting of arrays and objects in an answer (the real agent's is 5).
 MAX_DEPTH = 16
-#: Most raw name/value pairs kept in one event's ``fields``.
-MAX_FIELDS = 64
 #: Largest event cursor, as JSON characters (it is stored and sent back next run).
 MAX_CURSOR = 16 * 1024
 
@@ -52,7 +50,15 @@ class Figure:
     @property
     def allowed(self) -> str:
         """The range in words: ``0 to 100 percent``."""
-        return self.span or f"{self.low:g} to {self.high:g} {self.unit}"
+        return self.span or f"{shown(self.low)} to {shown(self.high)} {self.unit}"
+
+
+def shown(value: float) -> str:
+    """A number as an error message shows it: whole numbers exactly (up to 20 digits)."""
+    if not isinstance(value, int):
+        return f"{value:g}"
+    digits = str(value)
+    return digits if len(digits) <= 20 else f"a {len(digits)}-digit number"
 
 
 @dataclass(frozen=True)
@@ -63,11 +69,30 @@ class Text:
     limit: int
     cut: bool = True
 
+    @property
+    def allowed(self) -> str:
+        """The rule in words: ``text, cut at 255 characters``."""
+        if self.cut:
+            return f"text, cut at {self.limit} characters"
+        return f"at most {self.limit} printable characters, else refused"
+
+
+@dataclass(frozen=True)
+class Items:
+    """An array or object of at most ``limit`` entries."""
+
+    limit: int
+
+    @property
+    def allowed(self) -> str:
+        """The rule in words: ``at most 64 entries``."""
+        return f"at most {self.limit} entries"
+
 
 PERCENT = Figure("percent", 0, 100)
 BYTES = Figure("bytes", 0, INT64_MAX, whole=True)
-CORES = Figure("count", 1, 1_000_000, whole=True)
-SECONDS = Figure("seconds", 0, 2.0**53)
+CORES = Figure("cores", 1, 1_000_000, whole=True)
+SECONDS = Figure("seconds", 0, 1e15)
 LOAD = Figure("load average", 0, 1_000_000)
 #: 1970-01-01 to 2100-01-01 UTC: times a sane clock can show.
 EPOCH = Figure("epoch seconds", 0, 4_102_444_800, span="the years 1970 to 2099")
@@ -75,8 +100,8 @@ NAME = Text(255)
 SHORT = Text(32)
 ERROR = Text(2048)
 
-#: Every value of an answer by its path (array indexes left out): what it may hold.
-LIMITS: dict[str, Figure | Text] = {
+#: Every value of an answer by its path (``[]`` for any array index): what it may hold.
+LIMITS: dict[str, Figure | Text | Items] = {
     "clock": EPOCH,
     "host.hostname": NAME,
     "host.os": SHORT,
@@ -100,27 +125,31 @@ LIMITS: dict[str, Figure | Text] = {
     "swap.percent": PERCENT,
     "uptime.seconds": SECONDS,
     "uptime.boot_time": EPOCH,
-    "load": LOAD,
-    "disks.mount": Text(1024),
-    "disks.device": Text(1024),
-    "disks.fstype": Text(64),
-    "disks.total": BYTES,
-    "disks.used": BYTES,
-    "disks.free": BYTES,
-    "disks.percent": PERCENT,
-    "events.records.source": Text(32, cut=False),
-    "events.records.record_id": Text(191, cut=False),
-    "events.records.event_id": Text(64, cut=False),
-    "events.records.level": Text(32, cut=False),
-    "events.records.time": Text(64, cut=False),
-    "events.records.user": NAME,
-    "events.records.source_ip": Text(45),
-    "events.records.message": Text(8192),
-    "events.records.fields.name": Text(64),
-    "events.records.fields.value": Text(1024),
-    "events.resets": Text(32, cut=False),
-    "errors.part": SHORT,
-    "errors.error": ERROR,
+    "load[]": LOAD,
+    "disks": Items(1024),
+    "disks[].mount": Text(1024),
+    "disks[].device": Text(1024),
+    "disks[].fstype": Text(64),
+    "disks[].total": BYTES,
+    "disks[].used": BYTES,
+    "disks[].free": BYTES,
+    "disks[].percent": PERCENT,
+    "events.records[].source": Text(32, cut=False),
+    "events.records[].record_id": Text(191, cut=False),
+    "events.records[].event_id": Text(64),
+    "events.records[].level": SHORT,
+    "events.records[].time": Text(64, cut=False),
+    "events.records[].user": NAME,
+    "events.records[].source_ip": Text(45),
+    "events.records[].message": Text(8192),
+    "events.records[].fields": Items(64),
+    "events.records[].fields.name": Text(64),
+    "events.records[].fields.value": Text(1024),
+    "events.resets": Items(64),
+    "events.resets[]": Text(32, cut=False),
+    "errors": Items(64),
+    "errors[].part": SHORT,
+    "errors[].error": ERROR,
 }
 
 _INDEX = re.compile(r"\[[0-9]+\]")
@@ -129,9 +158,9 @@ _BREAKS = re.compile("[\t\n\v\f\r\x85\u2028\u2029]+")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
-def limit_of(path: str) -> Figure | Text:
-    """The entry of ``LIMITS`` for a value's ``path`` (``disks[2].used`` → ``disks.used``)."""
-    return LIMITS[_INDEX.sub("", path)]
+def limit_of(path: str) -> Figure | Text | Items:
+    """The entry of ``LIMITS`` for a value's ``path`` (``disks[2].used`` → ``disks[].used``)."""
+    return LIMITS[_INDEX.sub("[]", path)]
 
 
 def figure_of(path: str) -> Figure:
@@ -166,17 +195,26 @@ def field(obj: dict[str, Any], name: str, path: str) -> Any:
     return obj[name]
 
 
+def counted(items: dict[str, Any] | list[Any], path: str) -> None:
+    """Raise unless ``items`` holds no more entries than its ``Items`` in ``LIMITS`` allows."""
+    rule = LIMITS.get(_INDEX.sub("[]", path))
+    if isinstance(rule, Items) and len(items) > rule.limit:
+        raise wrong(path, f"holds {len(items)} entries, more than {rule.limit}")
+
+
 def as_dict(value: Any, path: str) -> dict[str, Any]:
-    """``value`` when it is a JSON object."""
+    """``value`` when it is a JSON object (of at most its ``Items`` entries)."""
     if not isinstance(value, dict):
         raise wrong(path, f"must be an object, not {type(value).__name__}")
+    counted(value, path)
     return value
 
 
 def as_list(value: Any, path: str) -> list[Any]:
-    """``value`` when it is a JSON array."""
+    """``value`` when it is a JSON array (of at most its ``Items`` entries)."""
     if not isinstance(value, list):
         raise wrong(path, f"must be an array, not {type(value).__name__}")
+    counted(value, path)
     return value
 
 
@@ -208,7 +246,7 @@ def as_number(value: Any, path: str, rule: Figure | None = None) -> float | int:
     if not math.isfinite(value):
         raise wrong(path, "must be a finite number")
     if not rule.low <= value <= rule.high:
-        raise wrong(path, f"is {value:g}, outside {rule.allowed}")
+        raise wrong(path, f"is {shown(value)}, outside {rule.allowed}")
     return value
 
 
@@ -343,10 +381,8 @@ def read_disks(value: Any) -> tuple[Disk, ...]:
 
 
 def read_fields(value: Any, path: str) -> dict[str, Any]:
-    """An event's raw name/value pairs: at most ``MAX_FIELDS``, scalars only, text made safe."""
+    """An event's raw name/value pairs: scalars only, text made safe."""
     raw = as_dict(value, path)
-    if len(raw) > MAX_FIELDS:
-        raise wrong(path, f"holds {len(raw)} fields, more than {MAX_FIELDS}")
     fields: dict[str, Any] = {}
     for name, item in raw.items():
         fields[as_str(name, path + ".name")] = read_field_value(item, f"{path}.{clean(name, 64)}")
@@ -356,7 +392,7 @@ def read_fields(value: Any, path: str) -> dict[str, Any]:
 def read_field_value(item: Any, path: str) -> Any:
     """One value of an event's ``fields``: text made safe, a finite 64-bit number, bool, null."""
     if isinstance(item, str):
-        return as_str(item, "events.records.fields.value")
+        return as_str(item, "events.records[].fields.value")
     if isinstance(item, int | float) and not isinstance(item, bool):
         if not math.isfinite(item) or abs(item) > INT64_MAX:
             raise wrong(path, "must be a finite number within 64 bits")
