@@ -31,6 +31,9 @@ _log = logging.getLogger(__name__)
 #: The port known_hosts leaves out of a host's name.
 DEFAULT_PORT = 22
 
+#: What a known_hosts file says of one host: (trusted keys, CA keys, revoked keys).
+Keys = tuple[tuple[asyncssh.SSHKey, ...], tuple[asyncssh.SSHKey, ...], tuple[asyncssh.SSHKey, ...]]
+
 
 def known_hosts_name(client: model.Client) -> str:
     """The host's name in a known_hosts file: ``ip``, or ``[ip]:port`` off port 22."""
@@ -53,11 +56,31 @@ def refused(client: model.Client, message: str) -> HostError:
 
 @dataclass
 class KnownHostsFile:
-    """One known_hosts file as asyncssh reads it; ``signature`` tells when it changed."""
+    """One known_hosts file as asyncssh reads it; ``signature`` tells when it changed.
+
+    ``found`` remembers ``entries_for`` by (host, addr, port): a hashed entry is found
+    only by hashing each name with each entry's salt, a scan of the whole file.
+    """
 
     path: Path
     entries: asyncssh.SSHKnownHosts
     signature: tuple[int, int, int]
+    found: dict[tuple[str, str, int | None], Keys] = field(default_factory=dict)
+
+    def entries_for(self, host: str, addr: str, port: int | None) -> Keys:
+        """(trusted keys, CA keys, revoked keys) of this file for a host."""
+        wanted = (host, addr, port)
+        if wanted not in self.found:
+            keys, cas, revoked, *_ = asyncssh.match_known_hosts(self.entries, host, addr, port)
+            revoked = [*revoked, *revoked_at_port(self.entries, host, addr, port)]
+            self.found[wanted] = (tuple(keys), tuple(cas), tuple(revoked))
+        return self.found[wanted]
+
+    def add(self, line: str) -> None:
+        """Take in a line just appended to the file."""
+        self.entries.load(line)
+        self.found.clear()
+        self.signature = signature_of(self.path)
 
 
 def signature_of(path: Path) -> tuple[int, int, int]:
@@ -177,13 +200,12 @@ class TrustStore:
         port = None if port == DEFAULT_PORT else port
         found = Match()
         for known in self.files:
-            keys, cas, revoked, *_ = asyncssh.match_known_hosts(known.entries, host, addr, port)
-            revoked = [*revoked, *revoked_at_port(known.entries, host, addr, port)]
+            keys, cas, revoked = known.entries_for(host, addr, port)
             if keys or cas or revoked:
                 found = Match(
-                    found.host_keys + tuple(keys),
-                    found.ca_keys + tuple(cas),
-                    found.revoked + tuple(revoked),
+                    found.host_keys + keys,
+                    found.ca_keys + cas,
+                    found.revoked + revoked,
                     (*found.files, known.path),
                 )
         return found
@@ -198,19 +220,19 @@ class TrustStore:
     def learn(self, client: model.Client, key: asyncssh.SSHKey) -> None:
         """Record ``key`` for ``client`` in fleetstat's own file (made 0600 with its folder).
 
-        A key the files already trust for the client is not written again.
+        A key fleetstat's file already holds for the client is not written again.
         """
-        if key in self.match(client.ip, "", client.port).host_keys:
-            return
         own = self.own
+        port = None if client.port == DEFAULT_PORT else client.port
+        if key in own.entries_for(client.ip, "", port)[0]:
+            return
         openssh = key.export_public_key("openssh").decode().split()
         line = " ".join([known_hosts_name(client), *openssh[:2]])
         own.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(own.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as out:
             out.write(line + "\n")
-        own.entries.load(line)
-        own.signature = signature_of(own.path)
+        own.add(line)
 
 
 _cache: dict[Path, KnownHostsFile] = {}
