@@ -7,12 +7,16 @@ request's key (``tests.support.hostile``); the collector must refuse or clean it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
-from fleetstat import collector, envelope, model
+from fleetstat import collector, envelope, job, model
+from fleetstat.store import Store
 from tests.support.hostile import hostile_python
 from tests.support.sshd import SshdServer, SshUser, client_for, leftover_temp_dirs
 
@@ -145,3 +149,43 @@ def test_fleetstat_s_own_error_is_internal_error_with_its_traceback_logged(
     assert len(logged) == 2
     assert logged[0].exc_info is not None and logged[0].exc_info[0] is KeyError
     assert leftover_temp_dirs(ssh_user) == []
+
+
+def test_forged_lines_from_a_client_reach_neither_the_database_nor_a_mail_intact(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path, smtp_server: Any
+) -> None:
+    forged = "boom\\r\\nSubject: forged\\r\\nBcc: victim@example.org\\x00\\x1b[2J"
+    change = (
+        "answer['events'] = {'records': [{'source': 'linux-auth', 'record_id': 'r1',"
+        " 'event_id': 'sshd.failed_password', 'time': '2026-11-27T12:00:00Z',"
+        f" 'level': 'audit_failure', 'user': 'root', 'source_ip': '10.0.0.9',"
+        f" 'message': '{forged}', 'fields': {{'line': '{forged}'}}}}],"
+        " 'cursor': {'linux-auth': {'journal': 'r1'}}, 'resets': [], 'truncated': False}\n"
+        f"answer['errors'] = [{{'part': 'events', 'error': '{forged}' + 'E' * 5000}}]"
+    )
+    db = f"sqlite:///{tmp_path}/fleetstat.db"
+    with hostile_python(change) as python:
+        client = client_for(ssh_user, sshd, python=python, mail=("ops@example.org",))
+        settings = dataclasses.replace(settings_in(tmp_path, db=db), smtp=smtp_server.settings())
+        config = model.Config(tmp_path / "clients.xml", settings, (client,))
+        store = Store.open(db)
+        try:
+            report = asyncio.run(job.run_pass(config, store))
+        finally:
+            store.close()
+    assert [r.outcome for r in report.results] == [model.Outcome.OK]
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        message, fields = conn.execute(text("SELECT message, fields FROM security_events")).one()
+    engine.dispose()
+    assert message == "boom Subject: forged Bcc: victim@example.org\ufffd\ufffd[2J"
+    assert "\\r" not in fields and "\\u0000" not in fields
+    (mail,) = smtp_server.messages
+    assert mail.message.get_all("Subject") is not None
+    assert len(mail.message.get_all("Subject")) == 1
+    assert mail.message.get_all("Bcc") is None
+    assert mail.recipients == ("ops@example.org",)
+    lines = mail.body.splitlines()
+    assert not [line for line in lines if line.startswith(("Subject:", "Bcc:"))]
+    assert not [line for line in lines if "\x1b" in line or "\x00" in line]
+    assert max(len(line) for line in lines) < 2200
