@@ -10,12 +10,12 @@ import asyncio
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from fleetstat import collector, envelope, job, model
+from fleetstat import collector, envelope, hostkeys, job, model
 from fleetstat.store import Store
 from tests.support.hostile import hostile_python
 from tests.support.sshd import SshdServer, SshUser, client_for, leftover_temp_dirs
@@ -127,17 +127,27 @@ def test_agent_stderr_in_an_error_is_cleaned_and_cut(
     assert "\x1b" not in result.error
 
 
+def broken(*args: object, **kwargs: object) -> NoReturn:
+    """Stands for a bug in fleetstat's own code."""
+    raise KeyError("a bug in fleetstat")
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [(envelope, "open_answer"), (hostkeys, "describe")],
+    ids=["opening-the-answer", "inside-an-asyncssh-callback"],
+)
 def test_fleetstat_s_own_error_is_internal_error_with_its_traceback_logged(
+    *,
     ssh_user: SshUser,
     sshd: SshdServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    module: object,
+    name: str,
 ) -> None:
-    def broken(token: bytes, key: bytes, *, max_events: int) -> model.Answer:
-        raise KeyError("a bug in fleetstat")
-
-    monkeypatch.setattr(envelope, "open_answer", broken)
+    monkeypatch.setattr(module, name, broken)
     clients = [client_for(ssh_user, sshd), client_for(ssh_user, sshd, name="second")]
     with caplog.at_level(logging.ERROR, logger="fleetstat.collector"):
         results = asyncio.run(collector.collect(clients, settings_in(tmp_path), cursors={}))

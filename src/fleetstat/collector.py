@@ -47,53 +47,43 @@ async def collect_one(
     cursor: dict[str, Any],
     clock: Clock = utcnow,
 ) -> model.HostResult:
-    """Run the agent on one client and open its answer; every failure becomes the result."""
+    """Run the agent on one client and open its answer; every failure becomes the result.
+
+    An exception that is neither a ``HostError`` nor an ``EnvelopeError`` is fleetstat's
+    own bug: logged with its traceback and recorded as ``internal_error``. A host key
+    learned on this first contact is the result's ``learned_key``.
+    """
     started = clock()
+    learned: list[str] = []
     try:
-        known = hostkeys.recorded_keys(client, settings)
+        answer = await _answer(client, settings, agent, cursor, learned)
+        result = model.HostResult(client, model.Outcome.OK, started, clock(), answer=answer)
     except HostError as err:
-        return _failed(client, model.Outcome(err.outcome), str(err), started, clock)
-    result = await _attempt(client, settings, agent, cursor, started=started, clock=clock)
-    learned = _learned(client, settings, known)
-    return dataclasses.replace(result, learned_key=learned) if learned else result
+        result = _failed(client, model.Outcome(err.outcome), str(err), started, clock)
+    except EnvelopeError as err:
+        result = _failed(client, model.Outcome.BAD_PAYLOAD, str(err), started, clock)
+    except Exception as err:  # noqa: BLE001 - one host's surprise must not end the run
+        _log.exception("%s: fleetstat's own error while collecting", client.address)
+        message = f"fleetstat's own error (see its log): {type(err).__name__}: {err}"
+        result = _failed(client, model.Outcome.INTERNAL_ERROR, message, started, clock)
+    return dataclasses.replace(result, learned_key=", ".join(learned)) if learned else result
 
 
-async def _attempt(
+async def _answer(
     client: model.Client,
     settings: model.Settings,
     agent: bytes,
     cursor: dict[str, Any],
-    *,
-    started: datetime,
-    clock: Clock,
-) -> model.HostResult:
-    """Run the agent and open its answer; a failure of the client or of fleetstat is the result.
-
-    An exception that is neither a ``HostError`` nor an ``EnvelopeError`` is fleetstat's
-    own bug: logged with its traceback and recorded as ``internal_error``.
-    """
+    learned: list[str],
+) -> model.Answer:
+    """The client's opened answer; adds to ``learned`` the host keys recorded meanwhile."""
     key, request = _request(client, settings, cursor)
+    known = hostkeys.recorded_keys(client, settings)
     try:
         token = await ssh.run_agent(client, settings, agent, request)
-        answer = envelope.open_answer(token, key, max_events=settings.max_events)
-    except HostError as err:
-        return _failed(client, model.Outcome(err.outcome), str(err), started, clock)
-    except EnvelopeError as err:
-        return _failed(client, model.Outcome.BAD_PAYLOAD, str(err), started, clock)
-    except Exception as err:  # noqa: BLE001 - one host's surprise must not end the run
-        _log.exception("%s: fleetstat's own error while collecting", client.address)
-        message = f"fleetstat's own error (see its log): {type(err).__name__}: {err}"
-        return _failed(client, model.Outcome.INTERNAL_ERROR, message, started, clock)
-    return model.HostResult(client, model.Outcome.OK, started, clock(), answer=answer)
-
-
-def _learned(client: model.Client, settings: model.Settings, known: frozenset[str]) -> str | None:
-    """The host key recorded for ``client`` since ``known`` was read, or None."""
-    try:
-        new = hostkeys.recorded_keys(client, settings) - known
-    except HostError:
-        return None
-    return ", ".join(sorted(new)) or None
+    finally:
+        learned.extend(sorted(hostkeys.recorded_keys(client, settings) - known))
+    return envelope.open_answer(token, key, max_events=settings.max_events)
 
 
 def _failed(
