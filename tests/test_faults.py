@@ -23,7 +23,7 @@ import asyncssh
 import pytest
 from sqlalchemy import create_engine, text
 
-from fleetstat import job, model
+from fleetstat import hostkeys, job, model
 from fleetstat.store import Store
 from tests.support.hostile import hostile_python, printing_python, sleeping_python
 from tests.support.sshd import (
@@ -97,7 +97,8 @@ class Fault:
     """One row: how ``make`` breaks the client, the outcome it must get, what else to check.
 
     ``settings`` change the pass's settings; ``before`` runs on the lab before the pass
-    (stop a server); ``check`` looks at the pass's report afterwards.
+    (stop a server); ``check`` looks at the pass's report afterwards; ``patch`` plants a
+    bug in fleetstat itself (the one thing no real server can do).
     """
 
     name: str
@@ -106,6 +107,7 @@ class Fault:
     settings: Mapping[str, Any] = field(default_factory=dict)
     smtp_down: bool = False
     check: Callable[[job.PassReport], None] | None = None
+    patch: Callable[[pytest.MonkeyPatch], None] | None = None
 
 
 def mail_kept(report: job.PassReport) -> None:
@@ -114,6 +116,26 @@ def mail_kept(report: job.PassReport) -> None:
     assert report.mail.sent == 0
     assert report.mail.retried > 0
     assert any("connection refused" in error for error in report.mail.errors)
+
+
+def bug_for_the_faulty_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make fleetstat's own host-key bookkeeping fail for the faulty host alone."""
+    original = hostkeys.recorded_keys
+
+    def recorded_keys(client: model.Client, settings: model.Settings) -> frozenset[str]:
+        if client.ip == FAULTY:
+            raise ZeroDivisionError("a bug in fleetstat")
+        return original(client, settings)
+
+    monkeypatch.setattr(hostkeys, "recorded_keys", recorded_keys)
+
+
+def internal_error_told(report: job.PassReport) -> None:
+    """fleetstat's own error is told as such, not blamed on the client."""
+    (faulty,) = [r for r in report.results if r.client.name == "faulty"]
+    assert faulty.error == (
+        "fleetstat's own error (see its log): ZeroDivisionError: a bug in fleetstat"
+    )
 
 
 FAULTS = [
@@ -154,6 +176,13 @@ FAULTS = [
         ),
     ),
     Fault("smtp-down", model.Outcome.OK, lambda lab: lab.client(), smtp_down=True, check=mail_kept),
+    Fault(
+        "fleetstat-bug",
+        model.Outcome.INTERNAL_ERROR,
+        lambda lab: lab.client(),
+        patch=bug_for_the_faulty_host,
+        check=internal_error_told,
+    ),
 ]
 
 
@@ -199,8 +228,10 @@ def stored(db: str) -> tuple[dict[str, int], dict[str, int]]:
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
 def test_a_fault_ends_in_its_outcome_and_harms_no_other_host(
-    lab: Lab, fault: Fault, smtp_server: Any
+    lab: Lab, fault: Fault, smtp_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if fault.patch is not None:
+        fault.patch(monkeypatch)
     healthy = client_for(lab.user, lab.server, HEALTHY, name="healthy", mail=("ops@example.org",))
     faulty = fault.make(lab)
     report = run_pass(lab, [healthy, faulty], fault, smtp_server)
