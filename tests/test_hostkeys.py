@@ -174,8 +174,7 @@ def test_a_known_hosts_file_writable_by_others_is_refused_with_the_fix(
     ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
 ) -> None:
     settings = settings_in(tmp_path)
-    settings.known_hosts.parent.mkdir(parents=True)
-    settings.known_hosts.write_text(entry(sshd) + "\n")
+    assert run(client_for(ssh_user, sshd), settings) == b"echo:hello"
     settings.known_hosts.chmod(0o666)
     error = outcome_of(client_for(ssh_user, sshd), settings)
     assert error.outcome == model.Outcome.HOST_KEY_MISMATCH

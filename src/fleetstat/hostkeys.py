@@ -84,12 +84,15 @@ class KnownHostsFile:
 
 
 def signature_of(path: Path) -> tuple[int, int, int]:
-    """(inode, mtime in ns, size) of ``path``; (0, 0, -1) when it does not exist."""
+    """(inode, ctime in ns, size) of ``path``; (0, 0, -1) when it does not exist.
+
+    The change time moves on a write and on a ``chmod`` alike, so both make it re-read.
+    """
     try:
         info = path.stat()
     except FileNotFoundError:
         return (0, 0, -1)
-    return (info.st_ino, info.st_mtime_ns, info.st_size)
+    return (info.st_ino, info.st_ctime_ns, info.st_size)
 
 
 def check_line(line: str) -> None:
@@ -149,7 +152,7 @@ def read_file(path: Path) -> KnownHostsFile:
         raise ValueError(f"known_hosts {path} cannot be read: {err.strerror or err}") from err
     check_mode(path, info.st_mode)
     entries = parse_file(path, data.decode("utf-8", errors="replace"))
-    return KnownHostsFile(path, entries, (info.st_ino, info.st_mtime_ns, info.st_size))
+    return KnownHostsFile(path, entries, (info.st_ino, info.st_ctime_ns, info.st_size))
 
 
 # ---------------------------------------------------------------- all files of the setting
