@@ -45,7 +45,7 @@ def describe(key: asyncssh.SSHKey) -> str:
     return f"{key.get_algorithm()} {key.get_fingerprint()}"
 
 
-def refused(client: model.Client, message: str) -> HostError:
+def refuse(client: model.Client, message: str) -> HostError:
     """The error of a host whose key cannot be trusted (never transient)."""
     outcome = model.Outcome.HOST_KEY_MISMATCH
     return HostError(message, outcome=outcome, transient=False, host=client.address)
@@ -266,7 +266,7 @@ def trust_store(client: model.Client, settings: model.Settings) -> TrustStore:
     try:
         return open_files(setting_paths(settings))
     except ValueError as err:
-        raise refused(client, str(err)) from err
+        raise refuse(client, str(err)) from err
 
 
 def recorded_keys(client: model.Client, settings: model.Settings) -> frozenset[str]:
@@ -295,7 +295,7 @@ class HostKeyCheck(asyncssh.SSHClient):
         off = self._policy is model.HostKeyPolicy.OFF
         self._trust = None if off else trust_store(client, settings)
         self._pending: asyncssh.SSHKey | None = None
-        self.refused: str | None = None
+        self._refused: str | None = None
 
     def options(self) -> dict[str, object]:
         """The ``asyncssh.connect`` keyword arguments that make it check host keys so."""
@@ -313,10 +313,10 @@ class HostKeyCheck(asyncssh.SSHClient):
             return True
         if found.known:
             where = ", ".join(str(path) for path in found.files)
-            self.refused = f"host key changed: now {describe(key)}, not the one in {where}"
+            self._refused = f"host key changed: now {describe(key)}, not the one in {where}"
             return False
         if self._policy is model.HostKeyPolicy.STRICT:
-            self.refused = f"unknown host key {describe(key)} (host-keys is strict)"
+            self._refused = f"unknown host key {describe(key)} (host-keys is strict)"
             return False
         self._pending = key
         return True
@@ -328,16 +328,20 @@ class HostKeyCheck(asyncssh.SSHClient):
             _log.info("%s: learned host key %s", self._client.address, describe(self._pending))
             self._pending = None
 
-    def refusal(self, reason: str) -> str:
-        """Why the host key was refused, for asyncssh's ``reason`` of the refusal."""
-        if self.refused:
-            return self.refused
-        if "revoked" in reason.lower() and self._trust is not None:
-            found = self._trust.match(self._client.ip, "", self._client.port)
-            keys = ", ".join(describe(key) for key in found.revoked)
-            where = ", ".join(str(path) for path in found.files)
-            return (
-                f"host key revoked: the host showed a key marked @revoked in {where} "
-                f"({keys}); it must get a new key, and nothing is sent to it until then"
-            )
-        return reason
+    @property
+    def refused(self) -> str | None:
+        """Why the host key was refused, or None when this check refused nothing.
+
+        asyncssh refuses a revoked key before asking; that is told from the files.
+        """
+        if self._refused or self._trust is None:
+            return self._refused
+        found = self._trust.match(self._client.ip, "", self._client.port)
+        if not found.revoked:
+            return None
+        keys = ", ".join(describe(key) for key in found.revoked)
+        where = ", ".join(str(path) for path in found.files)
+        return (
+            f"host key revoked: the host showed a key marked @revoked in {where} "
+            f"({keys}); it must get a new key, and nothing is sent to it until then"
+        )

@@ -180,7 +180,7 @@ def _translate(
     if isinstance(err, asyncssh.PermissionDenied):
         return _fail(client, outcome.AUTH_FAILED, f"authentication failed: {err.reason}")
     if isinstance(err, asyncssh.HostKeyNotVerifiable):
-        why = checker.refusal(err.reason) if checker else err.reason
+        why = checker.refused if checker and checker.refused else err.reason
         return _fail(client, outcome.HOST_KEY_MISMATCH, why)
     if isinstance(err, TimeoutError):
         return _fail(client, outcome.UNREACHABLE, "no SSH answer within the connect timeout")
