@@ -61,11 +61,11 @@ def hostile_python(change: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def printing_python(text: str) -> Iterator[str]:
-    """The path of an interpreter that ignores its input and prints ``text``."""
+    """The path of an interpreter that prints ``text`` and exits, reading nothing."""
     with tempfile.TemporaryDirectory(prefix="garbage-") as folder:
         Path(folder).chmod(0o755)
         script = Path(folder) / "python3"
-        script.write_text(f"#!/bin/sh\ncat > /dev/null\nprintf '%s\\n' '{text}'\n")
+        script.write_text(f"#!/bin/sh\nprintf '%s\\n' '{text}'\n")
         script.chmod(0o755)
         yield str(script)
 
