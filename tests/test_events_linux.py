@@ -24,18 +24,25 @@ from typing import Any
 import asyncssh
 import pytest
 
-from fleetstat.agent import events_linux
-from fleetstat.agent.events import EventsError
+from fleetstat.agent import journal as journal_module
+from fleetstat.agent import linux_auth
+from fleetstat.agent.authfile import read_auth_file
+from fleetstat.agent.events import EventsError, Options
 from fleetstat.agent.events_linux import (
-    Journal,
     journal_record_id,
     parse_auth_line,
     parse_auth_message,
     parse_journal_entry,
-    read_auth_events,
-    read_auth_file,
-    read_journal,
 )
+from fleetstat.agent.journal import Journal, read_journal
+
+
+def read_auth_events(
+    since: dict[str, Any], max_events: int, journal: Journal, files: tuple[str, ...]
+) -> dict[str, Any]:
+    """``linux_auth.read_auth_events`` with no time window and no session of its own."""
+    options = Options(max_events)
+    return linux_auth.read_auth_events(since, options, journal, files, session=(None, frozenset()))
 from tests.support.sshd import SshdFactory, SshUser
 
 SOURCE = "linux-auth"
@@ -164,7 +171,17 @@ AUTH_LINES = [
     ("su", "pam_unix(su:session): session opened for user root(uid=0) by alice(uid=1000)",
      ("su.session_opened", "audit_success", "alice", None)),
     ("su", "pam_unix(su-l:session): session closed for user root",
-     ("su.session_closed", "information", None, None)),
+     ("su.session_closed", "information", "root", None)),
+    ("su", "pam_unix(su:session): session opened for user nobody(uid=65534) by (uid=0)",
+     ("su.session_opened", "audit_success", "root", None)),
+    ("userdel", "removed group 'carol' owned by 'carol'",
+     ("userdel", "information", "carol", None)),
+    ("userdel", "removed shadow group 'ops' owned by 'carol'",
+     ("userdel", "information", "carol", None)),
+    ("groupadd", "new group: name=ops, GID=1004",
+     ("groupadd", "information", None, None)),
+    ("groupdel", "group 'ops' removed",
+     ("groupdel", "information", None, None)),
     ("su", "pam_unix(su:auth): authentication failure; logname=alice uid=1000 euid=0 "
      "tty=/dev/pts/0 ruser=alice rhost=  user=root",
      ("su.auth_failure", "audit_failure", "alice", None)),
@@ -174,7 +191,7 @@ AUTH_LINES = [
      "shell=/bin/bash, from=/dev/pts/0",
      ("useradd", "information", "carol", None)),
     ("groupadd", "group added to /etc/group: name=ops, GID=1004",
-     ("groupadd", "information", "ops", None)),
+     ("groupadd", "information", None, None)),
     ("usermod", "add 'carol' to group 'sudo'",
      ("usermod", "information", "carol", None)),
     ("userdel", "delete user 'carol'",
@@ -209,8 +226,10 @@ def test_sudo_fields_carry_the_command_and_the_target_user() -> None:
         "tty": "pts/0",
         "pwd": "/srv",
         "run_as": "postgres",
+        "target_user": "postgres",
         "command": "/usr/bin/psql -c 'a ; b'",
     }
+    assert (meaning["actor"], meaning["target"]) == ("alice", "postgres")
 
 
 def test_sudo_line_without_host_pid_is_read() -> None:
@@ -286,9 +305,13 @@ def test_first_read_of_an_auth_file_returns_the_newest_records(
     assert [r["fields"]["pid"] for r in result["records"]] == ["100", "200", "200"]
     assert result["truncated"] is True
     assert result["resets"] == []
-    assert result["cursor"] == {
-        SOURCE: {"file": str(path), "inode": info.st_ino, "offset": info.st_size}
-    }
+    cursor = result["cursor"][SOURCE]
+    assert (cursor["file"], cursor["inode"], cursor["offset"]) == (
+        str(path),
+        info.st_ino,
+        info.st_size,
+    )
+    assert cursor["head_len"] == 256
     assert all(i.startswith(f"{info.st_ino}:") for i in ids(result))
 
 
@@ -459,6 +482,8 @@ def journal_json(body: str, seqnum: int, program: str = "sshd") -> str:
         "_HOSTNAME": "web01",
         "SYSLOG_IDENTIFIER": program,
         "_COMM": program,
+        "_EXE": f"/usr/sbin/{program}",
+        "_UID": "0",
         "_PID": "4242",
         "MESSAGE": body,
     }
@@ -492,10 +517,10 @@ def test_journal_record_id_without_sequence_parts_is_a_short_hash() -> None:
 
 
 def test_journal_shows_system_entries_to_root_and_the_journal_groups_only() -> None:
-    assert events_linux.journal_readable(0, [])
-    assert events_linux.journal_readable(1000, ["users", "systemd-journal"])
-    assert events_linux.journal_readable(1000, ["adm"])
-    assert not events_linux.journal_readable(1000, ["users", "sudo"])
+    assert linux_auth.journal_readable(0, [])
+    assert linux_auth.journal_readable(1000, ["users", "systemd-journal"])
+    assert linux_auth.journal_readable(1000, ["adm"])
+    assert not linux_auth.journal_readable(1000, ["users", "sudo"])
 
 
 def test_an_unreadable_auth_file_says_which_group_to_join(
@@ -519,15 +544,15 @@ def test_an_unreadable_auth_file_says_which_group_to_join(
 
 
 def test_stream_lines_reads_a_real_command_and_stops_it_early() -> None:
-    assert list(events_linux.stream_lines(["printf", "a\\nb\\n"])) == ["a\n", "b\n"]
-    endless = events_linux.stream_lines(["yes", "line"])
+    assert list(journal_module.stream_lines(["printf", "a\\nb\\n"])) == ["a\n", "b\n"]
+    endless = journal_module.stream_lines(["yes", "line"])
     assert next(endless) == "line\n"
     endless.close()  # kills ``yes``; nothing left running
 
 
 def test_stream_lines_reports_a_failing_command() -> None:
     with pytest.raises(EventsError, match="journalctl failed"):
-        list(events_linux.stream_lines(["journalctl", "--no-such-option"]))
+        list(journal_module.stream_lines(["journalctl", "--no-such-option"]))
 
 
 # ---------------------------------------------------------------- a real journald

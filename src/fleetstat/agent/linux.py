@@ -268,11 +268,11 @@ def disks():
     return result
 
 
-def security_events(since, max_events):
+def security_events(since, options):
     """The ``events`` object of authentication events (journald or auth.log).
 
     ``since`` is the request's ``events.since`` (cursors per source), handed on as is.
     """
     from . import events
 
-    return events.linux_auth(since, max_events)
+    return events.linux_auth(since, options)

@@ -199,9 +199,9 @@ def filesystem_name(lib, root):
     return name.value if ok else ""
 
 
-def security_events(since, max_events):
+def security_events(since, options):
     """The Security log's records after the cursor; see ``events.windows_security``."""
-    return events.windows_security(since, max_events)
+    return events.windows_security(since, options)
 
 
 def percent(part, whole):
