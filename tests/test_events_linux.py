@@ -16,6 +16,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -610,32 +611,34 @@ def test_real_journal_first_and_later_runs(
     journal = Journal(extra_args=[f"--namespace={journal_namespace}"])
     send_to_journal(journal_namespace, "sshd", sshd_bodies)
     send_to_journal(journal_namespace, "cron", ["Failed password for x from 10.0.0.1 port 1 ssh2"])
-    _wait_for(lambda: len(read_journal(journal, None, 10)["records"]) == 2)
+    _wait_for(lambda: len(read_journal(journal, {}, 10)["records"]) == 2)
 
     first = read_auth_events({}, 10, journal=journal, files=())
-    assert [r["event_id"] for r in first["records"]] == [
+    # Sent by this Python process, not by sshd: journald's _EXE says so.
+    assert {r["event_id"] for r in first["records"]} == {"log.forged"}
+    assert [r["fields"]["claimed_event"] for r in first["records"]] == [
         "sshd.failed_password",
         "sshd.accepted_password",
     ]
-    assert {(r["user"], r["source_ip"]) for r in first["records"]} == {(ssh_user.name, "127.0.0.1")}
+    assert {r["fields"]["exe"] for r in first["records"]} == {os.path.realpath(sys.executable)}
     assert all(str(r["record_id"]).startswith("s=") for r in first["records"])
     assert first["records"][0]["fields"]["pid"] == str(os.getpid())  # journald's _PID
 
     failed = next(body for body in sshd_bodies if body.startswith("Failed password"))
     send_to_journal(journal_namespace, "sshd", [failed])
-    _wait_for(lambda: len(read_journal(journal, None, 10)["records"]) == 3)
+    _wait_for(lambda: len(read_journal(journal, {}, 10)["records"]) == 3)
     later = read_auth_events(first["cursor"], 10, journal=journal, files=())
-    assert [r["event_id"] for r in later["records"]] == ["sshd.failed_password"]
+    assert [r["fields"]["claimed_event"] for r in later["records"]] == ["sshd.failed_password"]
     assert later["records"][0]["record_id"] not in {r["record_id"] for r in first["records"]}
     again = read_auth_events(later["cursor"], 10, journal=journal, files=())
     assert again["records"] == []
     assert again["cursor"] == later["cursor"]
 
     send_to_journal(journal_namespace, "sshd", sshd_bodies * 2)
-    _wait_for(lambda: len(read_journal(journal, None, 10)["records"]) == 7)
+    _wait_for(lambda: len(read_journal(journal, {}, 10)["records"]) == 7)
     capped = read_auth_events({}, 2, journal=journal, files=())
     assert capped["truncated"] is True
-    assert [r["event_id"] for r in capped["records"]] == [
+    assert [r["fields"]["claimed_event"] for r in capped["records"]] == [
         "sshd.failed_password",
         "sshd.accepted_password",
     ]
@@ -646,3 +649,47 @@ def test_real_journal_first_and_later_runs(
         seen += ids(page)
         cursor = page["cursor"]
     assert len(seen) == len(set(seen)) == 4
+
+
+# ---------------------------------------------------------------- bounded reads
+
+
+def rfc_line(body: str, stamp: str, pid: int = 1) -> str:
+    return f"{stamp} web01 sshd[{pid}]: {body}"
+
+
+def test_a_first_read_returns_only_the_window_and_a_cursor_at_the_end(
+    tmp_path: Path, sshd_bodies: list[str]
+) -> None:
+    failed = next(body for body in sshd_bodies if body.startswith("Failed password"))
+    path = tmp_path / "auth.log"
+    old = [rfc_line(failed, "2026-11-20T10:00:00.000000+00:00", n) for n in range(20_000)]
+    new = [rfc_line(failed, "2026-11-27T10:00:00.000000+00:00", n) for n in range(3)]
+    write_lines(path, old + new)
+    result = read_auth_file(str(path), {}, 500, not_before="2026-11-26T10:00:00.000000Z")
+    assert [r["fields"]["pid"] for r in result["records"]] == ["0", "1", "2"]
+    assert result["truncated"] is False
+    assert result["cursor"][SOURCE]["offset"] == path.stat().st_size
+    capped = read_auth_file(str(path), {}, 5)
+    assert [r["fields"]["pid"] for r in capped["records"]] == ["19998", "19999", "0", "1", "2"]
+    assert capped["truncated"] is True
+    assert capped["cursor"][SOURCE]["offset"] == path.stat().st_size
+
+
+def test_a_read_stopped_by_its_time_budget_carries_a_cursor_the_next_read_goes_on_from(
+    tmp_path: Path, sshd_bodies: list[str]
+) -> None:
+    failed = next(body for body in sshd_bodies if body.startswith("Failed password"))
+    path = tmp_path / "auth.log"
+    write_lines(path, [rfc_line(failed, "2026-11-27T10:00:00.000000+00:00")])
+    cursor = read_auth_file(str(path), {}, 10)["cursor"][SOURCE]
+    lines = [rfc_line(failed, "2026-11-27T11:00:00.000000+00:00", n) for n in range(3000)]
+    write_lines(path, lines, mode="a")
+    seen: list[str] = []
+    for _ in range(3000):
+        page = read_auth_file(str(path), cursor, 10**6, budget=1e-9)
+        seen += ids(page)
+        cursor = page["cursor"][SOURCE]
+        if not page["truncated"]:
+            break
+    assert len(seen) == len(set(seen)) == 3000

@@ -59,11 +59,22 @@ class Budget(object):
         self.deadline = None if seconds is None else clock() + seconds
         self.clock = clock
 
-    def spent(self, count):
-        """True when ``count`` records fill the cap or the time is up."""
-        if count >= self.max_events:
-            return True
+    def full(self, count):
+        """True when ``count`` records fill the cap."""
+        return count >= self.max_events
+
+    def late(self):
+        """True when the time is up (callers look only after some progress, so that
+        every run moves the cursor on)."""
         return self.deadline is not None and self.clock() > self.deadline
+
+    def stop(self, count, record, lines):
+        """Whether to stop before a line: the cap is full and ``record`` (not None) would
+        exceed it, or the time is up after ``lines`` lines (looked at every
+        ``CHECK_EVERY`` lines without a record)."""
+        if record is not None and self.full(count):
+            return True
+        return lines > 0 and (record is not None or lines % CHECK_EVERY == 0) and self.late()
 
 
 def read_auth_file(path, cursor, max_events, not_before=None, budget=None):
@@ -128,7 +139,7 @@ def _first_read(path, handle, limit, not_before):
         record = _parse(raw, info, offset, year)
         if record is not None and not_before is not None and record["time"] < not_before:
             break
-        if (record is not None or count % CHECK_EVERY == 0) and limit.spent(len(records)):
+        if limit.stop(len(records), record, count):
             more = True
             break
         if record is not None:
@@ -341,7 +352,7 @@ def _read_piece(opener, name, inode, start, records, limit):
             if not raw.endswith(b"\n"):
                 break
             record = _parse(raw, info, position, year, inode)
-            if (record is not None or count % CHECK_EVERY == 0) and limit.spent(len(records)):
+            if limit.stop(len(records), record, count):
                 return False, position
             if record is not None:
                 records.append(record)

@@ -138,11 +138,11 @@ class _Unknown(Exception):
 
 def _newest(journal, limit, not_before_usec):
     records, newest, truncated = [], None, False
-    for line in journal.newest(not_before_usec):
+    for count, line in enumerate(journal.newest(not_before_usec)):
         entry = json.loads(line)
         newest = newest or entry
         record = parse_journal_entry(line)
-        if record is not None and limit.spent(len(records)):
+        if limit.stop(len(records), record, count):
             truncated = True
             break
         if record is not None:
@@ -167,12 +167,12 @@ def _forward(lines, limit, skip, start):
     """Records of ``lines`` (oldest first) within ``limit``; the entry ``skip`` (a
     cursor) is left out; ``start`` is the entry the cursor stays at when none follows."""
     records, last, truncated = [], start, False
-    for line in lines:
+    for count, line in enumerate(lines):
         entry = json.loads(line)
         if entry.get("__CURSOR") == skip:
             continue
         record = parse_journal_entry(line)
-        if record is not None and limit.spent(len(records)):
+        if limit.stop(len(records), record, count):
             truncated = True
             lines.close()
             break
