@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from fleetstat.errors import EnvelopeError
-from fleetstat.model import Answer, Cpu, Disk, Event, HostInfo, Memory, Swap
+from fleetstat.model import Answer, Cpu, CpuMethod, Disk, Event, EventGap, HostInfo, Memory, Swap
 
 VERSION = 1
 T = TypeVar("T")
@@ -74,6 +74,23 @@ def as_float(value: Any, path: str) -> float:
     return float(value)
 
 
+def as_opt_float(value: Any, path: str) -> float | None:
+    """``value`` as a float when it is a finite number, or None for null."""
+    return None if value is None else as_float(value, path)
+
+
+def as_opt_int(value: Any, path: str) -> int | None:
+    """``value`` when it is a whole number, or None for null."""
+    return None if value is None else as_int(value, path)
+
+
+def as_bool(value: Any, path: str) -> bool:
+    """``value`` when it is true or false."""
+    if not isinstance(value, bool):
+        raise wrong(path, f"must be true or false, not {type(value).__name__}")
+    return value
+
+
 def as_epoch(value: Any, path: str) -> datetime:
     """Unix epoch seconds as an aware UTC datetime."""
     try:
@@ -113,13 +130,17 @@ def read_host(obj: dict[str, Any], path: str) -> HostInfo:
 
 
 def read_cpu(obj: dict[str, Any], path: str) -> Cpu:
-    """The ``cpu`` section."""
+    """The ``cpu`` section; ``percent`` is null when the agent did not measure it."""
+    percent = as_opt_float(field(obj, "percent", path), path + "percent")
+    interval = as_float(field(obj, "interval", path), path + "interval")
     return Cpu(
-        percent=as_float(field(obj, "percent", path), path + "percent"),
+        percent=percent,
         count=as_int(field(obj, "count", path), path + "count"),
-        interval=as_float(field(obj, "interval", path), path + "interval"),
+        interval=interval,
         busy=as_float(field(obj, "busy", path), path + "busy"),
         total=as_float(field(obj, "total", path), path + "total"),
+        method=CpuMethod.NONE if percent is None else CpuMethod.INTERVAL,
+        seconds=0.0 if percent is None else interval,
     )
 
 
@@ -194,13 +215,27 @@ def read_event(obj: dict[str, Any], path: str) -> Event:
         user=as_opt_str(field(obj, "user", path), path + "user"),
         source_ip=as_opt_str(field(obj, "source_ip", path), path + "source_ip"),
         fields=as_dict(obj.get("fields", {}), path + "fields"),
+        actor=as_opt_str(obj.get("actor"), path + "actor"),
+        target=as_opt_str(obj.get("target"), path + "target"),
+        own_session=as_bool(obj.get("own_session", False), path + "own_session"),
     )
 
 
-def read_events(
-    obj: dict[str, Any], path: str
-) -> tuple[tuple[Event, ...], dict[str, Any], tuple[str, ...]]:
-    """The ``events`` section: (records, cursor, resets)."""
+def read_gap(obj: dict[str, Any], path: str) -> EventGap:
+    """One entry of ``events.gaps``: log data that was gone."""
+    return EventGap(
+        source=as_str(field(obj, "source", path), path + "source"),
+        file=as_str(field(obj, "file", path), path + "file"),
+        bytes=as_opt_int(field(obj, "bytes", path), path + "bytes"),
+        reason=as_str(field(obj, "reason", path), path + "reason"),
+    )
+
+
+EventsSection = tuple[tuple[Event, ...], dict[str, Any], tuple[str, ...], tuple[EventGap, ...]]
+
+
+def read_events(obj: dict[str, Any], path: str) -> EventsSection:
+    """The ``events`` section: (records, cursor, resets, gaps)."""
     records = as_list(field(obj, "records", path), path + "records")
     events = tuple(
         read_event(as_dict(r, f"{path}records[{i}]"), f"{path}records[{i}].")
@@ -208,7 +243,13 @@ def read_events(
     )
     cursor = as_dict(field(obj, "cursor", path), path + "cursor")
     resets = as_list(obj.get("resets", []), path + "resets")
-    return events, cursor, tuple(as_str(r, f"{path}resets[{i}]") for i, r in enumerate(resets))
+    gaps = as_list(obj.get("gaps", []), path + "gaps")
+    return (
+        events,
+        cursor,
+        tuple(as_str(r, f"{path}resets[{i}]") for i, r in enumerate(resets)),
+        tuple(read_gap(as_dict(g, f"{path}gaps[{i}]"), f"{path}gaps[{i}].") for i, g in enumerate(gaps)),
+    )
 
 
 def read_errors(value: Any) -> tuple[tuple[str, str], ...]:
@@ -238,7 +279,7 @@ def parse_answer(obj: Any) -> Answer:
     if host is None:
         raise wrong("host", "must not be null")
     uptime = section(top, "uptime", read_uptime)
-    events = section(top, "events", read_events) or ((), {}, ())
+    events = section(top, "events", read_events) or ((), {}, (), ())
     return Answer(
         host=host,
         clock=as_epoch(field(top, "clock", ""), "clock"),
@@ -253,4 +294,5 @@ def parse_answer(obj: Any) -> Answer:
         cursor=events[1],
         resets=events[2],
         errors=read_errors(field(top, "errors", "")),
+        gaps=events[3],
     )

@@ -106,11 +106,13 @@ async def _run_pass(
     started = clock()
     run_id = await asyncio.to_thread(store.start_run, started)
     cursors = await asyncio.to_thread(store.cursors)
+    counters = await asyncio.to_thread(store.cpu_counters)
     writer = _Writer(config, store, run_id, clock)
     results = await collector.collect(
         config.clients,
         config.settings,
         cursors=cursors,
+        cpu_counters=counters,
         on_result=writer.put,
         progress=progress,
         concurrency=concurrency,

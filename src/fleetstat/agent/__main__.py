@@ -108,9 +108,19 @@ def parse_request(text):
         "key": key,
         "cpu_interval": check_cpu_interval(request.get("cpu_interval", DEFAULT_CPU_INTERVAL)),
         "cpu_sleep": sleep,
+        "cpu_since": check_cpu_since(request.get("cpu_since")),
         "since": since,
         "events": options,
     }
+
+
+def check_cpu_since(value):
+    """``(busy, total)`` of the request's ``cpu_since`` (the server's last counters), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(is_number(value.get(k)) for k in ("busy", "total")):
+        raise BadRequest("cpu_since must be an object with the numbers busy and total")
+    return float(value["busy"]), float(value["total"])
 
 
 # ---------------------------------------------------------------- collecting
@@ -141,19 +151,20 @@ def cpu_percent(before, after):
     return round(min(100.0, max(0.0, (after[0] - before[0]) * 100.0 / total)), 1)
 
 
-def cpu_section(system, interval, measure=True, sleep=time.sleep, clock=time.monotonic):
+def cpu_section(system, interval, measure=True, since=None, sleep=time.sleep, clock=time.monotonic):
     """The ``cpu`` section: the counters, and the percent over ``interval`` seconds.
 
-    With ``measure`` false (the server computes the percent from the counters of the
-    last pass) or an interval of 0 nothing is measured: ``percent`` is ``None`` and
-    ``interval`` 0.
+    With ``measure`` false the server computes the percent from the counters of its
+    last sample (``since``, ``(busy, total)``), so the agent does not sleep, unless its
+    counters are below ``since`` (the host rebooted). Nothing is measured with an
+    interval of 0 either. Unmeasured, ``percent`` is ``None`` and ``interval`` 0.
     """
-    if not measure or interval <= 0:
-        busy, total = system.cpu_times()
-        return {"percent": None, "count": system.cpu_count(), "interval": 0.0,
-                "busy": busy, "total": total}  # fmt: skip
-    started = clock()
     before = system.cpu_times()
+    went_back = since is not None and (before[0] < since[0] or before[1] < since[1])
+    if (not measure and not went_back) or interval <= 0:
+        return {"percent": None, "count": system.cpu_count(), "interval": 0.0,
+                "busy": before[0], "total": before[1]}  # fmt: skip
+    started = clock()
     sleep(interval)
     after = system.cpu_times()
     return {
@@ -192,7 +203,8 @@ def collect(system, request, platform=sys.platform, clock=time.time):
     guarded(answer, "host", system.host_info)
     if answer["host"] is None:
         answer["host"] = fallback_host(platform)
-    guarded(answer, "cpu", cpu_section, system, request["cpu_interval"], request["cpu_sleep"])
+    cpu_args = request["cpu_interval"], request["cpu_sleep"], request["cpu_since"]
+    guarded(answer, "cpu", cpu_section, system, *cpu_args)
     guarded(answer, "memory", system.memory)
     guarded(answer, "swap", system.swap)
     guarded(answer, "uptime", uptime_section, system)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from fleetstat import model
+from fleetstat import cpurate, model
 from fleetstat.errors import StoreError
 from fleetstat.store import migrations, queries, writes
 from fleetstat.store.queries import AttemptRow, HostRow
@@ -121,6 +121,11 @@ class Store:
         """Address (``ip:port``) → the event cursor of the host's last stored answer."""
         with self._reading() as session:
             return queries.cursors(session)
+
+    def cpu_counters(self) -> dict[str, cpurate.Counters]:
+        """Address (``ip:port``) → the CPU counters of the host's newest sample."""
+        with self._reading() as session:
+            return queries.cpu_counters(session)
 
     def latest_hosts(self) -> list[HostRow]:
         """Every host with its last outcome and the figures of its last sample, by name."""

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from fleetstat import model
+from fleetstat.agent import meanings
 from fleetstat.store.models import (
     RECORD_ID_LEN,
     Base,
@@ -120,6 +121,8 @@ def sample_row(
         cpu_count=cpu and cpu.count,
         cpu_busy_seconds=cpu and cpu.busy,
         cpu_total_seconds=cpu and cpu.total,
+        cpu_method=cpu and str(cpu.method),
+        cpu_seconds=cpu and cpu.seconds,
         mem_total=mem and mem.total,
         mem_available=mem and mem.available,
         mem_used=mem and mem.used,
@@ -182,6 +185,10 @@ def event_rows(
             "source_ip": fit("security_events", "source_ip", e.source_ip),
             "message": e.message,
             "fields": json.dumps(e.fields, sort_keys=True, default=str),
+            "actor": fit("security_events", "actor", e.actor),
+            "target": fit("security_events", "target", e.target),
+            "category": meanings.category(e.event_id),
+            "own_session": e.own_session,
         }
         for e in events
     ]
