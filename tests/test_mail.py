@@ -133,7 +133,7 @@ def test_event_mail_is_cut_at_mail_max_events_with_the_sql_for_the_rest() -> Non
         CLIENT, events, host_id=7, run_id=12, since=None, settings=settings
     )
     assert draft.subject == "[fleetstat] 415 security events on web01 (10.0.0.5) (415 failed)"
-    assert draft.body.count("4625 failed logon") == 3
+    assert draft.body.count("4625 logon failed") == 3
     assert "… and 412 more: fleetstat history web01 --events" in draft.body
     assert "WHERE host_id = 7 AND run_id = 12" in draft.body
 
