@@ -192,6 +192,7 @@ def read_disk(obj: dict[str, Any], path: str) -> Disk:
         used=size("used"),
         free=size("free"),
         percent=as_float(field(obj, "percent", path), path + "percent"),
+        error=as_opt_str(obj.get("error"), path + "error"),
     )
 
 

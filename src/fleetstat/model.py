@@ -15,6 +15,8 @@ from typing import Any
 # ---------------------------------------------------------------- configuration
 
 ALERT_TYPES = ("memory", "cpu", "swap", "disk", "load")
+#: Filesystem types of read-only images: always full, never "the fullest filesystem".
+READ_ONLY_IMAGES = frozenset(["iso9660", "squashfs", "erofs", "udf", "cramfs", "romfs"])
 HOST_KEY_POLICIES = ("accept-new", "strict", "off")
 SMTP_TLS_MODES = ("none", "starttls", "ssl")
 
@@ -200,7 +202,8 @@ class Swap:
 
 @dataclass(frozen=True)
 class Disk:
-    """One real filesystem: bytes, and percent used as ``df`` shows it."""
+    """One real filesystem: bytes, and percent used as ``df`` shows it; ``error`` says why
+    a filesystem that did not answer has no figures."""
 
     mount: str
     device: str
@@ -209,6 +212,13 @@ class Disk:
     used: int
     free: int
     percent: float
+    error: str | None = None
+
+    @property
+    def measured(self) -> bool:
+        """Whether the figures mean something: the filesystem answered, and it is not a
+        read-only image (always 100 % full)."""
+        return self.error is None and self.fstype not in READ_ONLY_IMAGES
 
 
 @dataclass(frozen=True)

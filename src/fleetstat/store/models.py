@@ -201,6 +201,7 @@ class SampleDisk(Base):
     used: Mapped[int] = mapped_column(BigInteger)
     free: Mapped[int] = mapped_column(BigInteger)
     percent: Mapped[float] = mapped_column(Double)
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class SecurityEvent(Base):

@@ -151,6 +151,7 @@ def insert_disks(session: Session, sample_id: int, disks: Iterable[model.Disk]) 
             "used": d.used,
             "free": d.free,
             "percent": d.percent,
+            "error": d.error,
         }
         for d in disks
     ]

@@ -1,5 +1,5 @@
 """Security events keep actor, target, category and the own-session mark; samples say
-how their CPU percent was measured.
+how their CPU percent was measured; a filesystem that did not answer keeps its error.
 
 Revision ID: 0004
 Revises: 0001
@@ -32,10 +32,14 @@ def upgrade() -> None:
     with op.batch_alter_table("samples") as table:
         table.add_column(sa.Column("cpu_method", sa.String(SHORT_LEN), nullable=True))
         table.add_column(sa.Column("cpu_seconds", sa.Double(), nullable=True))
+    with op.batch_alter_table("sample_disks") as table:
+        table.add_column(sa.Column("error", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     """Drop the columns again."""
+    with op.batch_alter_table("sample_disks") as table:
+        table.drop_column("error")
     with op.batch_alter_table("samples") as table:
         table.drop_column("cpu_seconds")
         table.drop_column("cpu_method")
