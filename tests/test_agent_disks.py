@@ -36,7 +36,9 @@ def real(rows: dict[str, tuple[str, int, int, int]]) -> dict[str, tuple[str, int
     return {m: r for m, r in rows.items() if linux.is_real_filesystem("dev", r[0], m)}
 
 
-def test_disks_are_the_filesystems_df_shows_with_its_figures(run_agent: RunAgent) -> None:  # noqa: F811
+def test_disks_are_the_filesystems_df_shows_with_its_figures(
+    run_agent: RunAgent,  # noqa: F811
+) -> None:
     expected = real(df_table(DF))
     disks = {disk.mount: disk for disk in run_agent().disks}
     assert set(disks) == set(expected)
@@ -52,12 +54,12 @@ set -e
 cd "$1"
 mkdir -p data bound
 mount --bind data bound
-mkdir -p /tmp/fleetstat-bind-$$ && mount --bind data /tmp/fleetstat-bind-$$
+mkdir -p deeper/bound2 && mount --bind data deeper/bound2
 touch hosts-file single
 mount --bind hosts-file single
 df -B1 --output=target,fstype,size,used,avail > df.txt
-PYTHONPATH="$2" "$3" -c 'import json; from fleetstat.agent import linux; print(json.dumps(linux.disks()))'
-umount /tmp/fleetstat-bind-$$ && rmdir /tmp/fleetstat-bind-$$
+PYTHONPATH="$2" "$3" -c 'import json; from fleetstat.agent import linux
+print(json.dumps(linux.disks()))'
 """
 
 
@@ -74,16 +76,16 @@ def test_bind_mounts_count_once_and_single_file_mounts_not_at_all(tmp_path: Path
     df_rows = real(df_table(["cat", str(tmp_path / "df.txt")]))
     assert str(tmp_path / "bound") not in mounts
     assert str(tmp_path / "single") not in mounts
-    assert not [m for m in mounts if m.startswith("/tmp/fleetstat-bind-")]
+    assert str(tmp_path / "deeper" / "bound2") not in mounts
     assert sorted(mounts) == sorted(df_rows)
     assert mounts.count("/") == 1
 
 
 CONTAINER = """\
-612 540 0:52 / / rw,relatime master:248 - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/A:/var/lib/docker/overlay2/l/B,upperdir=/var/lib/docker/overlay2/x/diff,workdir=/var/lib/docker/overlay2/x/work
+612 540 0:52 / / rw,relatime master:248 - overlay overlay rw,lowerdir=/l/A:/l/B,upperdir=/x/diff
 613 612 0:55 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw
 614 612 0:56 / /dev rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755
-620 612 254:1 /var/lib/docker/containers/abc/resolv.conf /etc/resolv.conf rw,relatime - ext4 /dev/vda1 rw
+620 612 254:1 /var/lib/docker/containers/abc/resolv.conf /etc/resolv.conf rw - ext4 /dev/vda1 rw
 621 612 254:1 /var/lib/docker/containers/abc/hostname /etc/hostname rw,relatime - ext4 /dev/vda1 rw
 622 612 254:1 /var/lib/docker/containers/abc/hosts /etc/hosts rw,relatime - ext4 /dev/vda1 rw
 623 612 254:1 /srv/app-data /data rw,relatime - ext4 /dev/vda1 rw

@@ -202,7 +202,9 @@ def test_failing_part_is_null_and_named_in_errors() -> None:
     system = SimpleNamespace(**{name: getattr(linux, name) for name in SYSTEM_FUNCTIONS})
     system.memory = broken
     request = agent_main.parse_request(
-        envelope.request_bytes(envelope.new_key(), cpu_interval=0.0, since={}, max_events=0).decode()
+        envelope.request_bytes(
+            envelope.new_key(), cpu_interval=0.0, since={}, max_events=0
+        ).decode()
     )
     answer = agent_main.collect(system, request)
     assert answer["memory"] is None

@@ -138,7 +138,9 @@ class FakeKernel32:
         self.calls.append("close volumes")
         return 1
 
-    def GetVolumePathNamesForVolumeNameW(self, volume: str, buffer: Any, size: int, needed: Any) -> int:
+    def GetVolumePathNamesForVolumeNameW(
+        self, volume: str, buffer: Any, size: int, needed: Any
+    ) -> int:
         text = "".join(path + "\0" for path in VOLUMES[volume]) + "\0"
         _write(_pointee(needed), 0, "I", len(text))
         if buffer is None or size < len(text):
@@ -172,7 +174,6 @@ class FakePdh:
 
     def PdhCloseQuery(self, query: Any) -> int:
         return 0
-
 
 
 class FailingKernel32(FakeKernel32):

@@ -96,21 +96,25 @@ def system(*samples: tuple[float, float]) -> SimpleNamespace:
 
 def test_the_agent_does_not_sleep_when_told_so_but_does_after_a_reboot() -> None:
     slept: list[float] = []
-    told = agent_main.cpu_section(system((50.0, 500.0)), 1.0, False, (40.0, 400.0), slept.append)
+    told = agent_main.cpu_section(
+        system((50.0, 500.0)), 1.0, False, (40.0, 400.0), sleep=slept.append
+    )
     assert (told["percent"], told["interval"], slept) == (None, 0.0, [])
     rebooted = system((5.0, 50.0), (6.0, 52.0))
-    after = agent_main.cpu_section(rebooted, 1.0, False, (40.0, 400.0), slept.append)
+    after = agent_main.cpu_section(rebooted, 1.0, False, (40.0, 400.0), sleep=slept.append)
     assert slept == [1.0]
     assert after["percent"] == 50.0
 
 
 def test_with_cpu_interval_0_the_agent_measures_nothing() -> None:
     slept: list[float] = []
-    found = agent_main.cpu_section(system((50.0, 500.0)), 0.0, True, None, slept.append)
+    found = agent_main.cpu_section(system((50.0, 500.0)), 0.0, True, None, sleep=slept.append)
     assert (found["percent"], slept) == (None, [])
 
 
-def test_a_cpu_rule_without_a_figure_leaves_the_state_and_check_config_warns(tmp_path: Path) -> None:
+def test_a_cpu_rule_without_a_figure_leaves_the_state_and_check_config_warns(
+    tmp_path: Path,
+) -> None:
     from fleetstat import alerts
     from fleetstat.config import load
     from tests.test_alerts import ok_result

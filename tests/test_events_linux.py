@@ -36,6 +36,7 @@ from fleetstat.agent.events_linux import (
     parse_journal_entry,
 )
 from fleetstat.agent.journal import Journal, read_journal
+from tests.support.sshd import SshdFactory, SshUser
 
 
 def read_auth_events(
@@ -44,7 +45,7 @@ def read_auth_events(
     """``linux_auth.read_auth_events`` with no time window and no session of its own."""
     options = Options(max_events)
     return linux_auth.read_auth_events(since, options, journal, files, session=(None, frozenset()))
-from tests.support.sshd import SshdFactory, SshUser
+
 
 SOURCE = "linux-auth"
 UTC = datetime.UTC

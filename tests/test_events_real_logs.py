@@ -194,7 +194,7 @@ def markers(records: list[dict[str, Any]]) -> list[str]:
     for record in records:
         command = str(record["fields"].get("command", ""))
         if record["event_id"] == "sudo.command" and command.startswith("/bin/echo rot-"):
-            found.append(command.split()[-1])
+            found.append(command.rsplit(maxsplit=1)[-1])
     return found
 
 
@@ -276,7 +276,7 @@ def test_the_agents_own_login_is_marked_and_another_login_is_not(
     probe = (
         f"/usr/bin/python3 -I -c \"import sys, json; sys.path.insert(0, '{copy.parent}'); "
         "from fleetstat_agent.linux_auth import session_identity as s; "
-        "ip, pids = s(); print(json.dumps([ip, sorted(pids)]))\""
+        'ip, pids = s(); print(json.dumps([ip, sorted(pids)]))"'
     )
     out = asyncio.run(_login(ns_sshd, ssh_user, ssh_user.password, probe))
     assert out is not None

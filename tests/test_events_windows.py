@@ -296,7 +296,9 @@ class ReplayedWevtutil:
             query = re.fullmatch(r"/q:\*\[System\[EventRecordID>(\d+)\]\]", arg)
             if query:
                 chosen = [item for item in chosen if item[0] > int(query.group(1))]
-            window = re.fullmatch(r"/q:\*\[System\[TimeCreated\[timediff\(@SystemTime\) <= (\d+)\]\]\]", arg)
+            window = re.fullmatch(
+                r"/q:\*\[System\[TimeCreated\[timediff\(@SystemTime\) <= (\d+)\]\]\]", arg
+            )
             if window:
                 assert self.now is not None
                 limit = datetime.timedelta(milliseconds=int(window.group(1)))
@@ -449,17 +451,22 @@ def test_every_event_id_in_the_real_logs_has_a_meaning(evtx_dir: Path) -> None:
 # Audit-relevant ids of "Appendix L: Events to Monitor" and of the "Advanced security
 # audit policy" subcategories (logon, privileges, accounts, groups, Kerberos and NTLM,
 # tasks, services, policy, the log, directory service, object and share access).
-APPENDIX_L = (
-    "1100 1102 1104 4608 4610 4611 4614 4616 4618 4621 4622 4624 4625 4634 4647 4648 4649 "
-    "4656 4657 4660 4662 4663 4670 4672 4673 4674 4675 4688 4692 4693 4697 4698 4699 4700 "
-    "4701 4702 4703 4704 4705 4706 4707 4713 4714 4715 4716 4717 4718 4719 4720 4722 4723 "
-    "4724 4725 4726 4727 4728 4729 4730 4731 4732 4733 4734 4735 4737 4738 4739 4740 4741 "
-    "4742 4743 4754 4755 4756 4757 4758 4764 4765 4766 4767 4768 4769 4770 4771 4772 4773 "
-    "4776 4777 4778 4779 4780 4781 4782 4793 4794 4797 4798 4799 4800 4801 4817 4820 4821 "
-    "4822 4823 4824 4865 4866 4867 4902 4904 4905 4906 4907 4908 4912 4928 4929 4932 4933 "
-    "4946 4947 4948 4950 4954 4956 4964 5025 5030 5136 5137 5138 5139 5140 5141 5142 5143 "
-    "5144 5145 5148 5156 5157 5158 5159 5376 5377 6272 6273 6281 6416"
-).split()
+APPENDIX_L = [
+    "1100", "1102", "1104", "4608", "4610", "4611", "4614", "4616", "4618", "4621", "4622",
+    "4624", "4625", "4634", "4647", "4648", "4649", "4656", "4657", "4660", "4662", "4663",
+    "4670", "4672", "4673", "4674", "4675", "4688", "4692", "4693", "4697", "4698", "4699",
+    "4700", "4701", "4702", "4703", "4704", "4705", "4706", "4707", "4713", "4714", "4715",
+    "4716", "4717", "4718", "4719", "4720", "4722", "4723", "4724", "4725", "4726", "4727",
+    "4728", "4729", "4730", "4731", "4732", "4733", "4734", "4735", "4737", "4738", "4739",
+    "4740", "4741", "4742", "4743", "4754", "4755", "4756", "4757", "4758", "4764", "4765",
+    "4766", "4767", "4768", "4769", "4770", "4771", "4772", "4773", "4776", "4777", "4778",
+    "4779", "4780", "4781", "4782", "4793", "4794", "4797", "4798", "4799", "4800", "4801",
+    "4817", "4820", "4821", "4822", "4823", "4824", "4865", "4866", "4867", "4902", "4904",
+    "4905", "4906", "4907", "4908", "4912", "4928", "4929", "4932", "4933", "4946", "4947",
+    "4948", "4950", "4954", "4956", "4964", "5025", "5030", "5136", "5137", "5138", "5139",
+    "5140", "5141", "5142", "5143", "5144", "5145", "5148", "5156", "5157", "5158", "5159",
+    "5376", "5377", "6272", "6273", "6281", "6416",
+]  # fmt: skip
 
 
 def test_the_meaning_table_covers_the_audit_relevant_windows_ids() -> None:
@@ -548,7 +555,9 @@ def test_a_rename_names_the_old_and_the_new_name() -> None:
 def test_a_scheduled_task_event_names_the_task() -> None:
     task = {"event_id": "4698", "level": "audit_success", "actor": "CORP\\admin",
             "fields": {"TaskName": "\\Microsoft\\Evil"}}  # fmt: skip
-    assert meanings.describe(task) == "scheduled task created; by CORP\\admin; task \\Microsoft\\Evil"
+    assert (
+        meanings.describe(task) == "scheduled task created; by CORP\\admin; task \\Microsoft\\Evil"
+    )
 
 
 # ---------------------------------------------------------------- what wevtutil prints
@@ -580,6 +589,8 @@ def test_a_first_run_reads_only_its_time_window_and_every_query_has_the_budget(
     mixed_log.now = newest + datetime.timedelta(minutes=1)
     result = read_security_log({}, Options(500, window=120, budget=7.0), run=mixed_log)
     times = [str(r["time"]) for r in result["records"]]
-    assert times and min(times) >= (newest - datetime.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    assert times and min(times) >= (newest - datetime.timedelta(minutes=1)).strftime(
+        "%Y-%m-%dT%H:%M:%S"
+    )
     assert len(result["records"]) < 101
     assert mixed_log.timeouts == [7.0]

@@ -60,7 +60,9 @@ def test_the_agents_sources_go_in_without_docstrings_and_comments_on_the_same_li
         lean = archive.read(f"{payload.AGENT_PACKAGE}/{path.name}").decode()
         source = path.read_text()
         assert len(lean.splitlines()) == len(source.splitlines()), path.name
-        for number, (kept, original) in enumerate(zip(lean.splitlines(), source.splitlines())):
+        for number, (kept, original) in enumerate(
+            zip(lean.splitlines(), source.splitlines(), strict=True)
+        ):
             if kept.strip() not in ("", '""'):
                 assert original.startswith(kept.rstrip()), (path.name, number + 1)
         assert "#" not in "".join(line for line in lean.splitlines() if line.lstrip()[:1] == "#")

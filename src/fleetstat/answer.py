@@ -249,7 +249,10 @@ def read_events(obj: dict[str, Any], path: str) -> EventsSection:
         events,
         cursor,
         tuple(as_str(r, f"{path}resets[{i}]") for i, r in enumerate(resets)),
-        tuple(read_gap(as_dict(g, f"{path}gaps[{i}]"), f"{path}gaps[{i}].") for i, g in enumerate(gaps)),
+        tuple(
+            read_gap(as_dict(g, f"{path}gaps[{i}]"), f"{path}gaps[{i}].")
+            for i, g in enumerate(gaps)
+        ),
     )
 
 

@@ -56,6 +56,7 @@ async def collect_one(
     agent: bytes,
     cursor: dict[str, Any],
     clock: Clock = utcnow,
+    *,
     counters: cpurate.Counters | None = None,
 ) -> model.HostResult:
     """Run the agent on one client and open its answer; every failure becomes the result.
@@ -116,7 +117,7 @@ async def collect(
         async with gate:
             cursor = dict(cursors.get(client.address) or {})
             counters = (cpu_counters or {}).get(client.address)
-            result = await collect_one(client, settings, agent, cursor, clock, counters)
+            result = await collect_one(client, settings, agent, cursor, clock, counters=counters)
         done += 1
         if on_result is not None:
             on_result(result)

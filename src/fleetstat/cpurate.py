@@ -27,7 +27,9 @@ class Counters:
     at: datetime
 
 
-def request_since(previous: Counters | None, now: datetime, max_gap: float) -> dict[str, Any] | None:
+def request_since(
+    previous: Counters | None, now: datetime, max_gap: float
+) -> dict[str, Any] | None:
     """The counters to send the agent so it need not sleep, or None (it measures itself).
 
     None on a first pass and when the previous sample is more than ``max_gap`` seconds

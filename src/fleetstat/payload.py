@@ -71,8 +71,10 @@ def lean_source(source: bytes) -> bytes:
 
 def _is_docstring(statement: ast.stmt) -> bool:
     value = getattr(statement, "value", None)
-    return isinstance(statement, ast.Expr) and isinstance(value, ast.Constant) and isinstance(
-        value.value, str
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(value, ast.Constant)
+        and isinstance(value.value, str)
     )
 
 

@@ -75,7 +75,6 @@ class LogHost:
         host = cls(workdir, holder)
         try:
             host.daemons.append(host.spawn([JOURNALD]))
-            host.wait_for(lambda: host.path("/run/systemd/journal/syslog").parent.exists())
             host.wait_for(lambda: host.path("/run/systemd/journal/dev-log").exists())
             pidfile = workdir / "rsyslogd.pid"
             command = [RSYSLOGD, "-n", "-f", str(workdir / "rsyslog.conf"), "-i", str(pidfile)]

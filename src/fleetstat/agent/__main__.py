@@ -151,7 +151,9 @@ def cpu_percent(before, after):
     return round(min(100.0, max(0.0, (after[0] - before[0]) * 100.0 / total)), 1)
 
 
-def cpu_section(system, interval, measure=True, since=None, sleep=time.sleep, clock=time.monotonic):
+def cpu_section(
+    system, interval, measure=True, since=None, *, sleep=time.sleep, clock=time.monotonic
+):
     """The ``cpu`` section: the counters, and the percent over ``interval`` seconds.
 
     With ``measure`` false the server computes the percent from the counters of its

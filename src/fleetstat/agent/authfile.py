@@ -193,7 +193,7 @@ def _later_read(path, handle, cursor, limit):
     result.update(gaps=gaps, resets=[SOURCE] if reset else [])
     records = result["records"]
     for opener, name, inode, start, last in pieces:
-        done, position = _read_piece(opener, name, inode, start, records, limit)
+        done, position = _read_piece((opener, name, inode, start), records, limit)
         if not done:
             result["truncated"] = True
             result["cursor"] = {SOURCE: _cursor_of(opener, name, path, inode, position)}
@@ -295,9 +295,9 @@ def _find_rotated(rotated, cursor, offset):
     the cursor's first bytes and is at least ``offset`` bytes long.
     """
     for index, (opener, name) in enumerate(rotated):
-        if opener is open and _inode(name) == cursor.get("inode"):
-            if _holds(opener, name, cursor, offset):
-                return index, (opener, name)
+        renamed = opener is open and _inode(name) == cursor.get("inode")
+        if renamed and _holds(opener, name, cursor, offset):
+            return index, (opener, name)
     if not cursor.get("head_len"):  # nothing to recognise a copy by
         return None
     for index in range(len(rotated) - 1, -1, -1):
@@ -332,13 +332,15 @@ def _head(handle, count):
     return handle.read(count)
 
 
-def _read_piece(opener, name, inode, start, records, limit):
+def _read_piece(piece, records, limit):
     """Add the records of one file's whole lines from ``start``; ``(finished, offset)``.
 
     ``finished`` is False when the cap or the time budget stopped the reading; the
     offset is where the next run goes on. A last line without its newline is still
-    being written and waits for the next run.
+    being written and waits for the next run. ``piece`` is ``(opener, file name, inode
+    for the record ids, start offset)``.
     """
+    opener, name, inode, start = piece
     try:
         handle = opener(name, "rb")
     except OSError as err:

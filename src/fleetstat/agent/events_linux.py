@@ -13,7 +13,6 @@ Standard library only; runs on Python 3.6+.
 import datetime
 import hashlib
 import json
-import os
 import pwd
 import re
 import time
@@ -115,7 +114,8 @@ _RULES = tuple(
 # group group). A line about a group alone ("removed group 'x' owned by 'y'", "new
 # group: name=x") names no user: the group is its target.
 _ACCOUNT_NAMES = (
-    (re.compile(r"^(?:new|delete|change|remove[d]?) (?:shadow )?group:? .*?\bname=([^,\s]+)"), 0, 1),
+    (re.compile(r"^(?:new|delete|change|remove[d]?) (?:shadow )?group:? .*?\bname=([^,\s]+)"),
+     0, 1),
     (re.compile(r"^group added to \S+: name=([^,\s]+)"), 0, 1),
     (re.compile(r"^(?:removed|delete|change) (?:shadow )?group '([^']+)'(?: owned by '([^']+)')?"),
      2, 1),
@@ -278,26 +278,13 @@ def _meaning(event, level, groups):
         fields["invalid_user"] = bool(fields.pop("invalid", None))
     method = re.sub(r"\W+", "_", fields.get("method", "")).strip("_")
     target = fields.pop("target_user", None)
+    meaning = {"event_id": event.format(method=method), "level": level, "source_ip": source_ip}
     if target is None:  # a login: the account logged in to is the target
-        return _with_roles(event.format(method=method), level, user, source_ip, fields, None, user)
-    return _with_roles(event.format(method=method), level, user or target, source_ip, fields,
-                       user, target)  # fmt: skip
-
-
-def _with_roles(event_id, level, user, source_ip, fields, actor, target):
-    """The meaning dict: ``actor`` did it (sudo's and su's caller), ``target`` is the
-    account it was done to or logged in to."""
-    if target is not None:
-        fields["target_user"] = target
-    return {
-        "event_id": event_id,
-        "level": level,
-        "user": user,
-        "source_ip": source_ip,
-        "fields": fields,
-        "actor": actor,
-        "target": target,
-    }
+        meaning.update(user=user, fields=fields, actor=None, target=user)
+        return meaning
+    fields["target_user"] = target
+    meaning.update(user=user or target, fields=fields, actor=user, target=target)
+    return meaning
 
 
 def _sudo(body):
@@ -401,5 +388,3 @@ def _journal_text(value):
     if isinstance(value, list):
         return bytes(value).decode("utf-8", "replace")
     return value if isinstance(value, str) else ("" if value is None else str(value))
-
-

@@ -8,8 +8,11 @@ turns a record (the agent's dict or the server's ``Event``) into one line: the
 meaning, worded as a failure when it failed with its status decoded, then who did it
 to what.
 
-Standard library only; runs on Python 3.6+ (the server imports it too).
+Standard library only; runs on Python 3.6+ (the server imports it too, so the
+functions it calls carry type annotations).
 """
+
+from typing import Any, Optional
 
 LOGON, ACCOUNT, GROUP, PRIVILEGE, KERBEROS, NTLM = (
     "logon", "account", "group", "privilege", "kerberos", "ntlm"
@@ -262,7 +265,8 @@ KERBEROS_RESULTS = {
     "0x1": "client entry expired", "0x2": "server entry expired",
     "0x3": "protocol version not supported", "0x6": "client unknown",
     "0x7": "server unknown", "0x8": "principal not unique", "0x9": "no key for the principal",
-    "0xc": "policy refused the ticket", "0xd": "option not allowed", "0xe": "encryption type not supported",
+    "0xc": "policy refused the ticket", "0xd": "option not allowed",
+    "0xe": "encryption type not supported",
     "0xf": "checksum type not supported", "0x10": "PKINIT not supported",
     "0x12": "client revoked (disabled, expired or locked out)",
     "0x17": "password expired", "0x18": "pre-authentication failed (wrong password)",
@@ -286,7 +290,7 @@ def meaning(event_id):
     return found
 
 
-def category(event_id):
+def category(event_id: str) -> Optional[str]:
     """The category (``logon``, ``account``, ``group``, ...) of an id, or ``None``."""
     found = meaning(event_id)
     return found[0] if found else None
@@ -317,7 +321,7 @@ def failure_reason(event):
     return "; ".join(text for text, _ in reasons)
 
 
-def describe(event):
+def describe(event: Any) -> str:
     """One line of what ``event`` means: the meaning (worded as a failure, with its
     decoded status, when it failed), then who did it (``by``), to whom or what, and
     the telling details (logon type, workstation, privilege, object, task, old and

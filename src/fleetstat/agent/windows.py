@@ -196,7 +196,9 @@ def page_file_percent(counters):
     try:
         value = PDH_FMT_COUNTERVALUE()
         steps = (
-            lambda: counters.PdhAddEnglishCounterW(query, PAGE_FILE_USAGE, 0, ctypes.byref(counter)),
+            lambda: counters.PdhAddEnglishCounterW(
+                query, PAGE_FILE_USAGE, 0, ctypes.byref(counter)
+            ),
             lambda: counters.PdhCollectQueryData(query),
             lambda: counters.PdhGetFormattedCounterValue(
                 counter, PDH_FMT_DOUBLE, None, ctypes.byref(value)

@@ -73,8 +73,9 @@ def cursors(session: Session) -> dict[str, dict[str, Any]]:
 def cpu_counters(session: Session) -> dict[str, cpurate.Counters]:
     """Address → the CPU counters of the host's newest sample that has them."""
     rows = session.execute(
-        select(Host.address, Sample.cpu_busy_seconds, Sample.cpu_total_seconds, Sample.agent_clock)
-        .join(Sample, Sample.id == latest_sample_id())
+        select(
+            Host.address, Sample.cpu_busy_seconds, Sample.cpu_total_seconds, Sample.agent_clock
+        ).join(Sample, Sample.id == latest_sample_id())
     )
     return {
         address: cpurate.Counters(busy=busy, total=total, at=at)
