@@ -17,8 +17,8 @@ known, never passed over in silence.
 Standard library only; runs on Python 3.6+.
 """
 
-import gzip
 import hashlib
+import importlib
 import os
 import time
 import zlib
@@ -29,19 +29,7 @@ from .events_linux import SOURCE, parse_auth_line
 HEAD_BYTES = 256
 CHECK_EVERY = 4096  # lines between two looks at the clock when no record comes
 BLOCK = 65536  # bytes read at a time when reading a file backwards
-_OPENERS = {".gz": gzip.open}
-try:  # both are optional parts of a Python build
-    import bz2
-
-    _OPENERS[".bz2"] = bz2.open
-except ImportError:  # pragma: no cover - a Python built without bz2
-    pass
-try:
-    import lzma
-
-    _OPENERS[".xz"] = lzma.open
-except ImportError:  # pragma: no cover - a Python built without lzma
-    pass
+_COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}  # imported when needed
 
 SECURE_ADVICE = (
     "it is readable by root only on RHEL-family systems: give the user read access "
@@ -270,10 +258,14 @@ def rotated_files(path):
 
 
 def _opener(name):
-    """How to open a rotated file: ``open``, a decompressor, or ``None`` when unknown."""
-    for suffix, opener in _OPENERS.items():
+    """How to open a rotated file: ``open``, a decompressor's ``open``, or ``None`` when
+    this Python cannot read it (``bz2`` and ``lzma`` are optional parts of a build)."""
+    for suffix, module in _COMPRESSED.items():
         if name.endswith(suffix):
-            return opener
+            try:
+                return importlib.import_module(module).open
+            except ImportError:
+                return None
     if name.endswith((".zst", ".lz4", ".Z")):
         return None
     return open

@@ -20,8 +20,6 @@ Standard library only; runs on Python 3.6+.
 """
 
 from .events_common import EventsError, Options, empty_events
-from .events_windows import read_security_log
-from .linux_auth import read_auth_events
 
 __all__ = ["EventsError", "Options", "empty_events", "linux_auth", "windows_security"]
 
@@ -34,6 +32,8 @@ def linux_auth(since, options):
     A first run returns the newest ``options.max_events`` records of the last
     ``options.window`` seconds. Returns the protocol's events object.
     """
+    from .linux_auth import read_auth_events
+
     return read_auth_events(since, options)
 
 
@@ -45,4 +45,6 @@ def windows_security(since, options):
     Raises ``EventsError`` when the log is denied (the account is not in *Event Log
     Readers*). Returns the protocol's events object.
     """
+    from .events_windows import read_security_log
+
     return read_security_log(since, options)
