@@ -35,7 +35,7 @@ from fleetstat.agent.events_linux import (
     parse_auth_message,
     parse_journal_entry,
 )
-from fleetstat.agent.journal import Journal, read_journal
+from fleetstat.agent.journal import Journal, JournalState, read_journal
 from tests.support.sshd import SshdFactory, SshUser
 
 
@@ -466,7 +466,7 @@ def test_no_journal_and_no_auth_file_is_an_events_error(tmp_path: Path) -> None:
 
 def test_an_empty_journal_does_not_count_as_working() -> None:
     empty = Journal(extra_args=["--directory=/nonexistent-journal-dir"])
-    assert empty.works() is False
+    assert empty.state() == JournalState.EMPTY
 
 
 # ---------------------------------------------------------------- the journal
@@ -540,6 +540,28 @@ def test_an_unreadable_auth_file_says_which_group_to_join(
             read_auth_file(str(path), {}, 10)
         except EventsError as err:
             os._exit(0 if "add the user to the adm group" in str(err) else 2)
+        os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.WEXITSTATUS(status) == 0
+
+
+def test_an_unreadable_secure_file_advises_an_acl_or_the_journal_not_the_adm_group(
+    tmp_path: Path, auth_lines: list[str]
+) -> None:
+    path = tmp_path / "secure"
+    write_lines(path, auth_lines)
+    path.chmod(0o600)  # as RHEL ships /var/log/secure
+    nobody = pwd.getpwnam("nobody")
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+        try:
+            read_auth_file(str(path), {}, 10)
+        except EventsError as err:
+            text = str(err)
+            good = "setfacl -m u:USER:r" in text and "systemd-journal" in text
+            os._exit(0 if good and "adm group" not in text else 2)
         os._exit(1)
     _, status = os.waitpid(child, 0)
     assert os.WEXITSTATUS(status) == 0

@@ -594,3 +594,17 @@ def test_a_first_run_reads_only_its_time_window_and_every_query_has_the_budget(
     )
     assert len(result["records"]) < 101
     assert mixed_log.timeouts == [7.0]
+
+
+def test_the_logon_of_the_agents_own_ssh_session_is_marked(
+    monkeypatch: pytest.MonkeyPatch, evtx_dir: Path
+) -> None:
+    log = ReplayedWevtutil(evtx_events(evtx_dir / "pwd-reset-4724-4776-dc.evtx"))
+    monkeypatch.setenv("SSH_CONNECTION", "172.16.66.37 49959 10.0.0.1 22")
+    records = by_id(events.windows_security({}, Options(10), run=log)["records"])
+    assert records["769794"]["own_session"] is True  # IpAddress and IpPort are ours
+    ours = {n for n, r in records.items() if r["fields"].get("IpPort") == "49959"}  # type: ignore[attr-defined]
+    assert {n for n, r in records.items() if r["own_session"]} == ours
+    monkeypatch.setenv("SSH_CONNECTION", "172.16.66.37 50000 10.0.0.1 22")
+    records = by_id(events.windows_security({}, Options(10), run=log)["records"])
+    assert records["769794"]["own_session"] is False

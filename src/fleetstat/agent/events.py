@@ -19,7 +19,7 @@ The parsers live in ``events_windows`` and ``events_linux``.
 Standard library only; runs on Python 3.6+.
 """
 
-from .events_common import EventsError, Options, empty_events
+from .events_common import EventsError, Options, empty_events, mark_own_session, ssh_client
 
 __all__ = ["EventsError", "Options", "empty_events", "linux_auth", "windows_security"]
 
@@ -37,14 +37,18 @@ def linux_auth(since, options):
     return read_auth_events(since, options)
 
 
-def windows_security(since, options):
+def windows_security(since, options, run=None):
     """Records of the Windows Security event log, read with ``wevtutil``.
 
     The cursor is ``{"windows-security": {"record_id": N}}``. A first run returns the
     newest ``options.max_events`` records of the last ``options.window`` seconds.
     Raises ``EventsError`` when the log is denied (the account is not in *Event Log
-    Readers*). Returns the protocol's events object.
+    Readers*). Returns the protocol's events object; the logon of this agent's own SSH
+    session (its ``IpAddress`` and ``IpPort`` are ``SSH_CONNECTION``'s client end) has
+    ``own_session`` set. ``run`` runs ``wevtutil`` (see ``read_security_log``).
     """
     from .events_windows import read_security_log
 
-    return read_security_log(since, options)
+    result = read_security_log(since, options, run)
+    mark_own_session(result["records"], ssh_client(), frozenset())
+    return result

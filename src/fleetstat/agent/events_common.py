@@ -61,6 +61,15 @@ def mark_own_session(records, ip_port, pids, sshd_programs=()):
     return records
 
 
+def ssh_client(environ=None):
+    """``(client ip, client port)`` of this process's SSH login (``SSH_CONNECTION``'s
+    first two words), or ``None`` outside SSH."""
+    import os
+
+    words = (os.environ if environ is None else environ).get("SSH_CONNECTION", "").split()
+    return (words[0], words[1]) if len(words) >= 2 else None
+
+
 def same_address(one, other):
     """Whether two IP texts are one address (``::ffff:192.0.2.1`` is ``192.0.2.1``)."""
     return bool(one) and bool(other) and plain_address(one) == plain_address(other)

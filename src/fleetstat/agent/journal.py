@@ -8,6 +8,7 @@ stall the host: reading starts again at ``T``, or at the first-run time window.
 Standard library only; runs on Python 3.6+.
 """
 
+import enum
 import json
 import os
 import subprocess
@@ -19,8 +20,8 @@ from .events_linux import PROGRAMS, SOURCE, parse_journal_entry
 JOURNAL_DIRS = ("/var/log/journal", "/run/log/journal")
 
 
-class JournalState(object):
-    """What ``Journal.state`` found (plain strings: the agent runs on Python 3.6)."""
+class JournalState(str, enum.Enum):
+    """What ``Journal.state`` found (``str`` and ``Enum``: Python 3.6 has no StrEnum)."""
 
     MISSING = "missing"  # no journalctl, or no journal files at all
     EMPTY = "empty"  # journal files this user may open, holding no entry
@@ -52,10 +53,6 @@ class Journal(object):
         if self.extra_args or _journal_files(self.dirs):
             return JournalState.EMPTY
         return JournalState.MISSING
-
-    def works(self):
-        """True when the journal shows at least one entry."""
-        return self.state() == JournalState.ENTRIES
 
     def newest(self, since_usec=None):
         """JSON lines of the auth programs, newest first, from ``since_usec`` on."""

@@ -7,7 +7,7 @@ import grp
 import os
 
 from . import authfile, journal
-from .events_common import EventsError, mark_own_session
+from .events_common import EventsError, mark_own_session, ssh_client
 from .events_linux import SOURCE, SSHD_PROGRAMS
 
 AUTH_FILES = ("/var/log/auth.log", "/var/log/secure")
@@ -87,10 +87,7 @@ def session_identity(environ=None, pid=None, proc="/proc"):
     whose parent is not an sshd (so the listening sshd, which logs for everyone, is not
     one of them).
     """
-    environ = os.environ if environ is None else environ
-    words = environ.get("SSH_CONNECTION", "").split()
-    ip_port = (words[0], words[1]) if len(words) >= 2 else None
-    return ip_port, _sshd_ancestors(os.getpid() if pid is None else pid, proc)
+    return ssh_client(environ), _sshd_ancestors(os.getpid() if pid is None else pid, proc)
 
 
 def _sshd_ancestors(pid, proc):
