@@ -101,6 +101,7 @@ class Settings:
     max_events: int = 500
     events_window: float = 86400.0
     mail_max_events: int = 100
+    db_timeout: float = 30.0
     smtp: SmtpSettings = SmtpSettings()
 
 
