@@ -192,13 +192,15 @@ def test_event_mail_goes_out_every_run_with_the_events_stored_for_that_run(fleet
 
 def test_the_collectors_own_login_is_stored_but_never_mailed_nor_counted(fleet: Fleet) -> None:
     quiet = replace(WEB, alerts=())
-    own = replace(event("9", "4624"), own_session=True)
+    own = replace(event("9", "4624"), own_session=True, actor="WEB\\svc", target="WEB\\stat")
     fleet.run(fleet.result(quiet, events=(own, event("1"))))
     [body] = fleet.event_mails("ops@example.org")
     assert "1 new security event." in body
     assert "4624" not in body
     stored = fleet.store.events_of_host(WEB.label)
     assert {(e.record_id, e.own_session) for e in stored} == {("9", True), ("1", False)}
+    kept = next(e for e in stored if e.record_id == "9")
+    assert (kept.actor, kept.target) == ("WEB\\svc", "WEB\\stat")
 
 
 def test_log_data_that_was_gone_is_said_in_the_event_mail(fleet: Fleet) -> None:
