@@ -239,6 +239,30 @@ def test_five_runs_with_rotations_between_read_every_event_exactly_once(
     assert journal_seen == written
 
 
+def test_copytruncate_of_a_file_that_was_empty_at_the_last_read_loses_nothing(
+    log_host: LogHost, tmp_path: Path
+) -> None:
+    path = "/var/log/auth.log"
+    conf = tmp_path / "logrotate.conf"
+    pidfile = log_host.workdir / "rsyslogd.pid"
+    conf.write_text(ROTATE.format(path=path, mode="copytruncate", pidfile=pidfile))
+    state, outside = str(tmp_path / "state"), str(log_host.path(path))
+    sudo_marker(log_host, "rot-empty-0")
+    wait_for_line(log_host, "rot-empty-0")
+    log_host.run(["logrotate", "-f", "-s", state, str(conf)])  # auth.log is empty now
+    cursor = read_auth_file(outside, {}, 1000)["cursor"][SOURCE]
+    assert (cursor["offset"], cursor["head_len"]) == (0, 0)
+    written = [f"rot-empty-{n}" for n in (1, 2)]
+    for marker in written:
+        sudo_marker(log_host, marker)
+    wait_for_line(log_host, written[-1])
+    log_host.run(["logrotate", "-f", "-s", state, str(conf)])  # copied, truncated again
+    sudo_marker(log_host, "rot-empty-3")
+    wait_for_line(log_host, "rot-empty-3")
+    result = read_auth_file(outside, cursor, 1000)
+    assert markers(result["records"]) == [*written, "rot-empty-3"]
+
+
 def test_a_rotated_file_that_is_gone_is_reported_with_the_gap(
     log_host: LogHost, tmp_path: Path
 ) -> None:

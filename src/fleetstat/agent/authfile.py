@@ -103,13 +103,15 @@ def fingerprint(data):
 
 
 def file_cursor(path, inode, head, offset):
-    """The cursor of a file whose first bytes are ``head``, read up to ``offset``."""
+    """The cursor of a file whose first bytes are ``head``, read up to ``offset`` now
+    (``read_at``, epoch seconds: an empty file has no first bytes to recognise it by)."""
     return {
         "file": path,
         "inode": inode,
         "head": fingerprint(head),
         "head_len": len(head),
         "offset": offset,
+        "read_at": round(time.time(), 3),
     }
 
 
@@ -205,6 +207,9 @@ def _plan(path, handle, info, cursor):
     current = (open, path, info.st_ino, 0, True)
     offset = int(cursor.get("offset", 0))
     if cursor.get("inode") == info.st_ino and _same_start(handle, cursor, info.st_size, offset):
+        copy = _copied_since_empty(path, cursor, info.st_ino)
+        if copy is not None:  # it was empty, then copied and truncated (copytruncate)
+            return [(copy[0], copy[1], _inode(copy[1]), 0, False), current], [], True
         return [(open, path, info.st_ino, offset, True)], [], False
     rotated = rotated_files(path)
     found = _find_rotated(rotated, cursor, offset)
@@ -222,6 +227,18 @@ def _plan(path, handle, info, cursor):
     pieces = [(opener, name, int(cursor.get("inode", 0)), offset, False)]
     pieces += [(o, n, _inode(n), 0, False) for o, n in rotated[index + 1 :]]
     return pieces + [current], [], True
+
+
+def _copied_since_empty(path, cursor, inode):
+    """``(opener, name)`` of a copy of ``path`` made since the run that found it empty,
+    or None. An empty file has no first bytes, so only the copy's time (written after
+    ``read_at``) shows that ``copytruncate`` emptied it again in between."""
+    if cursor.get("head_len") or cursor.get("offset") or "read_at" not in cursor:
+        return None
+    for opener, name in reversed(rotated_files(path)):
+        if os.stat(name).st_mtime >= cursor["read_at"] and _inode(name) != inode:
+            return opener, name
+    return None
 
 
 def _same_start(handle, cursor, size, offset):
