@@ -263,6 +263,37 @@ def test_copytruncate_of_a_file_that_was_empty_at_the_last_read_loses_nothing(
     assert markers(result["records"]) == [*written, "rot-empty-3"]
 
 
+def test_lines_written_to_the_renamed_file_before_the_writer_reopens_are_not_lost(
+    log_host: LogHost, tmp_path: Path
+) -> None:
+    path = "/var/log/auth.log"
+    conf = tmp_path / "logrotate.conf"
+    conf.write_text(ROTATE.format(path=path, mode="create 0640 root root", pidfile="/nonexistent"))
+    state, outside = str(tmp_path / "state"), str(log_host.path(path))
+    written = ["rot-hup-0"]
+    sudo_marker(log_host, written[0])
+    wait_for_line(log_host, written[0])
+    cursor = read_auth_file(outside, {}, 1000)["cursor"][SOURCE]
+    seen: list[str] = []
+    log_host.run(["logrotate", "-f", "-s", state, str(conf)])  # renamed; rsyslog not told
+    for step in range(1, 4):
+        marker = f"rot-hup-{step}"
+        sudo_marker(log_host, marker)  # still goes to auth.log.1
+        written.append(marker)
+        log_host.wait_for(lambda m=marker: m in log_host.path(path + ".1").read_text())
+        result = read_auth_file(outside, cursor, 1000)
+        seen += markers(result["records"])
+        cursor = result["cursor"][SOURCE]
+    pid = (log_host.workdir / "rsyslogd.pid").read_text().strip()
+    log_host.run(["kill", "-HUP", pid])  # now rsyslog reopens auth.log
+    log_host.wait_for(lambda: log_host.path(path).exists())
+    sudo_marker(log_host, "rot-hup-4")
+    written.append("rot-hup-4")
+    wait_for_line(log_host, "rot-hup-4")
+    seen += markers(read_auth_file(outside, cursor, 1000)["records"])
+    assert seen == written[1:]
+
+
 def test_a_rotated_file_that_is_gone_is_reported_with_the_gap(
     log_host: LogHost, tmp_path: Path
 ) -> None:

@@ -181,16 +181,22 @@ def _later_read(path, handle, cursor, limit):
     pieces, gaps, reset = _plan(path, handle, info, cursor)
     result = empty_events()
     result.update(gaps=gaps, resets=[SOURCE] if reset else [])
-    records = result["records"]
+    records, rotated = result["records"], None
     for opener, name, inode, start, last in pieces:
         done, position = _read_piece((opener, name, inode, start), records, limit)
         if not done:
             result["truncated"] = True
             result["cursor"] = {SOURCE: _cursor_of(opener, name, path, inode, position)}
             return result
-        if last:
+        if last and rotated is not None and info.st_size == 0:
+            # The new file is still empty: the writer may not have reopened it yet (the
+            # HUP after a rename), so the cursor stays in the renamed file it still fills.
+            result["cursor"] = {SOURCE: _cursor_of(*rotated)}
+        elif last:
             head = _head(handle, HEAD_BYTES)
             result["cursor"] = {SOURCE: file_cursor(path, info.st_ino, head, position)}
+        elif opener is open:
+            rotated = (opener, name, path, inode, position)
     return result
 
 
