@@ -8,14 +8,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fleetstat import __version__, config, job, mail, payload, report
-from fleetstat.errors import FleetstatError
+from fleetstat.errors import FleetstatError, Interrupted
 from fleetstat.model import Config, Settings
 from fleetstat.store import Store
 
@@ -24,9 +25,11 @@ exit status:
   0  every host answered and was stored
   1  some host did not answer (its outcome says why)
   2  the config or the command line is wrong
-  3  the database could not be written or read"""
+  3  the database could not be written or read
+  130, 143  interrupted by SIGINT, SIGTERM (hosts in flight cleaned up and recorded)"""
 
 Command = Callable[[argparse.Namespace], int]
+T = TypeVar("T")
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -72,12 +75,43 @@ def _load(args: argparse.Namespace) -> Config:
 # ---------------------------------------------------------------- commands
 
 
+def run_until_signal(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``; SIGINT or SIGTERM cancels it once (it cleans up), a second one aborts.
+
+    Raises ``Interrupted`` after a cancelled ``work`` has finished its cleanup.
+    """
+
+    async def guarded() -> T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(work)
+        seen: list[int] = []
+
+        def stop(signum: int) -> None:
+            if seen:
+                print("fleetstat: aborted: temp dirs may be left on the hosts in flight; "
+                      "the next run removes them", file=sys.stderr)  # fmt: skip
+                os._exit(128 + signum)
+            seen.append(signum)
+            task.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop, signum)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if seen:
+                raise Interrupted(seen[0]) from None
+            raise
+
+    return asyncio.run(guarded())
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load(args)
     store = Store.open(loaded.settings.db, timeout=loaded.settings.db_timeout)
     try:
         progress = None if args.json else report.ProgressBar()
-        result = asyncio.run(
+        result = run_until_signal(
             job.run_pass(loaded, store, progress=progress, concurrency=args.concurrency)
         )
     finally:
