@@ -122,10 +122,19 @@ SETTINGS_ATTRS = (
          "known_hosts files: fleetstat's own first (learned keys are appended), then "
          "read-only ones like ~/.ssh/known_hosts; ~ expanded, relative to the config's folder",
          env="FLEETSTAT_KNOWN_HOSTS"),
-    Attr("cpu-interval", "cpu_interval", _positive_duration, "duration",
-         _default(Settings, "cpu_interval", "s"), "how long the agent measures CPU use"),
+    Attr("cpu-interval", "cpu_interval", _duration, "duration",
+         _default(Settings, "cpu_interval", "s"),
+         "how long the agent measures CPU use when it must (first pass, after a gap or a "
+         "reboot); 0: never, and such a pass has no CPU figure"),
+    Attr("cpu-max-gap", "cpu_max_gap", _positive_duration, "duration",
+         _default(Settings, "cpu_max_gap", "s"),
+         "CPU use is taken from the last sample's counters when it is at most this old"),
     Attr("max-events", "max_events", _whole(0), "whole number >= 0",
          _default(Settings, "max_events"), "security events read per client per run"),
+    Attr("events-first-window", "events_window", _duration, "duration",
+         _default(Settings, "events_window", "s"),
+         "a client's first run reads the security events of this last stretch of time "
+         "only (and at most max-events); 0: no time bound"),
     Attr("mail-max-events", "mail_max_events", _whole(0), "whole number >= 0",
          _default(Settings, "mail_max_events"), "security events listed in one mail"),
     Attr("max-answer", "max_answer", _size, "size", "16MiB",

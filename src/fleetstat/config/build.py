@@ -259,6 +259,12 @@ def _warnings(
     if settings.host_keys == "off":
         warnings.append("host-keys is off: any machine on the path can pose as a client")
     for client in clients:
+        if settings.cpu_interval == 0 and any(rule.type == "cpu" for rule in client.alerts):
+            warnings.append(
+                f"{src.path}:{client.line}: client {client.label} has a cpu alert but "
+                "cpu-interval is 0: a pass without the last sample's counters (the first, "
+                "after a reboot or a gap longer than cpu-max-gap) has no CPU figure"
+            )
         if client.alerts and not client.mail:
             warnings.append(
                 f"{src.path}:{client.line}: client {client.label} has alerts but no mail; "

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from fleetstat import model
+from fleetstat import cpurate, model
 from fleetstat.store.models import CollectionAttempt, Host, Sample, SecurityEvent
 
 
@@ -68,6 +68,20 @@ def cursors(session: Session) -> dict[str, dict[str, Any]]:
         select(Host.address, Host.event_cursor).where(Host.event_cursor.is_not(None))
     )
     return {address: json.loads(text) for address, text in rows if text is not None}
+
+
+def cpu_counters(session: Session) -> dict[str, cpurate.Counters]:
+    """Address → the CPU counters of the host's newest sample that has them."""
+    rows = session.execute(
+        select(
+            Host.address, Sample.cpu_busy_seconds, Sample.cpu_total_seconds, Sample.agent_clock
+        ).join(Sample, Sample.id == latest_sample_id())
+    )
+    return {
+        address: cpurate.Counters(busy=busy, total=total, at=at)
+        for address, busy, total, at in rows
+        if busy is not None and total is not None and at is not None
+    }
 
 
 def latest_sample_id() -> Any:
@@ -194,6 +208,9 @@ def _event(row: SecurityEvent) -> model.Event:
         source_ip=row.source_ip,
         message=row.message,
         fields=json.loads(row.fields),
+        actor=row.actor,
+        target=row.target,
+        own_session=row.own_session,
     )
 
 
