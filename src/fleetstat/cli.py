@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fleetstat import __version__, config, job, mail, payload, report
-from fleetstat.errors import FleetstatError
+from fleetstat.errors import ConfigError, FleetstatError
 from fleetstat.model import Config, Settings
 from fleetstat.store import Store
 
@@ -40,6 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
+    except ConfigError as err:
+        for each in err.each():
+            print(f"fleetstat: {each}", file=sys.stderr)
+        if len(err.each()) > 1:
+            print(f"fleetstat: {len(err.each())} problems in {err.path}", file=sys.stderr)
+        return err.exit_code
     except FleetstatError as err:
         print(f"fleetstat: {err}", file=sys.stderr)
         return err.exit_code
@@ -98,8 +104,13 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    loaded = _load(argparse.Namespace(config=args.file))
-    print(config.describe(loaded))
+    built = config.load_built(Path(args.file))
+    for warning in built.config.warnings:
+        print(f"fleetstat: warning: {warning}", file=sys.stderr)
+    for which in args.show or ():
+        print(config.show(built, which))
+    if not args.show:
+        print(config.describe(built.config))
     return 0
 
 
@@ -297,12 +308,22 @@ def _add_check_config(commands: Subparsers) -> None:
         "check-config",
         cmd_check_config,
         "validate a config without connecting to anything",
-        "Reads the XML with a hardened parser and checks every element and attribute. An error "
-        "names the file, the line and the fix.\n\n"
-        "example:\n  fleetstat check-config clients.xml\n\n"
+        "Reads the XML with a hardened parser and checks every element and attribute. Every "
+        "problem of the file is reported in one run, each with the file, the line and the fix. "
+        "--show prints what one client ends up with (its group's values folded in) and where "
+        "each value came from.\n\n"
+        "example:\n  fleetstat check-config clients.xml\n"
+        "  fleetstat check-config clients.xml --show web1\n\n"
         "exit status: 0 valid, 2 not valid",
     )
     sub.add_argument("file", metavar="FILE", help="the clients XML")
+    sub.add_argument(
+        "--show",
+        action="append",
+        metavar="CLIENT",
+        help="show one client's values and where each came from (name, ip or ip:port); "
+        "may be given again",
+    )
 
 
 def _add_hosts(commands: Subparsers) -> None:

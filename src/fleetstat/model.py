@@ -43,7 +43,11 @@ class AlertRule:
 
 @dataclass(frozen=True)
 class Client:
-    """One ``<client>`` of the config. ``name`` defaults to the IP."""
+    """One ``<client>`` of the config. ``name`` defaults to the IP.
+
+    ``group`` is the name of the ``<group>`` it sits in (None outside any); the group's
+    values are already folded in.
+    """
 
     ip: str
     username: str
@@ -56,6 +60,7 @@ class Client:
     timeout: float | None = None
     alerts: tuple[AlertRule, ...] = ()
     line: int = 0
+    group: str | None = None
 
     @property
     def address(self) -> str:
@@ -86,6 +91,7 @@ class Settings:
     """Server settings: ``<settings>`` in the XML, overridden by ``FLEETSTAT_*`` variables.
 
     Times are seconds. ``timeout`` bounds one whole host (connect, upload, run, cleanup).
+    ``ssh_config`` is the OpenSSH client config handed to the connection (None: none).
     """
 
     db: str = "sqlite:///fleetstat.db"
@@ -94,6 +100,7 @@ class Settings:
     timeout: float = 60.0
     host_keys: str = "accept-new"
     known_hosts: Path = Path("~/.local/state/fleetstat/known_hosts")
+    ssh_config: Path | None = None
     cpu_interval: float = 1.0
     max_events: int = 500
     mail_max_events: int = 100

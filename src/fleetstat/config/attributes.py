@@ -6,7 +6,7 @@ Parsing, the environment overrides and the documentation test all read these tab
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from fleetstat.config.values import (
@@ -23,6 +23,7 @@ from fleetstat.config.values import (
     _port,
     _positive_duration,
     _secret,
+    _ssh_config,
     _text,
     _whole,
 )
@@ -83,6 +84,16 @@ CLIENT_ATTRS = (
          "bound on this client's whole run: 90, 90s, 2m"),
 )  # fmt: skip
 
+#: What a ``<group>`` may set for its clients (each client may set it again).
+INHERITED = ("username", "port", "keyfile", "password-env", "mail", "python", "timeout")
+
+GROUP_ATTRS = (
+    Attr("name", "name", _text, "text", "required",
+         "the group's name, carried into reports, mails and the database"),
+    *(replace(attr, default="none", help=f"{attr.help}; for every client of the group")
+      for attr in CLIENT_ATTRS if attr.name in INHERITED),
+)  # fmt: skip
+
 ALERT_ATTRS = (
     Attr("type", "type", _choice(ALERT_TYPES, "alert type"), ", ".join(ALERT_TYPES), "required",
          "what is watched"),
@@ -117,6 +128,9 @@ SETTINGS_ATTRS = (
     Attr("known-hosts", "known_hosts", _path, "path", _default(Settings, "known_hosts"),
          "where host keys are kept; ~ expanded, relative to the config's folder",
          env="FLEETSTAT_KNOWN_HOSTS"),
+    Attr("ssh-config", "ssh_config", _ssh_config, "no, yes or a path", "no",
+         "an OpenSSH client config whose User, Port, IdentityFile and ProxyJump apply; "
+         "yes = ~/.ssh/config", env="FLEETSTAT_SSH_CONFIG"),
     Attr("cpu-interval", "cpu_interval", _positive_duration, "duration",
          _default(Settings, "cpu_interval", "s"), "how long the agent measures CPU use"),
     Attr("max-events", "max_events", _whole(0), "whole number >= 0",
@@ -143,18 +157,22 @@ SMTP_ATTRS = (
 
 ELEMENTS = {
     "client": CLIENT_ATTRS,
+    "group": GROUP_ATTRS,
     "alert": ALERT_ATTRS,
     "settings": SETTINGS_ATTRS,
     "smtp": SMTP_ATTRS,
     "clients": (),
 }
 CHILDREN = {
-    "clients": ("client", "settings"),
+    "clients": ("client", "group", "settings"),
+    "group": ("client", "alert"),
     "client": ("alert",),
     "settings": ("smtp",),
     "alert": (),
     "smtp": (),
 }
+#: Attributes whose values never appear in an error.
+SECRET_ATTRS = frozenset(attr.name for table in ELEMENTS.values() for attr in table if attr.secret)
 ENV_ONLY = {
     SMTP_PASSWORD_ENV: "the SMTP password",
     SMTP_PASSWORD_FILE_ENV: "a file whose content (trailing newline dropped) is the SMTP password",

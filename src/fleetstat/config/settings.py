@@ -44,12 +44,14 @@ def _settings(
     values["db"] = sqlite_relative_to(values.get("db", Settings.db), base)
     known_hosts = Path(values.get("known_hosts", Settings.known_hosts)).expanduser()
     values["known_hosts"] = base / known_hosts
+    if values.get("ssh_config") is not None:
+        values["ssh_config"] = base / values["ssh_config"]
     return Settings(**values, smtp=SmtpSettings(**smtp))
 
 
 def _from_env(table: tuple[Attr, ...], environ: Mapping[str, str], where: str) -> dict[str, Any]:
     """The values of ``table``'s variables set (non-empty) in ``environ``."""
-    values = {}
+    values, problems = {}, []
     for attr in table:
         raw = environ.get(attr.env) if attr.env else None
         if not raw:
@@ -57,7 +59,9 @@ def _from_env(table: tuple[Attr, ...], environ: Mapping[str, str], where: str) -
         try:
             values[attr.field] = attr.parse(raw)
         except Invalid as err:
-            raise ConfigError(where, None, f"{attr.env}={raw!r}: {err.problem}", err.fix) from None
+            problems.append(ConfigError(where, None, f"{attr.env}={raw!r}: {err.problem}", err.fix))
+    if problems:
+        raise ConfigError.of(problems)
     return values
 
 

@@ -198,6 +198,16 @@ def _path(text: str) -> Path:
     return Path(_text(text)).expanduser()
 
 
+def _ssh_config(text: str) -> Path | None:
+    """``no`` (None: no OpenSSH config is read), ``yes`` (``~/.ssh/config``) or a path."""
+    word = text.strip().lower()
+    if word in ("no", "off", "false"):
+        return None
+    if word in ("yes", "on", "true"):
+        return Path("~/.ssh/config").expanduser()
+    return _path(text)
+
+
 def _mount(text: str) -> str:
     if not _MOUNT.fullmatch(text):
         raise Invalid(f"{text!r} is not a mount point", "write an absolute path like /var or C:")
