@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fleetstat import config
 from fleetstat.cli import main
 from fleetstat.errors import ConfigError
+from tests.support.sshd import SshUser
 
 GROUPED = """\
 <clients>
@@ -225,3 +229,56 @@ def test_the_show_example_in_the_doc_is_what_fleetstat_prints(
     monkeypatch.setenv("WEB_PASSWORD", "x")
     assert main(["check-config", "clients.xml", "--show", "web3"]) == 0
     assert capsys.readouterr().out == shown
+
+
+# ---------------------------------------------------------------- the group in a real run
+
+
+def test_a_run_carries_the_group_into_json_the_database_hosts_and_mail(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    ssh_user: SshUser,
+    sshd_factory: Any,
+    smtp_server: Any,
+) -> None:
+    server = sshd_factory(["127.0.0.61", "127.0.0.62"])
+    monkeypatch.setenv("WEB_PW", ssh_user.password)
+    text = f"""\
+<clients>
+  <settings db="sqlite:///{tmp_path}/fleet.db" known-hosts="{tmp_path}/known_hosts"
+            cpu-interval="0.1" timeout="20">
+    <smtp host="127.0.0.1" port="{smtp_server.port}"/>
+  </settings>
+  <group name="web" username="{ssh_user.name}" password-env="WEB_PW" port="{server.port}"
+         mail="web@example.org">
+    <alert type="memory" limit="0%"/>
+    <client ip="127.0.0.61" name="web1"/>
+  </group>
+  <client ip="127.0.0.62" port="{server.port}" username="{ssh_user.name}"
+          password="{ssh_user.password}" name="lone"/>
+</clients>
+"""
+    path = write(tmp_path, text)
+    assert main(["run", "--config", str(path), "--json"]) == 0
+    hosts = {host["name"]: host for host in json.loads(capsys.readouterr().out)["hosts"]}
+    assert (hosts["web1"]["group"], hosts["lone"]["group"]) == ("web", None)
+
+    with sqlite3.connect(tmp_path / "fleet.db") as db:
+        assert dict(db.execute("SELECT name, group_name FROM hosts")) == {
+            "web1": "web",
+            "lone": None,
+        }
+    db_url = f"sqlite:///{tmp_path}/fleet.db"
+    assert main(["hosts", "--db", db_url, "--json"]) == 0
+    rows = {row["name"]: row["group"] for row in json.loads(capsys.readouterr().out)}
+    assert rows == {"web1": "web", "lone": None}
+    assert main(["hosts", "--db", db_url]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["HOST", "GROUP", "IP"]
+    assert {tuple(line.split()[:3]) for line in table[2:]} == {
+        ("web1", "web", "127.0.0.61"),
+        ("lone", "-", "127.0.0.62"),
+    }
+    (alert,) = [m for m in smtp_server.messages if "FIRING" in m.subject]
+    assert "web1 (127.0.0.61), port" in alert.body and ", group web\n" in alert.body

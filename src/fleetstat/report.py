@@ -129,6 +129,7 @@ def _result_json(result: HostResult, unstored: str | None) -> dict[str, Any]:
     answer = result.answer
     return {
         "name": result.client.label,
+        "group": result.client.group,
         "ip": result.client.ip,
         "port": result.client.port,
         "outcome": result.outcome.value,
@@ -171,12 +172,27 @@ class ProgressBar:
 
 
 def hosts_table(rows: Sequence[HostRow]) -> str:
-    """``fleetstat hosts``: one row per host, its latest outcome and figures."""
+    """``fleetstat hosts``: one row per host, its latest outcome and figures.
+
+    A GROUP column is shown when any host sits in a config group.
+    """
+    grouped = any(row.group for row in rows)
     return table(
-        ["HOST", "IP", "OUTCOME", "CPU", "MEMORY", "UPTIME", "LAST OK", "OS"],
+        [
+            "HOST",
+            *(["GROUP"] if grouped else []),
+            "IP",
+            "OUTCOME",
+            "CPU",
+            "MEMORY",
+            "UPTIME",
+            "LAST OK",
+            "OS",
+        ],
         [
             [
                 row.name,
+                *([row.group or "-"] if grouped else []),
                 row.ip,
                 row.last_outcome or "-",
                 percent(row.cpu_percent),

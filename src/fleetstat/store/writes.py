@@ -77,6 +77,7 @@ def upsert_host(session: Session, result: model.HostResult, now: datetime) -> Ho
         host = Host(address=client.address, first_seen_at=now)
         session.add(host)
     host.ip, host.port, host.name = client.ip, client.port, client.label
+    host.group_name = fit("hosts", "group_name", client.group)
     host.last_attempt_at = result.started_at
     host.last_outcome = str(result.outcome)
     if result.outcome is model.Outcome.OK and result.answer is not None:
