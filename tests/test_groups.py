@@ -237,20 +237,18 @@ def test_the_show_example_in_the_doc_is_what_fleetstat_prints(
 def test_a_run_carries_the_group_into_json_the_database_hosts_and_mail(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
     ssh_user: SshUser,
     sshd_factory: Any,
     smtp_server: Any,
 ) -> None:
     server = sshd_factory(["127.0.0.61", "127.0.0.62"])
-    monkeypatch.setenv("WEB_PW", ssh_user.password)
     text = f"""\
 <clients>
   <settings db="sqlite:///{tmp_path}/fleet.db" known-hosts="{tmp_path}/known_hosts"
             cpu-interval="0.1" timeout="20">
     <smtp host="127.0.0.1" port="{smtp_server.port}"/>
   </settings>
-  <group name="web" username="{ssh_user.name}" password-env="WEB_PW" port="{server.port}"
+  <group name="web" username="{ssh_user.name}" keyfile="{ssh_user.key_path}" port="{server.port}"
          mail="web@example.org">
     <alert type="memory" limit="0%"/>
     <client ip="127.0.0.61" name="web1"/>
