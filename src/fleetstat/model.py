@@ -105,6 +105,8 @@ class Settings:
     max_events: int = 500
     mail_max_events: int = 100
     smtp: SmtpSettings = SmtpSettings()
+    #: The config file these settings came from (absolute), for the commands in mail hints.
+    config: Path | None = None
 
 
 @dataclass(frozen=True)
