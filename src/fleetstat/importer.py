@@ -223,7 +223,7 @@ def _group_lines(
         inner += [f"<!-- {_comment(note)} -->" for note in entry.notes]
         if entry.attrs:
             inner.append(f"<client {_attrs(entry.attrs)}/>")
-    if group == UNGROUPED:
+    if group == UNGROUPED or not any(entry.attrs for entry in entries):
         return [f"  {line}" for line in inner]
     result.groups += 1
     result.notes += notes

@@ -51,13 +51,15 @@ def ansible(inventory: Path, output: Path | None) -> int:
         click.echo(imported.text, nl=False)
     else:
         _write_private(output, imported.text)
-    summary = f"{imported.clients} clients in {imported.groups} groups from {inventory}"
-    notes = f"; {len(imported.notes)} notes in XML comments" if imported.notes else ""
-    common.warn(summary + notes + (f" (written to {output})" if output else ""))
+    summary = f"{_count(imported.clients, 'client')} in {_count(imported.groups, 'group')}"
+    notes = f"; {_count(len(imported.notes), 'note')} in XML comments" if imported.notes else ""
+    common.warn(
+        f"{summary} from {inventory}{notes}" + (f" (written to {output})" if output else "")
+    )
     if imported.passwords:
         common.warn(
-            f"warning: {imported.passwords} clients carry a password from the inventory: "
-            "keep the config mode 0600, or move them to password-env"
+            f"warning: {_count(imported.passwords, 'client')} with a password from the "
+            "inventory: keep the config mode 0600, or move the passwords to password-env"
         )
     return 0
 
@@ -68,3 +70,7 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(descriptor, "w") as out:
         out.write(text)
     path.chmod(0o600)
+
+
+def _count(number: int, word: str) -> str:
+    return f"{number} {word}{'' if number == 1 else 's'}"
