@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.smtp",
     "tests.support.databases",
     "tests.support.ansible",
+    "tests.support.jump",
 ]

@@ -380,6 +380,7 @@ async def _connect_once(
             known_hosts=(trusted, [], []),
             client_factory=lambda: checker,
             connect_timeout=settings.connect_timeout,
+            config=[settings.ssh_config] if settings.ssh_config else None,
             kex_algs=KEX_FIRST,
             **_auth_options(client),
         )
