@@ -26,6 +26,7 @@ import asyncssh
 from aiosmtpd.controller import Controller
 
 from fleetstat import config, job, report
+from fleetstat.progress import Progress
 from fleetstat.store import Store
 
 CLIENT_IPS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
@@ -91,7 +92,8 @@ async def _demo(folder: Path, keep: bool) -> int:
         store = Store.open(loaded.settings.db)
         try:
             before = set(mail_dir.iterdir())
-            result = await job.run_pass(loaded, store, progress=report.ProgressBar())
+            with Progress(len(loaded.clients)) as progress:
+                result = await job.run_pass(loaded, store, progress=progress)
         finally:
             store.close()
         print()

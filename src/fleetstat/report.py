@@ -6,7 +6,6 @@ import dataclasses
 import enum
 import json
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -254,28 +253,6 @@ def json_text(obj: Any) -> str:
 def dump_json(obj: Any) -> None:
     """Print ``obj`` as one compact JSON document on one line of stdout."""
     print(json_text(obj))
-
-
-class ProgressBar:
-    """A one-line progress bar on a terminal (stderr); silent when stderr is not a terminal."""
-
-    def __init__(self, out: TextIO | None = None, *, width: int = 30) -> None:
-        self._out = out or sys.stderr
-        self._width = width
-        self._enabled = self._out.isatty()
-        self._start = time.monotonic()
-
-    def __call__(self, done: int, total: int) -> None:
-        """Redraw for ``done`` of ``total`` hosts."""
-        if not self._enabled or total == 0:
-            return
-        filled = self._width * done // total
-        bar = "#" * filled + "." * (self._width - filled)
-        elapsed = time.monotonic() - self._start
-        self._out.write(f"\r[{bar}] {done}/{total} hosts  {elapsed:.0f} s")
-        if done == total:
-            self._out.write("\r" + " " * (self._width + 40) + "\r")
-        self._out.flush()
 
 
 def hosts_table(rows: Sequence[HostRow]) -> str:

@@ -11,6 +11,7 @@ from typing import TextIO
 from fleetstat import interrupt, job, mail
 from fleetstat.errors import FleetstatError
 from fleetstat.model import Config
+from fleetstat.progress import Progress
 from fleetstat.report import json_text
 from fleetstat.store import Store
 
@@ -84,7 +85,8 @@ async def _watch(
 async def _one_pass(config: Config, store: Store, concurrency: int | None, as_json: bool) -> str:
     """Run one pass and return its log line; an error of the pass is logged, not fatal."""
     try:
-        report = await job.run_pass(config, store, concurrency=concurrency)
+        quiet = Progress(len(config.clients), live=False)  # says a wait for the lock only
+        report = await job.run_pass(config, store, progress=quiet, concurrency=concurrency)
     except FleetstatError as err:
         if as_json:
             return json_text({"time": job.utcnow(), "error": str(err)})

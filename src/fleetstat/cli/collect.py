@@ -23,15 +23,16 @@ from fleetstat.cli.common import Target
 @common.json_option("print the result as JSON, no progress bar")
 def run(target: Target, concurrency: int | None, as_json: bool) -> int:
     from fleetstat import interrupt, job, report
+    from fleetstat.progress import Progress
     from fleetstat.store import Store
 
     loaded = target.config()
     store = Store.open(loaded.settings.db)
     try:
-        progress = None if as_json else report.ProgressBar()
-        result = interrupt.run(
-            job.run_pass(loaded, store, progress=progress, concurrency=concurrency)
-        )
+        with Progress(len(loaded.clients), live=False if as_json else None) as progress:
+            result = interrupt.run(
+                job.run_pass(loaded, store, progress=progress, concurrency=concurrency)
+            )
     finally:
         store.close()
     if as_json:

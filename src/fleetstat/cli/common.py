@@ -60,10 +60,14 @@ class Target:
             click.echo(f"fleetstat: warning: {warning}", err=True)
         if self.db:
             loaded = replace(loaded, settings=replace(loaded.settings, db=self._db()))
+        self._check_db(loaded.settings.db)
         return loaded
 
-    def settings(self) -> Settings:
-        """Settings from ``--config`` (or the environment alone), with ``--db`` on top."""
+    def settings(self, *, uses_db: bool = True) -> Settings:
+        """Settings from ``--config`` (or the environment alone), with ``--db`` on top.
+
+        With ``uses_db``, the database URL is checked (not connected to).
+        """
         if self.config_path is not None:
             return self.config().settings
         import os
@@ -71,12 +75,22 @@ class Target:
         from fleetstat import config
 
         settings = config.settings_from_env(os.environ)
-        return replace(settings, db=self._db()) if self.db else settings
+        settings = replace(settings, db=self._db()) if self.db else settings
+        if uses_db:
+            self._check_db(settings.db)
+        return settings
+
+    def _check_db(self, url: str) -> None:
+        from fleetstat import dburl
+
+        where = "--db (or FLEETSTAT_DB)" if self.db else str(self.config_path or DB_ENV)
+        dburl.check(url, where)
 
     def _db(self) -> str:
         from fleetstat import config
 
         assert self.db is not None
+        self._check_db(self.db)
         base = self.config_path.resolve().parent if self.config_path else Path.cwd()
         return config.sqlite_relative_to(self.db, base)
 

@@ -28,7 +28,7 @@ mail = common.group(
 def test(target: Target, address: str) -> int:
     from fleetstat import mail as mailing
 
-    smtp = target.settings().smtp
+    smtp = target.settings(uses_db=False).smtp
     mailing.send_test(smtp, address)
     print(f"sent a test mail to {address} through {smtp.host}:{smtp.port} ({smtp.tls})")
     return 0
