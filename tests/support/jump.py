@@ -56,7 +56,6 @@ def _serve_jump(
     listener: socket.socket, command: list[str], stop: threading.Event, sessions: list
 ) -> None:  # type: ignore[type-arg]
     """Accept connections and hand each to one ``sshd -i`` inside the namespace."""
-    listener.settimeout(0.2)
     while not stop.is_set():
         try:
             conn, _ = listener.accept()
@@ -88,6 +87,8 @@ def jump_pair(tmp_path: Path) -> Iterator[JumpPair]:
     processes: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
     listener = socket.create_server((JUMP_ADDRESS, 0))
+    listener.settimeout(0.2)
+    thread: threading.Thread | None = None
     try:
         subprocess.run(["ip", "-n", namespace, "link", "set", "lo", "up"], check=True)
         target_port = free_port(["127.0.0.1"])
@@ -117,6 +118,8 @@ def jump_pair(tmp_path: Path) -> Iterator[JumpPair]:
         )
     finally:
         stop.set()
+        if thread is not None:
+            thread.join()
         listener.close()
         for proc in processes:
             if proc.poll() is None:

@@ -33,9 +33,10 @@ from fleetstat.cli import cli, common
     "may be given again",
 )
 def check_config(file: Path, shown: tuple[str, ...]) -> int:
-    from fleetstat import config
+    from fleetstat import config, dburl
 
     built = config.load_built(file)
+    dburl.check(built.config.settings.db, str(file))
     for warning in built.config.warnings:
         common.warn(f"warning: {warning}")
     for which in shown:
