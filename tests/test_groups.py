@@ -280,3 +280,20 @@ def test_a_run_carries_the_group_into_json_the_database_hosts_and_mail(
     }
     (alert,) = [m for m in smtp_server.messages if "FIRING" in m.subject]
     assert "web1 (127.0.0.61), port" in alert.body and ", group web\n" in alert.body
+
+
+def test_the_readme_groups_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    (example,) = [block for block in readme.split("```xml\n")[1:] if "<group " in block]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "id_fleetstat").write_text("key")
+    loaded = load(tmp_path, example.split("```")[0], {"DB_PASSWORD": "x"})
+    web3 = next(client for client in loaded.clients if client.name == "web3")
+    assert (web3.group, web3.port, web3.keyfile) == (
+        "web",
+        2222,
+        tmp_path / ".ssh" / "id_fleetstat",
+    )
+    assert [(rule.key, rule.limit) for rule in web3.alerts] == [("memory", 90), ("disk:/srv", 95)]
+    assert {client.group for client in loaded.clients} == {"web", "db"}
