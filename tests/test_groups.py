@@ -297,3 +297,11 @@ def test_the_readme_groups_example_loads(tmp_path: Path, monkeypatch: pytest.Mon
     )
     assert [(rule.key, rule.limit) for rule in web3.alerts] == [("memory", 90), ("disk:/srv", 95)]
     assert {client.group for client in loaded.clients} == {"web", "db"}
+
+
+def test_a_group_without_clients_is_warned_about(tmp_path: Path) -> None:
+    text = GROUPED.replace("</clients>", '<group name="spare" username="u"/>\n</clients>')
+    assert (
+        f"{tmp_path / 'clients.xml'}:14: group spare holds no <client>"
+        in load(tmp_path, text).warnings
+    )

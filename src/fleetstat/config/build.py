@@ -391,6 +391,10 @@ def _warnings(
             f"{src.path} holds passwords and is readable by others (mode {stat.filemode(mode)}): "
             f"run chmod 600 {src.path}, or use password-env"
         )
+    for group in layout.groups:
+        if not any(child.tag == "client" for child in group.children):
+            name = group.attrs.get("name", "")
+            warnings.append(f"{src.path}:{group.line}: group {name} holds no <client>")
     if settings.host_keys == "off":
         warnings.append("host-keys is off: any machine on the path can pose as a client")
     for client in clients:
