@@ -41,7 +41,9 @@ def write(folder: Path, text: str, name: str = "clients.xml") -> Path:
 
 
 def load(folder: Path, text: str, environ: dict[str, str] | None = None) -> config.Config:
-    return config.load(write(folder, text), {"WEB_PW": "pw", **(environ or {})})
+    """The config as a pass sees it: ``password-env`` read from ``environ`` (and WEB_PW)."""
+    environ = {"WEB_PW": "pw", **(environ or {})}
+    return config.with_passwords(config.load(write(folder, text), environ), environ)
 
 
 def refused(folder: Path, text: str) -> ConfigError:
@@ -75,7 +77,15 @@ def test_a_client_outside_any_group_has_none(tmp_path: Path) -> None:
 
 def test_a_clients_own_password_replaces_the_groups_password_env(tmp_path: Path) -> None:
     text = GROUPED.replace('name="web1"', 'name="web1" password="own"')
-    assert load(tmp_path, text).clients[0].password == "own"
+    web1 = load(tmp_path, text).clients[0]
+    assert (web1.password, web1.password_env) == ("own", None)
+
+
+def test_a_group_password_env_is_read_only_when_a_pass_connects(tmp_path: Path) -> None:
+    loaded = config.load(write(tmp_path, GROUPED), {})
+    assert [client.password_env for client in loaded.clients] == ["WEB_PW", "WEB_PW", None]
+    with pytest.raises(ConfigError, match="password-env names WEB_PW, which is not set"):
+        config.with_passwords(loaded, {})
 
 
 def test_a_group_key_file_is_relative_to_the_config(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from fleetstat import collector, mail, notify
+from fleetstat import config as configs
 from fleetstat.errors import FleetstatError, StoreError
 from fleetstat.model import Client, Config, HostResult, Outcome
 from fleetstat.store import Store
@@ -109,6 +110,7 @@ async def run_pass(
     that fails is reported for that host and the pass goes on. Mail is flushed once at
     the end.
     """
+    config = configs.with_passwords(config)  # the clients' secrets: read now, not at load
     on_wait = progress.waiting_for_lock if progress is not None else None
     async with pass_lock(lock_path(config), on_wait=on_wait):
         return await _run_pass(config, store, clock, progress, concurrency)

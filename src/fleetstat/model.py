@@ -61,6 +61,8 @@ class Client:
     alerts: tuple[AlertRule, ...] = ()
     line: int = 0
     group: str | None = None
+    #: ``password-env``: the variable that holds the password, read when a pass connects.
+    password_env: str | None = None
 
     @property
     def address(self) -> str:

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import TextIO
 
+from fleetstat import config as configs
 from fleetstat import interrupt, job, mail
 from fleetstat.errors import FleetstatError
 from fleetstat.model import Config
@@ -30,6 +31,7 @@ def watch(
     A pass longer than the period delays the next one; passes never overlap. The first
     signal stops after the pass in flight; a second cancels that pass (``Interrupted``).
     """
+    configs.with_passwords(config)  # an unset password-env stops watch before the first pass
     stop = asyncio.Event()
 
     def stop_after_this_pass(signum: int) -> None:

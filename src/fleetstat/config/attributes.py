@@ -71,7 +71,7 @@ CLIENT_ATTRS = (
     Attr("username", "username", _text, "text", "required", "the SSH user"),
     Attr("password", "password", _secret, "text", "none",
          "the SSH password (prefer password-env or keyfile)", secret=True),
-    Attr("password-env", "password", _env_name, "variable name", "none",
+    Attr("password-env", "password_env", _env_name, "variable name", "none",
          "environment variable holding the SSH password; unset is an error"),
     Attr("keyfile", "keyfile", _path, "path", "none",
          "private key file; ~ expanded, relative to the config's folder, must exist"),

@@ -193,7 +193,12 @@ def inherit(
     """A client's values: the group's, with the client's own on top (by field)."""
     if group is None:
         return dict(own), dict(own_sources)
-    return group.values | own, group.sources | own_sources
+    inherited, sources = dict(group.values), dict(group.sources)
+    if "password" in own or "password_env" in own:  # the client's own login replaces both
+        for name in ("password", "password_env"):
+            inherited.pop(name, None)
+            sources.pop(name, None)
+    return inherited | own, sources | own_sources
 
 
 def _inherit_alerts(group: _Group | None, own: tuple[AlertRule, ...]) -> tuple[AlertRule, ...]:
@@ -253,26 +258,15 @@ def _one_password(node: Node, src: Source) -> None:
 
 
 def _logins(node: Node, found: dict[str, Any], src: Source) -> dict[str, Any]:
-    """``found`` with ``password-env`` read and ``keyfile`` made absolute; problems noted."""
-    if "password-env" in node.attrs and "password" in found:
-        password = src.collect(lambda: _env_password(node, found["password"], src))
-        found.pop("password") if password is None else found.update(password=password)
+    """``found`` with ``keyfile`` made absolute (problems noted).
+
+    ``password-env`` stays a name: its variable is read when a pass connects
+    (``config.with_passwords``).
+    """
     if "keyfile" in found:
         keyfile = src.collect(lambda: _keyfile(node, found["keyfile"], src))
         found.pop("keyfile") if keyfile is None else found.update(keyfile=keyfile)
     return found
-
-
-def _env_password(node: Node, name: str, src: Source) -> str:
-    password = src.environ.get(name)
-    if not password:
-        raise src.error(
-            node,
-            f"password-env names {name}, which is not set (or empty)",
-            f"set {name} in fleetstat's environment, or use keyfile",
-            attr="password-env",
-        )
-    return password
 
 
 def _keyfile(node: Node, path: Path, src: Source) -> Path:

@@ -45,7 +45,7 @@ def show(built: Built, which: str) -> str:
         ("port", str(client.port), sources.get("port", "default")),
         ("username", client.username, sources.get("username", "")),
         ("name", client.name, sources.get("name", "")),
-        ("password", _password(sources), sources.get("password", "")),
+        ("password", *_password(sources)),
         ("keyfile", str(client.keyfile or "none"), sources.get("keyfile", "")),
         ("mail", ", ".join(client.mail) or "nobody", sources.get("mail", "")),
         ("python", client.python or "python3, then python", sources.get("python", "default")),
@@ -63,11 +63,13 @@ def show(built: Built, which: str) -> str:
     return "\n".join(lines)
 
 
-def _password(sources: Sources) -> str:
-    where = sources.get("password")
-    if where is None:
-        return "none"
-    return "from the environment" if "password-env" in where else "written in the file"
+def _password(sources: Sources) -> tuple[str, str]:
+    """What the password row says (never the password) and where it came from."""
+    if "password_env" in sources:
+        return "from the environment", sources["password_env"]
+    if "password" in sources:
+        return "written in the file", sources["password"]
+    return "none", ""
 
 
 def _timeout_source(sources: Sources) -> str:
