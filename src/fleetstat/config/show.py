@@ -49,7 +49,11 @@ def show(built: Built, which: str) -> str:
         ("keyfile", str(client.keyfile or "none"), sources.get("keyfile", "")),
         ("mail", ", ".join(client.mail) or "nobody", sources.get("mail", "")),
         ("python", client.python or "python3, then python", sources.get("python", "default")),
-        ("timeout", _seconds(client.timeout or settings.timeout), _timeout_source(sources)),
+        (
+            "timeout",
+            _seconds(client.timeout or settings.timeout),
+            sources.get("timeout", "settings timeout"),
+        ),
     ]
     rows += _ssh_rows(sources)
     width = max(len(value) for _, value, _ in rows)
@@ -70,10 +74,6 @@ def _password(sources: Sources) -> tuple[str, str]:
     if "password" in sources:
         return "written in the file", sources["password"]
     return "none", ""
-
-
-def _timeout_source(sources: Sources) -> str:
-    return sources.get("timeout", "settings timeout")
 
 
 def _ssh_rows(sources: Sources) -> list[tuple[str, str, str]]:
