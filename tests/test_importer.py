@@ -52,6 +52,7 @@ ansible_python_interpreter=/usr/bin/python3
 ansible_ssh_private_key_file=/nowhere/id_db
 
 [prod:vars]
+ansible_ssh_common_args='-o ProxyJump=bastion.example.org'
 ansible_user=produser
 ansible_port=22
 ansible_become=true
@@ -180,7 +181,8 @@ def test_an_ini_inventory_becomes_groups_with_what_their_hosts_share(
 
 
 COMMENTS = [
-    "ansible_become",
+    "ansible_become, ansible_ssh_common_args",
+    "write it in an OpenSSH config and name that file in <settings ssh-config=",
     "db2: also in the Ansible groups backup; a fleetstat client has one group",
     "group db: ansible_ssh_private_key_file /nowhere/id_db does not exist here: not carried over",
     "win1: connection type 'winrm' is not SSH: not carried over",

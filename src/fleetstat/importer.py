@@ -92,6 +92,12 @@ def convert(found: Inventory, source: str, base: Path, user: str) -> Imported:
     if skipped:
         unused = _comment(", ".join(skipped))
         header.append(f"<!-- Not carried over (fleetstat has no use for them): {unused}. -->")
+    if _jumps(found):
+        header.append(
+            "<!-- Some hosts are reached through a jump host (ProxyJump or -J in ansible_ssh_"
+            "common_args): write it in an OpenSSH config and name that file in <settings "
+            'ssh-config="...">. -->'
+        )
     result.text = "\n".join([*header, "<clients>", *body, "</clients>"]) + "\n"
     return result
 
@@ -241,6 +247,17 @@ def _unused(found: Inventory) -> set[str]:
     names = {n for group in found.groups.values() for n in group.vars}
     names |= {n for variables in found.hosts.values() for n in variables}
     return {n for n in names if n.startswith("ansible_") and n not in USED}
+
+
+def _jumps(found: Inventory) -> bool:
+    """True when some SSH arguments in ``found`` name a jump host."""
+    everything = [*found.hosts.values(), *(group.vars for group in found.groups.values())]
+    for variables in everything:
+        for name in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+            text = str(variables.get(name, ""))
+            if "ProxyJump" in text or "-J" in text.split():
+                return True
+    return False
 
 
 def _comment(text: str) -> str:
