@@ -286,3 +286,13 @@ def test_importer_module_converts_without_the_cli(tmp_path: Path, keys: Path) ->
     assert (result.clients, result.groups, result.passwords) == (10, 4, 1)
     loaded = config.parse(result.text.encode(), tmp_path / "clients.xml", {})
     assert {client.username for client in loaded.clients if client.group is None} >= {"ops"}
+
+
+def test_an_inventory_with_nothing_to_carry_over_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "hosts.ini"
+    path.write_text("[windows]\nwin1 ansible_host=10.0.3.1 ansible_connection=winrm\n")
+    assert main(["import", "ansible", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: no host of the inventory can be carried over: win1: connection type" in err

@@ -20,6 +20,7 @@ from xml.sax.saxutils import quoteattr
 
 from fleetstat import inventory
 from fleetstat.config import CLIENT_ATTRS, Invalid
+from fleetstat.errors import ConfigError
 from fleetstat.inventory import UNGROUPED, Inventory, Vaulted
 
 #: fleetstat attribute → the Ansible variables that give it, the first set one winning.
@@ -69,7 +70,16 @@ def import_ansible(path: Path, base: Path | None = None, user: str | None = None
     user running the import, as ``ansible`` does).
     """
     found = inventory.finish(inventory.read(path))
-    return convert(found, path.name, base or Path.cwd(), user or getpass.getuser())
+    result = convert(found, path.name, base or Path.cwd(), user or getpass.getuser())
+    if not result.clients:
+        why = "; ".join(result.notes) or "it lists no host"
+        raise ConfigError(
+            str(path),
+            None,
+            f"no host of the inventory can be carried over: {why}",
+            "add hosts reached over SSH",
+        )
+    return result
 
 
 def convert(found: Inventory, source: str, base: Path, user: str) -> Imported:
