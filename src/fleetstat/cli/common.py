@@ -47,8 +47,11 @@ class Target:
     config_path: Path | None
     db: str | None
 
-    def config(self) -> Config:
-        """The config of ``--config``, its warnings printed, with ``--db`` on top."""
+    def config(self, *, uses_db: bool = True) -> Config:
+        """The config of ``--config``, its warnings printed, with ``--db`` on top.
+
+        With ``uses_db``, the database URL is checked (not connected to).
+        """
         from fleetstat import config
 
         if self.config_path is None:
@@ -60,7 +63,8 @@ class Target:
             click.echo(f"fleetstat: warning: {warning}", err=True)
         if self.db:
             loaded = replace(loaded, settings=replace(loaded.settings, db=self._db()))
-        self._check_db(loaded.settings.db)
+        elif uses_db:
+            self._check_db(loaded.settings.db)
         return loaded
 
     def settings(self, *, uses_db: bool = True) -> Settings:
@@ -69,13 +73,14 @@ class Target:
         With ``uses_db``, the database URL is checked (not connected to).
         """
         if self.config_path is not None:
-            return self.config().settings
+            return self.config(uses_db=uses_db).settings
         import os
 
         from fleetstat import config
 
         settings = config.settings_from_env(os.environ)
-        settings = replace(settings, db=self._db()) if self.db else settings
+        if self.db:
+            return replace(settings, db=self._db())
         if uses_db:
             self._check_db(settings.db)
         return settings
