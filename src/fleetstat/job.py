@@ -26,8 +26,11 @@ from fleetstat.store.spool import Spool
 Clock = Callable[[], datetime]
 
 
-class Progress(Protocol):
-    """What a pass tells its display (``report.Progress``) as it goes."""
+Progress = Callable[[int, int], None]
+
+
+class Display(Protocol):
+    """What a pass tells a person's display (``progress.Progress``) as it goes."""
 
     def waiting_for_lock(self, holder: str) -> None:
         """Another pass holds the pass lock; ``holder`` says who (pid, machine, since)."""
@@ -100,6 +103,7 @@ async def run_pass(
     *,
     clock: Clock = utcnow,
     progress: Progress | None = None,
+    display: Display | None = None,
     concurrency: int | None = None,
 ) -> PassReport:
     """Collect from every client of ``config`` and store, alert and mail as each host finishes.
@@ -112,16 +116,25 @@ async def run_pass(
     Mail is flushed once at the end.
     """
     config = configs.with_passwords(config)  # the clients' secrets: read now, not at load
-    on_wait = progress.waiting_for_lock if progress is not None else None
+    on_wait = display.waiting_for_lock if display is not None else None
     async with pass_lock(store, on_wait=on_wait):
-        return await _run_pass(config, store, clock, progress, concurrency)
+        return await _run_pass(
+            config,
+            store,
+            clock=clock,
+            progress=progress,
+            display=display,
+            concurrency=concurrency,
+        )
 
 
 async def _run_pass(
     config: Config,
     store: Store,
+    *,
     clock: Clock,
     progress: Progress | None,
+    display: Display | None,
     concurrency: int | None,
 ) -> PassReport:
     started = clock()
@@ -135,15 +148,16 @@ async def _run_pass(
 
     def on_result(result: HostResult) -> None:
         results_writer.put(result)
-        if progress is not None:
-            progress.finished(result)
+        if display is not None:
+            display.finished(result)
 
     results = await collector.collect(
         config.clients,
         config.settings,
         cursors=cursors,
         on_result=on_result,
-        on_start=progress.started if progress is not None else None,
+        on_start=display.started if display is not None else None,
+        progress=progress,
         concurrency=concurrency,
     )
     await results_writer.drain()

@@ -88,7 +88,7 @@ async def _one_pass(config: Config, store: Store, concurrency: int | None, as_js
     """Run one pass and return its log line; an error of the pass is logged, not fatal."""
     try:
         quiet = Progress(len(config.clients), live=False)  # says a wait for the lock only
-        report = await job.run_pass(config, store, progress=quiet, concurrency=concurrency)
+        report = await job.run_pass(config, store, display=quiet, concurrency=concurrency)
     except FleetstatError as err:
         if as_json:
             return json_text({"time": job.utcnow(), "error": str(err)})
