@@ -94,6 +94,9 @@ class Settings:
 
     Times are seconds. ``timeout`` bounds one whole host (connect, upload, run, cleanup).
     ``ssh_config`` is the OpenSSH client config handed to the connection (None: none).
+    ``max_answer`` is the most bytes an agent may print; ``keep_connections`` keeps each
+    host's SSH connection open between the passes of ``watch``, at most
+    ``max_kept_connections`` of them.
     """
 
     db: str = "sqlite:///fleetstat.db"
@@ -106,6 +109,9 @@ class Settings:
     cpu_interval: float = 1.0
     max_events: int = 500
     mail_max_events: int = 100
+    max_answer: int = 16 * 1024 * 1024
+    keep_connections: bool = True
+    max_kept_connections: int = 1000
     db_timeout: float = 30.0
     smtp: SmtpSettings = SmtpSettings()
     #: The config file these settings came from (absolute), for the commands in mail hints.

@@ -1,7 +1,7 @@
 """What an OpenSSH client config says about one client, read as the connection reads it.
 
 With ``<settings ssh-config>`` set, the same file is handed to asyncssh when connecting
-(``ssh.py`` passes ``config=``), so ``ProxyJump``, ``IdentityFile`` and ``HostName`` apply
+(``ssh.connect`` passes ``config=``), so ``ProxyJump``, ``IdentityFile`` and ``HostName`` apply
 there. Here it fills what the XML leaves out, ``username`` and ``port``, so a client's
 identity (``ip:port``) is the port really reached, and ``check-config --show`` can say
 where each value comes from.
