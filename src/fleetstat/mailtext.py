@@ -64,6 +64,7 @@ def compose_alert(
     client = result.client
     sections = [_notice_section(n, result, history.get(n.rule.key, ()), settings) for n in notices]
     head = f"fleetstat alert for {_who(client)}, port {client.port}"
+    head += f", group {client.group}" if client.group else ""
     head += f"\nrun finished {_when(result.finished_at)}"
     body = "\n\n".join([head, *sections]) + "\n"
     return Draft(kind="alert", subject=alert_subject(client, notices), body=body)

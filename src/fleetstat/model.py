@@ -55,7 +55,11 @@ class AlertRule:
 
 @dataclass(frozen=True)
 class Client:
-    """One ``<client>`` of the config. ``name`` defaults to the IP."""
+    """One ``<client>`` of the config. ``name`` defaults to the IP.
+
+    ``group`` is the name of the ``<group>`` it sits in (None outside any); the group's
+    values are already folded in.
+    """
 
     ip: str
     username: str
@@ -68,6 +72,7 @@ class Client:
     timeout: float | None = None
     alerts: tuple[AlertRule, ...] = ()
     line: int = 0
+    group: str | None = None
     #: ``password-env``: the variable that holds the password, read when a pass connects.
     password_env: str | None = None
 
@@ -100,6 +105,7 @@ class Settings:
     """Server settings: ``<settings>`` in the XML, overridden by ``FLEETSTAT_*`` variables.
 
     Times are seconds. ``timeout`` bounds one whole host (connect, upload, run, cleanup).
+    ``ssh_config`` is the OpenSSH client config handed to the connection (None: none).
     ``known_hosts`` is fleetstat's own known_hosts file (learned keys are appended to it);
     ``known_hosts_read_only`` are the further files of the ``known-hosts`` setting.
     ``max_answer`` is the most bytes an agent may print; ``keep_connections`` keeps each
@@ -113,6 +119,7 @@ class Settings:
     timeout: float = 60.0
     host_keys: str = "accept-new"
     known_hosts: Path = Path("~/.local/state/fleetstat/known_hosts")
+    ssh_config: Path | None = None
     known_hosts_read_only: tuple[Path, ...] = ()
     cpu_interval: float = 1.0
     cpu_max_gap: float = 900.0

@@ -106,6 +106,7 @@ class Host(Base):
     ip: Mapped[str] = mapped_column(String(IP_LEN))
     port: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(NAME_LEN))
+    group_name: Mapped[str | None] = mapped_column(String(NAME_LEN))
     hostname: Mapped[str | None] = mapped_column(String(NAME_LEN))
     os: Mapped[str | None] = mapped_column(String(SHORT_LEN))
     os_name: Mapped[str | None] = mapped_column(String(NAME_LEN))

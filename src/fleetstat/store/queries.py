@@ -29,6 +29,7 @@ class HostRow:
     address: str
     name: str
     ip: str
+    group: str | None
     hostname: str | None
     os_name: str | None
     last_outcome: str | None
@@ -123,6 +124,7 @@ def _host_row(host: Host, sample: Sample | None) -> HostRow:
         address=host.address,
         name=host.name,
         ip=host.ip,
+        group=host.group_name,
         hostname=host.hostname,
         os_name=host.os_name,
         last_outcome=host.last_outcome,

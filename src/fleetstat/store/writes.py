@@ -171,6 +171,7 @@ def host_changes(result: model.HostResult) -> dict[str, Any]:
         "ip": client.ip,
         "port": client.port,
         "name": fit("hosts", "name", client.label),
+        "group_name": fit("hosts", "group_name", client.group),
         "last_attempt_at": result.started_at,
         "last_outcome": str(result.outcome),
     }
