@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test lint typecheck unit bench clean
 
-$(BIN)/fleetstat: pyproject.toml
+$(BIN)/fleetstat: pyproject.toml tools/vendor_uplot.py
+	$(PYTHON) tools/vendor_uplot.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

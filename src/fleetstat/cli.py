@@ -28,6 +28,8 @@ exit status:
 
 Command = Callable[[argparse.Namespace], int]
 if TYPE_CHECKING:
+    from fleetstat import web
+
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
@@ -94,7 +96,35 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     loaded = _load(args)
     period = config.parse_duration(args.every, what="--every")
-    return watch.watch(loaded, period=period, as_json=args.json, concurrency=args.concurrency)
+    if args.serve is None:
+        return watch.watch(loaded, period=period, as_json=args.json, concurrency=args.concurrency)
+    from fleetstat import web
+
+    settings = _web_settings(args.serve, loaded.settings.db, Path(args.config))
+    with web.serving(settings):
+        print(f"web page on http://{_url_host(settings.host)}:{settings.port}/", file=sys.stderr)
+        return watch.watch(loaded, period=period, as_json=args.json, concurrency=args.concurrency)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fleetstat import web
+
+    settings = _web_settings(args.listen, _settings(args).db, args.config and Path(args.config))
+    print(f"fleetstat: serving http://{_url_host(settings.host)}:{settings.port}/ "
+          "(user admin)", file=sys.stderr)  # fmt: skip
+    return web.serve(settings)
+
+
+def _web_settings(listen: str, db: str, config_path: Path | None) -> web.WebSettings:
+    from fleetstat import web
+
+    password = web.password_from_env(os.environ)
+    host, port = web.parse_listen(listen)
+    return web.WebSettings(db=db, password=password, config=config_path, host=host, port=port)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -214,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(commands)
     _add_agent(commands)
     _add_mail(commands)
+    _add_serve(commands)
     _add_demo(commands)
     return parser
 
@@ -289,6 +320,13 @@ def _add_watch(commands: Subparsers) -> None:
         "--concurrency", type=_positive_int, metavar="N", help="hosts at a time (default 50)"
     )
     sub.add_argument("--json", action="store_true", help="log one JSON object per pass")
+    sub.add_argument(
+        "--serve",
+        nargs="?",
+        const="127.0.0.1:8470",
+        metavar="HOST:PORT",
+        help="also serve the web page, as `fleetstat serve` does (default 127.0.0.1:8470)",
+    )
 
 
 def _add_check_config(commands: Subparsers) -> None:
@@ -405,6 +443,29 @@ def _add_mail(commands: Subparsers) -> None:
         "exit status: 0 outbox empty, 1 mail still waiting or rejected",
     )
     _db_options(flush)
+
+
+def _add_serve(commands: Subparsers) -> None:
+    sub = _command(
+        commands,
+        "serve",
+        cmd_serve,
+        "the fleet on a web page, a JSON API and /metrics for Prometheus",
+        "Serves the fleet page, each host's charts, attempts, security events and alerts, a "
+        "form to add and remove clients of --config, a JSON API under /api/ and /metrics. It "
+        "reads the database read-only and never creates one. Log in as admin with the password "
+        "of FLEETSTAT_WEB_PASSWORD or FLEETSTAT_WEB_PASSWORD_FILE; without one it does not "
+        "start. Listens on loopback unless told otherwise.\n\n"
+        "example:\n  FLEETSTAT_WEB_PASSWORD_FILE=~/.fleetstat-web fleetstat serve --config "
+        "clients.xml\n  curl -u admin http://127.0.0.1:8470/metrics",
+    )
+    _db_options(sub)
+    sub.add_argument(
+        "--listen",
+        default="127.0.0.1:8470",
+        metavar="HOST:PORT",
+        help="where to listen (default 127.0.0.1:8470)",
+    )
 
 
 def _add_demo(commands: Subparsers) -> None:

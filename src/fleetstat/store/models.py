@@ -155,7 +155,11 @@ class Sample(Base):
     """The figures of one ok answer; a figure whose part failed is null."""
 
     __tablename__ = "samples"
-    __table_args__ = (Index(None, "host_id", "collected_at"), Index(None, "run_id"))
+    __table_args__ = (
+        Index(None, "host_id", "collected_at"),
+        Index(None, "run_id"),
+        Index(None, "collected_at", "host_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
@@ -207,6 +211,7 @@ class SecurityEvent(Base):
         UniqueConstraint("host_id", "source", "record_id"),
         Index(None, "run_id", "host_id"),
         Index(None, "host_id", "time"),
+        Index(None, "time"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -248,7 +253,7 @@ class AlertTransition(Base):
     """One change of an alert state, with the reason."""
 
     __tablename__ = "alert_transitions"
-    __table_args__ = (Index(None, "host_id", "created_at"),)
+    __table_args__ = (Index(None, "host_id", "created_at"), Index(None, "created_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
