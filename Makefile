@@ -12,8 +12,9 @@ $(BIN)/fleetstat: pyproject.toml tools/vendor_uplot.py
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# At a terminal the demo then serves the web page until Ctrl-C and prints its URL and login.
 demo: $(BIN)/fleetstat
-	$(BIN)/fleetstat demo
+	$(BIN)/fleetstat demo $$([ -t 0 ] && [ -t 1 ] && echo --serve)
 
 lint: $(BIN)/fleetstat
 	$(BIN)/ruff check src tests bench

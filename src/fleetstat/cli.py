@@ -214,7 +214,7 @@ def cmd_mail_flush(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from fleetstat import demo
 
-    return demo.main(Path(args.dir), keep=args.keep)
+    return demo.main(Path(args.dir), keep=args.keep, serve=args.serve)
 
 
 # ---------------------------------------------------------------- the parser
@@ -478,7 +478,8 @@ def _add_demo(commands: Subparsers) -> None:
         "config in the seed format with three clients on 127.0.0.2-127.0.0.4, and runs one real "
         "pass through the same code as `fleetstat run`: upload, agent, encryption, SQLite, "
         "alerts, outbox, SMTP. Needs no sshd and no root.\n\n"
-        "example:\n  fleetstat demo\n  fleetstat demo --keep   # leave the servers up",
+        "example:\n  fleetstat demo\n  fleetstat demo --keep   # leave the servers up\n"
+        "  fleetstat demo --serve  # then the web page on http://127.0.0.1:8470/",
     )
     sub.add_argument(
         "--dir",
@@ -487,6 +488,14 @@ def _add_demo(commands: Subparsers) -> None:
         help="where to put the config, database and mails",
     )
     sub.add_argument("--keep", action="store_true", help="keep the servers running until Ctrl-C")
+    sub.add_argument(
+        "--serve",
+        nargs="?",
+        const="127.0.0.1:8470",
+        metavar="HOST:PORT",
+        help="then serve the web page over the demo's database until Ctrl-C (default "
+        "127.0.0.1:8470), with a password it prints",
+    )
 
 
 def _group(commands: Subparsers, name: str, summary: str, details: str) -> Subparsers:

@@ -23,7 +23,7 @@ from fleetstat.web.render import render
 router = APIRouter(include_in_schema=False)
 logged_in = [Depends(page_login)]
 Text = Annotated[str, Query(max_length=200, pattern=r"^[^\x00]*$")]
-When = Annotated[datetime | None, Query()]
+When = Annotated[str, Query(max_length=40)]
 
 #: Events per page, and the most rows one CSV download holds.
 PER_PAGE = 50
@@ -147,8 +147,8 @@ def host_page(
     kind: Text = "",
     user: Text = "",
     source_ip: Text = "",
-    since: When = None,
-    until: When = None,
+    since: When = "",
+    until: When = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     """One host: details, charts, attempts, security events (filtered, paged), alerts."""
@@ -156,7 +156,7 @@ def host_page(
     start, end = query.window(now, range.value, None, None)
     wanted = browse.EventFilter(
         kind=kind, user=user, source_ip=source_ip,
-        since=query.aware(since), until=query.aware(until),
+        since=_time(since, "from"), until=_time(until, "to"),
     )  # fmt: skip
     with request.app.state.db.session() as session:
         host = browse.host(session, key)
@@ -180,10 +180,21 @@ def host_page(
     return render(request, "host.html", context)
 
 
-def _form_time(when: datetime | None) -> str:
-    """A time as the ``datetime-local`` input shows it (UTC)."""
-    aware = query.aware(when)
-    return aware.strftime("%Y-%m-%dT%H:%M") if aware else ""
+def _form_time(text: str) -> str:
+    """A time as the ``datetime-local`` input shows it (UTC); empty when not a time."""
+    try:
+        when = query.parse_time(text, "time")
+    except ValueError:
+        return ""
+    return when.strftime("%Y-%m-%dT%H:%M") if when else ""
+
+
+def _time(text: str, what: str) -> datetime | None:
+    """The time of a filter field; 422 with the reason when it is not one."""
+    try:
+        return query.parse_time(text, what)
+    except ValueError as err:
+        raise HTTPException(422, str(err)) from None
 
 
 # ---------------------------------------------------------------- alerts
@@ -209,8 +220,8 @@ def _event_filter(
     user: str,
     source_ip: str,
     text: str,
-    since: datetime | None,
-    until: datetime | None,
+    since: str,
+    until: str,
 ) -> browse.EventFilter:  # fmt: skip
     host_id = None
     if host:
@@ -219,7 +230,7 @@ def _event_filter(
         host_id = found.host_id if found else -1
     return browse.EventFilter(
         host_id=host_id, kind=kind, user=user, source_ip=source_ip, text=text,
-        since=query.aware(since), until=query.aware(until),
+        since=_time(since, "from"), until=_time(until, "to"),
     )  # fmt: skip
 
 
@@ -232,8 +243,8 @@ def events_page(
     user: Text = "",
     source_ip: Text = "",
     text: Text = "",
-    since: When = None,
-    until: When = None,
+    since: When = "",
+    until: When = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     """The fleet's security events, searched and paged, with a CSV download."""
@@ -264,8 +275,8 @@ def events_csv(
     user: Text = "",
     source_ip: Text = "",
     text: Text = "",
-    since: When = None,
-    until: When = None,
+    since: When = "",
+    until: When = "",
 ) -> Response:
     """The matching events as CSV (newest first, at most ``CSV_LIMIT`` rows)."""
     wanted = _event_filter(

@@ -26,6 +26,17 @@ def aware(when: datetime | None) -> datetime | None:
     return min(max(when, EARLIEST), LATEST)
 
 
+def parse_time(text: str, what: str) -> datetime | None:
+    """The UTC time a form field holds (ISO 8601, like ``2026-12-01T18:04``); None when
+    empty; ValueError naming ``what`` when it is not a time."""
+    if not text.strip():
+        return None
+    try:
+        return aware(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+    except ValueError:
+        raise ValueError(f"{what}: {text!r} is not a time like 2026-12-01T18:04") from None
+
+
 def window(
     now: datetime, range_name: str | None, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime]:
