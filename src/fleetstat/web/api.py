@@ -11,13 +11,32 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import BaseModel
 from starlette.requests import Request
 
 from fleetstat.store import browse, series
 from fleetstat.web import query
 from fleetstat.web.guard import api_login
 
-router = APIRouter(prefix="/api", tags=["fleet"], dependencies=[Depends(api_login)])
+
+class Problem(BaseModel):
+    """An error: what went wrong, in words."""
+
+    detail: str
+
+
+router = APIRouter(
+    prefix="/api",
+    tags=["fleet"],
+    dependencies=[Depends(api_login)],
+    responses={
+        401: {"model": Problem, "description": "no session and no (right) basic auth"},
+        503: {"model": Problem, "description": "no fleetstat database, or it cannot be read"},
+    },
+)
+NOT_FOUND: dict[int | str, dict[str, object]] = {
+    404: {"model": Problem, "description": "no host with that id, address or name"}
+}
 
 HostKey = Annotated[
     str, Path(description="the host's id, address (ip:port) or name", max_length=255,
@@ -44,13 +63,15 @@ def hosts(request: Request) -> list[browse.FleetRow]:
         return browse.fleet(session, datetime.now(UTC))
 
 
-@router.get("/hosts/{key}", summary="one host's details")
+@router.get("/hosts/{key}", summary="one host's details", responses=NOT_FOUND)
 def host(request: Request, key: HostKey) -> browse.HostDetail:
     """The host's address, OS, kernel, Python, and when it was first seen and last answered."""
     return _host(request, key)
 
 
-@router.get("/hosts/{key}/samples", summary="a host's charts, bucketed on the server")
+@router.get(
+    "/hosts/{key}/samples", summary="a host's charts, bucketed on the server", responses=NOT_FOUND
+)
 def samples(
     request: Request,
     *,
@@ -68,7 +89,7 @@ def samples(
         return series.host_series(session, found.host_id, begin, finish, step=step)
 
 
-@router.get("/hosts/{key}/attempts", summary="a host's attempts, newest first")
+@router.get("/hosts/{key}/attempts", summary="a host's attempts, newest first", responses=NOT_FOUND)
 def attempts(
     request: Request,
     *,

@@ -85,8 +85,8 @@ def spark(values: Sequence[float | None] | None, top: float | None = 100.0) -> s
         y = SPARK_HEIGHT - 1 - min(max(value / high, 0.0), 1.0) * (SPARK_HEIGHT - 2)
         points.append(f"{index * step:.1f},{y:.1f}")
     if len(points) == 1:  # one point: a short stroke ending at it
-        x, y = points[0].split(",")
-        points.insert(0, f"{max(float(x) - 6, 0):.1f},{y}")
+        last_x, last_y = points[0].split(",")
+        points.insert(0, f"{max(float(last_x) - 6, 0):.1f},{last_y}")
     return " ".join(points)
 
 

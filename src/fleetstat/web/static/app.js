@@ -111,7 +111,10 @@
         label, stroke: COLORS[i % COLORS.length], width: 1.5,
         value: (u, v) => v == null ? "–" : v.toFixed(percent ? 1 : 2) + (percent ? " %" : ""),
       }))],
-      scales: percent ? { y: { range: [0, 100] } } : {},
+      scales: Object.assign(
+        { x: { time: true, range: () => [Date.parse(data.start) / 1000, Date.parse(data.end) / 1000] } },
+        percent ? { y: { range: [0, 100] } } : {},
+      ),
       axes: [{}, { size: 46 }],
       cursor: { drag: { x: false, y: false } },
     };
