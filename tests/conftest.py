@@ -4,5 +4,6 @@ pytest_plugins = [
     "tests.support.sshd",
     "tests.support.smtp",
     "tests.support.databases",
+    "tests.support.private_postgres",
     "tests.support.web",
 ]

@@ -76,7 +76,7 @@ def _load(args: argparse.Namespace) -> Config:
 
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load(args)
-    store = Store.open(loaded.settings.db)
+    store = Store.open(loaded.settings.db, timeout=loaded.settings.db_timeout)
     try:
         progress = None if args.json else report.ProgressBar()
         result = asyncio.run(

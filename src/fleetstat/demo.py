@@ -90,7 +90,7 @@ async def _demo(folder: Path, keep: bool, serve: str | None = None) -> int:
             f"fleetstat demo: SSH server on {', '.join(f'{ip}:{p}' for ip, p in ports.items())}, "
             f"SMTP on 127.0.0.1:{smtp.port}, config {config_path}"
         )
-        store = Store.open(loaded.settings.db)
+        store = Store.open(loaded.settings.db, timeout=loaded.settings.db_timeout)
         try:
             before = set(mail_dir.iterdir())
             result = await job.run_pass(loaded, store, progress=report.ProgressBar())

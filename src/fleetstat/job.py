@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -16,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleetstat import collector, mail, notify
-from fleetstat.errors import FleetstatError, StoreError
+from fleetstat import collector, mail, notify, writer
+from fleetstat.errors import FleetstatError, StoreError, StoreUnavailable
 from fleetstat.model import Config, HostResult, Outcome
-from fleetstat.store import Store
+from fleetstat.store import Recorded, Store
+from fleetstat.store.spool import Spool
 
 Clock = Callable[[], datetime]
 Progress = Callable[[int, int], None]
@@ -39,9 +39,10 @@ def utcnow() -> datetime:
 class PassReport:
     """What one pass did.
 
-    ``unstored`` maps a client address to why its result was not stored; ``run_error``
-    says why the run itself could not be closed in the database (its results may still
-    have been stored host by host).
+    ``unstored`` maps a client address to why its result was not stored (``spooled`` of
+    them are kept in the spool for the next pass); ``run_error`` says why the run itself
+    could not be closed in the database (its results may still have been stored host by
+    host). ``replayed`` counts the results of earlier passes written back first.
     """
 
     run_id: int
@@ -52,6 +53,8 @@ class PassReport:
     mail: mail.FlushReport | None
     mail_error: str | None = None
     run_error: str | None = None
+    spooled: int = 0
+    replayed: int = 0
 
     @property
     def ok(self) -> int:
@@ -86,13 +89,14 @@ async def run_pass(
 ) -> PassReport:
     """Collect from every client of ``config`` and store, alert and mail as each host finishes.
 
-    Only one pass runs at a time on one database (a lock file that holds across
-    processes; a second pass waits). Database writes run in one worker thread, in the
-    order results arrive, so the SSH event loop never waits on the database; a write
-    that fails is reported for that host and the pass goes on. Mail is flushed once at
-    the end.
+    Only one pass runs at a time on one database (``pass_lock``; a second pass waits).
+    First the results earlier passes spooled are written back. Database writes run in
+    one worker thread, in the order results arrive, so the SSH event loop never waits
+    on the database; a write that fails because the database is away is tried again
+    while the pass lasts, and what is left is spooled for the next pass (``writer``).
+    Mail is flushed once at the end.
     """
-    async with pass_lock(lock_path(config)):
+    async with pass_lock(store):
         return await _run_pass(config, store, clock, progress, concurrency)
 
 
@@ -104,35 +108,74 @@ async def _run_pass(
     concurrency: int | None,
 ) -> PassReport:
     started = clock()
+    write = _write_with(config, store, clock)
+    spool = Spool(spool_folder(config, store))
+    clients = {c.address: c for c in config.clients}
+    replayed = await asyncio.to_thread(writer.replay, store, spool, clients, write)
     run_id = await asyncio.to_thread(store.start_run, started)
     cursors = await asyncio.to_thread(store.cursors)
-    writer = _Writer(config, store, run_id, clock)
+    results_writer = writer.Writer(run_id, write, spool)
     results = await collector.collect(
         config.clients,
         config.settings,
         cursors=cursors,
-        on_result=writer.put,
+        on_result=results_writer.put,
         progress=progress,
         concurrency=concurrency,
     )
-    await writer.drain()
+    await results_writer.drain()
+    results = [results_writer.stored.get(r.client.address, r) for r in results]
     ok = sum(r.outcome is Outcome.OK for r in results)
-    run_error = None
-    try:
-        await asyncio.to_thread(store.finish_run, run_id, clock(), len(results), ok)
-    except StoreError as err:
-        run_error = str(err)
-    flushed, mail_error = await _flush(store, config, clock)
+    run_error = await _finish(store, spool, results_writer.away, run_id, clock(), len(results), ok)
+    flushed: mail.FlushReport | None = None
+    mail_error: str | None = f"{results_writer.away}: mail is sent by the next pass"
+    if not results_writer.away:
+        flushed, mail_error = await _flush(store, config, clock)
     return PassReport(
         run_id=run_id,
         started_at=started,
         finished_at=clock(),
         results=tuple(results),
-        unstored=writer.unstored,
+        unstored=results_writer.unstored,
         mail=flushed,
         mail_error=mail_error,
         run_error=run_error,
+        spooled=results_writer.spooled,
+        replayed=replayed,
     )
+
+
+async def _finish(  # noqa: PLR0917 (one call site, in this order)
+    store: Store, spool: Spool, away: str | None, run_id: int, now: datetime, total: int, ok: int
+) -> str | None:
+    """Close the run; when the database is away, spool its end. The error, if any."""
+    if not away:
+        try:
+            await asyncio.to_thread(store.finish_run, run_id, now, total, ok)
+            return None
+        except StoreUnavailable as err:
+            away = str(err)
+        except StoreError as err:
+            return str(err)
+    try:
+        path = spool.keep_run_end(run_id, now, total, ok)
+    except StoreError as err:
+        return f"{away}; and {err}"
+    return f"{away}; the end of the run is kept in {path} for the next pass"
+
+
+def _write_with(config: Config, store: Store, clock: Clock) -> writer.Write:
+    """The write of one host result: store it, then judge its alerts and queue its mail."""
+
+    def write(run_id: int, result: HostResult) -> Recorded:
+        now = clock()
+        done = store.record(run_id, result, now)
+        if done.new:
+            stored = done.applied_to(result)
+            notify.after_host(store, run_id, done.host_id, stored, config.settings, now)
+        return done
+
+    return write
 
 
 async def _flush(
@@ -148,61 +191,29 @@ async def _flush(
         return None, str(err)
 
 
-class _Writer:
-    """Stores results one after another in a worker thread, as the collector hands them over."""
-
-    def __init__(self, config: Config, store: Store, run_id: int, clock: Clock) -> None:
-        self._config = config
-        self._store = store
-        self._run_id = run_id
-        self._clock = clock
-        self._queue: asyncio.Queue[HostResult | None] = asyncio.Queue()
-        self._task = asyncio.ensure_future(self._consume())
-        self.unstored: dict[str, str] = {}
-
-    def put(self, result: HostResult) -> None:
-        """Queue ``result`` behind the ones already queued."""
-        self._queue.put_nowait(result)
-
-    async def drain(self) -> None:
-        """Wait until every queued result is written (or has failed to be)."""
-        self._queue.put_nowait(None)
-        await self._task
-
-    async def _consume(self) -> None:
-        while (result := await self._queue.get()) is not None:
-            try:
-                await asyncio.to_thread(self._write, result)
-            except StoreError as err:
-                self.unstored[result.client.address] = str(err)
-            except Exception as err:  # one host's write must not stop the others'
-                log.exception("storing the result of %s failed", result.client.address)
-                self.unstored[result.client.address] = f"{type(err).__name__}: {err}"
-
-    def _write(self, result: HostResult) -> None:
-        now = self._clock()
-        host_id = self._store.record(self._run_id, result, now)
-        notify.after_host(self._store, self._run_id, host_id, result, self._config.settings, now)
-
-
-def lock_path(config: Config) -> Path:
-    """The lock file for passes on this config's database, in fleetstat's state folder."""
-    digest = hashlib.sha256(config.settings.db.encode()).hexdigest()[:16]
-    return config.settings.known_hosts.expanduser().parent / f"pass-{digest}.lock"
+def spool_folder(config: Config, store: Store) -> Path:
+    """The spool of this config's database, in fleetstat's state folder."""
+    digest = hashlib.sha256(store.identity.encode()).hexdigest()[:16]
+    return config.settings.known_hosts.expanduser().parent / f"spool-{digest}"
 
 
 @contextlib.asynccontextmanager
-async def pass_lock(path: Path) -> AsyncIterator[None]:
-    """Hold an exclusive lock on ``path`` across processes, waiting without blocking the loop."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                await asyncio.sleep(LOCK_POLL)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+async def pass_lock(store: Store) -> AsyncIterator[None]:
+    """Hold the pass lock of ``store``'s database, waiting without blocking the loop.
+
+    PostgreSQL and MariaDB: a lock of the database itself (across machines and URL
+    spellings); SQLite: a file lock beside the database file. While another pass holds
+    it, this one says once who that is (host, pid, since) and tries again every
+    ``LOCK_POLL`` seconds.
+    """
+    lock = store.pass_lock()
+    told = False
+    while (holder := await asyncio.to_thread(lock.try_acquire)) is not None:
+        if not told:
+            log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
+            told = True
+        await asyncio.sleep(LOCK_POLL)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(lock.release)

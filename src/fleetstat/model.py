@@ -97,6 +97,7 @@ class Settings:
     cpu_interval: float = 1.0
     max_events: int = 500
     mail_max_events: int = 100
+    db_timeout: float = 30.0
     smtp: SmtpSettings = SmtpSettings()
 
 

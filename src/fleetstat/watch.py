@@ -54,7 +54,7 @@ async def _watch(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    store = Store.open(config.settings.db)
+    store = Store.open(config.settings.db, timeout=config.settings.db_timeout)
     passes = 0
     try:
         while not stop.is_set() and (max_passes is None or passes < max_passes):

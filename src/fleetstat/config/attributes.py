@@ -123,6 +123,10 @@ SETTINGS_ATTRS = (
          _default(Settings, "max_events"), "security events read per client per run"),
     Attr("mail-max-events", "mail_max_events", _whole(0), "whole number >= 0",
          _default(Settings, "mail_max_events"), "security events listed in one mail"),
+    Attr("db-timeout", "db_timeout", _positive_duration, "duration",
+         _default(Settings, "db_timeout", "s"),
+         "bound on one database call (statement, lock wait, SQLite busy wait, connect)",
+         env="FLEETSTAT_DB_TIMEOUT"),
 )  # fmt: skip
 
 SMTP_ATTRS = (
