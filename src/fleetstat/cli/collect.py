@@ -1,0 +1,87 @@
+"""``fleetstat run`` and ``fleetstat watch``: the commands that collect."""
+
+from __future__ import annotations
+
+import click
+
+from fleetstat.cli import cli, common
+from fleetstat.cli.common import Target
+
+
+@common.command(
+    cli,
+    "run",
+    "collect once from every client of the config",
+    "Connects to every client over SSH (--concurrency at a time), uploads the agent into a "
+    "private temp directory, runs it, stores its answer with the client IP, evaluates the "
+    "alert rules and sends the mail (alerts, and the security events of every client).",
+    ["fleetstat run --config clients.xml", "fleetstat run --config clients.xml --json | jq ."],
+    tail=common.EXIT_CODES,
+)
+@common.target_options(config_required=True)
+@common.concurrency_option()
+@common.json_option("print the result as JSON, no progress bar")
+def run(target: Target, concurrency: int | None, as_json: bool) -> int:
+    import asyncio
+
+    from fleetstat import job, report
+    from fleetstat.store import Store
+
+    loaded = target.config()
+    store = Store.open(loaded.settings.db)
+    try:
+        progress = None if as_json else report.ProgressBar()
+        result = asyncio.run(
+            job.run_pass(loaded, store, progress=progress, concurrency=concurrency)
+        )
+    finally:
+        store.close()
+    if as_json:
+        report.dump_json(report.pass_json(result))
+    else:
+        print(report.pass_table(result))
+    return result.exit_code
+
+
+@common.command(
+    cli,
+    "watch",
+    "collect on a schedule, one pass every period",
+    "Runs a pass every --every; never two at once, also across processes (a lock file beside "
+    "the database). A pass longer than the period delays the next one. SIGTERM or Ctrl-C "
+    "finishes the pass in flight, sends the outbox and exits 0. One log line per pass.",
+    [
+        "fleetstat watch --config /etc/fleetstat/clients.xml --every 5m",
+        "fleetstat watch --config clients.xml --serve   # and the web page on :8470",
+    ],
+)
+@common.target_options(config_required=True)
+@click.option("--every", default="5m", metavar="PERIOD", help="period: 90s, 5m, 1h (default 5m)")
+@common.concurrency_option()
+@common.json_option("log one JSON object per pass")
+@click.option(
+    "--serve",
+    "listen",
+    is_flag=False,
+    flag_value="127.0.0.1:8470",
+    default=None,
+    metavar="HOST:PORT",
+    help="also serve the web page, as `fleetstat serve` does (default 127.0.0.1:8470)",
+)
+def watch(
+    target: Target, every: str, concurrency: int | None, as_json: bool, listen: str | None
+) -> int:
+    from fleetstat import config
+    from fleetstat import watch as watching
+
+    loaded = target.config()
+    period = config.parse_duration(every, what="--every")
+    if listen is None:
+        return watching.watch(loaded, period=period, as_json=as_json, concurrency=concurrency)
+    from fleetstat import web
+    from fleetstat.cli.serve import url_of, web_settings
+
+    settings = web_settings(listen, loaded.settings.db, target.config_path)
+    with web.serving(settings):
+        click.echo(f"web page on {url_of(settings)}", err=True)
+        return watching.watch(loaded, period=period, as_json=as_json, concurrency=concurrency)
