@@ -98,7 +98,7 @@ def test_a_host_page_draws_its_charts_and_filters_its_events(page, web_server, t
     expect(events).to_have_count(1)
     page.get_by_label("User").fill("somebody-else")
     page.get_by_role("button", name="Filter").click()
-    expect(page.get_by_text("No security event matches.")).to_be_visible()
+    expect(page.get_by_text("No security event matches these filters.")).to_be_visible()
     assert page.get_by_label("User").input_value() == "somebody-else"
     shot(page, tmp_path, "host-events-filtered")
     assert page.js_errors == []
@@ -160,8 +160,11 @@ def test_adding_a_client_checks_it_like_check_config_and_removing_it_restores_th
     assert "4 clients" in capsys.readouterr().out
     shot(page, tmp_path, "client-added")
 
+    questions: list[str] = []
+    page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
     page.get_by_role("button", name="Remove new-box (127.0.0.77:2222)").click()
     expect(page.get_by_role("status")).to_have_text("Removed 127.0.0.77:2222 from the config.")
+    assert questions == ["Remove new-box (127.0.0.77:2222) from the config?"]
     assert web_fleet.config.read_bytes() == original
     shot(page, tmp_path, "client-removed")
 

@@ -55,7 +55,10 @@ def _listed(client: Client) -> dict[str, str]:
         "username": client.username,
         "login": login,
         "mail": ", ".join(client.mail),
-        "alerts": ", ".join(f"{rule.key} > {rule.limit:g}" for rule in client.alerts),
+        "alerts": ", ".join(
+            f"{rule.key} > {rule.limit:g}{' per core' if rule.type == 'load' else '%'}"
+            for rule in client.alerts
+        ),
     }
 
 

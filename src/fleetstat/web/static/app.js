@@ -147,5 +147,11 @@
       "Each point is the average of the samples in " + (data.step >= 60 ? Math.round(data.step / 60) + " min" : data.step + " s") + ".";
   }
 
+  // A form that asks first (removing a client): data-confirm holds the question.
+  document.addEventListener("submit", (event) => {
+    const question = event.target.dataset && event.target.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
   document.addEventListener("DOMContentLoaded", () => { fleetTable(); hostCharts(); });
 })();
