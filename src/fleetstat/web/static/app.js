@@ -31,7 +31,7 @@
         body.innerHTML = await response.text();
         const total = response.headers.get("X-Fleet-Summary");
         if (total) summary.textContent = total;
-        state.textContent = "updated " + new Date().toLocaleTimeString();
+        state.textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC";
       } catch (err) {
         state.textContent = "could not refresh (" + err.message + "), retrying";
       }
