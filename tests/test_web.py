@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import io
 import os
 import signal
@@ -362,3 +363,21 @@ def _wait_for_hosts_with(url: str, password: str) -> list[dict[str, object]]:
         except httpx.HTTPError:
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer")
+
+
+def test_watch_collects_a_client_added_on_the_page_from_its_next_pass(tmp_path):
+    from fleetstat import config as configs
+    from fleetstat import watch
+
+    path = tmp_path / "clients.xml"
+    path.write_text('<clients>\n  <client ip="10.0.0.1" username="a"/>\n</clients>\n')
+    loaded = configs.load(path)
+    loaded = dataclasses.replace(
+        loaded, settings=dataclasses.replace(loaded.settings, db="sqlite:///override.db")
+    )
+    clientedit.add(path, clientedit.NewClient({"ip": "10.0.0.2", "username": "b"}, "agent"), {})
+    fresh = watch.current_clients(loaded)
+    assert [c.address for c in fresh.clients] == ["10.0.0.1:22", "10.0.0.2:22"]
+    assert fresh.settings.db == "sqlite:///override.db"
+    path.write_text("<clients>")
+    assert watch.current_clients(fresh) is fresh
