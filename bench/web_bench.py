@@ -10,7 +10,8 @@ real passes write them; a PostgreSQL database is created when missing. Without
 ``--fill`` it times what is there. Then, through the real app (the ASGI app in process,
 with basic auth): ``/api/hosts`` (the fleet page's data: every host, its latest figures
 and its 24 h sparklines) and ``/api/hosts/{id}/samples`` over 30 days (≤ 1,000 points a
-series), each the median of ``--repeat`` requests after one warm-up.
+series), each the median of ``--repeat`` requests after one warm-up; and, for the record,
+``/fleet/rows`` (the same data rendered as the table's HTML).
 
 Targets: both ≤ 300 ms.
 """
@@ -191,9 +192,13 @@ def time_requests(url: str, repeat: int) -> dict[str, tuple[float, float]]:
     with TestClient(app) as client:
         client.auth = ("admin", PASSWORD)
         host_id = client.get("/api/hosts").json()[0]["host_id"]
+        page = client.get("/login").text
+        csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        client.post("/login", data={"password": PASSWORD, "csrf": csrf})
         paths = {
             "fleet (/api/hosts)": "/api/hosts",
             "30-day host chart": f"/api/hosts/{host_id}/samples?range=30d",
+            "fleet table as HTML (/fleet/rows, not a target)": "/fleet/rows",
         }
         for label, path in paths.items():
             walls, cpus = [], []
@@ -222,7 +227,8 @@ def main() -> int:
     print(f"load average before: {' '.join(f'{n:.1f}' for n in os.getloadavg())}")
     for label, (wall, cpu) in time_requests(args.db, args.repeat).items():
         print(f"{label}: {wall:.0f} ms wall, {cpu:.0f} ms CPU (target ≤ {TARGET_MS:.0f} ms)")
-        worst = max(worst, wall)
+        if "not a target" not in label:
+            worst = max(worst, wall)
     return 0 if worst <= TARGET_MS else 1
 
 

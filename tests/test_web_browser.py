@@ -69,6 +69,7 @@ def test_the_fleet_page_shows_every_host_and_sorts_and_filters_without_reloading
         timeout=20_000,
     )
     assert rows.locator("th a").all_inner_texts() == ["db1"]
+    assert page.locator("#fleet-summary").inner_text() == "4 hosts, 1 not ok"
     assert page.evaluate("() => window.notReloaded") is True
     shot(page, tmp_path, "fleet-filtered")
     assert page.js_errors == []

@@ -158,7 +158,17 @@ class Sample(Base):
     __table_args__ = (
         Index(None, "host_id", "collected_at"),
         Index(None, "run_id"),
-        Index(None, "collected_at", "host_id"),
+        Index(
+            "ix_samples_chart",
+            "host_id",
+            "collected_at",
+            "cpu_percent",
+            "mem_percent",
+            "swap_percent",
+            "load1",
+            "load5",
+            "load15",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -190,7 +200,10 @@ class SampleDisk(Base):
     """One filesystem of one sample: bytes, and percent used as ``df`` shows it."""
 
     __tablename__ = "sample_disks"
-    __table_args__ = (Index(None, "sample_id"),)
+    __table_args__ = (
+        Index(None, "sample_id"),
+        Index("ix_sample_disks_chart", "sample_id", "percent", postgresql_include=["mount"]),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))

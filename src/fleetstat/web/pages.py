@@ -131,7 +131,7 @@ def fleet_rows(
 ) -> Response:
     """The fleet table's body alone, for the page's refresh."""
     context = _fleet(request, sort, order, q, outcome)
-    summary = f"{context['total']} hosts · {context['failing']} not ok"
+    summary = f"{context['total']} hosts, {context['failing']} not ok"
     return render(request, "fleet_rows.html", context, headers={"X-Fleet-Summary": summary})
 
 
