@@ -107,6 +107,7 @@
     const percent = name !== "load";
     const options = {
       width: Math.max(place.clientWidth, 300), height: 190,
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),  // the page speaks UTC
       series: [{}, ...lines.map(([label], i) => ({
         label, stroke: COLORS[i % COLORS.length], width: 1.5,
         value: (u, v) => v == null ? "–" : v.toFixed(percent ? 1 : 2) + (percent ? " %" : ""),
