@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleetstat import collector, mail, notify, writer
+from fleetstat import collector, mail, notify, ssh, writer
 from fleetstat.errors import FleetstatError, StoreError, StoreUnavailable
 from fleetstat.model import Config, HostResult, Outcome
 from fleetstat.store import Recorded, Store
@@ -86,6 +86,7 @@ async def run_pass(
     clock: Clock = utcnow,
     progress: Progress | None = None,
     concurrency: int | None = None,
+    connections: ssh.Connections | None = None,
 ) -> PassReport:
     """Collect from every client of ``config`` and store, alert and mail as each host finishes.
 
@@ -94,10 +95,16 @@ async def run_pass(
     one worker thread, in the order results arrive, so the SSH event loop never waits
     on the database; a write that fails because the database is away is tried again
     while the pass lasts, and what is left is spooled for the next pass (``writer``).
-    Mail is flushed once at the end.
+    Mail is flushed once at the end. ``connections`` are kept SSH connections
+    (``watch``), else each host's is closed after its run.
+
+    Cancelled (SIGINT, SIGTERM), the pass stores the ``interrupted`` results, closes
+    its run row and raises ``CancelledError`` again.
     """
     async with pass_lock(store):
-        return await _run_pass(config, store, clock, progress, concurrency)
+        return await _run_pass(
+            config, store, clock, progress, concurrency=concurrency, connections=connections
+        )
 
 
 async def _run_pass(
@@ -105,7 +112,9 @@ async def _run_pass(
     store: Store,
     clock: Clock,
     progress: Progress | None,
+    *,
     concurrency: int | None,
+    connections: ssh.Connections | None,
 ) -> PassReport:
     started = clock()
     write = _write_with(config, store, clock)
@@ -115,14 +124,27 @@ async def _run_pass(
     run_id = await asyncio.to_thread(store.start_run, started)
     cursors = await asyncio.to_thread(store.cursors)
     results_writer = writer.Writer(run_id, write, spool)
-    results = await collector.collect(
-        config.clients,
-        config.settings,
-        cursors=cursors,
-        on_result=results_writer.put,
-        progress=progress,
-        concurrency=concurrency,
-    )
+    seen: list[HostResult] = []
+
+    def put(result: HostResult) -> None:
+        seen.append(result)
+        results_writer.put(result)
+
+    try:
+        results = await collector.collect(
+            config.clients,
+            config.settings,
+            cursors=cursors,
+            on_result=put,
+            progress=progress,
+            concurrency=concurrency,
+            connections=connections,
+        )
+    except asyncio.CancelledError:
+        await results_writer.drain()
+        ok = sum(r.outcome is Outcome.OK for r in seen)
+        await _finish(store, spool, results_writer.away, run_id, clock(), len(seen), ok)
+        raise
     await results_writer.drain()
     results = [results_writer.stored.get(r.client.address, r) for r in results]
     ok = sum(r.outcome is Outcome.OK for r in results)
@@ -170,7 +192,8 @@ def _write_with(config: Config, store: Store, clock: Clock) -> writer.Write:
     def write(run_id: int, result: HostResult) -> Recorded:
         now = clock()
         done = store.record(run_id, result, now)
-        if done.new:
+        if done.new and result.outcome is not Outcome.INTERRUPTED:
+            # (an interrupted host says nothing about the host: its alerts stay as they are)
             stored = done.applied_to(result)
             notify.after_host(store, run_id, done.host_id, stored, config.settings, now)
         return done

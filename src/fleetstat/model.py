@@ -86,6 +86,9 @@ class Settings:
     """Server settings: ``<settings>`` in the XML, overridden by ``FLEETSTAT_*`` variables.
 
     Times are seconds. ``timeout`` bounds one whole host (connect, upload, run, cleanup).
+    ``max_answer`` is the most bytes an agent may print; ``keep_connections`` keeps each
+    host's SSH connection open between the passes of ``watch``, at most
+    ``max_kept_connections`` of them.
     """
 
     db: str = "sqlite:///fleetstat.db"
@@ -97,6 +100,9 @@ class Settings:
     cpu_interval: float = 1.0
     max_events: int = 500
     mail_max_events: int = 100
+    max_answer: int = 16 * 1024 * 1024
+    keep_connections: bool = True
+    max_kept_connections: int = 1000
     db_timeout: float = 30.0
     smtp: SmtpSettings = SmtpSettings()
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import replace
 from typing import TextIO
 
-from fleetstat import job, mail
+from fleetstat import job, mail, ssh
 from fleetstat.errors import FleetstatError
 from fleetstat.model import Config
 from fleetstat.store import Store
@@ -56,12 +56,13 @@ async def _watch(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     store = Store.open(config.settings.db, timeout=config.settings.db_timeout)
+    connections = ssh.Connections.from_settings(config.settings)
     passes = 0
     try:
         while not stop.is_set() and (max_passes is None or passes < max_passes):
             started = time.monotonic()
             config = current_clients(config)
-            line = await _one_pass(config, store, concurrency, as_json)
+            line = await _one_pass(config, store, concurrency, as_json, connections)
             print(line, file=out, flush=True)
             passes += 1
             wait = period - (time.monotonic() - started)
@@ -70,6 +71,7 @@ async def _watch(
                     await asyncio.wait_for(stop.wait(), timeout=max(wait, 0))
         await asyncio.to_thread(mail.flush, store, config.settings.smtp, job.utcnow())
     finally:
+        await connections.aclose()
         store.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
@@ -91,10 +93,16 @@ def current_clients(config: Config) -> Config:
     return replace(config, clients=fresh.clients)
 
 
-async def _one_pass(config: Config, store: Store, concurrency: int | None, as_json: bool) -> str:
+async def _one_pass(
+    config: Config,
+    store: Store,
+    concurrency: int | None,
+    as_json: bool,
+    connections: ssh.Connections,
+) -> str:
     """Run one pass and return its log line; an error of the pass is logged, not fatal."""
     try:
-        report = await job.run_pass(config, store, concurrency=concurrency)
+        report = await job.run_pass(config, store, concurrency=concurrency, connections=connections)
     except FleetstatError as err:
         if as_json:
             return json.dumps({"time": job.utcnow().isoformat(), "error": str(err)})

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import click
 
 from fleetstat.cli import cli, common
 from fleetstat.cli.common import Target
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+T = TypeVar("T")
 
 
 @common.command(
@@ -22,16 +29,14 @@ from fleetstat.cli.common import Target
 @common.concurrency_option()
 @common.json_option("print the result as JSON, no progress bar")
 def run(target: Target, concurrency: int | None, as_json: bool) -> int:
-    import asyncio
-
     from fleetstat import job, report
     from fleetstat.store import Store
 
     loaded = target.config()
-    store = Store.open(loaded.settings.db)
+    store = Store.open(loaded.settings.db, timeout=loaded.settings.db_timeout)
     try:
         progress = None if as_json else report.ProgressBar()
-        result = asyncio.run(
+        result = run_until_signal(
             job.run_pass(loaded, store, progress=progress, concurrency=concurrency)
         )
     finally:
@@ -85,3 +90,40 @@ def watch(
     with web.serving(settings):
         click.echo(f"web page on {url_of(settings)}", err=True)
         return watching.watch(loaded, period=period, as_json=as_json, concurrency=concurrency)
+
+
+def run_until_signal(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``; SIGINT or SIGTERM cancels it once (it cleans up), a second one aborts.
+
+    Raises ``Interrupted`` after a cancelled ``work`` has finished its cleanup.
+    """
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    from fleetstat.errors import Interrupted
+
+    async def guarded() -> T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(work)
+        seen: list[int] = []
+
+        def stop(signum: int) -> None:
+            if seen:
+                print("fleetstat: aborted: temp dirs may be left on the hosts in flight; "
+                      "the next run removes them", file=sys.stderr)  # fmt: skip
+                os._exit(128 + signum)
+            seen.append(signum)
+            task.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop, signum)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if seen:
+                raise Interrupted(seen[0]) from None
+            raise
+
+    return asyncio.run(guarded())

@@ -26,7 +26,8 @@ exit status:
   0  every host answered and was stored
   1  some host did not answer (its outcome says why)
   2  the config or the command line is wrong
-  3  the database could not be written or read"""
+  3  the database could not be written or read
+  130, 143  interrupted by SIGINT, SIGTERM (hosts in flight cleaned up and recorded)"""
 
 #: The environment variables of the shared options.
 CONFIG_ENV = "FLEETSTAT_CONFIG"
