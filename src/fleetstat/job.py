@@ -14,15 +14,33 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from fleetstat import collector, mail, notify, ssh, writer
+from fleetstat import config as configs
 from fleetstat.errors import FleetstatError, StoreError, StoreUnavailable
-from fleetstat.model import Config, HostResult, Outcome
+from fleetstat.model import Client, Config, HostResult, Outcome
 from fleetstat.store import Recorded, Store
 from fleetstat.store.spool import Spool
 
 Clock = Callable[[], datetime]
+
+
 Progress = Callable[[int, int], None]
+
+
+class Display(Protocol):
+    """What a pass tells a person's display (``progress.Progress``) as it goes."""
+
+    def waiting_for_lock(self, holder: str) -> None:
+        """Another pass holds the pass lock; ``holder`` says who (pid, machine, since)."""
+
+    def started(self, client: Client) -> None:
+        """``client`` is now in flight."""
+
+    def finished(self, result: HostResult) -> None:
+        """A host is done, with ``result``."""
+
 
 log = logging.getLogger("fleetstat.job")
 
@@ -67,6 +85,11 @@ class PassReport:
         return len(self.results) - self.ok
 
     @property
+    def learned(self) -> tuple[HostResult, ...]:
+        """The hosts first met in this pass, whose host key was learned (``learned_key``)."""
+        return tuple(r for r in self.results if r.learned_key)
+
+    @property
     def duration(self) -> float:
         """Seconds the pass took, mail included."""
         return (self.finished_at - self.started_at).total_seconds()
@@ -85,6 +108,7 @@ async def run_pass(
     *,
     clock: Clock = utcnow,
     progress: Progress | None = None,
+    display: Display | None = None,
     concurrency: int | None = None,
     connections: ssh.Connections | None = None,
 ) -> PassReport:
@@ -101,18 +125,27 @@ async def run_pass(
     Cancelled (SIGINT, SIGTERM), the pass stores the ``interrupted`` results, closes
     its run row and raises ``CancelledError`` again.
     """
-    async with pass_lock(store):
+    config = configs.with_passwords(config)  # the clients' secrets: read now, not at load
+    on_wait = display.waiting_for_lock if display is not None else None
+    async with pass_lock(store, on_wait=on_wait):
         return await _run_pass(
-            config, store, clock, progress, concurrency=concurrency, connections=connections
+            config,
+            store,
+            clock=clock,
+            progress=progress,
+            display=display,
+            concurrency=concurrency,
+            connections=connections,
         )
 
 
 async def _run_pass(
     config: Config,
     store: Store,
+    *,
     clock: Clock,
     progress: Progress | None,
-    *,
+    display: Display | None,
     concurrency: int | None,
     connections: ssh.Connections | None,
 ) -> PassReport:
@@ -129,6 +162,8 @@ async def _run_pass(
     def put(result: HostResult) -> None:
         seen.append(result)
         results_writer.put(result)
+        if display is not None:
+            display.finished(result)
 
     try:
         results = await collector.collect(
@@ -136,6 +171,7 @@ async def _run_pass(
             config.settings,
             cursors=cursors,
             on_result=put,
+            on_start=display.started if display is not None else None,
             progress=progress,
             concurrency=concurrency,
             connections=connections,
@@ -153,6 +189,7 @@ async def _run_pass(
     mail_error: str | None = f"{results_writer.away}: mail is sent by the next pass"
     if not results_writer.away:
         flushed, mail_error = await _flush(store, config, clock)
+    _log_learned(results)
     return PassReport(
         run_id=run_id,
         started_at=started,
@@ -165,6 +202,13 @@ async def _run_pass(
         spooled=results_writer.spooled,
         replayed=replayed,
     )
+
+
+def _log_learned(results: list[HostResult]) -> None:
+    """Log the first contacts of the pass: one line, with each host and its key."""
+    learned = [f"{r.client.address} {r.learned_key}" for r in results if r.learned_key]
+    if learned:
+        log.warning("learned the host key of %d hosts: %s", len(learned), "; ".join(learned))
 
 
 async def _finish(  # noqa: PLR0917 (one call site, in this order)
@@ -221,19 +265,24 @@ def spool_folder(config: Config, store: Store) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def pass_lock(store: Store) -> AsyncIterator[None]:
+async def pass_lock(
+    store: Store, on_wait: Callable[[str], None] | None = None
+) -> AsyncIterator[None]:
     """Hold the pass lock of ``store``'s database, waiting without blocking the loop.
 
     PostgreSQL and MariaDB: a lock of the database itself (across machines and URL
     spellings); SQLite: a file lock beside the database file. While another pass holds
-    it, this one says once who that is (host, pid, since) and tries again every
-    ``LOCK_POLL`` seconds.
+    it, this one says once who that is (host, pid, since) — to ``on_wait`` when given,
+    else to the log — and tries again every ``LOCK_POLL`` seconds.
     """
     lock = store.pass_lock()
     told = False
     while (holder := await asyncio.to_thread(lock.try_acquire)) is not None:
         if not told:
-            log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
+            if on_wait is not None:
+                on_wait(str(holder))
+            else:
+                log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
             told = True
         await asyncio.sleep(LOCK_POLL)
     try:

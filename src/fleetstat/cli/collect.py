@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
-
 import click
 
 from fleetstat.cli import cli, common
 from fleetstat.cli.common import Target
-
-if TYPE_CHECKING:
-    from collections.abc import Coroutine
-
-T = TypeVar("T")
 
 
 @common.command(
@@ -29,16 +22,17 @@ T = TypeVar("T")
 @common.concurrency_option()
 @common.json_option("print the result as JSON, no progress bar")
 def run(target: Target, concurrency: int | None, as_json: bool) -> int:
-    from fleetstat import job, report
+    from fleetstat import interrupt, job, report
+    from fleetstat.progress import Progress
     from fleetstat.store import Store
 
     loaded = target.config()
     store = Store.open(loaded.settings.db, timeout=loaded.settings.db_timeout)
     try:
-        progress = None if as_json else report.ProgressBar()
-        result = run_until_signal(
-            job.run_pass(loaded, store, progress=progress, concurrency=concurrency)
-        )
+        with Progress(len(loaded.clients), live=False if as_json else None) as progress:
+            result = interrupt.run(
+                job.run_pass(loaded, store, display=progress, concurrency=concurrency)
+            )
     finally:
         store.close()
     if as_json:
@@ -54,7 +48,9 @@ def run(target: Target, concurrency: int | None, as_json: bool) -> int:
     "collect on a schedule, one pass every period",
     "Runs a pass every --every; never two at once, also across processes (a lock file beside "
     "the database). A pass longer than the period delays the next one. SIGTERM or Ctrl-C "
-    "finishes the pass in flight, sends the outbox and exits 0. One log line per pass.",
+    "finishes the pass in flight, sends the outbox and exits 0; a second one stops the pass "
+    "(its hosts are cleaned up and recorded as interrupted) and exits 130 or 143. "
+    "One log line per pass.",
     [
         "fleetstat watch --config /etc/fleetstat/clients.xml --every 5m",
         "fleetstat watch --config clients.xml --serve   # and the web page on :8470",
@@ -90,40 +86,3 @@ def watch(
     with web.serving(settings):
         click.echo(f"web page on {url_of(settings)}", err=True)
         return watching.watch(loaded, period=period, as_json=as_json, concurrency=concurrency)
-
-
-def run_until_signal(work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work``; SIGINT or SIGTERM cancels it once (it cleans up), a second one aborts.
-
-    Raises ``Interrupted`` after a cancelled ``work`` has finished its cleanup.
-    """
-    import asyncio
-    import os
-    import signal
-    import sys
-
-    from fleetstat.errors import Interrupted
-
-    async def guarded() -> T:
-        loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(work)
-        seen: list[int] = []
-
-        def stop(signum: int) -> None:
-            if seen:
-                print("fleetstat: aborted: temp dirs may be left on the hosts in flight; "
-                      "the next run removes them", file=sys.stderr)  # fmt: skip
-                os._exit(128 + signum)
-            seen.append(signum)
-            task.cancel()
-
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop, signum)
-        try:
-            return await task
-        except asyncio.CancelledError:
-            if seen:
-                raise Interrupted(seen[0]) from None
-            raise
-
-    return asyncio.run(guarded())

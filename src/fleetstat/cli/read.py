@@ -23,13 +23,14 @@ def hosts(target: Target, as_json: bool) -> int:
     from fleetstat import report
     from fleetstat.store import Store
 
-    store = Store.open(target.settings().db)
+    settings = target.settings()
+    store = Store.open_existing(settings.db, timeout=settings.db_timeout)
     try:
         rows = store.latest_hosts()
     finally:
         store.close()
     if as_json:
-        report.dump_json([row.__dict__ for row in rows])
+        report.dump_json(rows)
         return 0
     if not rows:
         print("no hosts yet: run `fleetstat run --config FILE` first")
@@ -59,7 +60,8 @@ def history(target: Target, host: str, limit: int, events: bool, as_json: bool) 
     from fleetstat import report
     from fleetstat.store import Store
 
-    store = Store.open(target.settings().db)
+    settings = target.settings()
+    store = Store.open_existing(settings.db, timeout=settings.db_timeout)
     try:
         if events:
             found = store.events_of_host(host, limit=limit)
@@ -77,7 +79,7 @@ def _show(
     from fleetstat import report
 
     if as_json:
-        report.dump_json([row.__dict__ for row in rows])
+        report.dump_json(rows)
         return 0
     if not rows:
         print(f"no {what} recorded for {host!r} (give its name, IP or ip:port)")
