@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.support.private_postgres",
     "tests.support.ansible",
     "tests.support.jump",
+    "tests.support.web",
 ]

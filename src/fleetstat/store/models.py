@@ -158,7 +158,21 @@ class Sample(Base):
     """The figures of one ok answer; a figure whose part failed is null."""
 
     __tablename__ = "samples"
-    __table_args__ = (Index(None, "host_id", "collected_at"), Index(None, "run_id"))
+    __table_args__ = (
+        Index(None, "host_id", "collected_at"),
+        Index(None, "run_id"),
+        Index(
+            "ix_samples_chart",
+            "host_id",
+            "collected_at",
+            "cpu_percent",
+            "mem_percent",
+            "swap_percent",
+            "load1",
+            "load5",
+            "load15",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
@@ -191,7 +205,10 @@ class SampleDisk(Base):
     """One filesystem of one sample: bytes, and percent used as ``df`` shows it."""
 
     __tablename__ = "sample_disks"
-    __table_args__ = (Index(None, "sample_id"),)
+    __table_args__ = (
+        Index(None, "sample_id"),
+        Index("ix_sample_disks_chart", "sample_id", "percent", postgresql_include=["mount"]),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
@@ -213,6 +230,7 @@ class SecurityEvent(Base):
         UniqueConstraint("host_id", "source", "record_id"),
         Index(None, "run_id", "host_id"),
         Index(None, "host_id", "time"),
+        Index(None, "time"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -258,7 +276,7 @@ class AlertTransition(Base):
     """One change of an alert state, with the reason."""
 
     __tablename__ = "alert_transitions"
-    __table_args__ = (Index(None, "host_id", "created_at"),)
+    __table_args__ = (Index(None, "host_id", "created_at"), Index(None, "created_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
