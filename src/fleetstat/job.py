@@ -272,17 +272,16 @@ async def pass_lock(
 
     PostgreSQL and MariaDB: a lock of the database itself (across machines and URL
     spellings); SQLite: a file lock beside the database file. While another pass holds
-    it, this one says once who that is (host, pid, since) — to ``on_wait`` when given,
-    else to the log — and tries again every ``LOCK_POLL`` seconds.
+    it, this one says once who that is (host, pid, since) to the log and to ``on_wait``,
+    and tries again every ``LOCK_POLL`` seconds.
     """
     lock = store.pass_lock()
     told = False
     while (holder := await asyncio.to_thread(lock.try_acquire)) is not None:
         if not told:
+            log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
             if on_wait is not None:
                 on_wait(str(holder))
-            else:
-                log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
             told = True
         await asyncio.sleep(LOCK_POLL)
     try:
