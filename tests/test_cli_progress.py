@@ -79,8 +79,9 @@ def test_a_pass_waiting_for_the_lock_says_so_and_who_holds_it(tmp_path):
         )
         assert run.stderr is not None
         line = run.stderr.readline()
-        held_by = f"pid {os.getpid()} on {socket.gethostname()} since "
-        assert line.startswith(f"fleetstat: waiting for the pass lock, held by {held_by}"), line
+        held_by = f"held by pid {os.getpid()} on {socket.gethostname()} since "
+        assert line.startswith("waiting for the pass lock of sqlite:///"), line
+        assert held_by in line
         time.sleep(0.5)
         assert run.poll() is None
     finally:

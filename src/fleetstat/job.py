@@ -274,7 +274,7 @@ async def pass_lock(
 
     PostgreSQL and MariaDB: a lock of the database itself (across machines and URL
     spellings); SQLite: a file lock beside the database file. While another pass holds
-    it, this one says once who that is (host, pid, since) in the log and to ``on_wait``,
+    it, this one says once who that is (host, pid, since) to the log and to ``on_wait``,
     and tries again every ``LOCK_POLL`` seconds.
     """
     lock = store.pass_lock()

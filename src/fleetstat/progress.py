@@ -2,7 +2,7 @@
 
 It redraws by itself (twice a second, rich's ``Live``), so a pass stuck on a few hosts
 still shows time passing and names them: ``waiting for: blackhole 38 s, db02 12 s``.
-Not on a terminal it draws nothing; a wait for the pass lock is said either way.
+Not on a terminal it draws nothing; a wait for the pass lock is logged either way.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class Progress:
         self._done = 0
         self._flight: dict[str, float] = {}
         self._live: Any = None
+        self._lock_holder: str | None = None
 
     def __enter__(self) -> Progress:
         if self._live_wanted:
@@ -63,15 +64,15 @@ class Progress:
             self._live.stop()
 
     def waiting_for_lock(self, holder: str) -> None:
-        """Say that the pass waits for the pass lock, and who holds it."""
-        text = f"fleetstat: waiting for the pass lock, held by {holder}"
-        if self._live is not None:
-            self._live.console.print(text)
-        else:
-            print(text, file=self._out, flush=True)
+        """Show that the pass waits for the pass lock, and who holds it, until a host starts.
+
+        The pass itself logs the wait too (a line on stderr, on a terminal or not).
+        """
+        self._lock_holder = holder
 
     def started(self, client: Client) -> None:
         """``client`` is in flight from now."""
+        self._lock_holder = None
         self._flight[client.label] = self._clock()
 
     def finished(self, result: HostResult) -> None:
@@ -82,6 +83,8 @@ class Progress:
     def line(self) -> str:
         """The display's one line: ``[####....] 12/200 hosts 41 s  waiting for: web07 38 s``."""
         now = self._clock()
+        if self._lock_holder is not None:
+            return f"waiting for the pass lock, held by {self._lock_holder}"
         filled = BAR * self._done // self._total if self._total else BAR
         text = (
             f"[{'#' * filled}{'.' * (BAR - filled)}] {self._done}/{self._total} hosts "
