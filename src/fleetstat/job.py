@@ -156,6 +156,7 @@ async def _run_pass(
     replayed = await asyncio.to_thread(writer.replay, store, spool, clients, write)
     run_id = await asyncio.to_thread(store.start_run, started)
     cursors = await asyncio.to_thread(store.cursors)
+    counters = await asyncio.to_thread(store.cpu_counters)
     results_writer = writer.Writer(run_id, write, spool)
     seen: list[HostResult] = []
 
@@ -170,6 +171,7 @@ async def _run_pass(
             config.clients,
             config.settings,
             cursors=cursors,
+            cpu_counters=counters,
             on_result=put,
             on_start=display.started if display is not None else None,
             progress=progress,

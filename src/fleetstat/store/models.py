@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Dialect,
     Double,
     ForeignKey,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -104,6 +106,7 @@ class Host(Base):
     ip: Mapped[str] = mapped_column(String(IP_LEN))
     port: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(NAME_LEN))
+    group_name: Mapped[str | None] = mapped_column(String(NAME_LEN))
     hostname: Mapped[str | None] = mapped_column(String(NAME_LEN))
     os: Mapped[str | None] = mapped_column(String(SHORT_LEN))
     os_name: Mapped[str | None] = mapped_column(String(NAME_LEN))
@@ -181,6 +184,8 @@ class Sample(Base):
     cpu_count: Mapped[int | None] = mapped_column(Integer)
     cpu_busy_seconds: Mapped[float | None] = mapped_column(Double)
     cpu_total_seconds: Mapped[float | None] = mapped_column(Double)
+    cpu_method: Mapped[str | None] = mapped_column(String(SHORT_LEN))
+    cpu_seconds: Mapped[float | None] = mapped_column(Double)
     mem_total: Mapped[int | None] = mapped_column(BigInteger)
     mem_available: Mapped[int | None] = mapped_column(BigInteger)
     mem_used: Mapped[int | None] = mapped_column(BigInteger)
@@ -214,6 +219,7 @@ class SampleDisk(Base):
     used: Mapped[int] = mapped_column(BigInteger)
     free: Mapped[int] = mapped_column(BigInteger)
     percent: Mapped[float] = mapped_column(Double)
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class SecurityEvent(Base):
@@ -240,6 +246,10 @@ class SecurityEvent(Base):
     source_ip: Mapped[str | None] = mapped_column(String(IP_LEN))
     message: Mapped[str] = mapped_column(Text)
     fields: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    target: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    category: Mapped[str | None] = mapped_column(String(SHORT_LEN))
+    own_session: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AlertState(Base):
