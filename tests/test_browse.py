@@ -38,6 +38,8 @@ def test_a_hosts_chart_is_bucketed_in_the_database_on_every_backend(store):
     with store.session() as session:
         host = browse.host(session, "a")
         assert host is not None and host.address == "10.0.0.1:22"
+        assert browse.host(session, "\u00b2") is None  # a digit to str.isdigit, not to int()
+        assert browse.host(session, str(host.host_id)) == host
         start = NOW - timedelta(hours=1)
         fine = series.host_series(session, host.host_id, start, NOW + timedelta(minutes=1))
         coarse = series.host_series(session, host.host_id, start, NOW, max_points=4)
