@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from fleetstat import __version__, config, job, mail, payload, report
 from fleetstat.errors import FleetstatError
 from fleetstat.model import Config, Settings
 from fleetstat.store import Store
+from fleetstat.store.retention import Retention
 
 EXIT_CODES = """\
 exit status:
@@ -153,6 +155,20 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"database {report.safe_url(settings.db)} is at the newest schema")
+    return 0
+
+
+def cmd_db_prune(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    Store.open_existing(settings.db).close()  # a typo in --db must not make a new database
+    store = Store.open(settings.db, create=False)
+    try:
+        now = datetime.now(UTC)
+        rolled = 0 if args.dry_run else store.roll_up(now, everything=True)
+        counts = store.prune(Retention.of(settings), now, dry_run=args.dry_run)
+    finally:
+        store.close()
+    print(report.prune_table(counts, dry_run=args.dry_run, rolled_up=rolled))
     return 0
 
 
@@ -355,6 +371,18 @@ def _add_db(commands: Subparsers) -> None:
         "example:\n  fleetstat db upgrade --config /etc/fleetstat/clients.xml",
     )
     _db_options(up)
+    prune = _command(
+        inner,
+        "prune",
+        cmd_db_prune,
+        "delete what is older than its retention (the retain-* settings)",
+        "Rolls up every completed hour first, so no figure's history is lost; then deletes\n"
+        "old samples, rollups, attempts, security events and sent mail in short batches.\n"
+        "Every pass already does a little of this; this does all of it now.\n\n"
+        "example:\n  fleetstat db prune --config /etc/fleetstat/clients.xml --dry-run",
+    )
+    _db_options(prune)
+    prune.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
 
 
 def _add_agent(commands: Subparsers) -> None:

@@ -20,6 +20,7 @@ from fleetstat import collector, mail, notify
 from fleetstat.errors import FleetstatError, StoreError
 from fleetstat.model import Config, HostResult, Outcome
 from fleetstat.store import Store
+from fleetstat.store.retention import Retention
 
 Clock = Callable[[], datetime]
 Progress = Callable[[int, int], None]
@@ -52,6 +53,7 @@ class PassReport:
     mail: mail.FlushReport | None
     mail_error: str | None = None
     run_error: str | None = None
+    tidy_error: str | None = None
 
     @property
     def ok(self) -> int:
@@ -123,6 +125,7 @@ async def _run_pass(
     except StoreError as err:
         run_error = str(err)
     flushed, mail_error = await _flush(store, config, clock)
+    tidy_error = await _tidy(store, config, clock)
     return PassReport(
         run_id=run_id,
         started_at=started,
@@ -132,6 +135,7 @@ async def _run_pass(
         mail=flushed,
         mail_error=mail_error,
         run_error=run_error,
+        tidy_error=tidy_error,
     )
 
 
@@ -146,6 +150,22 @@ async def _flush(
         return flushed, None
     except FleetstatError as err:
         return None, str(err)
+
+
+#: Pruning batches per table at the end of a pass: a little each time, never a long lock.
+TIDY_BATCHES = 4
+
+
+async def _tidy(store: Store, config: Config, clock: Clock) -> str | None:
+    """Roll up completed hours and prune a few batches of old rows; why not, on failure."""
+    try:
+        await asyncio.to_thread(store.roll_up, clock())
+        keep = Retention.of(config.settings)
+        await asyncio.to_thread(store.prune, keep, clock(), max_batches=TIDY_BATCHES)
+    except StoreError as err:
+        log.warning("keeping the database tidy failed: %s", err)
+        return str(err)
+    return None
 
 
 class _Writer:

@@ -17,6 +17,7 @@ from typing import Any
 ALERT_TYPES = ("memory", "cpu", "swap", "disk", "load")
 HOST_KEY_POLICIES = ("accept-new", "strict", "off")
 SMTP_TLS_MODES = ("none", "starttls", "ssl")
+DAY = 86400.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,11 @@ class Settings:
     cpu_interval: float = 1.0
     max_events: int = 500
     mail_max_events: int = 100
+    retain_samples: float = 30 * DAY
+    retain_rollups: float = 365 * DAY
+    retain_attempts: float = 90 * DAY
+    retain_events: float = 365 * DAY
+    retain_mail: float = 30 * DAY
     smtp: SmtpSettings = SmtpSettings()
 
 

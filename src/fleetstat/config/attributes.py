@@ -123,6 +123,16 @@ SETTINGS_ATTRS = (
          _default(Settings, "max_events"), "security events read per client per run"),
     Attr("mail-max-events", "mail_max_events", _whole(0), "whole number >= 0",
          _default(Settings, "mail_max_events"), "security events listed in one mail"),
+    Attr("retain-samples", "retain_samples", _duration, "duration, 0 = for ever", "30d",
+         "how long raw samples (and their disks) are kept; older hours live on as rollups"),
+    Attr("retain-rollups", "retain_rollups", _duration, "duration, 0 = for ever", "365d",
+         "how long the hourly rollups (count, min, avg, max per figure) are kept"),
+    Attr("retain-attempts", "retain_attempts", _duration, "duration, 0 = for ever", "90d",
+         "how long each host's collection attempts (outcome, error, duration) are kept"),
+    Attr("retain-events", "retain_events", _duration, "duration, 0 = for ever", "365d",
+         "how long security events are kept"),
+    Attr("retain-mail", "retain_mail", _duration, "duration, 0 = for ever", "30d",
+         "how long sent, failed or expired mails stay in the outbox (pending ones always stay)"),
 )  # fmt: skip
 
 SMTP_ATTRS = (

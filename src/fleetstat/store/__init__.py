@@ -23,7 +23,7 @@ from sqlalchemy.pool import StaticPool
 
 from fleetstat import model
 from fleetstat.errors import NoDatabase, StoreError
-from fleetstat.store import migrations, queries, writes
+from fleetstat.store import migrations, queries, retention, writes
 from fleetstat.store.queries import AttemptRow, HostRow
 
 __all__ = ["AttemptRow", "HostRow", "NoDatabase", "Store"]
@@ -145,6 +145,30 @@ class Store:
         """
         with self.session() as session:
             return writes.record(session, run_id, result, now)
+
+    def roll_up(self, now: datetime, *, everything: bool = False) -> int:
+        """Roll up completed hours not rolled up yet; rows written.
+
+        A bounded number of hours (``retention.HOURS_PER_CALL``), or all with ``everything``.
+        """
+        with self._translating("rolling up samples in"):
+            if everything:
+                return retention.roll_up_all(self._engine, now)
+            return retention.roll_up(self._engine, now)
+
+    def prune(
+        self,
+        keep: retention.Retention,
+        now: datetime,
+        *,
+        dry_run: bool = False,
+        max_batches: int | None = None,
+    ) -> dict[str, int]:
+        """Delete rows older than ``keep`` in short batches; rows per table (see ``retention``)."""
+        with self._translating("pruning"):
+            return retention.prune(
+                self._engine, keep, now, dry_run=dry_run, max_batches=max_batches
+            )
 
     # ------------------------------------------------------------ reads
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -210,19 +210,19 @@ def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def insert_ignoring_duplicates(dialect: str) -> Insert:
-    """An INSERT into ``security_events`` that skips rows whose key is already stored.
+def insert_ignoring_duplicates(
+    dialect: str, table: type[Any] = SecurityEvent, key: Sequence[str] = EVENT_KEY
+) -> Insert:
+    """An INSERT into ``table`` that skips rows whose ``key`` is already stored.
 
-    PostgreSQL and SQLite: ``ON CONFLICT (host_id, source, record_id) DO NOTHING``;
-    MariaDB/MySQL: ``ON DUPLICATE KEY UPDATE id = id`` (not ``INSERT IGNORE``, which
-    would also silence truncated or invalid values).
+    PostgreSQL and SQLite: ``ON CONFLICT (key) DO NOTHING``; MariaDB/MySQL:
+    ``ON DUPLICATE KEY UPDATE id = id`` (not ``INSERT IGNORE``, which would also silence
+    truncated or invalid values).
     """
     if dialect == "postgresql":
-        return postgresql.insert(SecurityEvent).on_conflict_do_nothing(
-            index_elements=list(EVENT_KEY)
-        )
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(key))
     if dialect == "sqlite":
-        return sqlite.insert(SecurityEvent).on_conflict_do_nothing(index_elements=list(EVENT_KEY))
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(key))
     if dialect in ("mysql", "mariadb"):
-        return mysql.insert(SecurityEvent).on_duplicate_key_update(id=SecurityEvent.id)
+        return mysql.insert(table).on_duplicate_key_update(id=table.id)
     raise NotImplementedError(f"no insert-or-skip for the {dialect} database")
