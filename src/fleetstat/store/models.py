@@ -155,7 +155,11 @@ class Sample(Base):
     """The figures of one ok answer; a figure whose part failed is null."""
 
     __tablename__ = "samples"
-    __table_args__ = (Index(None, "host_id", "collected_at"), Index(None, "run_id"))
+    __table_args__ = (
+        Index(None, "host_id", "collected_at"),
+        Index(None, "run_id"),
+        Index(None, "collected_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))

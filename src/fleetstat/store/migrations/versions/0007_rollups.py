@@ -1,4 +1,4 @@
-"""Hourly rollups of the sample figures, kept longer than the raw samples.
+"""Hourly rollups of the sample figures, kept longer than the raw samples; samples by time.
 
 Revision ID: 0007
 Revises: 0001
@@ -43,8 +43,10 @@ def upgrade() -> None:
         ),
     )
     op.create_index(op.f("ix_sample_rollups_hour"), "sample_rollups", ["hour"])
+    op.create_index(op.f("ix_samples_collected_at"), "samples", ["collected_at"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_samples_collected_at"), table_name="samples")
     op.drop_index(op.f("ix_sample_rollups_hour"), table_name="sample_rollups")
     op.drop_table("sample_rollups")
