@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 
 from fleetstat import alerts
 from fleetstat.model import Client, Event, HostResult, Outcome, Settings, SmtpSettings
@@ -157,7 +158,7 @@ def _notice_section(
         lines.append(f"  value     {alerts.format_value(notice.rule.type, state.value)}")
         lines.append(f"  limit     {alerts.format_limit(notice.rule)}")
         lines.append(f"  previous  {_history_line(notice.rule.type, history)}")
-    lines.append(f"  history   {history_command(result.client)}")
+    lines.append(f"  history   {history_command(result.client, config=settings.config)}")
     return "\n".join(lines)
 
 
@@ -215,9 +216,14 @@ def _short_detail(notice: alerts.Notice) -> str:
     return detail[len(label) :] if detail.startswith(label) else detail
 
 
-def history_command(client: Client, *, events: bool = False) -> str:
-    """The command that shows a client's history: ``fleetstat history web01``."""
+def history_command(client: Client, *, events: bool = False, config: Path | None = None) -> str:
+    """The command that shows a client's history: ``fleetstat history web01 --config FILE``.
+
+    With the ``config`` it reads the same database from any folder.
+    """
     command = f"fleetstat history {shlex.quote(client.label)}"
+    if config is not None:
+        command += f" --config {shlex.quote(str(config))}"
     return command + " --events" if events else command
 
 
@@ -257,7 +263,10 @@ def compose_events(
     lines += [event_line(event) for event in shown]
     rest = len(events) - len(shown)
     if rest > 0:
-        lines += ["", *_rest_lines(client, rest, host_id=host_id, run_id=run_id)]
+        lines += [
+            "",
+            *_rest_lines(client, rest, host_id=host_id, run_id=run_id, config=settings.config),
+        ]
     return Draft(kind="events", subject=subject, body="\n".join(lines) + "\n")
 
 
@@ -274,9 +283,11 @@ def event_line(event: Event) -> str:
     return "  ".join(parts)
 
 
-def _rest_lines(client: Client, rest: int, *, host_id: int, run_id: int) -> list[str]:
+def _rest_lines(
+    client: Client, rest: int, *, host_id: int, run_id: int, config: Path | None
+) -> list[str]:
     return [
-        f"… and {rest} more: {history_command(client, events=True)}",
+        f"… and {rest} more: {history_command(client, events=True, config=config)}",
         f"or in SQL: SELECT * FROM security_events WHERE host_id = {host_id}"
         f" AND run_id = {run_id} ORDER BY time;",
     ]

@@ -104,6 +104,8 @@ class Settings:
     retain_events: float = 365 * DAY
     retain_mail: float = 30 * DAY
     smtp: SmtpSettings = SmtpSettings()
+    #: The config file these settings came from (absolute), for the commands in mail hints.
+    config: Path | None = None
 
 
 @dataclass(frozen=True)
