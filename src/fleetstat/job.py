@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,23 +125,15 @@ async def _run_pass(
 ) -> PassReport:
     started = clock()
     run_id = await asyncio.to_thread(store.start_run, started)
-    cursors = await asyncio.to_thread(store.cursors)
-    writer = _Writer(config, store, run_id, clock)
+    if config.settings.engine == "celery":
+        from fleetstat import shards
 
-    def on_result(result: HostResult) -> None:
-        writer.put(result)
-        if progress is not None:
-            progress.finished(result)
-
-    results = await collector.collect(
-        config.clients,
-        config.settings,
-        cursors=cursors,
-        on_result=on_result,
-        on_start=progress.started if progress is not None else None,
-        concurrency=concurrency,
-    )
-    await writer.drain()
+        results, unstored = await shards.dispatch(config, store, run_id, progress=progress)
+    else:
+        results, unstored = await collect_and_store(
+            config, store, run_id, config.clients, clock=clock, progress=progress,
+            concurrency=concurrency,
+        )  # fmt: skip
     ok = sum(r.outcome is Outcome.OK for r in results)
     run_error = None
     try:
@@ -155,12 +147,48 @@ async def _run_pass(
         started_at=started,
         finished_at=clock(),
         results=tuple(results),
-        unstored=writer.unstored,
+        unstored=unstored,
         mail=flushed,
         mail_error=mail_error,
         run_error=run_error,
         tidy_error=tidy_error,
     )
+
+
+async def collect_and_store(
+    config: Config,
+    store: Store,
+    run_id: int,
+    clients: Sequence[Client],
+    *,
+    clock: Clock = utcnow,
+    progress: Progress | None = None,
+    concurrency: int | None = None,
+) -> tuple[list[HostResult], dict[str, str]]:
+    """Collect ``clients`` for run ``run_id`` and store each result as it arrives.
+
+    The one path of a host, whether the pass runs here or a Celery worker runs its shard.
+    Returns the results in the order of ``clients`` and, by address, why a result could
+    not be stored.
+    """
+    cursors = await asyncio.to_thread(store.cursors)
+    writer = _Writer(config, store, run_id, clock)
+
+    def on_result(result: HostResult) -> None:
+        writer.put(result)
+        if progress is not None:
+            progress.finished(result)
+
+    results = await collector.collect(
+        clients,
+        config.settings,
+        cursors=cursors,
+        on_result=on_result,
+        on_start=progress.started if progress is not None else None,
+        concurrency=concurrency,
+    )
+    await writer.drain()
+    return results, writer.unstored
 
 
 async def _flush(

@@ -18,6 +18,7 @@ ALERT_TYPES = ("memory", "cpu", "swap", "disk", "load")
 HOST_KEY_POLICIES = ("accept-new", "strict", "off")
 SMTP_TLS_MODES = ("none", "starttls", "ssl")
 DAY = 86400.0  # seconds
+ENGINES = ("local", "celery")
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ class Settings:
     cpu_interval: float = 1.0
     max_events: int = 500
     mail_max_events: int = 100
+    engine: str = "local"
+    broker: str = "amqp://guest:guest@127.0.0.1:5672//"
+    queue: str = "fleetstat"
+    shard_size: int = 50
     retain_samples: float = 30 * DAY
     retain_rollups: float = 365 * DAY
     retain_attempts: float = 90 * DAY

@@ -28,6 +28,7 @@ from fleetstat.config.values import (
 )
 from fleetstat.model import (
     ALERT_TYPES,
+    ENGINES,
     HOST_KEY_POLICIES,
     SMTP_TLS_MODES,
     Settings,
@@ -123,6 +124,16 @@ SETTINGS_ATTRS = (
          _default(Settings, "max_events"), "security events read per client per run"),
     Attr("mail-max-events", "mail_max_events", _whole(0), "whole number >= 0",
          _default(Settings, "mail_max_events"), "security events listed in one mail"),
+    Attr("engine", "engine", _choice(ENGINES, "engine"), ", ".join(ENGINES),
+         _default(Settings, "engine"), "where a pass runs: local (this process) or celery "
+         "(shards on fleetstat workers)", env="FLEETSTAT_ENGINE"),
+    Attr("broker", "broker", _text, "Celery broker URL", _default(Settings, "broker"),
+         "the RabbitMQ (amqp://) or Redis (redis://) broker of --engine celery",
+         env="FLEETSTAT_BROKER"),
+    Attr("queue", "queue", _text, "queue name", _default(Settings, "queue"),
+         "the broker queue the shards of this config go through", env="FLEETSTAT_QUEUE"),
+    Attr("shard-size", "shard_size", _whole(1), "whole number >= 1",
+         _default(Settings, "shard_size"), "clients in one Celery task"),
     Attr("retain-samples", "retain_samples", _duration, "duration, 0 = for ever", "30d",
          "how long raw samples (and their disks) are kept; older hours live on as rollups"),
     Attr("retain-rollups", "retain_rollups", _duration, "duration, 0 = for ever", "365d",

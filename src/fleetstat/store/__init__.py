@@ -177,6 +177,11 @@ class Store:
         with self._reading() as session:
             return queries.cursors(session)
 
+    def outcomes_of_run(self, run_id: int) -> dict[str, tuple[model.Outcome, str | None]]:
+        """Address → (outcome, error) of each host run ``run_id`` has stored so far."""
+        with self._reading() as session:
+            return queries.outcomes_of_run(session, run_id)
+
     def latest_hosts(self) -> list[HostRow]:
         """Every host with its last outcome and the figures of its last sample, by name."""
         with self._reading() as session:
