@@ -9,12 +9,11 @@ transaction, so a pass that writes at the same time waits at most one batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -129,48 +128,39 @@ def _first_sampled_hour(session: Session, start: datetime | None, end: datetime)
 
 
 def _roll_up_hour(session: Session, hour: datetime) -> int:
-    """Write the rollups of the samples of ``hour``; how many rows."""
+    """Write the rollups of the samples of ``hour``, aggregated by the database; how many."""
     inside = (Sample.collected_at >= hour) & (Sample.collected_at < hour + HOUR)
-    columns = [getattr(Sample, name) for name in ROLLED_UP]
-    figures = session.execute(select(Sample.host_id, *columns).where(inside))
-    disks = session.execute(
-        select(Sample.host_id, SampleDisk.mount, SampleDisk.percent)
-        .join(SampleDisk, SampleDisk.sample_id == Sample.id)
+    rows: list[dict[str, Any]] = []
+    for name in ROLLED_UP:
+        column = getattr(Sample, name)
+        query = _aggregate(column, Sample.host_id).where(inside, column.is_not(None))
+        rows += (
+            _rollup_row(host, name, hour, *figures) for host, *figures in session.execute(query)
+        )
+    disks = (
+        _aggregate(SampleDisk.percent, Sample.host_id, SampleDisk.mount)
+        .join(Sample, SampleDisk.sample_id == Sample.id)
         .where(inside)
     )
-    values = _group(_sample_values(figures), ((h, f"disk:{m}", p) for h, m, p in disks))
-    rows = [_rollup_row(host, metric, hour, items) for (host, metric), items in values.items()]
+    for host, mount, *figures in session.execute(disks):
+        rows.append(_rollup_row(host, f"disk:{mount}", hour, *figures))
     if rows:
         dialect = session.get_bind().dialect.name
         session.execute(insert_ignoring_duplicates(dialect, SampleRollup, ROLLUP_KEY), rows)
     return len(rows)
 
 
-def _sample_values(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[int, str, float]]:
-    for host_id, *figures in rows:
-        for name, value in zip(ROLLED_UP, figures, strict=True):
-            if value is not None:
-                yield host_id, name, value
+def _aggregate(column: Any, *keys: Any) -> Select[Any]:
+    """SELECT keys, count, min, avg, max of ``column`` GROUP BY keys."""
+    figures = (func.count(column), func.min(column), func.avg(column), func.max(column))
+    return select(*keys, *figures).group_by(*keys)
 
 
-def _group(*sources: Iterable[tuple[int, str, float]]) -> dict[tuple[int, str], list[float]]:
-    grouped: dict[tuple[int, str], list[float]] = {}
-    for source in sources:
-        for host_id, metric, value in source:
-            grouped.setdefault((host_id, metric), []).append(value)
-    return grouped
-
-
-def _rollup_row(host_id: int, metric: str, hour: datetime, items: list[float]) -> dict[str, Any]:
-    return {
-        "host_id": host_id,
-        "metric": metric,
-        "hour": hour,
-        "count": len(items),
-        "min": min(items),
-        "avg": sum(items) / len(items),
-        "max": max(items),
-    }
+def _rollup_row(host_id: int, metric: str, hour: datetime, *figures: Any) -> dict[str, Any]:
+    """A ``sample_rollups`` row from the (count, min, avg, max) the database computed."""
+    count, low, mean, high = figures
+    return {"host_id": host_id, "metric": metric, "hour": hour, "count": count,
+            "min": float(low), "avg": float(mean), "max": float(high)}  # fmt: skip
 
 
 # ---------------------------------------------------------------- pruning
