@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.smtp",
     "tests.support.databases",
     "tests.support.brokers",
+    "tests.support.private_postgres",
 ]

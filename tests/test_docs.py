@@ -60,6 +60,29 @@ def test_every_command_appears_in_the_docs(path):
     assert path in _all_docs(), f"`{path}` is in no README or docs/*.md page"
 
 
+OPTIONS = sorted(
+    {
+        (path, opt)
+        for path, sub in COMMANDS
+        for param in sub.params
+        if isinstance(param, click.Option)
+        for opt in param.opts
+        if opt.startswith("--") and opt != "--help"
+    }
+)
+
+
+@pytest.mark.parametrize(("path", "option"), OPTIONS, ids=[f"{p} {o}" for p, o in OPTIONS])
+def test_every_option_appears_in_the_docs(path, option):
+    assert f"{option}" in _all_docs(), f"`{path} {option}` is in no README or docs/*.md page"
+
+
+def test_the_shared_options_name_their_variables_in_the_docs():
+    docs = _all_docs()
+    for text in ("-c/--config", "FLEETSTAT_CONFIG", "--db", "FLEETSTAT_DB"):
+        assert text in docs
+
+
 @pytest.mark.parametrize("outcome", list(Outcome))
 def test_every_outcome_is_explained_with_its_fix(outcome):
     text = (DOCS / "outcomes.md").read_text()

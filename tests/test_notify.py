@@ -56,7 +56,7 @@ class Fleet:
         """One run at ``self.now`` (then a minute later for the next one)."""
         run_id = self.store.start_run(self.now, "collector-1")
         for result in results:
-            host_id = self.store.record(run_id, result, self.now)
+            host_id = self.store.record(run_id, result, self.now).host_id
             notify.after_host(self.store, run_id, host_id, result, self.settings, self.now)
         self.store.finish_run(run_id, self.now, len(results), len(results))
         report = mail.flush(self.store, self.settings.smtp, self.now)
@@ -221,7 +221,7 @@ def test_two_collectors_on_the_same_result_mail_firing_once(
     try:
         run_id = stores[0].start_run(T0, "collector-1")
         result = ok_result(WEB, T0, cpu=87.2)
-        host_id = stores[0].record(run_id, result, T0)
+        host_id = stores[0].record(run_id, result, T0).host_id
         barrier = threading.Barrier(2)
         queued: list[list[int]] = []
 

@@ -6,6 +6,8 @@ into one of these; the CLI's ``main`` is the one place that turns them into outp
 
 from __future__ import annotations
 
+import signal
+
 
 class FleetstatError(Exception):
     """Base of every error fleetstat reports; ``str(err)`` is the message for the user."""
@@ -44,6 +46,11 @@ class NoDatabase(StoreError):
     """A reading command found no fleetstat database at the URL (missing, empty, or older)."""
 
 
+class StoreUnavailable(StoreError):
+    """The database is away: down, unreachable, or did not answer within ``db-timeout``.
+    Trying again later may help (what ``Store.record`` could not write is spooled)."""
+
+
 class MailError(FleetstatError):
     """A mail could not be sent. ``permanent`` says whether trying again can help."""
 
@@ -63,3 +70,15 @@ class HostError(FleetstatError):
         self.transient = transient
         self.host = host
         super().__init__(message)
+
+
+class Interrupted(FleetstatError):
+    """A pass was stopped by a signal; the hosts in flight were cleaned up and recorded.
+
+    ``exit_code`` is 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted ({name}); the hosts in flight were cleaned up")

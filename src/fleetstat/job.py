@@ -8,29 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import logging
-import os
-import socket
-import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Protocol
 
-from fleetstat import collector, mail, notify
-from fleetstat.errors import FleetstatError, StoreError
+from fleetstat import collector, mail, notify, ssh, writer
+from fleetstat import config as configs
+from fleetstat.errors import FleetstatError, StoreError, StoreUnavailable
 from fleetstat.model import Client, Config, HostResult, Outcome
-from fleetstat.store import Store
+from fleetstat.store import Recorded, Store
 from fleetstat.store.retention import Retention
+from fleetstat.store.spool import Spool
 
 Clock = Callable[[], datetime]
 
 
-class Progress(Protocol):
-    """What a pass tells its display (``report.Progress``) as it goes."""
+Progress = Callable[[int, int], None]
+
+
+class Display(Protocol):
+    """What a pass tells a person's display (``progress.Progress``) as it goes."""
 
     def waiting_for_lock(self, holder: str) -> None:
         """Another pass holds the pass lock; ``holder`` says who (pid, machine, since)."""
@@ -57,9 +58,10 @@ def utcnow() -> datetime:
 class PassReport:
     """What one pass did.
 
-    ``unstored`` maps a client address to why its result was not stored; ``run_error``
-    says why the run itself could not be closed in the database (its results may still
-    have been stored host by host).
+    ``unstored`` maps a client address to why its result was not stored (``spooled`` of
+    them are kept in the spool for the next pass); ``run_error`` says why the run itself
+    could not be closed in the database (its results may still have been stored host by
+    host). ``replayed`` counts the results of earlier passes written back first.
     """
 
     run_id: int
@@ -70,6 +72,8 @@ class PassReport:
     mail: mail.FlushReport | None
     mail_error: str | None = None
     run_error: str | None = None
+    spooled: int = 0
+    replayed: int = 0
     tidy_error: str | None = None
 
     @property
@@ -81,6 +85,11 @@ class PassReport:
     def failed(self) -> int:
         """How many hosts did not answer."""
         return len(self.results) - self.ok
+
+    @property
+    def learned(self) -> tuple[HostResult, ...]:
+        """The hosts first met in this pass, whose host key was learned (``learned_key``)."""
+        return tuple(r for r in self.results if r.learned_key)
 
     @property
     def duration(self) -> float:
@@ -101,107 +110,194 @@ async def run_pass(
     *,
     clock: Clock = utcnow,
     progress: Progress | None = None,
+    display: Display | None = None,
     concurrency: int | None = None,
+    connections: ssh.Connections | None = None,
 ) -> PassReport:
     """Collect from every client of ``config`` and store, alert and mail as each host finishes.
 
-    Only one pass runs at a time on one database (a lock file that holds across
-    processes; a second pass waits). Database writes run in one worker thread, in the
-    order results arrive, so the SSH event loop never waits on the database; a write
-    that fails is reported for that host and the pass goes on. Mail is flushed once at
-    the end.
+    Only one pass runs at a time on one database (``pass_lock``; a second pass waits).
+    First the results earlier passes spooled are written back. Database writes run in
+    one worker thread, in the order results arrive, so the SSH event loop never waits
+    on the database; a write that fails because the database is away is tried again
+    while the pass lasts, and what is left is spooled for the next pass (``writer``).
+    Mail is flushed once at the end. ``connections`` are kept SSH connections
+    (``watch``), else each host's is closed after its run.
+
+    Cancelled (SIGINT, SIGTERM), the pass stores the ``interrupted`` results, closes
+    its run row and raises ``CancelledError`` again.
     """
-    on_wait = progress.waiting_for_lock if progress is not None else None
-    async with pass_lock(lock_path(config), on_wait=on_wait):
-        return await _run_pass(config, store, clock, progress, concurrency)
+    config = configs.with_passwords(config)  # the clients' secrets: read now, not at load
+    on_wait = display.waiting_for_lock if display is not None else None
+    async with pass_lock(store, on_wait=on_wait):
+        return await _run_pass(
+            config,
+            store,
+            clock=clock,
+            progress=progress,
+            display=display,
+            concurrency=concurrency,
+            connections=connections,
+        )
 
 
 async def _run_pass(
     config: Config,
     store: Store,
+    *,
     clock: Clock,
     progress: Progress | None,
+    display: Display | None,
     concurrency: int | None,
+    connections: ssh.Connections | None,
 ) -> PassReport:
     started = clock()
+    write = _write_with(config, store, clock)
+    spool = Spool(spool_folder(config, store))
+    clients = {c.address: c for c in config.clients}
+    replayed = await asyncio.to_thread(writer.replay, store, spool, clients, write)
     run_id = await asyncio.to_thread(store.start_run, started)
-    if config.settings.engine == "celery":
-        from fleetstat import shards
-
-        results, unstored = await shards.dispatch(config, store, run_id, progress=progress)
-    else:
-        results, unstored = await collect_and_store(
-            config, store, run_id, config.clients, clock=clock, progress=progress,
-            concurrency=concurrency,
-        )  # fmt: skip
-    ok = sum(r.outcome is Outcome.OK for r in results)
-    run_error = None
+    results_writer = writer.Writer(run_id, write, spool)
+    seen: list[HostResult] = []
     try:
-        await asyncio.to_thread(store.finish_run, run_id, clock(), len(results), ok)
-    except StoreError as err:
-        run_error = str(err)
-    flushed, mail_error = await _flush(store, config, clock)
-    tidy_error = await _tidy(store, config, clock)
+        if config.settings.engine == "celery":
+            from fleetstat import shards
+
+            results, unstored = await shards.dispatch(config, store, run_id, display=display)
+            results_writer.unstored.update(unstored)
+        else:
+            results = await _collect(
+                config, store, run_id, config.clients, results_writer, seen, display=display,
+                progress=progress, concurrency=concurrency, connections=connections,
+            )  # fmt: skip
+    except asyncio.CancelledError:
+        await results_writer.drain()
+        ok = sum(r.outcome is Outcome.OK for r in seen)
+        await _finish(store, spool, results_writer.away, run_id, clock(), len(seen), ok)
+        raise
+    ok = sum(r.outcome is Outcome.OK for r in results)
+    run_error = await _finish(store, spool, results_writer.away, run_id, clock(), len(results), ok)
+    flushed: mail.FlushReport | None = None
+    mail_error: str | None = f"{results_writer.away}: mail is sent by the next pass"
+    tidy_error = None
+    if not results_writer.away:
+        flushed, mail_error = await _flush(store, config, clock)
+        tidy_error = await _tidy(store, config, clock)
+    _log_learned(results)
     return PassReport(
         run_id=run_id,
         started_at=started,
         finished_at=clock(),
         results=tuple(results),
-        unstored=unstored,
+        unstored=results_writer.unstored,
         mail=flushed,
         mail_error=mail_error,
         run_error=run_error,
+        spooled=results_writer.spooled,
+        replayed=replayed,
         tidy_error=tidy_error,
     )
 
 
-async def collect_and_store(
+async def _collect(  # noqa: PLR0917 (the two callers below, in this order)
     config: Config,
     store: Store,
     run_id: int,
     clients: Sequence[Client],
+    sink: writer.Writer,
+    seen: list[HostResult],
     *,
-    clock: Clock = utcnow,
-    progress: Progress | None = None,
-    concurrency: int | None = None,
-) -> tuple[list[HostResult], dict[str, str]]:
-    """Collect ``clients`` for run ``run_id`` and store each result as it arrives.
+    display: Display | None,
+    progress: Progress | None,
+    concurrency: int | None,
+    connections: ssh.Connections | None,
+) -> list[HostResult]:
+    """Collect ``clients`` for run ``run_id``, each result to ``sink`` (and ``seen``) at once.
 
-    The one path of a host, whether the pass runs here or a Celery worker runs its shard.
-    Returns the results in the order of ``clients`` and, by address, why a result could
-    not be stored.
+    The one path of a host, whether its pass runs here or its shard on a Celery worker.
+    Returns the results in the order of ``clients``, as stored.
     """
     cursors = await asyncio.to_thread(store.cursors)
-    writer = _Writer(config, store, run_id, clock)
 
-    def on_result(result: HostResult) -> None:
-        writer.put(result)
-        if progress is not None:
-            progress.finished(result)
+    def put(result: HostResult) -> None:
+        seen.append(result)
+        sink.put(result)
+        if display is not None:
+            display.finished(result)
 
     results = await collector.collect(
         clients,
         config.settings,
         cursors=cursors,
-        on_result=on_result,
-        on_start=progress.started if progress is not None else None,
+        on_result=put,
+        on_start=display.started if display is not None else None,
+        progress=progress,
         concurrency=concurrency,
+        connections=connections,
     )
-    await writer.drain()
-    return results, writer.unstored
+    await sink.drain()
+    return [sink.stored.get(r.client.address, r) for r in results]
 
 
-async def _flush(
-    store: Store, config: Config, clock: Clock
-) -> tuple[mail.FlushReport | None, str | None]:
-    """Send what the outbox holds; a mail server that is down leaves it there for the next pass."""
+async def collect_shard(
+    config: Config, store: Store, run_id: int, clients: Sequence[Client]
+) -> tuple[list[HostResult], dict[str, str]]:
+    """A Celery worker's part of run ``run_id``: collect and store ``clients``.
+
+    What an earlier shard of this worker could not write (the database was away) is
+    written first. Returns the results and, by address, why one was not stored.
+    """
+    config = configs.with_passwords(config)
+    write = _write_with(config, store, utcnow)
+    spool = Spool(spool_folder(config, store))
+    await asyncio.to_thread(writer.replay, store, spool, {c.address: c for c in clients}, write)
+    sink = writer.Writer(run_id, write, spool)
+    results = await _collect(
+        config, store, run_id, clients, sink, [], display=None, progress=None,
+        concurrency=None, connections=None,
+    )  # fmt: skip
+    return results, sink.unstored
+
+
+def _log_learned(results: list[HostResult]) -> None:
+    """Log the first contacts of the pass: one line, with each host and its key."""
+    learned = [f"{r.client.address} {r.learned_key}" for r in results if r.learned_key]
+    if learned:
+        log.warning("learned the host key of %d hosts: %s", len(learned), "; ".join(learned))
+
+
+async def _finish(  # noqa: PLR0917 (one call site, in this order)
+    store: Store, spool: Spool, away: str | None, run_id: int, now: datetime, total: int, ok: int
+) -> str | None:
+    """Close the run; when the database is away, spool its end. The error, if any."""
+    if not away:
+        try:
+            await asyncio.to_thread(store.finish_run, run_id, now, total, ok)
+            return None
+        except StoreUnavailable as err:
+            away = str(err)
+        except StoreError as err:
+            return str(err)
     try:
-        flushed = await asyncio.to_thread(
-            mail.flush, store, config.settings.smtp, clock(), clock=clock
-        )
-        return flushed, None
-    except FleetstatError as err:
-        return None, str(err)
+        path = spool.keep_run_end(run_id, now, total, ok)
+    except StoreError as err:
+        return f"{away}; and {err}"
+    return f"{away}; the end of the run is kept in {path} for the next pass"
+
+
+def _write_with(config: Config, store: Store, clock: Clock) -> writer.Write:
+    """The write of one host result: store it, then judge its alerts and queue its mail."""
+
+    def write(run_id: int, result: HostResult) -> Recorded:
+        now = clock()
+        done = store.record(run_id, result, now)
+        if done.new and result.outcome is not Outcome.INTERRUPTED:
+            # (an interrupted host says nothing about the host: its alerts stay as they are)
+            stored = done.applied_to(result)
+            notify.after_host(store, run_id, done.host_id, stored, config.settings, now)
+        return done
+
+    return write
 
 
 #: Pruning batches per table at the end of a pass: a little each time, never a long lock.
@@ -220,90 +316,47 @@ async def _tidy(store: Store, config: Config, clock: Clock) -> str | None:
     return None
 
 
-class _Writer:
-    """Stores results one after another in a worker thread, as the collector hands them over."""
-
-    def __init__(self, config: Config, store: Store, run_id: int, clock: Clock) -> None:
-        self._config = config
-        self._store = store
-        self._run_id = run_id
-        self._clock = clock
-        self._queue: asyncio.Queue[HostResult | None] = asyncio.Queue()
-        self._task = asyncio.ensure_future(self._consume())
-        self.unstored: dict[str, str] = {}
-
-    def put(self, result: HostResult) -> None:
-        """Queue ``result`` behind the ones already queued."""
-        self._queue.put_nowait(result)
-
-    async def drain(self) -> None:
-        """Wait until every queued result is written (or has failed to be)."""
-        self._queue.put_nowait(None)
-        await self._task
-
-    async def _consume(self) -> None:
-        while (result := await self._queue.get()) is not None:
-            try:
-                await asyncio.to_thread(self._write, result)
-            except StoreError as err:
-                self.unstored[result.client.address] = str(err)
-            except Exception as err:  # one host's write must not stop the others'
-                log.exception("storing the result of %s failed", result.client.address)
-                self.unstored[result.client.address] = f"{type(err).__name__}: {err}"
-
-    def _write(self, result: HostResult) -> None:
-        now = self._clock()
-        host_id = self._store.record(self._run_id, result, now)
-        notify.after_host(self._store, self._run_id, host_id, result, self._config.settings, now)
+async def _flush(
+    store: Store, config: Config, clock: Clock
+) -> tuple[mail.FlushReport | None, str | None]:
+    """Send what the outbox holds; a mail server that is down leaves it there for the next pass."""
+    try:
+        flushed = await asyncio.to_thread(
+            mail.flush, store, config.settings.smtp, clock(), clock=clock
+        )
+        return flushed, None
+    except FleetstatError as err:
+        return None, str(err)
 
 
-def lock_path(config: Config) -> Path:
-    """The lock file for passes on this config's database, in fleetstat's state folder."""
-    digest = hashlib.sha256(config.settings.db.encode()).hexdigest()[:16]
-    return config.settings.known_hosts.expanduser().parent / f"pass-{digest}.lock"
+def spool_folder(config: Config, store: Store) -> Path:
+    """The spool of this config's database, in fleetstat's state folder."""
+    digest = hashlib.sha256(store.identity.encode()).hexdigest()[:16]
+    return config.settings.known_hosts.expanduser().parent / f"spool-{digest}"
 
 
 @contextlib.asynccontextmanager
 async def pass_lock(
-    path: Path, on_wait: Callable[[str], None] | None = None
+    store: Store, on_wait: Callable[[str], None] | None = None
 ) -> AsyncIterator[None]:
-    """Hold an exclusive lock on ``path`` across processes, waiting without blocking the loop.
+    """Hold the pass lock of ``store``'s database, waiting without blocking the loop.
 
-    While it holds the lock, the file says who (pid, machine, command, since); when the
-    lock is taken, ``on_wait`` gets that text once before the wait.
+    PostgreSQL and MariaDB: a lock of the database itself (across machines and URL
+    spellings); SQLite: a file lock beside the database file. While another pass holds
+    it, this one says once who that is (host, pid, since) — to ``on_wait`` when given,
+    else to the log — and tries again every ``LOCK_POLL`` seconds.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if on_wait is not None:
-                    on_wait(_holder(path))
-                    on_wait = None
-                await asyncio.sleep(LOCK_POLL)
-        _claim(handle)
-        try:
-            yield
-        finally:
-            handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _claim(handle: TextIO) -> None:
-    """Write who holds the lock into its file (read by a pass that waits)."""
-    command = " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:2])
-    handle.truncate(0)
-    handle.write(
-        f"pid {os.getpid()} on {socket.gethostname()} ({command}) since {utcnow():%H:%M:%SZ}\n"
-    )
-    handle.flush()
-
-
-def _holder(path: Path) -> str:
-    """Who holds the pass lock at ``path``, as its holder wrote it."""
+    lock = store.pass_lock()
+    told = False
+    while (holder := await asyncio.to_thread(lock.try_acquire)) is not None:
+        if not told:
+            if on_wait is not None:
+                on_wait(str(holder))
+            else:
+                log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
+            told = True
+        await asyncio.sleep(LOCK_POLL)
     try:
-        return path.read_text().strip() or "another fleetstat process"
-    except OSError:
-        return "another fleetstat process"
+        yield
+    finally:
+        await asyncio.to_thread(lock.release)

@@ -15,7 +15,17 @@ from typing import Any
 # ---------------------------------------------------------------- configuration
 
 ALERT_TYPES = ("memory", "cpu", "swap", "disk", "load")
-HOST_KEY_POLICIES = ("accept-new", "strict", "off")
+
+
+class HostKeyPolicy(enum.StrEnum):
+    """What ``host-keys`` does with a key no known_hosts file trusts (see docs/security.md)."""
+
+    ACCEPT_NEW = "accept-new"
+    STRICT = "strict"
+    OFF = "off"
+
+
+HOST_KEY_POLICIES = tuple(HostKeyPolicy)
 SMTP_TLS_MODES = ("none", "starttls", "ssl")
 DAY = 86400.0  # seconds
 ENGINES = ("local", "celery")
@@ -58,6 +68,8 @@ class Client:
     timeout: float | None = None
     alerts: tuple[AlertRule, ...] = ()
     line: int = 0
+    #: ``password-env``: the variable that holds the password, read when a pass connects.
+    password_env: str | None = None
 
     @property
     def address(self) -> str:
@@ -88,6 +100,11 @@ class Settings:
     """Server settings: ``<settings>`` in the XML, overridden by ``FLEETSTAT_*`` variables.
 
     Times are seconds. ``timeout`` bounds one whole host (connect, upload, run, cleanup).
+    ``known_hosts`` is fleetstat's own known_hosts file (learned keys are appended to it);
+    ``known_hosts_read_only`` are the further files of the ``known-hosts`` setting.
+    ``max_answer`` is the most bytes an agent may print; ``keep_connections`` keeps each
+    host's SSH connection open between the passes of ``watch``, at most
+    ``max_kept_connections`` of them.
     """
 
     db: str = "sqlite:///fleetstat.db"
@@ -96,6 +113,7 @@ class Settings:
     timeout: float = 60.0
     host_keys: str = "accept-new"
     known_hosts: Path = Path("~/.local/state/fleetstat/known_hosts")
+    known_hosts_read_only: tuple[Path, ...] = ()
     cpu_interval: float = 1.0
     max_events: int = 500
     mail_max_events: int = 100
@@ -108,6 +126,10 @@ class Settings:
     retain_attempts: float = 90 * DAY
     retain_events: float = 365 * DAY
     retain_mail: float = 30 * DAY
+    max_answer: int = 16 * 1024 * 1024
+    keep_connections: bool = True
+    max_kept_connections: int = 1000
+    db_timeout: float = 30.0
     smtp: SmtpSettings = SmtpSettings()
     #: The config file these settings came from (absolute), for the commands in mail hints.
     config: Path | None = None
@@ -145,7 +167,10 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True)
 class HostResult:
-    """What one host's run produced. ``answer`` is set exactly when ``outcome`` is OK."""
+    """What one host's run produced. ``answer`` is set exactly when ``outcome`` is OK.
+
+    ``learned_key`` is the host key learned on this first contact (``ssh-ed25519 SHA256:…``).
+    """
 
     client: Client
     outcome: Outcome
@@ -153,6 +178,7 @@ class HostResult:
     finished_at: datetime
     error: str | None = None
     answer: Answer | None = None
+    learned_key: str | None = None
 
     @property
     def duration(self) -> float:

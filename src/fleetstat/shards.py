@@ -146,7 +146,7 @@ def collect_shard_here(
     clients = state.clients(addresses)
     stored = state.store.outcomes_of_run(run_id)
     todo = [client for client in clients if client.address not in stored]
-    results, unstored = asyncio.run(job.collect_and_store(state.config, state.store, run_id, todo))
+    results, unstored = asyncio.run(job.collect_shard(state.config, state.store, run_id, todo))
     return {"results": [to_wire(result) for result in results], "unstored": unstored}
 
 
@@ -154,14 +154,14 @@ def collect_shard_here(
 
 
 async def dispatch(
-    config: model.Config, store: Store, run_id: int, *, progress: job.Progress | None = None
+    config: model.Config, store: Store, run_id: int, *, display: job.Display | None = None
 ) -> tuple[list[model.HostResult], dict[str, str]]:
     """Run the pass ``run_id`` as shards on the workers; one result per client, in order."""
-    return await asyncio.to_thread(_dispatch, config, store, run_id, progress)
+    return await asyncio.to_thread(_dispatch, config, store, run_id, display)
 
 
 def _dispatch(
-    config: model.Config, store: Store, run_id: int, progress: job.Progress | None
+    config: model.Config, store: Store, run_id: int, progress: job.Display | None
 ) -> tuple[list[model.HostResult], dict[str, str]]:
     settings = config.settings
     app = make_app(settings)

@@ -8,7 +8,8 @@ import sys
 import time
 from typing import TextIO
 
-from fleetstat import interrupt, job, mail
+from fleetstat import config as configs
+from fleetstat import interrupt, job, mail, ssh
 from fleetstat.errors import FleetstatError
 from fleetstat.model import Config
 from fleetstat.progress import Progress
@@ -30,6 +31,7 @@ def watch(
     A pass longer than the period delays the next one; passes never overlap. The first
     signal stops after the pass in flight; a second cancels that pass (``Interrupted``).
     """
+    configs.with_passwords(config)  # an unset password-env stops watch before the first pass
     stop = asyncio.Event()
 
     def stop_after_this_pass(signum: int) -> None:
@@ -64,12 +66,13 @@ async def _watch(
     concurrency: int | None,
     max_passes: int | None,
 ) -> int:
-    store = Store.open(config.settings.db)
+    store = Store.open(config.settings.db, timeout=config.settings.db_timeout)
+    connections = ssh.Connections.from_settings(config.settings)
     passes = 0
     try:
         while not stop.is_set() and (max_passes is None or passes < max_passes):
             started = time.monotonic()
-            line = await _one_pass(config, store, concurrency, as_json)
+            line = await _one_pass(config, store, concurrency, as_json, connections)
             print(line, file=out, flush=True)
             passes += 1
             wait = period - (time.monotonic() - started)
@@ -78,15 +81,24 @@ async def _watch(
                     await asyncio.wait_for(stop.wait(), timeout=max(wait, 0))
         await asyncio.to_thread(mail.flush, store, config.settings.smtp, job.utcnow())
     finally:
+        await connections.aclose()
         store.close()
     return 0
 
 
-async def _one_pass(config: Config, store: Store, concurrency: int | None, as_json: bool) -> str:
+async def _one_pass(
+    config: Config,
+    store: Store,
+    concurrency: int | None,
+    as_json: bool,
+    connections: ssh.Connections,
+) -> str:
     """Run one pass and return its log line; an error of the pass is logged, not fatal."""
     try:
         quiet = Progress(len(config.clients), live=False)  # says a wait for the lock only
-        report = await job.run_pass(config, store, progress=quiet, concurrency=concurrency)
+        report = await job.run_pass(
+            config, store, display=quiet, concurrency=concurrency, connections=connections
+        )
     except FleetstatError as err:
         if as_json:
             return json_text({"time": job.utcnow(), "error": str(err)})

@@ -70,9 +70,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.show()
         return err.exit_code
     except FleetstatError as err:
-        print(f"fleetstat: {err}", file=sys.stderr)
+        print(f"fleetstat: {explained(err)}", file=sys.stderr)
         return err.exit_code
     except click.Abort:
         print("fleetstat: interrupted", file=sys.stderr)
         return 130
     return int(status or 0)
+
+
+def explained(err: FleetstatError) -> str:
+    """The message of ``err``, with the fix for a database failure that has a known one."""
+    from fleetstat.errors import StoreError
+
+    text = str(err)
+    if isinstance(err, StoreError) and "fix:" not in text:
+        from fleetstat import dburl
+
+        fix = dburl.fix_for(err)
+        if fix:
+            text += f"\n  fix: {fix}"
+    return text

@@ -28,11 +28,11 @@ def run(target: Target, concurrency: int | None, engine: str | None, as_json: bo
     from fleetstat.store import Store
 
     loaded = common.with_engine(target.config(), engine)
-    store = Store.open(loaded.settings.db)
+    store = Store.open(loaded.settings.db, timeout=loaded.settings.db_timeout)
     try:
         with Progress(len(loaded.clients), live=False if as_json else None) as progress:
             result = interrupt.run(
-                job.run_pass(loaded, store, progress=progress, concurrency=concurrency)
+                job.run_pass(loaded, store, display=progress, concurrency=concurrency)
             )
     finally:
         store.close()

@@ -26,7 +26,8 @@ exit status:
   0  every host answered and was stored
   1  some host did not answer (its outcome says why)
   2  the config or the command line is wrong
-  3  the database could not be written or read"""
+  3  the database could not be written or read
+  130, 143  stopped by SIGINT, SIGTERM (hosts in flight cleaned up and recorded)"""
 
 #: The environment variables of the shared options.
 CONFIG_ENV = "FLEETSTAT_CONFIG"
@@ -47,8 +48,11 @@ class Target:
     config_path: Path | None
     db: str | None
 
-    def config(self) -> Config:
-        """The config of ``--config``, its warnings printed, with ``--db`` on top."""
+    def config(self, *, uses_db: bool = True) -> Config:
+        """The config of ``--config``, its warnings printed, with ``--db`` on top.
+
+        With ``uses_db``, the database URL is checked (not connected to).
+        """
         from fleetstat import config
 
         if self.config_path is None:
@@ -60,23 +64,39 @@ class Target:
             click.echo(f"fleetstat: warning: {warning}", err=True)
         if self.db:
             loaded = replace(loaded, settings=replace(loaded.settings, db=self._db()))
+        elif uses_db:
+            self._check_db(loaded.settings.db)
         return loaded
 
-    def settings(self) -> Settings:
-        """Settings from ``--config`` (or the environment alone), with ``--db`` on top."""
+    def settings(self, *, uses_db: bool = True) -> Settings:
+        """Settings from ``--config`` (or the environment alone), with ``--db`` on top.
+
+        With ``uses_db``, the database URL is checked (not connected to).
+        """
         if self.config_path is not None:
-            return self.config().settings
+            return self.config(uses_db=uses_db).settings
         import os
 
         from fleetstat import config
 
         settings = config.settings_from_env(os.environ)
-        return replace(settings, db=self._db()) if self.db else settings
+        if self.db:
+            return replace(settings, db=self._db())
+        if uses_db:
+            self._check_db(settings.db)
+        return settings
+
+    def _check_db(self, url: str) -> None:
+        from fleetstat import dburl
+
+        where = "--db (or FLEETSTAT_DB)" if self.db else str(self.config_path or DB_ENV)
+        dburl.check(url, where)
 
     def _db(self) -> str:
         from fleetstat import config
 
         assert self.db is not None
+        self._check_db(self.db)
         base = self.config_path.resolve().parent if self.config_path else Path.cwd()
         return config.sqlite_relative_to(self.db, base)
 

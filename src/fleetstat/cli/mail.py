@@ -28,7 +28,7 @@ mail = common.group(
 def test(target: Target, address: str) -> int:
     from fleetstat import mail as mailing
 
-    smtp = target.settings().smtp
+    smtp = target.settings(uses_db=False).smtp
     mailing.send_test(smtp, address)
     print(f"sent a test mail to {address} through {smtp.host}:{smtp.port} ({smtp.tls})")
     return 0
@@ -50,7 +50,7 @@ def flush(target: Target) -> int:
     from fleetstat.store import Store
 
     settings = target.settings()
-    store = Store.open(settings.db)
+    store = Store.open(settings.db, timeout=settings.db_timeout)
     try:
         flushed = mailing.flush(store, settings.smtp, job.utcnow())
     finally:

@@ -35,6 +35,7 @@ from fleetstat.config.attributes import (
     env_names,
 )
 from fleetstat.config.build import parse
+from fleetstat.config.secrets import with_passwords
 from fleetstat.config.settings import settings_from_env, sqlite_relative_to
 from fleetstat.config.tree import Node, parse_tree
 from fleetstat.config.values import Invalid, _duration
@@ -66,6 +67,7 @@ __all__ = [
     "parse_tree",
     "settings_from_env",
     "sqlite_relative_to",
+    "with_passwords",
 ]
 
 

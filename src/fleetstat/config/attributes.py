@@ -19,10 +19,13 @@ from fleetstat.config.values import (
     _mail_address,
     _mail_list,
     _mount,
+    _on_off,
     _path,
+    _path_list,
     _port,
     _positive_duration,
     _secret,
+    _size,
     _text,
     _whole,
 )
@@ -115,8 +118,10 @@ SETTINGS_ATTRS = (
          ", ".join(HOST_KEY_POLICIES), _default(Settings, "host_keys"),
          "accept-new: learn unknown keys, refuse changed ones; strict: known keys only; "
          "off: no check", env="FLEETSTAT_HOST_KEYS"),
-    Attr("known-hosts", "known_hosts", _path, "path", _default(Settings, "known_hosts"),
-         "where host keys are kept; ~ expanded, relative to the config's folder",
+    Attr("known-hosts", "known_hosts", _path_list, "paths, comma-separated",
+         _default(Settings, "known_hosts"),
+         "known_hosts files: fleetstat's own first (learned keys are appended), then "
+         "read-only ones like ~/.ssh/known_hosts; ~ expanded, relative to the config's folder",
          env="FLEETSTAT_KNOWN_HOSTS"),
     Attr("cpu-interval", "cpu_interval", _positive_duration, "duration",
          _default(Settings, "cpu_interval", "s"), "how long the agent measures CPU use"),
@@ -144,6 +149,16 @@ SETTINGS_ATTRS = (
          "how long security events are kept"),
     Attr("retain-mail", "retain_mail", _duration, "duration, 0 = for ever", "30d",
          "how long sent, failed or expired mails stay in the outbox (pending ones always stay)"),
+    Attr("max-answer", "max_answer", _size, "size", "16MiB",
+         "most an agent may print; a longer answer is bad_payload"),
+    Attr("keep-connections", "keep_connections", _on_off, "on, off", "on",
+         "watch keeps each client's SSH connection open between passes"),
+    Attr("max-kept-connections", "max_kept_connections", _whole(0), "whole number >= 0",
+         _default(Settings, "max_kept_connections"), "most SSH connections watch keeps open"),
+    Attr("db-timeout", "db_timeout", _positive_duration, "duration",
+         _default(Settings, "db_timeout", "s"),
+         "bound on one database call (statement, lock wait, SQLite busy wait, connect)",
+         env="FLEETSTAT_DB_TIMEOUT"),
 )  # fmt: skip
 
 SMTP_ATTRS = (

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, Table, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -32,6 +32,7 @@ from fleetstat.store.writes import insert_ignoring_duplicates
 ROLLED_UP = ("cpu_percent", "mem_percent", "swap_percent", "load1", "load5", "load15")
 #: Outbox rows that are done with, and so may be pruned (pending ones never are).
 FINISHED_MAIL = ("sent", "failed", "expired")
+ROLLUPS: Table = SampleRollup.__table__  # type: ignore[assignment]
 #: What makes a rollup row unique.
 ROLLUP_KEY = ("host_id", "metric", "hour")
 #: Rows one pruning batch deletes.
@@ -145,8 +146,7 @@ def _roll_up_hour(session: Session, hour: datetime) -> int:
     for host, mount, *figures in session.execute(disks):
         rows.append(_rollup_row(host, f"disk:{mount}", hour, *figures))
     if rows:
-        dialect = session.get_bind().dialect.name
-        session.execute(insert_ignoring_duplicates(dialect, SampleRollup, ROLLUP_KEY), rows)
+        session.execute(insert_ignoring_duplicates(session, ROLLUPS, ROLLUP_KEY), rows)
     return len(rows)
 
 
