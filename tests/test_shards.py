@@ -24,7 +24,7 @@ from fleetstat.store import Store
 from fleetstat.store.models import CollectionAttempt, Host, MailOutbox
 from tests.support import brokers
 from tests.support.databases import server_database
-from tests.support.sshd import SshdServer, SshUser
+from tests.support.sshd import SshdServer, SshUser, leftover_temp_dirs
 
 pytestmark = pytest.mark.slow
 
@@ -155,6 +155,14 @@ def test_a_worker_killed_mid_shard_doubles_nothing_and_loses_nothing(
     assert attempts_per_host(postgres, report.run_id) == {f"h{n:03d}": 1 for n in range(100)}
     assert doubled_mail(postgres, report.run_id) == 0
     assert "collect_shard" in survivor.log_text()
+    time.sleep(8 + 1)  # what the killed worker left is stale now: the next contact sweeps it
+    loaded = fleet_config.load(path)
+    store = Store.open(postgres)
+    try:
+        assert asyncio.run(job.run_pass(loaded, store)).ok == 100
+    finally:
+        store.close()
+    assert leftover_temp_dirs(ssh_user) == []
 
 
 def test_a_shard_no_worker_takes_is_recorded_as_lost_and_says_why(
