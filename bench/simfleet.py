@@ -132,9 +132,13 @@ def measure(count: int, workers: int, folder: Path) -> tuple[float, float]:
         time.sleep(5 if workers else 0)  # the workers connect to the broker
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
-        subprocess.run([FLEETSTAT, "run", "-c", str(path), "--json"], check=False,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+        done = subprocess.run([FLEETSTAT, "run", "-c", str(path), "--json"], check=False,
+                              capture_output=True, text=True)  # fmt: skip
         seconds = time.perf_counter() - began
+        hosts = json.loads(done.stdout)["hosts"] if done.stdout.strip() else []
+        ok = sum(host["outcome"] == "ok" for host in hosts)
+        if ok != count:
+            sys.exit(f"only {ok} of {count} simulated hosts answered: {done.stderr[-2000:]}")
     finally:
         for proc in procs:
             proc.terminate()
