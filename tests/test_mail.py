@@ -110,16 +110,20 @@ def test_host_key_body_says_how_to_accept_a_legitimate_new_key() -> None:
 
 def test_event_lines_name_well_known_ids_and_cut_long_messages() -> None:
     line = mailtext.event_line(event(1, "4740", "A user account was locked out. " * 10))
-    assert line.startswith("2026-11-27 12:00:01  4740 account locked out  user=bob  from=10.0.0.9")
+    assert line.startswith(
+        "2026-11-27 12:00:01  4740 user account locked out  user=bob  from=10.0.0.9"
+    )
     assert line.endswith("…")
     assert "sshd.failed_password SSH logon failed" in mailtext.event_line(
         event(2, "sshd.failed_password")
     )
     assert "sshd.accepted_publickey SSH logon  " in mailtext.event_line(
-        event(2, "sshd.accepted_publickey")
+        replace(event(2, "sshd.accepted_publickey"), level="audit_success")
     )
-    assert "su.session_opened su session  " in mailtext.event_line(event(2, "su.session_opened"))
-    assert "  4999  " in mailtext.event_line(event(3, "4999"))
+    assert "su.session_opened su session opened  " in mailtext.event_line(
+        replace(event(2, "su.session_opened"), level="audit_success")
+    )
+    assert "  4999 event 4999 (no meaning known)  " in mailtext.event_line(event(3, "4999"))
 
 
 def test_event_mail_is_cut_at_mail_max_events_with_the_sql_for_the_rest() -> None:
@@ -129,7 +133,7 @@ def test_event_mail_is_cut_at_mail_max_events_with_the_sql_for_the_rest() -> Non
         CLIENT, events, host_id=7, run_id=12, since=None, settings=settings
     )
     assert draft.subject == "[fleetstat] 415 security events on web01 (10.0.0.5) (415 failed)"
-    assert draft.body.count("4625 failed logon") == 3
+    assert draft.body.count("4625 logon failed") == 3
     assert "… and 412 more: fleetstat history web01 --events" in draft.body
     assert "WHERE host_id = 7 AND run_id = 12" in draft.body
 

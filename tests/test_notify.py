@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from fleetstat import mail, notify
-from fleetstat.model import AlertRule, Client, Event, HostResult, Outcome, Settings
+from fleetstat.model import AlertRule, Client, Event, EventGap, HostResult, Outcome, Settings
 from fleetstat.store import Store
 from fleetstat.store.models import AlertState, AlertTransition, MailOutbox
 from tests.support.smtp import SmtpServer
@@ -185,9 +185,34 @@ def test_event_mail_goes_out_every_run_with_the_events_stored_for_that_run(fleet
     none, two, again = fleet.event_mails("ops@example.org")
     assert "no new security events since monitoring began" in none
     assert "2 new security events" in two
-    assert "4625 failed logon  user=alice  from=10.0.0.9  An account failed to log on." in two
-    assert "4624 successful logon" in two
+    assert "4625 logon failed  user=alice  from=10.0.0.9  An account failed to log on." in two
+    assert "4624 logon" in two
     assert f"no new security events since {first_ok:%Y-%m-%d %H:%M:%S} UTC" in again
+
+
+def test_the_collectors_own_login_is_stored_but_never_mailed_nor_counted(fleet: Fleet) -> None:
+    quiet = replace(WEB, alerts=())
+    own = replace(event("9", "4624"), own_session=True, actor="WEB\\svc", target="WEB\\stat")
+    fleet.run(fleet.result(quiet, events=(own, event("1"))))
+    [body] = fleet.event_mails("ops@example.org")
+    assert "1 new security event." in body
+    assert "4624" not in body
+    stored = fleet.store.events_of_host(WEB.label)
+    assert {(e.record_id, e.own_session) for e in stored} == {("9", True), ("1", False)}
+    kept = next(e for e in stored if e.record_id == "9")
+    assert (kept.actor, kept.target) == ("WEB\\svc", "WEB\\stat")
+
+
+def test_log_data_that_was_gone_is_said_in_the_event_mail(fleet: Fleet) -> None:
+    gap = EventGap("linux-auth", "/var/log/auth.log", None, "auth.log.1 is gone")
+    result = fleet.result(replace(WEB, alerts=()))
+    assert result.answer is not None
+    fleet.run(replace(result, answer=replace(result.answer, gaps=(gap,))))
+    [body] = fleet.event_mails("ops@example.org")
+    assert body.startswith(
+        "The security log was not fully read: an unknown number of bytes of "
+        "/var/log/auth.log were skipped: auth.log.1 is gone"
+    )
 
 
 def test_long_event_list_is_cut_and_the_rest_counted(fleet: Fleet) -> None:
@@ -195,7 +220,7 @@ def test_long_event_list_is_cut_and_the_rest_counted(fleet: Fleet) -> None:
     events = tuple(event(str(n), minute=n) for n in range(5))
     fleet.run(fleet.result(replace(WEB, alerts=()), events=events))
     [body] = fleet.event_mails("ops@example.org")
-    assert body.count("4625 failed logon") == 2
+    assert body.count("4625 logon failed") == 2
     assert "… and 3 more: fleetstat history web01 --events" in body
 
 

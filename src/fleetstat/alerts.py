@@ -166,11 +166,14 @@ def _load_per_core(answer: Answer) -> float | None:
 
 def _read_disk(rule: AlertRule, answer: Answer) -> Reading | None:
     if rule.mount is None:
-        if not answer.disks:
+        measured = [disk for disk in answer.disks if disk.measured]
+        if not measured:
             return None
-        fullest = max(answer.disks, key=lambda disk: disk.percent)
+        fullest = max(measured, key=lambda disk: disk.percent)
         return _compare(rule, fullest.percent, f"disk {fullest.mount}")
     for disk in answer.disks:
+        if disk.mount == rule.mount and disk.error:
+            return None
         if disk.mount == rule.mount:
             return _compare(rule, disk.percent, f"disk {disk.mount}")
     if not answer.disks:

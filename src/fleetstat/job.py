@@ -218,6 +218,7 @@ async def _collect(  # noqa: PLR0917 (the two callers below, in this order)
     Returns the results in the order of ``clients``, as stored.
     """
     cursors = await asyncio.to_thread(store.cursors)
+    counters = await asyncio.to_thread(store.cpu_counters)
 
     def put(result: HostResult) -> None:
         seen.append(result)
@@ -229,6 +230,7 @@ async def _collect(  # noqa: PLR0917 (the two callers below, in this order)
         clients,
         config.settings,
         cursors=cursors,
+        cpu_counters=counters,
         on_result=put,
         on_start=display.started if display is not None else None,
         progress=progress,

@@ -15,6 +15,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from fleetstat import alerts
+from fleetstat.agent import meanings
 from fleetstat.model import Client, Event, HostResult, Outcome, Settings, SmtpSettings
 from fleetstat.store.outbox import Draft, QueuedMail
 
@@ -47,57 +48,6 @@ OUTCOME_HINTS = {
     "raise timeout= for this client.",
 }
 
-#: Meanings of well-known Windows Security event ids and Linux auth event names.
-EVENT_MEANINGS = {
-    "1102": "audit log cleared",
-    "4624": "successful logon",
-    "4625": "failed logon",
-    "4634": "logoff",
-    "4648": "logon with explicit credentials",
-    "4672": "special privileges assigned to new logon",
-    "4688": "process created",
-    "4720": "account created",
-    "4722": "account enabled",
-    "4723": "password change attempted",
-    "4724": "password reset attempted",
-    "4725": "account disabled",
-    "4726": "account deleted",
-    "4728": "member added to a security-enabled global group",
-    "4732": "member added to a security-enabled local group",
-    "4740": "account locked out",
-    "4756": "member added to a security-enabled universal group",
-    "4776": "credential validation (NTLM)",
-    # Linux names: an exact name, or the part before "_" (sshd.accepted_publickey).
-    "sshd.accepted": "SSH logon",
-    "sshd.failed": "SSH logon failed",
-    "sshd.invalid_user": "SSH logon for unknown user",
-    "sshd.user_not_allowed": "SSH logon of a user not allowed",
-    "sshd.max_auth_attempts": "SSH logon: too many attempts",
-    "sudo.command": "sudo command",
-    "sudo.auth_failure": "sudo authentication failed",
-    "sudo.refused": "sudo refused",
-    "su.session": "su session",
-    "su.auth_failure": "su authentication failed",
-    "su.failed": "su failed",
-    "login.failed": "console logon failed",
-    "login.root": "console logon as root",
-    "login.session": "console logon",
-    "useradd": "account created",
-    "userdel": "account deleted",
-    "usermod": "account changed",
-    "groupadd": "group created",
-    "groupdel": "group deleted",
-    "passwd": "password changed",
-    "chpasswd": "password changed",
-    "gpasswd": "group membership or password changed",
-}
-
-
-def meaning(event_id: str) -> str | None:
-    """What a well-known event id means, or None."""
-    return EVENT_MEANINGS.get(event_id) or EVENT_MEANINGS.get(event_id.split("_", 1)[0])
-
-
 # ---------------------------------------------------------------- composing: alerts
 
 
@@ -114,6 +64,7 @@ def compose_alert(
     client = result.client
     sections = [_notice_section(n, result, history.get(n.rule.key, ()), settings) for n in notices]
     head = f"fleetstat alert for {_who(client)}, port {client.port}"
+    head += f", group {client.group}" if client.group else ""
     head += f"\nrun finished {_when(result.finished_at)}"
     body = "\n\n".join([head, *sections]) + "\n"
     return Draft(kind="alert", subject=alert_subject(client, notices), body=body)
@@ -271,15 +222,17 @@ def compose_events(
 
 
 def event_line(event: Event) -> str:
-    """One event on one line: time, id and meaning, user, source IP, summary."""
-    known = meaning(event.event_id)
-    what = f"{event.event_id} {known}" if known else event.event_id
+    """One event on one line: time, id and meaning (``meanings.describe``: worded as a
+    failure when it failed, with who did it to what), user, source IP, summary."""
+    known = meanings.describe(event)
+    what = f"{event.event_id} {known}"
     parts = [f"{event.time.astimezone(UTC):%Y-%m-%d %H:%M:%S}", what]
     if event.user:
         parts.append(f"user={event.user}")
     if event.source_ip:
         parts.append(f"from={event.source_ip}")
-    parts.append(_summary(event.message))
+    if event.message != known:
+        parts.append(_summary(event.message))
     return "  ".join(parts)
 
 

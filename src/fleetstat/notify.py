@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from fleetstat import alerts, mailtext
-from fleetstat.model import AlertRule, HostResult, Outcome, Settings
+from fleetstat.model import AlertRule, EventGap, HostResult, Outcome, Settings
 from fleetstat.store import Store, alert_states, outbox
 
 log = logging.getLogger(__name__)
@@ -111,10 +111,11 @@ def _wants_events(result: HostResult) -> bool:
 
 
 def _events_draft(store: Store, host: _Host, settings: Settings) -> outbox.Draft:
-    events = store.events_of_run(host.run_id, host.host_id)
+    events = [e for e in store.events_of_run(host.run_id, host.host_id) if not e.own_session]
     since = None if events else store.previous_ok_at(host.host_id, host.run_id)
     answer = host.result.answer
     problems = [text for part, text in answer.errors if part == "events"] if answer else []
+    problems += [gap_text(gap) for gap in answer.gaps] if answer else []
     return mailtext.compose_events(
         host.result.client,
         events,
@@ -124,6 +125,12 @@ def _events_draft(store: Store, host: _Host, settings: Settings) -> outbox.Draft
         settings=settings,
         problems=problems,
     )
+
+
+def gap_text(gap: EventGap) -> str:
+    """What the mail says about log data that was gone: how much, and why."""
+    amount = "an unknown number of bytes" if gap.bytes is None else f"{gap.bytes} bytes"
+    return f"{amount} of {gap.file} were skipped: {gap.reason}"
 
 
 def _enqueue(session: Session, host: _Host, drafts: Sequence[outbox.Draft]) -> list[int]:

@@ -45,12 +45,14 @@ def _settings(
     own, *read_only = values.get("known_hosts", (Settings.known_hosts,))
     values["known_hosts"] = base / Path(own).expanduser()
     values["known_hosts_read_only"] = tuple(base / Path(p).expanduser() for p in read_only)
+    if values.get("ssh_config") is not None:
+        values["ssh_config"] = base / values["ssh_config"]
     return Settings(**values, smtp=SmtpSettings(**smtp))
 
 
 def _from_env(table: tuple[Attr, ...], environ: Mapping[str, str], where: str) -> dict[str, Any]:
     """The values of ``table``'s variables set (non-empty) in ``environ``."""
-    values = {}
+    values, problems = {}, []
     for attr in table:
         raw = environ.get(attr.env) if attr.env else None
         if not raw:
@@ -58,7 +60,9 @@ def _from_env(table: tuple[Attr, ...], environ: Mapping[str, str], where: str) -
         try:
             values[attr.field] = attr.parse(raw)
         except Invalid as err:
-            raise ConfigError(where, None, f"{attr.env}={raw!r}: {err.problem}", err.fix) from None
+            problems.append(ConfigError(where, None, f"{attr.env}={raw!r}: {err.problem}", err.fix))
+    if problems:
+        raise ConfigError.of(problems)
     return values
 
 

@@ -1,7 +1,7 @@
 """Hourly rollups of the sample figures, kept longer than the raw samples; samples by time.
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0006
 Create Date: 2026-12-01 19:40:00
 """
 
@@ -18,7 +18,7 @@ EXACT_METRIC = sa.String(191).with_variant(
 )
 
 revision = "0007"
-down_revision = "0002"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
