@@ -4,6 +4,7 @@ pytest_plugins = [
     "tests.support.sshd",
     "tests.support.smtp",
     "tests.support.databases",
+    "tests.support.brokers",
     "tests.support.private_postgres",
     "tests.support.ansible",
     "tests.support.jump",

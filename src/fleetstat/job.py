@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from fleetstat import config as configs
 from fleetstat.errors import FleetstatError, StoreError, StoreUnavailable
 from fleetstat.model import Client, Config, HostResult, Outcome
 from fleetstat.store import Recorded, Store
+from fleetstat.store.retention import Retention
 from fleetstat.store.spool import Spool
 
 Clock = Callable[[], datetime]
@@ -73,6 +74,7 @@ class PassReport:
     run_error: str | None = None
     spooled: int = 0
     replayed: int = 0
+    tidy_error: str | None = None
 
     @property
     def ok(self) -> int:
@@ -155,42 +157,32 @@ async def _run_pass(
     clients = {c.address: c for c in config.clients}
     replayed = await asyncio.to_thread(writer.replay, store, spool, clients, write)
     run_id = await asyncio.to_thread(store.start_run, started)
-    cursors = await asyncio.to_thread(store.cursors)
-    counters = await asyncio.to_thread(store.cpu_counters)
     results_writer = writer.Writer(run_id, write, spool)
     seen: list[HostResult] = []
-
-    def put(result: HostResult) -> None:
-        seen.append(result)
-        results_writer.put(result)
-        if display is not None:
-            display.finished(result)
-
     try:
-        results = await collector.collect(
-            config.clients,
-            config.settings,
-            cursors=cursors,
-            cpu_counters=counters,
-            on_result=put,
-            on_start=display.started if display is not None else None,
-            progress=progress,
-            concurrency=concurrency,
-            connections=connections,
-        )
+        if config.settings.engine == "celery":
+            from fleetstat import shards
+
+            results, unstored = await shards.dispatch(config, store, run_id, display=display)
+            results_writer.unstored.update(unstored)
+        else:
+            results = await _collect(
+                config, store, run_id, config.clients, results_writer, seen, display=display,
+                progress=progress, concurrency=concurrency, connections=connections,
+            )  # fmt: skip
     except asyncio.CancelledError:
         await results_writer.drain()
         ok = sum(r.outcome is Outcome.OK for r in seen)
         await _finish(store, spool, results_writer.away, run_id, clock(), len(seen), ok)
         raise
-    await results_writer.drain()
-    results = [results_writer.stored.get(r.client.address, r) for r in results]
     ok = sum(r.outcome is Outcome.OK for r in results)
     run_error = await _finish(store, spool, results_writer.away, run_id, clock(), len(results), ok)
     flushed: mail.FlushReport | None = None
     mail_error: str | None = f"{results_writer.away}: mail is sent by the next pass"
+    tidy_error = None
     if not results_writer.away:
         flushed, mail_error = await _flush(store, config, clock)
+        tidy_error = await _tidy(store, config, clock)
     _log_learned(results)
     return PassReport(
         run_id=run_id,
@@ -203,7 +195,70 @@ async def _run_pass(
         run_error=run_error,
         spooled=results_writer.spooled,
         replayed=replayed,
+        tidy_error=tidy_error,
     )
+
+
+async def _collect(  # noqa: PLR0917 (the two callers below, in this order)
+    config: Config,
+    store: Store,
+    run_id: int,
+    clients: Sequence[Client],
+    sink: writer.Writer,
+    seen: list[HostResult],
+    *,
+    display: Display | None,
+    progress: Progress | None,
+    concurrency: int | None,
+    connections: ssh.Connections | None,
+) -> list[HostResult]:
+    """Collect ``clients`` for run ``run_id``, each result to ``sink`` (and ``seen``) at once.
+
+    The one path of a host, whether its pass runs here or its shard on a Celery worker.
+    Returns the results in the order of ``clients``, as stored.
+    """
+    cursors = await asyncio.to_thread(store.cursors)
+    counters = await asyncio.to_thread(store.cpu_counters)
+
+    def put(result: HostResult) -> None:
+        seen.append(result)
+        sink.put(result)
+        if display is not None:
+            display.finished(result)
+
+    results = await collector.collect(
+        clients,
+        config.settings,
+        cursors=cursors,
+        cpu_counters=counters,
+        on_result=put,
+        on_start=display.started if display is not None else None,
+        progress=progress,
+        concurrency=concurrency,
+        connections=connections,
+    )
+    await sink.drain()
+    return [sink.stored.get(r.client.address, r) for r in results]
+
+
+async def collect_shard(
+    config: Config, store: Store, run_id: int, clients: Sequence[Client]
+) -> tuple[list[HostResult], dict[str, str]]:
+    """A Celery worker's part of run ``run_id``: collect and store ``clients``.
+
+    What an earlier shard of this worker could not write (the database was away) is
+    written first. Returns the results and, by address, why one was not stored.
+    """
+    config = configs.with_passwords(config)
+    write = _write_with(config, store, utcnow)
+    spool = Spool(spool_folder(config, store))
+    await asyncio.to_thread(writer.replay, store, spool, {c.address: c for c in clients}, write)
+    sink = writer.Writer(run_id, write, spool)
+    results = await _collect(
+        config, store, run_id, clients, sink, [], display=None, progress=None,
+        concurrency=None, connections=None,
+    )  # fmt: skip
+    return results, sink.unstored
 
 
 def _log_learned(results: list[HostResult]) -> None:
@@ -245,6 +300,22 @@ def _write_with(config: Config, store: Store, clock: Clock) -> writer.Write:
         return done
 
     return write
+
+
+#: Pruning batches per table at the end of a pass: a little each time, never a long lock.
+TIDY_BATCHES = 4
+
+
+async def _tidy(store: Store, config: Config, clock: Clock) -> str | None:
+    """Roll up completed hours and prune a few batches of old rows; why not, on failure."""
+    try:
+        await asyncio.to_thread(store.roll_up, clock())
+        keep = Retention.of(config.settings)
+        await asyncio.to_thread(store.prune, keep, clock(), max_batches=TIDY_BATCHES)
+    except StoreError as err:
+        log.warning("keeping the database tidy failed: %s", err)
+        return str(err)
+    return None
 
 
 async def _flush(

@@ -29,6 +29,8 @@ class HostKeyPolicy(enum.StrEnum):
 
 HOST_KEY_POLICIES = tuple(HostKeyPolicy)
 SMTP_TLS_MODES = ("none", "starttls", "ssl")
+DAY = 86400.0  # seconds
+ENGINES = ("local", "celery")
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,15 @@ class Settings:
     max_events: int = 500
     events_window: float = 86400.0
     mail_max_events: int = 100
+    engine: str = "local"
+    broker: str = "amqp://guest:guest@127.0.0.1:5672//"
+    queue: str = "fleetstat"
+    shard_size: int = 50
+    retain_samples: float = 30 * DAY
+    retain_rollups: float = 365 * DAY
+    retain_attempts: float = 90 * DAY
+    retain_events: float = 365 * DAY
+    retain_mail: float = 30 * DAY
     max_answer: int = 16 * 1024 * 1024
     keep_connections: bool = True
     max_kept_connections: int = 1000

@@ -338,3 +338,15 @@ def safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def prune_table(counts: dict[str, int], *, dry_run: bool, rolled_up: int = 0) -> str:
+    """What ``fleetstat db prune`` deleted (or, with ``dry_run``, would delete), per table."""
+    verb = "would delete" if dry_run else "deleted"
+    if not counts:
+        return "nothing to prune: every retain-* setting is 0 (keep for ever)"
+    width = max(len(table) for table in counts)
+    lines = [f"{table:<{width}}  {verb} {n:,} rows" for table, n in counts.items()]
+    if rolled_up:
+        lines.insert(0, f"rolled up {rolled_up:,} hourly figures first")
+    return "\n".join(lines)

@@ -31,7 +31,18 @@ from fleetstat.cli.common import CONTEXT, EXIT_CODES, Group
 from fleetstat.errors import ConfigError, FleetstatError
 
 #: The modules that add commands to ``cli``, in the order of ``fleetstat --help``.
-COMMAND_MODULES = ("collect", "check", "read", "db", "agent", "mail", "imports", "serve", "demo")
+COMMAND_MODULES = (
+    "collect",
+    "worker",
+    "check",
+    "read",
+    "db",
+    "agent",
+    "mail",
+    "imports",
+    "serve",
+    "demo",
+)
 
 
 @click.group(

@@ -20,13 +20,14 @@ from fleetstat.cli.common import Target
 )
 @common.target_options(config_required=True)
 @common.concurrency_option()
+@common.engine_option()
 @common.json_option("print the result as JSON, no progress bar")
-def run(target: Target, concurrency: int | None, as_json: bool) -> int:
+def run(target: Target, concurrency: int | None, engine: str | None, as_json: bool) -> int:
     from fleetstat import interrupt, job, report
     from fleetstat.progress import Progress
     from fleetstat.store import Store
 
-    loaded = target.config()
+    loaded = common.with_engine(target.config(), engine)
     store = Store.open(loaded.settings.db, timeout=loaded.settings.db_timeout)
     try:
         with Progress(len(loaded.clients), live=False if as_json else None) as progress:
@@ -59,6 +60,7 @@ def run(target: Target, concurrency: int | None, as_json: bool) -> int:
 @common.target_options(config_required=True)
 @click.option("--every", default="5m", metavar="PERIOD", help="period: 90s, 5m, 1h (default 5m)")
 @common.concurrency_option()
+@common.engine_option()
 @common.json_option("log one JSON object per pass")
 @click.option(
     "--serve",
@@ -69,13 +71,18 @@ def run(target: Target, concurrency: int | None, as_json: bool) -> int:
     metavar="HOST:PORT",
     help="also serve the web page, as `fleetstat serve` does (default 127.0.0.1:8470)",
 )
-def watch(
-    target: Target, every: str, concurrency: int | None, as_json: bool, listen: str | None
+def watch(  # noqa: PLR0917 (click passes the options by name)
+    target: Target,
+    every: str,
+    concurrency: int | None,
+    engine: str | None,
+    as_json: bool,
+    listen: str | None,
 ) -> int:
     from fleetstat import config
     from fleetstat import watch as watching
 
-    loaded = target.config()
+    loaded = common.with_engine(target.config(), engine)
     period = config.parse_duration(every, what="--every")
     if listen is None:
         return watching.watch(loaded, period=period, as_json=as_json, concurrency=concurrency)

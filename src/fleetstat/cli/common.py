@@ -146,6 +146,22 @@ def concurrency_option() -> Callable[[F], F]:
     )
 
 
+def engine_option() -> Callable[[F], F]:
+    """``--engine local|celery``: where the pass runs; wins over the config's ``engine``."""
+    return click.option(
+        "--engine",
+        type=click.Choice(["local", "celery"]),
+        help="local: in this process (default); celery: shards on `fleetstat worker`s",
+    )
+
+
+def with_engine(config: Config, engine: str | None) -> Config:
+    """``config`` with the ``--engine`` of the command line, when one was given."""
+    if engine is None:
+        return config
+    return replace(config, settings=replace(config.settings, engine=engine))
+
+
 def help_text(summary: str, details: str, examples: Sequence[str], tail: str = "") -> str:
     """A command's help: the summary line, the details, then its examples kept as written."""
     lines = "\n".join(f"  {example}" for example in examples)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import click
+
 from fleetstat.cli import cli, common
 from fleetstat.cli.common import Target
 
@@ -34,4 +36,35 @@ def upgrade(target: Target) -> int:
     finally:
         store.close()
     print(f"database {report.safe_url(settings.db)} is at the newest schema")
+    return 0
+
+
+@common.command(
+    db,
+    "prune",
+    "delete what is older than its retention (the retain-* settings)",
+    "Rolls up every completed hour first, so no figure's history is lost; then deletes old "
+    "samples, rollups, attempts, security events and sent mail in short batches. Every pass "
+    "already does a little of this; this does all of it now.",
+    ["fleetstat db prune --config /etc/fleetstat/clients.xml --dry-run"],
+)
+@common.target_options()
+@click.option("--dry-run", is_flag=True, help="only count what would be deleted")
+def prune(target: Target, dry_run: bool) -> int:
+    from datetime import UTC, datetime
+
+    from fleetstat import report
+    from fleetstat.store import Store
+    from fleetstat.store.retention import Retention
+
+    settings = target.settings()
+    Store.open_existing(settings.db).close()  # a typo in --db must not make a new database
+    store = Store.open(settings.db, create=False)
+    try:
+        now = datetime.now(UTC)
+        rolled = 0 if dry_run else store.roll_up(now, everything=True)
+        counts = store.prune(Retention.of(settings), now, dry_run=dry_run)
+    finally:
+        store.close()
+    print(report.prune_table(counts, dry_run=dry_run, rolled_up=rolled))
     return 0

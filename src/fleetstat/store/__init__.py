@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fleetstat import cpurate, model
 from fleetstat.errors import NoDatabase, StoreError, StoreUnavailable
 from fleetstat.store import engine as engines
-from fleetstat.store import locks, migrations, queries, refusal, writes
+from fleetstat.store import locks, migrations, queries, refusal, retention, writes
 from fleetstat.store.deadline import Deadline
 from fleetstat.store.engine import DEFAULT_TIMEOUT
 from fleetstat.store.queries import AttemptRow, HostRow
@@ -228,7 +228,36 @@ class Store:
         what = found or "a value of the answer"
         return f"the database refused to store {what}: {cause}"
 
+    def roll_up(self, now: datetime, *, everything: bool = False) -> int:
+        """Roll up completed hours not rolled up yet; rows written.
+
+        A bounded number of hours (``retention.HOURS_PER_CALL``), or all with ``everything``.
+        """
+        with self._translating("rolling up samples in"):
+            if everything:
+                return retention.roll_up_all(self._engine, now)
+            return retention.roll_up(self._engine, now)
+
+    def prune(
+        self,
+        keep: retention.Retention,
+        now: datetime,
+        *,
+        dry_run: bool = False,
+        max_batches: int | None = None,
+    ) -> dict[str, int]:
+        """Delete rows older than ``keep`` in short batches; rows per table (see ``retention``)."""
+        with self._translating("pruning"):
+            return retention.prune(
+                self._engine, keep, now, dry_run=dry_run, max_batches=max_batches
+            )
+
     # ------------------------------------------------------------ reads
+
+    def outcomes_of_run(self, run_id: int) -> dict[str, tuple[model.Outcome, str | None]]:
+        """Address → (outcome, error) of each host run ``run_id`` has stored so far."""
+        with self._reading() as session:
+            return queries.outcomes_of_run(session, run_id)
 
     def cursors(self) -> dict[str, dict[str, Any]]:
         """Address (``ip:port``) → the event cursor of the host's last stored answer."""

@@ -161,6 +161,7 @@ class Sample(Base):
     __table_args__ = (
         Index(None, "host_id", "collected_at"),
         Index(None, "run_id"),
+        Index(None, "collected_at"),
         Index(
             "ix_samples_chart",
             "host_id",
@@ -220,6 +221,26 @@ class SampleDisk(Base):
     free: Mapped[int] = mapped_column(BigInteger)
     percent: Mapped[float] = mapped_column(Double)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class SampleRollup(Base):
+    """One figure of one host over one UTC hour: how many samples, their min, mean and max.
+
+    ``metric`` is a sample column (``cpu_percent``, ``mem_percent``, ``swap_percent``,
+    ``load1``, ``load5``, ``load15``) or ``disk:MOUNT`` for a filesystem's percent used.
+    """
+
+    __tablename__ = "sample_rollups"
+    __table_args__ = (UniqueConstraint("host_id", "metric", "hour"), Index(None, "hour"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    metric: Mapped[str] = mapped_column(exact_string(RULE_LEN))
+    hour: Mapped[datetime] = mapped_column(UtcDateTime)
+    count: Mapped[int] = mapped_column(Integer)
+    min: Mapped[float] = mapped_column(Double)
+    avg: Mapped[float] = mapped_column(Double)
+    max: Mapped[float] = mapped_column(Double)
 
 
 class SecurityEvent(Base):

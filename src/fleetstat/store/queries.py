@@ -71,6 +71,16 @@ def cursors(session: Session) -> dict[str, dict[str, Any]]:
     return {address: json.loads(text) for address, text in rows if text is not None}
 
 
+def outcomes_of_run(session: Session, run_id: int) -> dict[str, tuple[model.Outcome, str | None]]:
+    """Address → (outcome, error) of every host that run ``run_id`` has stored so far."""
+    rows = session.execute(
+        select(Host.address, CollectionAttempt.outcome, CollectionAttempt.error)
+        .join(Host, Host.id == CollectionAttempt.host_id)
+        .where(CollectionAttempt.run_id == run_id)
+    )
+    return {address: (model.Outcome(outcome), error) for address, outcome, error in rows}
+
+
 def cpu_counters(session: Session) -> dict[str, cpurate.Counters]:
     """Address → the CPU counters of the host's newest sample that has them."""
     rows = session.execute(
