@@ -1,6 +1,6 @@
 """A simulated fleet: thousands of SSH hosts from one process, for the collector's own cost.
 
-Each simulated host is an asyncssh server on its own port of 127.0.0.1 that takes any
+Each simulated host is an asyncssh server on its own loopback address (127.77.x.y) that takes any
 password, runs no program, and answers the one command of a POSIX host as a real one
 would: the probe's line, then the agent's answer — a canned answer (one real agent run
 on this machine) encrypted with the key of the request it was sent. So the collector
@@ -38,8 +38,13 @@ from cryptography.fernet import Fernet
 from fleetstat import envelope, payload
 
 FLEETSTAT = str(Path(sys.executable).with_name("fleetstat"))
-BASE_PORT = 30000
+PORT = 2299  # every simulated host listens on this port, each on its own loopback address
 PROBE_LINE = b"fleetstat-shell:%OS%:\n"
+
+
+def address(n: int) -> str:
+    """The loopback address of simulated host ``n`` (127.77.0.1 and up)."""
+    return f"127.77.{n // 250}.{n % 250 + 1}"
 
 
 def canned_answer() -> dict[str, Any]:
@@ -84,12 +89,12 @@ def handler(answer: bytes) -> Any:
 
 
 async def serve_fleet(count: int, ready: threading.Event, stop: asyncio.Event) -> None:
-    """``count`` hosts on ports BASE_PORT… of 127.0.0.1 until ``stop``."""
+    """``count`` hosts on PORT of 127.77.0.1 and up until ``stop``."""
     answer = zlib.compress(json.dumps(canned_answer()).encode())
     key = asyncssh.generate_private_key("ssh-ed25519")
     servers = [
         await asyncssh.create_server(
-            _AnyPassword, "127.0.0.1", BASE_PORT + n, server_host_keys=[key],
+            _AnyPassword, address(n), PORT, server_host_keys=[key],
             process_factory=handler(answer), encoding=None, reuse_address=True,
         )
         for n in range(count)
@@ -102,7 +107,7 @@ async def serve_fleet(count: int, ready: threading.Event, stop: asyncio.Event) -
 
 def write_config(folder: Path, count: int, *, engine: str, queue: str) -> Path:
     clients = "\n".join(
-        f'  <client ip="127.0.0.1" port="{BASE_PORT + n}" username="sim" password="sim" '
+        f'  <client ip="{address(n)}" port="{PORT}" username="sim" password="sim" '
         f'name="sim{n:05d}" mail="ops{n % 10}@example.org"><alert type="memory" limit="90%" />'
         "</client>"
         for n in range(count)
