@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from fleetstat import alerts, config
+from fleetstat.metrics import ALERT_TYPES
 from fleetstat.model import (
-    ALERT_TYPES,
     AlertRule,
     Answer,
     Client,
@@ -90,17 +90,17 @@ def kinds(evaluations: list[alerts.Evaluation]) -> list[str | None]:
 
 def test_value_over_the_limit_fires_at_once() -> None:
     [evaluation] = run(AlertRule("cpu", 20.0), [ok_result(cpu=87.2)])
-    assert evaluation.new.state == alerts.FIRING
+    assert evaluation.new.state == alerts.State.FIRING
     assert evaluation.transition == alerts.Transition("ok", "firing", "cpu 87.2% > 20%")
     assert evaluation.notice is not None
-    assert evaluation.notice.kind == alerts.NOTICE_FIRING
+    assert evaluation.notice.kind == alerts.NoticeKind.FIRING
     assert evaluation.new.last_notified_at == NOW
     assert evaluation.new.value == 87.2
 
 
 def test_value_equal_to_the_limit_does_not_fire() -> None:
     [evaluation] = run(AlertRule("cpu", 20.0), [ok_result(cpu=20.0)])
-    assert evaluation.new.state == alerts.OK
+    assert evaluation.new.state == alerts.State.OK
     assert not evaluation.changed
 
 
@@ -108,7 +108,7 @@ def test_for_runs_keeps_it_pending_until_enough_runs_in_a_row() -> None:
     rule = AlertRule("memory", 50.0, for_runs=3)
     evaluations = run(rule, [ok_result(memory=91.0)] * 3)
     assert [e.new.state for e in evaluations] == ["pending", "pending", "firing"]
-    assert kinds(evaluations) == [None, None, alerts.NOTICE_FIRING]
+    assert kinds(evaluations) == [None, None, alerts.NoticeKind.FIRING]
     assert [e.new.consecutive for e in evaluations] == [1, 2, 3]
     assert evaluations[2].transition is not None
     assert evaluations[2].transition.reason == "memory 91.0% > 50% for 3 runs in a row"
@@ -117,7 +117,7 @@ def test_for_runs_keeps_it_pending_until_enough_runs_in_a_row() -> None:
 def test_pending_that_recovers_goes_back_to_ok_without_mail() -> None:
     rule = AlertRule("memory", 50.0, for_runs=3)
     evaluations = run(rule, [ok_result(memory=91.0), ok_result(memory=20.0)])
-    assert evaluations[1].new.state == alerts.OK
+    assert evaluations[1].new.state == alerts.State.OK
     assert evaluations[1].transition == alerts.Transition("pending", "ok", "memory 20.0% <= 50%")
     assert evaluations[1].notice is None
 
@@ -126,10 +126,10 @@ def test_still_firing_reminds_only_after_repeat_seconds() -> None:
     rule = AlertRule("cpu", 20.0, repeat=150.0)
     evaluations = run(rule, [ok_result(cpu=90.0)] * 5)
     assert kinds(evaluations) == [
-        alerts.NOTICE_FIRING,
+        alerts.NoticeKind.FIRING,
         None,
         None,
-        alerts.NOTICE_REMINDER,
+        alerts.NoticeKind.REMINDER,
         None,
     ]
     assert evaluations[3].new.last_notified_at == NOW + timedelta(minutes=3)
@@ -139,19 +139,19 @@ def test_still_firing_reminds_only_after_repeat_seconds() -> None:
 def test_repeat_zero_reminds_every_run() -> None:
     evaluations = run(AlertRule("cpu", 20.0, repeat=0), [ok_result(cpu=90.0)] * 3)
     assert kinds(evaluations) == [
-        alerts.NOTICE_FIRING,
-        alerts.NOTICE_REMINDER,
-        alerts.NOTICE_REMINDER,
+        alerts.NoticeKind.FIRING,
+        alerts.NoticeKind.REMINDER,
+        alerts.NoticeKind.REMINDER,
     ]
 
 
 def test_firing_that_recovers_is_resolved() -> None:
     evaluations = run(AlertRule("swap", 10.0), [ok_result(swap=55.0), ok_result(swap=5.0)])
     resolved = evaluations[1]
-    assert resolved.new.state == alerts.OK
+    assert resolved.new.state == alerts.State.OK
     assert resolved.new.consecutive == 0
     assert resolved.notice is not None
-    assert resolved.notice.kind == alerts.NOTICE_RESOLVED
+    assert resolved.notice.kind == alerts.NoticeKind.RESOLVED
     assert resolved.transition == alerts.Transition("firing", "ok", "swap 5.0% <= 10%")
 
 
@@ -159,7 +159,7 @@ def test_failed_result_leaves_metric_rules_untouched() -> None:
     rule = AlertRule("cpu", 20.0)
     _first, second = run(rule, [ok_result(cpu=90.0), failed_result()])
     assert second.old == second.new
-    assert second.new.state == alerts.FIRING
+    assert second.new.state == alerts.State.FIRING
     assert second.notice is None
     assert not second.changed
 
@@ -211,7 +211,7 @@ def test_disk_rule_with_mount_judges_that_mount_only() -> None:
 def test_disk_rule_for_a_missing_mount_fires_and_says_so() -> None:
     rule = AlertRule("disk", 90.0, mount="/srv")
     [evaluation] = run(rule, [ok_result(disks=(disk("/", 10.0),))])
-    assert evaluation.new.state == alerts.FIRING
+    assert evaluation.new.state == alerts.State.FIRING
     assert evaluation.notice is not None
     assert evaluation.notice.reading.detail == "no filesystem mounted at /srv"
     assert evaluation.new.rule == "disk:/srv"
@@ -241,17 +241,17 @@ def test_unreachable_fires_with_outcome_and_error_then_resolves() -> None:
         [failed_result(Outcome.AUTH_FAILED, "password rejected"), ok_result()],
     )
     assert evaluations[0].notice is not None
-    assert evaluations[0].notice.reading.detail == "auth_failed: password rejected"
-    assert kinds(evaluations) == [alerts.NOTICE_FIRING, alerts.NOTICE_RESOLVED]
+    assert evaluations[0].notice.reading.detail == "login refused: password rejected"
+    assert kinds(evaluations) == [alerts.NoticeKind.FIRING, alerts.NoticeKind.RESOLVED]
 
 
 def test_host_key_mismatch_is_mailed_on_every_run_it_happens() -> None:
     mismatch = failed_result(Outcome.HOST_KEY_MISMATCH, "key changed")
     evaluations = run(alerts.HOST_KEY, [mismatch, mismatch, mismatch])
     assert kinds(evaluations) == [
-        alerts.NOTICE_FIRING,
-        alerts.NOTICE_REMINDER,
-        alerts.NOTICE_REMINDER,
+        alerts.NoticeKind.FIRING,
+        alerts.NoticeKind.REMINDER,
+        alerts.NoticeKind.REMINDER,
     ]
 
 

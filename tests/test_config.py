@@ -9,7 +9,7 @@ import pytest
 
 from fleetstat import config
 from fleetstat.errors import ConfigError
-from fleetstat.model import ALERT_TYPES
+from fleetstat.metrics import ALERT_TYPES
 
 SEED = """\
 <client ip="127.0.0.1" port="22" username="user" password="password" mail="asa@asda.com">

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fleetstat import __version__, config, job, mail, payload, report
+from fleetstat import __version__, config, job, mail, payload, report, retirement, silences
 from fleetstat.errors import FleetstatError
 from fleetstat.model import Config, Settings
 from fleetstat.store import Store
@@ -93,7 +93,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from fleetstat import watch
 
     loaded = _load(args)
-    period = config.parse_duration(args.every, what="--every")
+    period = watch.check_period(config.parse_duration(args.every, what="--every"))
     return watch.watch(loaded, period=period, as_json=args.json, concurrency=args.concurrency)
 
 
@@ -116,6 +116,80 @@ def cmd_hosts(args: argparse.Namespace) -> int:
         print("no hosts yet: run `fleetstat run --config FILE` first")
         return 0
     print(report.hosts_table(rows))
+    return 0
+
+
+def cmd_hosts_forget(args: argparse.Namespace) -> int:
+    store = Store.open(_settings(args).db)
+    try:
+        removed = retirement.forget(store, args.host)
+    finally:
+        store.close()
+    print(f"forgot {args.host}: {removed} rows deleted")
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    store = Store.open(_settings(args).db)
+    try:
+        rows = silences.current(store, job.utcnow())
+    finally:
+        store.close()
+    if args.json:
+        report.dump_json([row.as_json() for row in rows])
+    elif rows:
+        print(report.alerts_table(rows))
+    else:
+        print("nothing is firing or pending")
+    return 0
+
+
+def cmd_alerts_ack(args: argparse.Namespace) -> int:
+    store = Store.open(_settings(args).db)
+    try:
+        silences.acknowledge(store, args.host, args.rule, args.reason, job.utcnow())
+    finally:
+        store.close()
+    print(f"acknowledged {args.rule} on {args.host}: no reminders until it resolves")
+    return 0
+
+
+def cmd_silence_add(args: argparse.Namespace) -> int:
+    now = job.utcnow()
+    for_seconds = config.parse_duration(args.for_, what="--for") if args.for_ else None
+    ends = silences.end_time(now, for_seconds=for_seconds, until=args.until)
+    store = Store.open(_settings(args).db)
+    try:
+        row = silences.add(store, args.host, args.rule, ends, args.reason, now)
+    finally:
+        store.close()
+    what = row.rule or "all rules"
+    print(f"silence {row.id}: {row.host_pattern} {what} until {report.when(ends)}")
+    return 0
+
+
+def cmd_silence_list(args: argparse.Namespace) -> int:
+    store = Store.open(_settings(args).db)
+    try:
+        rows = silences.listed(store, job.utcnow())
+    finally:
+        store.close()
+    if args.json:
+        report.dump_json([row.__dict__ for row in rows])
+    elif rows:
+        print(report.silences_table(rows))
+    else:
+        print("no silence in force")
+    return 0
+
+
+def cmd_silence_expire(args: argparse.Namespace) -> int:
+    store = Store.open(_settings(args).db)
+    try:
+        silences.expire(store, args.id, job.utcnow())
+    finally:
+        store.close()
+    print(f"silence {args.id} ended: its alerts mail again from the next pass")
     return 0
 
 
@@ -210,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_watch(commands)
     _add_check_config(commands)
     _add_hosts(commands)
+    _add_alerts(commands)
+    _add_silence(commands)
     _add_history(commands)
     _add_db(commands)
     _add_agent(commands)
@@ -316,6 +392,93 @@ def _add_hosts(commands: Subparsers) -> None:
     )
     _db_options(sub)
     sub.add_argument("--json", action="store_true", help="print JSON")
+    inner = sub.add_subparsers(title="commands", metavar="COMMAND")
+    forget = _command(
+        inner,
+        "forget",
+        cmd_hosts_forget,
+        "delete the whole history of a retired host",
+        "A client removed from the config is retired by the next pass; this deletes its "
+        "samples, events, attempts and alert states. A host still in the config is refused.\n\n"
+        "example:\n  fleetstat hosts forget old-web03 --config clients.xml",
+    )
+    forget.add_argument("host", metavar="HOST", help="the host's name, IP or ip:port")
+    _db_options(forget)
+
+
+def _add_alerts(commands: Subparsers) -> None:
+    sub = _command(
+        commands,
+        "alerts",
+        cmd_alerts,
+        "show what is firing and pending now",
+        "One row per alert that is not ok: host, rule, state, since when, value, limit, and "
+        "whether a silence covers it or someone acknowledged it.\n\n"
+        "example:\n  fleetstat alerts --config clients.xml\n  fleetstat alerts --json | jq .",
+    )
+    _db_options(sub)
+    sub.add_argument("--json", action="store_true", help="print JSON")
+    inner = sub.add_subparsers(title="commands", metavar="COMMAND")
+    ack = _command(
+        inner,
+        "ack",
+        cmd_alerts_ack,
+        "acknowledge a firing alert: no more reminders until it resolves",
+        "The alert keeps firing and shows as acknowledged in `fleetstat alerts`; its RESOLVED "
+        "mail still goes out, and a new firing after that mails again.\n\n"
+        "example:\n  fleetstat alerts ack db01 disk:/var --reason 'new disk on order'",
+    )
+    ack.add_argument("host", metavar="HOST", help="the host's name, IP or ip:port")
+    ack.add_argument("rule", metavar="RULE", help="the rule: cpu, disk:/var, unreachable …")
+    ack.add_argument("--reason", metavar="TEXT", help="why, for the next admin")
+    _db_options(ack)
+
+
+def _add_silence(commands: Subparsers) -> None:
+    inner = _group(
+        commands,
+        "silence",
+        "silence alerts of some hosts for a while (maintenance)",
+        "A silenced alert still changes state and is recorded, but mails nothing; the digest "
+        "counts it. When the silence ends and the alert still fires, it is mailed then.\n\n"
+        "example:\n  fleetstat silence add --host 'db*' --for 2h --reason 'kernel update'",
+    )
+    add = _command(
+        inner,
+        "add",
+        cmd_silence_add,
+        "silence the alerts of matching hosts from now on",
+        "--host is a shell pattern matched against the name, IP and ip:port; without --rule "
+        "every rule of those hosts is silenced, unreachable included.\n\n"
+        "example:\n  fleetstat silence add --host web01 --rule cpu --for 2h --reason batch\n"
+        "  fleetstat silence add --host '10.0.1.*' --until '2026-12-24 08:00' --reason move",
+    )
+    add.add_argument("--host", required=True, metavar="PATTERN", help="hosts: web01, 'db*'")
+    add.add_argument("--rule", metavar="TYPE", help="one rule type (disk) or rule (disk:/var)")
+    add.add_argument("--for", dest="for_", metavar="DURATION", help="how long: 90m, 2h, 1d")
+    add.add_argument("--until", metavar="TIME", help="until when: 2026-12-24 08:00 (UTC)")
+    add.add_argument("--reason", required=True, metavar="TEXT", help="why, for the next admin")
+    _db_options(add)
+    listing = _command(
+        inner,
+        "list",
+        cmd_silence_list,
+        "show the silences in force and to come",
+        "Each with its id, host pattern, rule, start, end and reason.\n\n"
+        "example:\n  fleetstat silence list --config clients.xml",
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    _db_options(listing)
+    expire = _command(
+        inner,
+        "expire",
+        cmd_silence_expire,
+        "end a silence now",
+        "Its alerts mail again from the next pass; one that still fires is mailed then.\n\n"
+        "example:\n  fleetstat silence expire 3 --config clients.xml",
+    )
+    expire.add_argument("id", type=_positive_int, metavar="ID", help="from `silence list`")
+    _db_options(expire)
 
 
 def _add_history(commands: Subparsers) -> None:

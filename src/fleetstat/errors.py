@@ -59,3 +59,9 @@ class HostError(FleetstatError):
         self.transient = transient
         self.host = host
         super().__init__(message)
+
+
+class UsageError(FleetstatError):
+    """A command was asked for something it cannot do: says what and how to ask instead."""
+
+    exit_code = 2

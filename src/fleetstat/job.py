@@ -11,10 +11,12 @@ import contextlib
 import fcntl
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from fleetstat import collector, mail, notify
 from fleetstat.errors import FleetstatError, StoreError
@@ -23,6 +25,8 @@ from fleetstat.store import Store
 
 Clock = Callable[[], datetime]
 Progress = Callable[[int, int], None]
+#: Collects one pass: ``collector.collect``'s signature (tests feed stored results through it).
+Collect = Callable[..., Awaitable[list[HostResult]]]
 
 log = logging.getLogger("fleetstat.job")
 
@@ -83,31 +87,35 @@ async def run_pass(
     clock: Clock = utcnow,
     progress: Progress | None = None,
     concurrency: int | None = None,
+    collect: Collect = collector.collect,
 ) -> PassReport:
     """Collect from every client of ``config`` and store, alert and mail as each host finishes.
 
     Only one pass runs at a time on one database (a lock file that holds across
     processes; a second pass waits). Database writes run in one worker thread, in the
-    order results arrive, so the SSH event loop never waits on the database; a write
-    that fails is reported for that host and the pass goes on. Mail is flushed once at
-    the end.
+    order results arrive, so the SSH event loop never waits on the database; each host
+    result, its alert states and what it gives to mail are one transaction, and a
+    write that fails is reported for that host and the pass goes on. At the end the
+    pass's mails are composed (at most an alert mail and a digest per recipient) and
+    flushed.
     """
     async with pass_lock(lock_path(config)):
-        return await _run_pass(config, store, clock, progress, concurrency)
+        return await _run_pass(config, store, clock, progress, concurrency, collect)
 
 
-async def _run_pass(
+async def _run_pass(  # noqa: PLR0917 (run_pass's arguments, passed on)
     config: Config,
     store: Store,
     clock: Clock,
     progress: Progress | None,
     concurrency: int | None,
+    collect: Collect,
 ) -> PassReport:
     started = clock()
     run_id = await asyncio.to_thread(store.start_run, started)
     cursors = await asyncio.to_thread(store.cursors)
     writer = _Writer(config, store, run_id, clock)
-    results = await collector.collect(
+    results = await collect(
         config.clients,
         config.settings,
         cursors=cursors,
@@ -122,7 +130,7 @@ async def _run_pass(
         await asyncio.to_thread(store.finish_run, run_id, clock(), len(results), ok)
     except StoreError as err:
         run_error = str(err)
-    flushed, mail_error = await _flush(store, config, clock)
+    flushed, mail_error = await _mail(store, config, run_id, clock)
     return PassReport(
         run_id=run_id,
         started_at=started,
@@ -135,17 +143,38 @@ async def _run_pass(
     )
 
 
-async def _flush(
-    store: Store, config: Config, clock: Clock
+async def _mail(
+    store: Store, config: Config, run_id: int, clock: Clock
 ) -> tuple[mail.FlushReport | None, str | None]:
-    """Send what the outbox holds; a mail server that is down leaves it there for the next pass."""
+    """Queue the pass's mails, then send what the outbox holds.
+
+    A mail server that is down leaves the mails in the outbox for the next pass; mail
+    that could not be composed stays in ``mail_items`` for the next pass to compose.
+    """
+    try:
+        await asyncio.to_thread(_compose, store, config, run_id, clock())
+    except FleetstatError as err:
+        log.error("composing the mail of run %s failed: %s", run_id, err)
+        composed_error: str | None = str(err)
+    else:
+        composed_error = None
     try:
         flushed = await asyncio.to_thread(
-            mail.flush, store, config.settings.smtp, clock(), clock=clock
+            mail.flush,
+            store,
+            config.settings.smtp,
+            clock(),
+            clock=clock,
+            expire_after=config.settings.mail_expire,
         )
-        return flushed, None
     except FleetstatError as err:
         return None, str(err)
+    return flushed, composed_error
+
+
+def _compose(store: Store, config: Config, run_id: int, now: datetime) -> None:
+    with store.session() as session:
+        notify.compose_pass(session, config, run_id, now)
 
 
 class _Writer:
@@ -181,8 +210,11 @@ class _Writer:
 
     def _write(self, result: HostResult) -> None:
         now = self._clock()
-        host_id = self._store.record(self._run_id, result, now)
-        notify.after_host(self._store, self._run_id, host_id, result, self._config.settings, now)
+        alerts_and_mail = partial(self._after_host, result=result, now=now)
+        self._store.record(self._run_id, result, now, then=alerts_and_mail)
+
+    def _after_host(self, session: Any, host_id: int, *, result: HostResult, now: datetime) -> None:
+        notify.after_host(session, self._run_id, host_id, result, self._config.settings, now)
 
 
 def lock_path(config: Config) -> Path:

@@ -14,7 +14,6 @@ from typing import Any
 
 # ---------------------------------------------------------------- configuration
 
-ALERT_TYPES = ("memory", "cpu", "swap", "disk", "load")
 HOST_KEY_POLICIES = ("accept-new", "strict", "off")
 SMTP_TLS_MODES = ("none", "starttls", "ssl")
 
@@ -23,9 +22,11 @@ SMTP_TLS_MODES = ("none", "starttls", "ssl")
 class AlertRule:
     """One ``<alert>``: fires when the value is greater than ``limit``.
 
-    ``limit`` is a percentage for memory, cpu, swap and disk, and the 1-minute load
-    average *per core* for load. ``repeat`` is seconds between reminders while firing
-    (0: every run); ``for_runs`` is how many consecutive runs over the limit fire it.
+    ``limit`` is in the metric's unit (``metrics.METRICS``): a percentage for memory,
+    cpu, swap and disk, the 1-minute load average *per core* for load. ``repeat`` is
+    seconds between reminders while firing (0: every run); ``for_runs`` is how many
+    consecutive runs over the limit fire it. Once firing it resolves only at a value
+    below ``clear`` (None: at or under ``limit``) for ``clear_for`` runs in a row.
     """
 
     type: str
@@ -33,6 +34,8 @@ class AlertRule:
     mount: str | None = None
     repeat: float = 3600.0
     for_runs: int = 1
+    clear: float | None = None
+    clear_for: int = 1
     line: int = 0
 
     @property
@@ -86,6 +89,8 @@ class Settings:
     """Server settings: ``<settings>`` in the XML, overridden by ``FLEETSTAT_*`` variables.
 
     Times are seconds. ``timeout`` bounds one whole host (connect, upload, run, cleanup).
+    ``mail_templates`` is a folder whose files override the built-in mail templates;
+    queued mail older than ``mail_expire`` is marked expired instead of sent.
     """
 
     db: str = "sqlite:///fleetstat.db"
@@ -97,6 +102,8 @@ class Settings:
     cpu_interval: float = 1.0
     max_events: int = 500
     mail_max_events: int = 100
+    mail_templates: Path | None = None
+    mail_expire: float = 86400.0
     smtp: SmtpSettings = SmtpSettings()
 
 

@@ -12,7 +12,6 @@ from typing import Any
 from fleetstat.config.attributes import (
     CHILDREN,
     ELEMENTS,
-    PERCENT_TYPES,
     SMTP_PASSWORD_ENV,
     SMTP_PASSWORD_FILE_ENV,
     Attr,
@@ -21,7 +20,11 @@ from fleetstat.config.settings import _settings
 from fleetstat.config.tree import Node, parse_tree
 from fleetstat.config.values import Invalid, _did_you_mean, _load_limit, _percent
 from fleetstat.errors import ConfigError
+from fleetstat.metrics import METRICS, Unit
 from fleetstat.model import AlertRule, Client, Config, Settings
+
+#: How a limit (and a clear value) is written, by the metric's unit.
+LIMIT_PARSERS = {Unit.PERCENT: _percent, Unit.PER_CORE: _load_limit}
 
 
 @dataclass(frozen=True)
@@ -198,12 +201,24 @@ def _keyfile(node: Node, path: Path, src: _Source) -> Path:
 def _alert(node: Node, src: _Source) -> AlertRule:
     _require(node, ("type", "limit"), src, '<alert type="memory" limit="90%"/>')
     values = _values(node, src)
-    kind = values["type"]
-    parse_limit = _percent if kind in PERCENT_TYPES else _load_limit
-    values["limit"] = _parse_attr(node, Attr("limit", "limit", parse_limit, "", "", ""), src)
-    if "mount" in values and kind != "disk":
+    metric = METRICS[values["type"]]
+    parse_limit = LIMIT_PARSERS[metric.unit]
+    for name, field in (("limit", "limit"), ("clear", "clear")):
+        if name in node.attrs:
+            values[field] = _parse_attr(node, Attr(name, field, parse_limit, "", "", ""), src)
+    if "mount" in values and not metric.takes_mount:
         raise src.error(
-            node, f"mount on a {kind} alert", 'mount belongs to type="disk" only', attr="mount"
+            node,
+            f"mount on a {metric.name} alert",
+            'mount belongs to type="disk" only',
+            attr="mount",
+        )
+    if values.get("clear") is not None and values["clear"] > values["limit"]:
+        raise src.error(
+            node,
+            f"clear={node.attrs['clear']!r} is above limit={node.attrs['limit']!r}",
+            "clear is where a firing alert resolves: give a value at or below the limit",
+            attr="clear",
         )
     return AlertRule(**values, line=node.line)
 

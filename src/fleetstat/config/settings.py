@@ -44,7 +44,21 @@ def _settings(
     values["db"] = sqlite_relative_to(values.get("db", Settings.db), base)
     known_hosts = Path(values.get("known_hosts", Settings.known_hosts)).expanduser()
     values["known_hosts"] = base / known_hosts
+    if values.get("mail_templates") is not None:
+        values["mail_templates"] = _template_folder(base / values["mail_templates"], where)
     return Settings(**values, smtp=SmtpSettings(**smtp))
+
+
+def _template_folder(folder: Path, where: str) -> Path:
+    """The ``mail-templates`` folder, which must exist."""
+    if not folder.expanduser().is_dir():
+        raise ConfigError(
+            where,
+            None,
+            f"mail-templates {str(folder)!r} is not a folder",
+            "give the folder that holds your alert.txt, digest.txt … (or leave it out)",
+        )
+    return folder.expanduser()
 
 
 def _from_env(table: tuple[Attr, ...], environ: Mapping[str, str], where: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ in ``docs/schema.md``.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -106,14 +106,25 @@ class Store:
         with self.session() as session:
             writes.finish_run(session, run_id, now, total, ok)
 
-    def record(self, run_id: int, result: model.HostResult, now: datetime) -> int:
+    def record(
+        self,
+        run_id: int,
+        result: model.HostResult,
+        now: datetime,
+        then: Callable[[Session, int], object] | None = None,
+    ) -> int:
         """Store one host's result of run ``run_id`` in one transaction; the host's id.
 
         Writes the host, the attempt and, when ok, the sample with its disks, the new
         security events (a record already stored is skipped) and the new event cursor.
+        ``then(session, host_id)`` runs last in the same transaction (the alert states
+        and mail items of the result): all of it commits, or none.
         """
         with self.session() as session:
-            return writes.record(session, run_id, result, now)
+            host_id = writes.record(session, run_id, result, now)
+            if then is not None:
+                then(session, host_id)
+            return host_id
 
     # ------------------------------------------------------------ reads
 
