@@ -69,13 +69,19 @@ def failed_result(
 
 
 def run(
-    rule: AlertRule, results: list[HostResult], start: datetime = NOW
+    rule: AlertRule,
+    results: list[HostResult],
+    start: datetime = NOW,
+    *,
+    silenced: list[bool] | None = None,
 ) -> list[alerts.Evaluation]:
     """Evaluate ``rule`` over consecutive results, one minute apart, carrying the state."""
     state: alerts.AlertState | None = None
     out = []
+    hush = silenced or [False] * len(results)
     for index, result in enumerate(results):
-        evaluation = alerts.evaluate(rule, state, result, start + timedelta(minutes=index))
+        at = start + timedelta(minutes=index)
+        evaluation = alerts.evaluate(rule, state, result, at, silenced=hush[index])
         state = replace(evaluation.new, version=evaluation.new.version + 1)
         out.append(evaluation)
     return out
@@ -153,6 +159,65 @@ def test_firing_that_recovers_is_resolved() -> None:
     assert resolved.notice is not None
     assert resolved.notice.kind == alerts.NoticeKind.RESOLVED
     assert resolved.transition == alerts.Transition("firing", "ok", "swap 5.0% <= 10%")
+
+
+def test_clear_holds_a_firing_rule_between_clear_and_limit() -> None:
+    rule = AlertRule("cpu", 90.0, clear=80.0)
+    values = [95.0, 85.0, 89.0, 80.0, 79.9]
+    evaluations = run(rule, [ok_result(cpu=v) for v in values])
+    assert [e.new.state for e in evaluations] == ["firing"] * 4 + ["ok"]
+    assert kinds(evaluations) == [alerts.NoticeKind.FIRING, None, None, None, "RESOLVED"]
+
+
+def test_clear_for_needs_that_many_runs_in_a_row_below() -> None:
+    rule = AlertRule("cpu", 90.0, clear_for=2)
+    values = [95.0, 50.0, 95.0, 50.0, 50.0]
+    evaluations = run(rule, [ok_result(cpu=v) for v in values])
+    assert [e.new.clearing for e in evaluations] == [0, 1, 0, 1, 0]
+    assert kinds(evaluations) == [alerts.NoticeKind.FIRING, None, None, None, "RESOLVED"]
+    assert evaluations[4].transition is not None
+    assert evaluations[4].transition.reason == "cpu 50.0% <= 90% for 2 runs in a row"
+
+
+def test_a_silenced_firing_is_marked_unmailed_and_mailed_once_the_silence_ends() -> None:
+    rule = AlertRule("cpu", 20.0)
+    evaluations = run(rule, [ok_result(cpu=90.0)] * 4, silenced=[True, True, False, False])
+    first = evaluations[0]
+    assert first.notice is not None and first.notice.silenced and first.new.unmailed
+    assert evaluations[1].notice is None
+    caught_up = evaluations[2].notice
+    assert caught_up is not None and caught_up.kind == "FIRING" and not caught_up.silenced
+    assert not evaluations[2].new.unmailed and evaluations[3].notice is None
+
+
+def test_a_firing_that_resolves_under_its_silence_is_never_mailed() -> None:
+    rule = AlertRule("cpu", 20.0)
+    results = [ok_result(cpu=90.0), ok_result(cpu=10.0)]
+    _fired, resolved = run(rule, results, silenced=[True, False])
+    assert resolved.notice is not None and resolved.notice.silenced
+
+
+def test_an_acknowledged_alert_gets_no_reminder() -> None:
+    rule = AlertRule("cpu", 20.0, repeat=0)
+    state = alerts.AlertState("cpu", "cpu", alerts.State.FIRING, since=NOW, version=3, acked_at=NOW)
+    evaluation = alerts.evaluate(rule, state, ok_result(cpu=90.0), NOW + timedelta(hours=2))
+    assert evaluation.notice is None
+    resolved = alerts.evaluate(rule, state, ok_result(cpu=10.0), NOW + timedelta(hours=2))
+    assert resolved.notice is not None and resolved.new.acked_at is None
+
+
+def test_a_retired_rule_resolves_with_the_reason_and_no_notice() -> None:
+    state = alerts.AlertState("disk:/var", "disk", alerts.State.FIRING, 91.0, 80.0, NOW)
+    evaluation = alerts.retire(state, NOW)
+    assert evaluation is not None and evaluation.notice is None
+    assert evaluation.transition == alerts.Transition("firing", "ok", "removed from the config")
+    assert alerts.retire(evaluation.new, NOW) is None
+
+
+def test_interrupted_and_lost_hosts_leave_the_reachability_rule_as_it_is() -> None:
+    for outcome in (Outcome.INTERRUPTED, Outcome.SHARD_LOST):
+        [evaluation] = run(alerts.UNREACHABLE, [failed_result(outcome, "stopped")])
+        assert not evaluation.changed
 
 
 def test_failed_result_leaves_metric_rules_untouched() -> None:

@@ -117,34 +117,42 @@ def test_alerts_silence_ack_and_forget_commands_over_real_passes(
     tmp_path, capsys, ssh_user, three_hosts, smtp_server
 ):
     config = write_config(tmp_path, ssh_user, three_hosts, smtp_server.port)
-    assert main(["run", "--config", str(config)]) == 0
+    on = ["--config", str(config)]
+    args = ["silence", "add", "--host", "host1", "--for", "2h", "--reason", "new RAM"]
+    assert main([*args, *on]) == 0
+    assert capsys.readouterr().out.startswith("silence 1: host1 all rules until ")
+    assert main(["run", *on]) == 0
     capsys.readouterr()
-    assert main(["alerts", "--config", str(config), "--json"]) == 0
+    [digest] = smtp_server.to("ops1@example.org")  # the silenced host's address: no alert mail
+    assert "1 alert silenced: FIRING memory on host1." in digest.body
+    assert main(["alerts", *on, "--json"]) == 0
     firing = json.loads(capsys.readouterr().out)
     assert sorted((a["host"], a["rule"], a["state"]) for a in firing) == [
         (f"host{n}", "memory", "firing") for n in range(3)
     ]
+    assert [a["silenced_by"] for a in firing] == [None, 1, None]
     assert firing[0]["limit"] == "0%" and firing[0]["value"].endswith("%")
 
-    args = ["silence", "add", "--host", "host1", "--for", "2h", "--reason", "new RAM"]
-    assert main([*args, "--config", str(config)]) == 0
-    assert capsys.readouterr().out.startswith("silence 1: host1 all rules until ")
-    assert main(["silence", "list", "--config", str(config)]) == 0
+    assert main(["silence", "list", *on]) == 0
     assert "new RAM" in capsys.readouterr().out
-    assert (
-        main(["alerts", "ack", "host0", "memory", "--reason", "known", "--config", str(config)])
-        == 0
-    )
-    assert main(["alerts", "--config", str(config)]) == 0
+    assert main(["alerts", "ack", "host0", "memory", "--reason", "known", *on]) == 0
+    assert main(["alerts", *on]) == 0
     table = capsys.readouterr().out
     assert "silenced (silence 1)" in table and "acknowledged" in table and "known" in table
-    assert main(["alerts", "ack", "host0", "cpu", "--config", str(config)]) == 2
+    assert main(["alerts", "ack", "host0", "cpu", *on]) == 2
     assert "no firing alert 'cpu' on 'host0'" in capsys.readouterr().err
-    assert main(["silence", "expire", "1", "--config", str(config)]) == 0
-    assert main(["silence", "expire", "1", "--config", str(config)]) == 2
-    assert main(["hosts", "forget", "host0", "--config", str(config)]) == 2
+
+    assert main(["silence", "expire", "1", *on]) == 0
+    assert main(["silence", "expire", "1", *on]) == 2
+    smtp_server.clear()
+    assert main(["run", *on]) == 0
+    [caught_up] = [m for m in smtp_server.to("ops1@example.org") if "FIRING" in m.subject]
+    assert caught_up.subject == "[fleetstat] 1 FIRING: memory on host1"
+    assert len(smtp_server.messages) == 4  # that alert mail and three digests
+
+    assert main(["hosts", "forget", "host0", *on]) == 2
     assert "still in the config" in capsys.readouterr().err
-    assert main(["watch", "--config", str(config), "--every", "1s"]) == 2
+    assert main(["watch", *on, "--every", "1s"]) == 2
     assert "too short" in capsys.readouterr().err
 
 

@@ -21,12 +21,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from fleetstat import alerts, mailtext, silences
+from fleetstat.errors import FleetstatError
 from fleetstat.mailtemplates import Templates
 from fleetstat.model import AlertRule, Config, HostResult, Settings
 from fleetstat.store import alert_states, outbox, queries, retired
@@ -182,7 +183,9 @@ def compose_pass(session: Session, config: Config, run_id: int, now: datetime) -
 
     Per recipient: one alert mail when any of its notices is not silenced, and one
     event-log digest when it has any log item. Every item is marked handled, with the
-    outbox row that carried it. Returns the ids of the outbox rows queued.
+    outbox row that carried it, compare-and-set: when another collector composed some of
+    them first, ``TakenByAnother`` is raised and the transaction rolls back. Returns the
+    ids of the outbox rows queued.
     """
     retire_hosts(session, config, run_id, now)
     items = session.scalars(
@@ -249,11 +252,21 @@ def _queue(  # noqa: PLR0917 (one mail and what it carries)
     return outbox_id
 
 
+class TakenByAnother(FleetstatError):
+    """Another collector composed some of these items first: this composing rolls back."""
+
+
 def _handled(session: Session, ids: Sequence[int], outbox_id: int | None, now: datetime) -> None:
-    if ids:
-        session.execute(
-            update(MailItem).where(MailItem.id.in_(ids)).values(handled_at=now, outbox_id=outbox_id)
-        )
+    """Mark items handled compare-and-set (only while unhandled), so none is mailed twice."""
+    if not ids:
+        return
+    statement = (
+        update(MailItem)
+        .where(MailItem.id.in_(ids), MailItem.handled_at.is_(None))
+        .values(handled_at=now, outbox_id=outbox_id)
+    )
+    if cast(CursorResult[object], session.execute(statement)).rowcount != len(ids):
+        raise TakenByAnother("another collector mailed these items first; nothing was queued")
 
 
 def _facts(item: MailItem) -> dict[str, Any]:
