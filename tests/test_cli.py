@@ -339,3 +339,53 @@ def test_history_events_lists_the_stored_security_events_newest_first(tmp_path, 
     assert main(["history", "web01", "--events", "--json", "--db", db]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [e["record_id"] for e in listed] == [e.record_id for e in reversed(evts)]
+
+
+@pytest.mark.parametrize("command", [["hosts"], ["history", "web01"]], ids=" ".join)
+def test_a_reading_command_on_a_missing_database_creates_nothing(tmp_path, capsys, command):
+    typo = tmp_path / "fleetsat.db"
+    assert main([*command, "--db", f"sqlite:///{typo}"]) == 3
+    err = capsys.readouterr().err
+    assert f"no fleetstat database at sqlite:///{typo}" in err
+    assert "fleetstat db upgrade" in err
+    assert not typo.exists()
+
+
+def test_a_reading_command_on_a_database_without_fleetstat_tables_changes_nothing(tmp_path, capsys):
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    assert main(["hosts", "--db", f"sqlite:///{other}"]) == 3
+    assert "no fleetstat tables" in capsys.readouterr().err
+    with sqlite3.connect(other) as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master")]
+    assert tables == ["notes"]
+
+
+def test_the_history_hint_of_an_alert_mail_names_the_config_and_works_from_elsewhere(
+    tmp_path, capsys, ssh_user, three_hosts, smtp_server
+):
+    config = write_config(tmp_path, ssh_user, three_hosts, smtp_server.port)
+    assert main(["run", "--config", str(config)]) == 0
+    capsys.readouterr()
+    firing = [m for m in smtp_server.messages if "FIRING" in m.subject]
+    body = next(m for m in firing if m.recipients == ("ops0@example.org",)).message
+    hint = next(
+        line.split("history", 1)[1].strip()
+        for line in body.get_content().splitlines()
+        if line.strip().startswith("history")
+    )
+    assert hint == f"fleetstat history host0 --config {config}"
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shown = subprocess.run(
+        [sys.executable, "-m", "fleetstat.cli", *hint.split()[1:]],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert " ok " in shown.stdout
+    assert list(elsewhere.iterdir()) == []

@@ -167,7 +167,6 @@ BAD = [
         "both password and password-env",
         1,
     ),
-    ("password-env unset", '<client ip="h" username="u"\n password-env="NOPE"/>', "NOPE", 2),
     ("missing keyfile", '<client ip="h" username="u" keyfile="no-such-key"/>', "keyfile", 1),
     ("text in a client", '<client ip="h" username="u">hello</client>', "text inside", 1),
     (
@@ -274,10 +273,23 @@ def test_name_defaults_to_the_ip_and_ipv6_is_canonical(tmp_path: Path) -> None:
     assert (client.ip, client.name) == ("fe80::1", "fe80::1")
 
 
-def test_password_env_reads_the_named_variable(tmp_path: Path) -> None:
+def test_password_env_is_read_when_a_pass_asks_not_at_load(tmp_path: Path) -> None:
     text = '<client ip="h" username="u" password-env="WEB_PW"/>'
-    (client,) = load(tmp_path, text, {"WEB_PW": "from env"}).clients
+    loaded = load(tmp_path, text, {})
+    assert loaded.clients[0].password is None
+    (client,) = config.with_passwords(loaded, {"WEB_PW": "from env"}).clients
     assert client.password == "from env"
+
+
+def test_an_unset_password_env_names_the_file_line_and_fix_when_a_pass_asks(
+    tmp_path: Path,
+) -> None:
+    text = '<clients>\n<client ip="h" username="u" password-env="NOPE"/>\n</clients>'
+    loaded = load(tmp_path, text, {})
+    with pytest.raises(ConfigError) as caught:
+        config.with_passwords(loaded, {})
+    assert caught.value.line == 2
+    assert "NOPE" in str(caught.value) and "fix:" in str(caught.value)
 
 
 def test_alert_attributes_are_parsed(tmp_path: Path) -> None:

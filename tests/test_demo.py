@@ -45,3 +45,17 @@ def test_demo_keep_leaves_servers_that_fleetstat_run_can_use(tmp_path):
         ips = {row[0] for row in db.execute("SELECT DISTINCT ip FROM samples")}
     assert runs == 2
     assert ips == {"127.0.0.2", "127.0.0.3", "127.0.0.4"}
+
+
+def test_a_second_demo_lists_each_host_once(tmp_path):
+    folder = tmp_path / "demo"
+    for _ in range(2):
+        subprocess.run(
+            [sys.executable, "-m", "fleetstat.cli", "demo", "--dir", str(folder)],
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+    with sqlite3.connect(folder / "fleetstat.db") as db:
+        hosts = db.execute("SELECT count(*) FROM hosts").fetchone()[0]
+    assert hosts == 3

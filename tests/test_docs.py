@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 
-from fleetstat.cli import build_parser
+from fleetstat.cli import cli
 from fleetstat.metrics import ALERT_TYPES, METRICS
 from fleetstat.model import Outcome
 
@@ -21,18 +21,15 @@ def _all_docs() -> str:
     return "\n".join(p.read_text() for p in [REPO / "README.md", *sorted(DOCS.glob("*.md"))])
 
 
-def _commands(
-    parser: argparse.ArgumentParser, prefix: str = "fleetstat"
-) -> Iterator[tuple[str, argparse.ArgumentParser]]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                path = f"{prefix} {name}"
-                yield path, sub
-                yield from _commands(sub, path)
+def _commands(group: click.Group, prefix: str = "fleetstat") -> Iterator[tuple[str, click.Command]]:
+    for name, sub in group.commands.items():
+        path = f"{prefix} {name}"
+        yield path, sub
+        if isinstance(sub, click.Group):
+            yield from _commands(sub, path)
 
 
-COMMANDS = list(_commands(build_parser()))
+COMMANDS = list(_commands(cli))
 
 
 def test_the_command_line_has_every_command_of_the_design():
@@ -60,14 +57,37 @@ def test_the_command_line_has_every_command_of_the_design():
 
 @pytest.mark.parametrize(("path", "sub"), COMMANDS, ids=[p for p, _ in COMMANDS])
 def test_every_command_has_help_text(path, sub):
-    text = sub.format_help()
-    assert sub.description and len(sub.description) > 40, f"{path} has no description"
+    text = sub.get_help(click.Context(sub, info_name=path))
+    assert sub.help and len(sub.help) > 40, f"{path} has no description"
     assert "example" in text, f"{path} --help shows no example"
 
 
 @pytest.mark.parametrize("path", [p for p, _ in COMMANDS])
 def test_every_command_appears_in_the_docs(path):
     assert path in _all_docs(), f"`{path}` is in no README or docs/*.md page"
+
+
+OPTIONS = sorted(
+    {
+        (path, opt)
+        for path, sub in COMMANDS
+        for param in sub.params
+        if isinstance(param, click.Option)
+        for opt in param.opts
+        if opt.startswith("--") and opt != "--help"
+    }
+)
+
+
+@pytest.mark.parametrize(("path", "option"), OPTIONS, ids=[f"{p} {o}" for p, o in OPTIONS])
+def test_every_option_appears_in_the_docs(path, option):
+    assert f"{option}" in _all_docs(), f"`{path} {option}` is in no README or docs/*.md page"
+
+
+def test_the_shared_options_name_their_variables_in_the_docs():
+    docs = _all_docs()
+    for text in ("-c/--config", "FLEETSTAT_CONFIG", "--db", "FLEETSTAT_DB"):
+        assert text in docs
 
 
 @pytest.mark.parametrize("outcome", list(Outcome))

@@ -70,6 +70,7 @@ async def collect(
     *,
     cursors: Mapping[str, dict[str, Any]],
     on_result: Callable[[model.HostResult], None] | None = None,
+    on_start: Callable[[model.Client], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
     concurrency: int | None = None,
     clock: Clock = utcnow,
@@ -77,7 +78,8 @@ async def collect(
     """Collect from every client; return one ``HostResult`` per client, in config order.
 
     ``cursors`` maps ``client.address`` to the event cursor of its last answer.
-    ``on_result`` is called as each host finishes (so the caller can store it at once);
+    ``on_result`` is called as each host finishes (so the caller can store it at once),
+    ``on_start`` as each one starts;
     ``progress(done, total)`` after each. At most ``concurrency`` (default
     ``settings.concurrency``) hosts run at a time.
     """
@@ -88,6 +90,8 @@ async def collect(
     async def one(client: model.Client) -> model.HostResult:
         nonlocal done
         async with gate:
+            if on_start is not None:
+                on_start(client)
             cursor = dict(cursors.get(client.address) or {})
             result = await collect_one(client, settings, agent, cursor, clock)
         done += 1

@@ -17,7 +17,7 @@ import secrets
 import shutil
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -26,6 +26,7 @@ import asyncssh
 from aiosmtpd.controller import Controller
 
 from fleetstat import config, job, report
+from fleetstat.progress import Progress
 from fleetstat.store import Store
 
 CLIENT_IPS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
@@ -73,6 +74,7 @@ def main(folder: Path, *, keep: bool = False) -> int:
 
 async def _demo(folder: Path, keep: bool) -> int:
     folder.mkdir(parents=True, exist_ok=True)
+    _forget_last_run(folder)
     mail_dir = folder / "mail"
     mail_dir.mkdir(exist_ok=True)
     password = secrets.token_urlsafe(12)
@@ -82,6 +84,7 @@ async def _demo(folder: Path, keep: bool) -> int:
         servers = Servers(ports, smtp.port, mail_dir, password)
         config_path = write_config(folder, servers)
         loaded = config.load(config_path, environ={})
+        loaded = replace(loaded, settings=replace(loaded.settings, config=config_path))
         print(
             f"fleetstat demo: SSH server on {', '.join(f'{ip}:{p}' for ip, p in ports.items())}, "
             f"SMTP on 127.0.0.1:{smtp.port}, config {config_path}"
@@ -89,7 +92,8 @@ async def _demo(folder: Path, keep: bool) -> int:
         store = Store.open(loaded.settings.db)
         try:
             before = set(mail_dir.iterdir())
-            result = await job.run_pass(loaded, store, progress=report.ProgressBar())
+            with Progress(len(loaded.clients)) as progress:
+                result = await job.run_pass(loaded, store, progress=progress)
         finally:
             store.close()
         print()
@@ -104,6 +108,12 @@ async def _demo(folder: Path, keep: bool) -> int:
         smtp.stop()
         for server in ssh_servers:
             server.close()
+
+
+def _forget_last_run(folder: Path) -> None:
+    """Remove a previous demo's database: its servers had other ports, so other hosts."""
+    for name in ("fleetstat.db", "fleetstat.db-wal", "fleetstat.db-shm", "known_hosts"):
+        (folder / name).unlink(missing_ok=True)
 
 
 def write_config(folder: Path, servers: Servers) -> Path:

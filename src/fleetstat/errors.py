@@ -40,6 +40,10 @@ class StoreError(FleetstatError):
     exit_code = 3
 
 
+class NoDatabase(StoreError):
+    """A reading command found no fleetstat database at the URL (missing, empty, or older)."""
+
+
 class MailError(FleetstatError):
     """A mail could not be sent. ``permanent`` says whether trying again can help."""
 

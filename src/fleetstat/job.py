@@ -11,20 +11,38 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import os
+import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TextIO
 
 from fleetstat import collector, mail, notify
+from fleetstat import config as configs
 from fleetstat.errors import FleetstatError, StoreError
-from fleetstat.model import Config, HostResult, Outcome
+from fleetstat.model import Client, Config, HostResult, Outcome
 from fleetstat.store import Store
 
 Clock = Callable[[], datetime]
-Progress = Callable[[int, int], None]
+
+
+class Progress(Protocol):
+    """What a pass tells its display (``report.Progress``) as it goes."""
+
+    def waiting_for_lock(self, holder: str) -> None:
+        """Another pass holds the pass lock; ``holder`` says who (pid, machine, since)."""
+
+    def started(self, client: Client) -> None:
+        """``client`` is now in flight."""
+
+    def finished(self, result: HostResult) -> None:
+        """A host is done, with ``result``."""
+
+
 #: Collects one pass: ``collector.collect``'s signature (tests feed stored results through it).
 Collect = Callable[..., Awaitable[list[HostResult]]]
 
@@ -99,7 +117,9 @@ async def run_pass(
     pass's mails are composed (at most an alert mail and a digest per recipient) and
     flushed.
     """
-    async with pass_lock(lock_path(config)):
+    config = configs.with_passwords(config)  # the clients' secrets: read now, not at load
+    on_wait = progress.waiting_for_lock if progress is not None else None
+    async with pass_lock(lock_path(config), on_wait=on_wait):
         return await _run_pass(config, store, clock, progress, concurrency, collect)
 
 
@@ -115,12 +135,18 @@ async def _run_pass(  # noqa: PLR0917 (run_pass's arguments, passed on)
     run_id = await asyncio.to_thread(store.start_run, started)
     cursors = await asyncio.to_thread(store.cursors)
     writer = _Writer(config, store, run_id, clock)
+
+    def on_result(result: HostResult) -> None:
+        writer.put(result)
+        if progress is not None:
+            progress.finished(result)
+
     results = await collect(
         config.clients,
         config.settings,
         cursors=cursors,
-        on_result=writer.put,
-        progress=progress,
+        on_result=on_result,
+        on_start=progress.started if progress is not None else None,
         concurrency=concurrency,
     )
     await writer.drain()
@@ -224,17 +250,46 @@ def lock_path(config: Config) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def pass_lock(path: Path) -> AsyncIterator[None]:
-    """Hold an exclusive lock on ``path`` across processes, waiting without blocking the loop."""
+async def pass_lock(
+    path: Path, on_wait: Callable[[str], None] | None = None
+) -> AsyncIterator[None]:
+    """Hold an exclusive lock on ``path`` across processes, waiting without blocking the loop.
+
+    While it holds the lock, the file says who (pid, machine, command, since); when the
+    lock is taken, ``on_wait`` gets that text once before the wait.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
+    with path.open("a+") as handle:
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if on_wait is not None:
+                    on_wait(_holder(path))
+                    on_wait = None
                 await asyncio.sleep(LOCK_POLL)
+        _claim(handle)
         try:
             yield
         finally:
+            handle.truncate(0)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _claim(handle: TextIO) -> None:
+    """Write who holds the lock into its file (read by a pass that waits)."""
+    command = " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:2])
+    handle.truncate(0)
+    handle.write(
+        f"pid {os.getpid()} on {socket.gethostname()} ({command}) since {utcnow():%H:%M:%SZ}\n"
+    )
+    handle.flush()
+
+
+def _holder(path: Path) -> str:
+    """Who holds the pass lock at ``path``, as its holder wrote it."""
+    try:
+        return path.read_text().strip() or "another fleetstat process"
+    except OSError:
+        return "another fleetstat process"

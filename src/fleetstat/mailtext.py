@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 from typing import Any
 
 from fleetstat import alerts
@@ -114,7 +115,7 @@ def alert_facts(
         "state": str(state.state),
         "since": when(state.since),
         "runs": _runs(notice),
-        "history_command": history_command(client),
+        "history_command": history_command(client, config=settings.config),
         "builtin": rule.type in alerts.BUILTIN_TYPES,
     }
     if rule.type in alerts.BUILTIN_TYPES:
@@ -161,12 +162,18 @@ def _builtin_facts(notice: alerts.Notice, result: HostResult, settings: Settings
 
 
 def log_facts(
-    result: HostResult, *, run_id: int, host_id: int, since: datetime | None
+    result: HostResult,
+    *,
+    run_id: int,
+    host_id: int,
+    since: datetime | None,
+    config: Path | None = None,
 ) -> dict[str, Any]:
     """What the event-log digest says about one host of one run, as JSON-ready values.
 
-    ``since`` is the previous ok run's time (None: the client's first run). The events
-    themselves are read from ``security_events`` when the digest is composed.
+    ``since`` is the previous ok run's time (None: the client's first run); ``config``
+    is the config file the commands in the mail name. The events themselves are read
+    from ``security_events`` when the digest is composed.
     """
     answer = result.answer
     problems: list[str]
@@ -184,7 +191,7 @@ def log_facts(
         "outcome": str(result.outcome),
         "problems": problems,
         "since": when(since) if since else None,
-        "history_command": history_command(result.client, events=True),
+        "history_command": history_command(result.client, events=True, config=config),
     }
 
 
@@ -210,9 +217,14 @@ def _detail(notice: alerts.Notice) -> str:
     return detail
 
 
-def history_command(client: Client, *, events: bool = False) -> str:
-    """The command that shows a client's history: ``fleetstat history web01``."""
+def history_command(client: Client, *, events: bool = False, config: Path | None = None) -> str:
+    """The command that shows a client's history: ``fleetstat history web01 --config FILE``.
+
+    With the ``config`` it reads the same database from any folder.
+    """
     command = f"fleetstat history {shlex.quote(client.label)}"
+    if config is not None:
+        command += f" --config {shlex.quote(str(config))}"
     return command + " --events" if events else command
 
 

@@ -59,6 +59,8 @@ class Client:
     timeout: float | None = None
     alerts: tuple[AlertRule, ...] = ()
     line: int = 0
+    #: ``password-env``: the variable that holds the password, read when a pass connects.
+    password_env: str | None = None
 
     @property
     def address(self) -> str:
@@ -105,6 +107,8 @@ class Settings:
     mail_templates: Path | None = None
     mail_expire: float = 86400.0
     smtp: SmtpSettings = SmtpSettings()
+    #: The config file these settings came from (absolute), for the commands in mail hints.
+    config: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,9 @@ def after_host(  # noqa: PLR0917 (the host transaction's caller passes these in 
         for notice in notices
     ]
     since = queries.previous_ok_at(session, host_id, run_id)
-    log_facts = mailtext.log_facts(result, run_id=run_id, host_id=host_id, since=since)
+    log_facts = mailtext.log_facts(
+        result, run_id=run_id, host_id=host_id, since=since, config=settings.config
+    )
     kept = 0
     for recipient in client.mail:
         for notice, fact in facts:

@@ -2,31 +2,79 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import sys
-import time
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, TextIO
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy.engine import make_url
+if TYPE_CHECKING:
+    from fleetstat.job import PassReport
+    from fleetstat.mail import FlushReport
+    from fleetstat.model import Event, HostResult
+    from fleetstat.silences import CurrentAlert
+    from fleetstat.store.queries import AttemptRow, HostRow
+    from fleetstat.store.silences import SilenceRow
 
-from fleetstat.job import PassReport
-from fleetstat.mail import FlushReport
-from fleetstat.model import Event, HostResult
-from fleetstat.silences import CurrentAlert
-from fleetstat.store.queries import AttemptRow, HostRow
-from fleetstat.store.silences import SilenceRow
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | None = None) -> str:
+    """A table for ``out`` (stdout): fitted to its terminal, colour only on a terminal.
+
+    Every column but the last is as wide as its widest cell; the last (a detail or an
+    error) is cut with ``…`` when the terminal is narrower. Not on a terminal, nothing is
+    cut and there is no colour. An ``OUTCOME`` column shows ``ok`` green, others red.
+    """
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    out = out or sys.stdout
+    widths = [max([len(h), *(len(str(row[n])) for row in rows)]) for n, h in enumerate(headers)]
+    # Columns are 3 apart (padding and rule); only the last one gives way on a terminal.
+    room = terminal_width(out) - sum(widths[:-1]) - 3 * (len(widths) - 1)
+    shown = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for n, header in enumerate(headers):
+        last = n == len(headers) - 1
+        shown.add_column(
+            header, no_wrap=True, overflow="ellipsis", max_width=max(room, 4) if last else None
+        )
+    outcome = list(headers).index("OUTCOME") if "OUTCOME" in headers else None
+    for row in rows:
+        cells = [Text(str(cell)) for cell in row]  # Text: a "[" in an error is no markup
+        if outcome is not None:
+            cells[outcome].stylize("green" if row[outcome] == "ok" else "red")
+        shown.add_row(*cells)
+    return render(shown, out)
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain left-aligned text table, columns as wide as their widest cell."""
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
-    lines = [headers, ["-" * w for w in widths], *rows]
-    return "\n".join(
-        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip()
-        for line in lines
+def terminal_width(out: TextIO) -> int:
+    """Columns of the terminal ``out`` writes to (``COLUMNS`` wins); unbounded for a pipe."""
+    import shutil
+
+    return shutil.get_terminal_size().columns if out.isatty() else 100_000
+
+
+def render(renderable: Any, out: TextIO) -> str:
+    """``renderable`` (rich) as text for ``out``: its terminal's width and colour, or plain."""
+    import io
+
+    from rich.console import Console
+
+    tty = out.isatty()
+    console = Console(
+        file=io.StringIO(),
+        width=terminal_width(out),
+        force_terminal=tty,
+        color_system="auto" if tty else None,
+        highlight=False,
     )
+    console.print(renderable)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    return "\n".join(line.rstrip() for line in text.splitlines())
 
 
 def percent(value: float | None) -> str:
@@ -58,19 +106,42 @@ def when(moment: datetime | None) -> str:
 
 def pass_table(report: PassReport) -> str:
     """The table printed after ``fleetstat run``: one row per host, then a summary line."""
-    rows = [_result_row(r, report.unstored.get(r.client.address)) for r in report.results]
-    text = table(["HOST", "IP", "OUTCOME", "CPU", "MEMORY", "UPTIME", "DETAIL"], rows)
+    clients = [r.client for r in report.results]
+    shared = shared_ips(client.ip for client in clients)
+    rows = [_result_row(r, report.unstored.get(r.client.address), shared) for r in report.results]
+    headers = ["HOST", "IP", "OUTCOME", "CPU", "MEMORY", "UPTIME", "DETAIL"]
+    text = table(*with_groups(headers, rows, clients))
     return f"{text}\n\n{summary(report)}"
 
 
-def _result_row(result: HostResult, unstored: str | None) -> list[str]:
+def shared_ips(ips: Iterable[str]) -> set[str]:
+    """The IPs that more than one host has (those are shown as ``ip:port``)."""
+    seen = Counter(ips)
+    return {ip for ip, count in seen.items() if count > 1}
+
+
+def with_groups(
+    headers: list[str], rows: list[list[str]], owners: Sequence[object]
+) -> tuple[list[str], list[list[str]]]:
+    """A GROUP column after HOST when any of ``owners`` (one per row) is in a group."""
+    groups = [getattr(owner, "group", None) for owner in owners]
+    if not any(groups):
+        return headers, rows
+    return (
+        [headers[0], "GROUP", *headers[1:]],
+        [[row[0], group or "-", *row[1:]] for row, group in zip(rows, groups, strict=True)],
+    )
+
+
+def _result_row(result: HostResult, unstored: str | None, shared: set[str]) -> list[str]:
     answer = result.answer
     detail = result.error or ""
     if unstored:
         detail = f"NOT STORED: {unstored}"
+    client = result.client
     return [
-        result.client.label,
-        result.client.ip,
+        client.label,
+        client.address if client.ip in shared else client.ip,
         result.outcome.value,
         percent(answer.cpu.percent if answer and answer.cpu else None),
         percent(answer.memory.percent if answer and answer.memory else None),
@@ -79,9 +150,9 @@ def _result_row(result: HostResult, unstored: str | None) -> list[str]:
     ]
 
 
-def _one_line(text: str, limit: int = 70) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+def _one_line(text: str) -> str:
+    """``text`` on one line; a table cuts it to the terminal, a pipe gets it whole."""
+    return " ".join(text.split())
 
 
 def summary(report: PassReport) -> str:
@@ -109,8 +180,8 @@ def pass_json(report: PassReport) -> dict[str, Any]:
     """The pass as a JSON-ready dict (``fleetstat run --json``)."""
     return {
         "run_id": report.run_id,
-        "started_at": report.started_at.isoformat(),
-        "finished_at": report.finished_at.isoformat(),
+        "started_at": iso(report.started_at),
+        "finished_at": iso(report.finished_at),
         "duration_seconds": round(report.duration, 3),
         "ok": report.ok,
         "failed": report.failed,
@@ -129,8 +200,13 @@ def pass_json(report: PassReport) -> dict[str, Any]:
 
 def _result_json(result: HostResult, unstored: str | None) -> dict[str, Any]:
     answer = result.answer
+    events_error = (
+        "; ".join(text for part, text in answer.errors if part == "events") if answer else ""
+    )
     return {
         "name": result.client.label,
+        # The client's inventory group, once the config has groups (None until then).
+        "group": getattr(result.client, "group", None),
         "ip": result.client.ip,
         "port": result.client.port,
         "outcome": result.outcome.value,
@@ -141,54 +217,72 @@ def _result_json(result: HostResult, unstored: str | None) -> dict[str, Any]:
         "cpu_percent": answer.cpu.percent if answer and answer.cpu else None,
         "memory_percent": answer.memory.percent if answer and answer.memory else None,
         "uptime_seconds": answer.uptime if answer else None,
-        "events": len(answer.events) if answer else None,
+        # None when the event log was not read; ``events_error`` then says why.
+        "events": len(answer.events) if answer and not events_error else None,
+        "events_error": events_error or None,
     }
 
 
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with ``Z``: ``2026-11-27T12:00:02.5Z``; a naive time is taken as UTC."""
+    if moment is None:
+        return None
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.isoformat().replace("+00:00", "Z")
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with dataclasses as dicts, times as ``iso``, enums as values, paths as text."""
+    if isinstance(obj, datetime):
+        return iso(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(key): jsonable(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(item) for item in obj]
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` as compact JSON on one line (``jsonable`` first)."""
+    return json.dumps(jsonable(obj), separators=(",", ":"), ensure_ascii=False)
+
+
 def dump_json(obj: Any) -> None:
-    """Print ``obj`` as one JSON document on stdout."""
-    print(json.dumps(obj, indent=2, default=str))
-
-
-class ProgressBar:
-    """A one-line progress bar on a terminal (stderr); silent when stderr is not a terminal."""
-
-    def __init__(self, out: TextIO | None = None, *, width: int = 30) -> None:
-        self._out = out or sys.stderr
-        self._width = width
-        self._enabled = self._out.isatty()
-        self._start = time.monotonic()
-
-    def __call__(self, done: int, total: int) -> None:
-        """Redraw for ``done`` of ``total`` hosts."""
-        if not self._enabled or total == 0:
-            return
-        filled = self._width * done // total
-        bar = "#" * filled + "." * (self._width - filled)
-        elapsed = time.monotonic() - self._start
-        self._out.write(f"\r[{bar}] {done}/{total} hosts  {elapsed:.0f} s")
-        if done == total:
-            self._out.write("\r" + " " * (self._width + 40) + "\r")
-        self._out.flush()
+    """Print ``obj`` as one compact JSON document on one line of stdout."""
+    print(json_text(obj))
 
 
 def hosts_table(rows: Sequence[HostRow]) -> str:
-    """``fleetstat hosts``: one row per host, its latest outcome and figures."""
+    """``fleetstat hosts``: one row per host, its latest outcome and figures.
+
+    The IP column shows ``ip:port`` for the hosts that share their IP with another.
+    """
+    shared = shared_ips(row.ip for row in rows)
+    headers = ["HOST", "IP", "OUTCOME", "CPU", "MEMORY", "UPTIME", "LAST OK", "OS"]
     return table(
-        ["HOST", "IP", "OUTCOME", "CPU", "MEMORY", "UPTIME", "LAST OK", "OS"],
-        [
+        *with_groups(
+            headers,
             [
-                row.name,
-                row.ip,
-                "retired" if row.retired_at else (row.last_outcome or "-"),
-                percent(row.cpu_percent),
-                percent(row.mem_percent),
-                duration(row.uptime_seconds),
-                when(row.last_ok_at),
-                row.os_name or "-",
-            ]
-            for row in rows
-        ],
+                [
+                    row.name,
+                    row.address if row.ip in shared else row.ip,
+                    "retired" if row.retired_at else (row.last_outcome or "-"),
+                    percent(row.cpu_percent),
+                    percent(row.mem_percent),
+                    duration(row.uptime_seconds),
+                    when(row.last_ok_at),
+                    row.os_name or "-",
+                ]
+                for row in rows
+            ],
+            rows,
+        )
     )
 
 
@@ -269,7 +363,7 @@ def events_table(events: Sequence[Event]) -> str:
                 event.level,
                 event.user or "-",
                 event.source_ip or "-",
-                _one_line(event.message, 60),
+                _one_line(event.message),
             ]
             for event in events
         ],
@@ -288,4 +382,6 @@ def flush_line(flushed: FlushReport) -> str:
 
 def safe_url(url: str) -> str:
     """A database URL with its password hidden, fit to print."""
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)

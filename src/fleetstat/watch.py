@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import signal
 import sys
 import time
 from typing import TextIO
 
-from fleetstat import job, mail
+from fleetstat import config as configs
+from fleetstat import interrupt, job, mail
 from fleetstat.errors import FleetstatError, UsageError
 from fleetstat.model import Config
+from fleetstat.progress import Progress
+from fleetstat.report import json_text
 from fleetstat.store import Store
 
 #: The shortest period ``watch --every`` accepts, in seconds: a pass over SSH takes
@@ -41,17 +42,31 @@ def watch(
 ) -> int:
     """Run a pass every ``period`` seconds until SIGTERM/SIGINT or ``max_passes``; return 0.
 
-    A pass longer than the period delays the next one; passes never overlap.
+    A pass longer than the period delays the next one; passes never overlap. The first
+    signal stops after the pass in flight; a second cancels that pass (``Interrupted``).
     """
-    return asyncio.run(
+    configs.with_passwords(config)  # an unset password-env stops watch before the first pass
+    stop = asyncio.Event()
+
+    def stop_after_this_pass(signum: int) -> None:
+        print(
+            f"fleetstat: stopping after this pass — {interrupt.again(signum)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        stop.set()
+
+    return interrupt.run(
         _watch(
             config,
             period,
             out or sys.stdout,
+            stop,
             as_json=as_json,
             concurrency=concurrency,
             max_passes=max_passes,
-        )
+        ),
+        graceful=stop_after_this_pass,
     )
 
 
@@ -59,15 +74,12 @@ async def _watch(
     config: Config,
     period: float,
     out: TextIO,
+    stop: asyncio.Event,
     *,
     as_json: bool,
     concurrency: int | None,
     max_passes: int | None,
 ) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     store = Store.open(config.settings.db)
     passes = 0
     try:
@@ -89,18 +101,17 @@ async def _watch(
         )
     finally:
         store.close()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
     return 0
 
 
 async def _one_pass(config: Config, store: Store, concurrency: int | None, as_json: bool) -> str:
     """Run one pass and return its log line; an error of the pass is logged, not fatal."""
     try:
-        report = await job.run_pass(config, store, concurrency=concurrency)
+        quiet = Progress(len(config.clients), live=False)  # says a wait for the lock only
+        report = await job.run_pass(config, store, progress=quiet, concurrency=concurrency)
     except FleetstatError as err:
         if as_json:
-            return json.dumps({"time": job.utcnow().isoformat(), "error": str(err)})
+            return json_text({"time": job.utcnow(), "error": str(err)})
         return f"{job.utcnow():%Y-%m-%dT%H:%M:%SZ} pass failed: {err}"
     return log_line(report, as_json=as_json)
 
@@ -110,9 +121,9 @@ def log_line(report: job.PassReport, *, as_json: bool) -> str:
     failed = [f"{r.client.label} {r.outcome.value}" for r in report.results if r.answer is None]
     sent = report.mail.sent if report.mail else 0
     if as_json:
-        return json.dumps(
+        return json_text(
             {
-                "time": report.finished_at.isoformat(),
+                "time": report.finished_at,
                 "run_id": report.run_id,
                 "hosts": len(report.results),
                 "ok": report.ok,

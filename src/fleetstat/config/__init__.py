@@ -34,6 +34,7 @@ from fleetstat.config.attributes import (
     env_names,
 )
 from fleetstat.config.build import parse
+from fleetstat.config.secrets import with_passwords
 from fleetstat.config.settings import settings_from_env, sqlite_relative_to
 from fleetstat.config.tree import Node, parse_tree
 from fleetstat.config.values import Invalid, _duration
@@ -64,6 +65,7 @@ __all__ = [
     "parse_tree",
     "settings_from_env",
     "sqlite_relative_to",
+    "with_passwords",
 ]
 
 

@@ -164,26 +164,14 @@ def _client(node: Node, src: _Source) -> Client:
             attr="password-env",
         )
     values = _values(node, src)
-    if "password-env" in node.attrs:
-        values["password"] = _env_password(node, values["password"], src)
+    if "password-env" in node.attrs:  # read when a pass connects: config.with_passwords
+        values["password_env"] = values.pop("password")
     if "keyfile" in values:
         values["keyfile"] = _keyfile(node, values["keyfile"], src)
     values.setdefault("name", values["ip"])
     alerts = tuple(_alert(child, src) for child in node.children)
     _no_duplicate_rules(node, alerts, src)
     return Client(**values, alerts=alerts, line=node.line)
-
-
-def _env_password(node: Node, name: str, src: _Source) -> str:
-    password = src.environ.get(name)
-    if not password:
-        raise src.error(
-            node,
-            f"password-env names {name}, which is not set (or empty)",
-            f"set {name} in fleetstat's environment, or use keyfile",
-            attr="password-env",
-        )
-    return password
 
 
 def _keyfile(node: Node, path: Path, src: _Source) -> Path:

@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from fleetstat import model
-from fleetstat.errors import StoreError
+from fleetstat.errors import NoDatabase, StoreError
 from fleetstat.store import migrations, queries, writes
 from fleetstat.store.queries import AttemptRow, HostRow
 
-__all__ = ["AttemptRow", "HostRow", "Store"]
+__all__ = ["AttemptRow", "HostRow", "NoDatabase", "Store"]
 
 #: Seconds a SQLite writer waits for another writer's lock before giving up.
 DEFAULT_BUSY_TIMEOUT = 30.0
@@ -63,6 +63,37 @@ class Store:
             store.close()
             raise
         return store
+
+    @classmethod
+    def open_existing(cls, url: str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
+        """Open, read-only, a database that already holds fleetstat's newest schema.
+
+        Nothing is created or migrated: a missing SQLite file, a database without
+        fleetstat's tables, or one at an older revision raise ``NoDatabase`` with a hint;
+        every transaction is read-only (SQLite ``query_only``, PostgreSQL and MariaDB
+        read-only sessions).
+        """
+        parsed = _parse(url)
+        path = _sqlite_path(parsed)
+        if path is not None and not path.is_file():
+            raise NoDatabase(_no_database(url, "the file does not exist"))
+        store = cls(_engine(parsed, busy_timeout, readonly=True))
+        try:
+            store._require_head(url)
+        except StoreError:
+            store.close()
+            raise
+        return store
+
+    def _require_head(self, url: str) -> None:
+        """NoDatabase unless the database is at the newest revision this code knows."""
+        revision = self.revision()
+        if revision is None:
+            raise NoDatabase(_no_database(url, "it holds no fleetstat tables"))
+        if revision != migrations.head():
+            raise NoDatabase(
+                _no_database(url, f"its schema is at revision {revision}, older than this code")
+            )
 
     @property
     def engine(self) -> Engine:
@@ -200,17 +231,47 @@ def _prepare_sqlite_folder(url: URL) -> None:
         raise StoreError(f"cannot create the folder of the database {path}: {err}") from err
 
 
-def _engine(url: URL, busy_timeout: float) -> Engine:
+def _no_database(url: str, why: str) -> str:
+    shown = _parse(url).render_as_string(hide_password=True)
+    return (
+        f"no fleetstat database at {shown}: {why}\n"
+        "  fix: name the database the collector writes with --config CLIENTS.XML or --db URL "
+        "(or FLEETSTAT_DB); to create or update it, run: fleetstat db upgrade --db URL"
+    )
+
+
+def _engine(url: URL, busy_timeout: float, *, readonly: bool = False) -> Engine:
     if _sqlite_path(url) is not None:
         url = url.set(database=str(_sqlite_path(url)))
     try:
-        if url.get_backend_name() == "sqlite":
+        backend = url.get_backend_name()
+        if backend == "sqlite":
             engine = create_engine(url, **_sqlite_pool(url))
-            event.listen(engine, "connect", _sqlite_pragmas(busy_timeout))
+            event.listen(engine, "connect", _sqlite_pragmas(busy_timeout, readonly=readonly))
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        if readonly:
+            event.listen(engine, "connect", _read_only_session(backend))
+        return engine
     except (ArgumentError, ImportError) as err:
         raise StoreError(f"cannot use the database {url!r}: {err}") from err
+
+
+def _read_only_session(backend: str) -> Any:
+    """A connect hook that makes every transaction of the connection read-only."""
+    statement = (
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
+        if backend == "postgresql"
+        else "SET SESSION TRANSACTION READ ONLY"
+    )
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(statement)
+        cursor.close()
+        dbapi_connection.commit()
+
+    return on_connect
 
 
 def _sqlite_pool(url: URL) -> dict[str, Any]:
@@ -220,18 +281,22 @@ def _sqlite_pool(url: URL) -> dict[str, Any]:
     return {}
 
 
-def _sqlite_pragmas(busy_timeout: float) -> Any:
+def _sqlite_pragmas(busy_timeout: float, *, readonly: bool = False) -> Any:
     """A connect hook: WAL journal, foreign keys on, wait ``busy_timeout`` s for locks.
 
     ``synchronous = NORMAL`` is safe in WAL mode (never a corrupt file); a power cut may
     lose the last commits, not a crash of fleetstat. It saves an fsync per host result.
+    A ``readonly`` connection leaves the journal mode alone and refuses every write.
     """
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        if readonly:
+            cursor.execute("PRAGMA query_only = ON")
+        else:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 

@@ -1,0 +1,118 @@
+"""``fleetstat hosts`` and ``fleetstat history``: the commands that read the database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import click
+
+from fleetstat.cli import cli, common
+from fleetstat.cli.common import Group, Target
+
+
+@cli.group(
+    "hosts",
+    cls=Group,
+    invoke_without_command=True,
+    no_args_is_help=False,
+    help=common.help_text(
+        "show the latest state of every host in the database",
+        "One row per host: its last outcome, CPU %, memory %, uptime and when it last "
+        "answered; a client removed from the config shows as retired.",
+        ["fleetstat hosts --db sqlite:///fleetstat.db", "fleetstat hosts -c clients.xml --json"],
+    ),
+    short_help="show the latest state of every host in the database",
+)
+@common.target_options()
+@common.json_option()
+@click.pass_context
+def hosts(ctx: click.Context, target: Target, as_json: bool) -> int:
+    if ctx.invoked_subcommand is not None:
+        return 0
+    from fleetstat import report
+    from fleetstat.store import Store
+
+    store = Store.open_existing(target.settings().db)
+    try:
+        rows = store.latest_hosts()
+    finally:
+        store.close()
+    if as_json:
+        report.dump_json(rows)
+        return 0
+    if not rows:
+        print("no hosts yet: run `fleetstat run --config FILE` first")
+        return 0
+    print(report.hosts_table(rows))
+    return 0
+
+
+@common.command(
+    hosts,
+    "forget",
+    "delete the whole history of a retired host",
+    "A client removed from the config is retired by the next pass; this deletes its samples, "
+    "events, attempts and alert states. A host still in the config is refused.",
+    ["fleetstat hosts forget old-web03 --config clients.xml"],
+)
+@click.argument("host", metavar="HOST")
+@common.target_options()
+def forget(target: Target, host: str) -> int:
+    from fleetstat import retirement
+    from fleetstat.cli.alerting import writable
+
+    store = writable(target)
+    try:
+        removed = retirement.forget(store, host)
+    finally:
+        store.close()
+    print(f"forgot {host}: {removed} rows deleted")
+    return 0
+
+
+@common.command(
+    cli,
+    "history",
+    "show the recent runs of one host",
+    "Each attempt with its outcome, error, CPU % and memory %, newest first; with "
+    "--events, the host's stored security events instead.",
+    [
+        "fleetstat history web01 --config clients.xml",
+        "fleetstat history 10.0.0.5 --limit 100",
+        "fleetstat history web01 --events",
+    ],
+)
+@click.argument("host", metavar="HOST")
+@common.target_options()
+@click.option("--limit", type=click.IntRange(min=1), default=20, metavar="N", help="how many rows")
+@click.option("--events", is_flag=True, help="the security events, newest first")
+@common.json_option()
+def history(target: Target, host: str, limit: int, events: bool, as_json: bool) -> int:
+    from fleetstat import report
+    from fleetstat.store import Store
+
+    store = Store.open_existing(target.settings().db)
+    try:
+        if events:
+            found = store.events_of_host(host, limit=limit)
+            return _show(host, as_json, "security events", found, report.events_table)
+        attempts = store.history(host, limit=limit)
+        return _show(host, as_json, "runs", attempts, report.history_table)
+    finally:
+        store.close()
+
+
+def _show(
+    host: str, as_json: bool, what: str, rows: Sequence[object], text: Callable[..., str]
+) -> int:
+    """Print ``rows`` as JSON or as ``text(rows)``; 1 when there are none."""
+    from fleetstat import report
+
+    if as_json:
+        report.dump_json(rows)
+        return 0
+    if not rows:
+        print(f"no {what} recorded for {host!r} (give its name, IP or ip:port)")
+        return 1
+    print(text(rows))
+    return 0
