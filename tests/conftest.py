@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.sshd",
     "tests.support.smtp",
     "tests.support.databases",
+    "tests.support.private_postgres",
 ]

@@ -285,35 +285,6 @@ def test_watch_runs_passes_and_stops_cleanly_on_sigterm(
     assert unfinished == 0
 
 
-def test_a_pass_waits_while_another_process_holds_the_pass_lock(tmp_path):
-    import asyncio
-
-    from fleetstat.job import pass_lock
-
-    lock = tmp_path / "pass.lock"
-    code = (
-        "import asyncio\n"
-        "from pathlib import Path\n"
-        "from fleetstat.job import pass_lock\n"
-        "async def main():\n"
-        f"    async with pass_lock(Path({str(lock)!r})):\n"
-        "        print('got it', flush=True)\n"
-        "asyncio.run(main())\n"
-    )
-
-    async def hold_while_the_other_waits() -> subprocess.Popen[str]:
-        async with pass_lock(lock):
-            other = subprocess.Popen(
-                [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True
-            )
-            await asyncio.sleep(1.0)
-            assert other.poll() is None  # still waiting for the lock
-        return other
-
-    other = asyncio.run(hold_while_the_other_waits())
-    assert other.communicate(timeout=10)[0] == "got it\n"
-
-
 def test_history_events_lists_the_stored_security_events_newest_first(tmp_path, capsys):
     from datetime import UTC, datetime
 

@@ -13,8 +13,6 @@ import subprocess
 import sys
 import time
 
-from fleetstat import config as configs
-from fleetstat import job
 from tests.test_cli_signals import silent_host, wait_for_the_pass, write_config
 
 __all__ = ["silent_host"]
@@ -66,11 +64,10 @@ def test_a_pass_waiting_for_the_lock_says_so_and_who_holds_it(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     path = write_config(tmp_path, port)
-    lock = job.lock_path(configs.load(path))
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock = tmp_path / "fleetstat.db.pass-lock"  # the store's pass lock of a SQLite database
     with lock.open("a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        held.write("pid 4242 on monitor01 (fleetstat watch) since 2026-11-27 12:00:00Z\n")
+        held.write("monitor01 4242 2026-11-27T12:00:00+00:00\n")
         held.flush()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETSTAT_")}
         run = subprocess.Popen(
@@ -84,7 +81,7 @@ def test_a_pass_waiting_for_the_lock_says_so_and_who_holds_it(tmp_path):
         line = run.stderr.readline()
         assert line == (
             "fleetstat: waiting for the pass lock, held by pid 4242 on monitor01 "
-            "(fleetstat watch) since 2026-11-27 12:00:00Z\n"
+            "since 2026-11-27 12:00:00 UTC\n"
         )
         time.sleep(0.5)
         assert run.poll() is None

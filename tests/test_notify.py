@@ -236,11 +236,11 @@ def test_a_changed_host_key_warns_of_an_attack_every_pass(fleet: Fleet) -> None:
 def test_a_failed_alert_write_leaves_no_sample_of_that_host(fleet: Fleet) -> None:
     run_id = fleet.store.start_run(T0, "collector-1")
 
-    def broken(_session: Any, _host_id: int) -> None:
+    def broken(_session: Any, _done: Any) -> None:
         raise StoreError("the alert states could not be written")
 
     with pytest.raises(StoreError):
-        fleet.store.record(run_id, fleet.ok(cpu=90.0), T0, then=broken)
+        fleet.store.record(run_id, fleet.ok(cpu=90.0), T0, within=broken)
     with fleet.store.session() as session:
         assert session.scalar(select(func.count()).select_from(Sample)) == 0
         assert session.scalar(select(func.count()).select_from(Host)) == 0
@@ -250,10 +250,10 @@ def test_events_stored_by_a_pass_that_stopped_short_are_mailed_by_the_next(fleet
     run_id = fleet.store.start_run(T0, "collector-1")
     result = fleet.ok(replace(WEB, alerts=()), events=(event("7"),))
 
-    def alerts_and_mail(session: Any, host_id: int) -> None:
-        notify.after_host(session, run_id, host_id, result, fleet.settings, T0)
+    def alerts_and_mail(session: Any, done: Any) -> None:
+        notify.after_host(session, run_id, done.host_id, result, fleet.settings, T0)
 
-    fleet.store.record(run_id, result, T0, then=alerts_and_mail)  # then the collector died
+    fleet.store.record(run_id, result, T0, within=alerts_and_mail)  # then the collector died
     fleet.now += timedelta(minutes=5)
     fleet.run(fleet.ok(replace(WEB, alerts=())))
     digests = digests_of(fleet.new_mails(), OPS)
@@ -275,7 +275,7 @@ def test_two_collectors_on_the_same_result_mail_firing_once(
     try:
         run_id = stores[0].start_run(T0, "collector-1")
         result = ok_result(WEB, T0, cpu=87.2)
-        host_id = stores[0].record(run_id, result, T0)
+        host_id = stores[0].record(run_id, result, T0).host_id
         barrier = threading.Barrier(2)
         errors: list[StoreError] = []
 

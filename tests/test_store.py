@@ -44,7 +44,9 @@ def count(store: Store, table: type[Any]) -> int:
 def record_ok(store: Store, at: datetime, ans: model.Answer, **kw: Any) -> tuple[int, int]:
     """One run at ``at`` in which the host answered ``ans``; (run id, host id)."""
     run_id = store.start_run(at, "collector01")
-    host_id = store.record(run_id, answers.ok_result(at, ans, **kw), at + timedelta(seconds=2))
+    host_id = store.record(
+        run_id, answers.ok_result(at, ans, **kw), at + timedelta(seconds=2)
+    ).host_id
     store.finish_run(run_id, at + timedelta(seconds=3), 1, 1)
     return run_id, host_id
 
@@ -165,7 +167,7 @@ def test_failed_outcome_stores_an_attempt_and_keeps_the_old_cursor(store: Store)
     later = T0 + timedelta(minutes=5)
     run_id = store.start_run(later)
     failed = answers.failed_result(later, model.Outcome.AUTH_FAILED, "Permission denied")
-    assert store.record(run_id, failed, later) == host_id
+    assert store.record(run_id, failed, later).host_id == host_id
 
     assert count(store, Sample) == 1
     assert store.cursors() == {"127.0.0.1:22": answers.cursor_after(evts)}
@@ -243,7 +245,7 @@ def test_records_can_come_from_another_thread(store: Store) -> None:
     run_id = store.start_run(T0)
     done: list[int] = []
     result = answers.ok_result(T0, answers.answer(T0))
-    worker = threading.Thread(target=lambda: done.append(store.record(run_id, result, T0)))
+    worker = threading.Thread(target=lambda: done.append(store.record(run_id, result, T0).host_id))
     worker.start()
     worker.join()
 
@@ -394,7 +396,7 @@ def test_a_full_sqlite_disk_is_a_store_error_and_stores_nothing(sqlite_url: str)
 def test_a_locked_sqlite_database_is_a_store_error_and_the_next_record_works(
     sqlite_url: str,
 ) -> None:
-    store = Store.open(sqlite_url, busy_timeout=0.1)
+    store = Store.open(sqlite_url, timeout=0.1)
     other = Store.open(sqlite_url)
     try:
         run_id = store.start_run(T0)

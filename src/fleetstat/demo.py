@@ -89,7 +89,7 @@ async def _demo(folder: Path, keep: bool) -> int:
             f"fleetstat demo: SSH server on {', '.join(f'{ip}:{p}' for ip, p in ports.items())}, "
             f"SMTP on 127.0.0.1:{smtp.port}, config {config_path}"
         )
-        store = Store.open(loaded.settings.db)
+        store = Store.open(loaded.settings.db, timeout=loaded.settings.db_timeout)
         try:
             before = set(mail_dir.iterdir())
             with Progress(len(loaded.clients)) as progress:

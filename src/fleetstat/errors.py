@@ -44,6 +44,11 @@ class NoDatabase(StoreError):
     """A reading command found no fleetstat database at the URL (missing, empty, or older)."""
 
 
+class StoreUnavailable(StoreError):
+    """The database is away: down, unreachable, or did not answer within ``db-timeout``.
+    Trying again later may help (what ``Store.record`` could not write is spooled)."""
+
+
 class MailError(FleetstatError):
     """A mail could not be sent. ``permanent`` says whether trying again can help."""
 

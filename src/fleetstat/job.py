@@ -8,26 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import logging
-import os
-import socket
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Protocol
 
-from fleetstat import collector, mail, notify
+from sqlalchemy.orm import Session
+
+from fleetstat import collector, mail, notify, writer
 from fleetstat import config as configs
-from fleetstat.errors import FleetstatError, StoreError
+from fleetstat.errors import FleetstatError, StoreError, StoreUnavailable
 from fleetstat.model import Client, Config, HostResult, Outcome
-from fleetstat.store import Store
+from fleetstat.store import Recorded, Store
+from fleetstat.store.spool import Spool
 
 Clock = Callable[[], datetime]
+#: Collects one pass: ``collector.collect``'s signature (tests feed stored results through it).
+Collect = Callable[..., Awaitable[list[HostResult]]]
 
 
 class Progress(Protocol):
@@ -42,9 +42,6 @@ class Progress(Protocol):
     def finished(self, result: HostResult) -> None:
         """A host is done, with ``result``."""
 
-
-#: Collects one pass: ``collector.collect``'s signature (tests feed stored results through it).
-Collect = Callable[..., Awaitable[list[HostResult]]]
 
 log = logging.getLogger("fleetstat.job")
 
@@ -61,9 +58,10 @@ def utcnow() -> datetime:
 class PassReport:
     """What one pass did.
 
-    ``unstored`` maps a client address to why its result was not stored; ``run_error``
-    says why the run itself could not be closed in the database (its results may still
-    have been stored host by host).
+    ``unstored`` maps a client address to why its result was not stored (``spooled`` of
+    them are kept in the spool for the next pass); ``run_error`` says why the run itself
+    could not be closed in the database (its results may still have been stored host by
+    host). ``replayed`` counts the results of earlier passes written back first.
     """
 
     run_id: int
@@ -74,6 +72,8 @@ class PassReport:
     mail: mail.FlushReport | None
     mail_error: str | None = None
     run_error: str | None = None
+    spooled: int = 0
+    replayed: int = 0
 
     @property
     def ok(self) -> int:
@@ -109,17 +109,18 @@ async def run_pass(
 ) -> PassReport:
     """Collect from every client of ``config`` and store, alert and mail as each host finishes.
 
-    Only one pass runs at a time on one database (a lock file that holds across
-    processes; a second pass waits). Database writes run in one worker thread, in the
-    order results arrive, so the SSH event loop never waits on the database; each host
-    result, its alert states and what it gives to mail are one transaction, and a
-    write that fails is reported for that host and the pass goes on. At the end the
-    pass's mails are composed (at most an alert mail and a digest per recipient) and
-    flushed.
+    Only one pass runs at a time on one database (``pass_lock``; a second pass waits).
+    First the results earlier passes spooled are written back. Database writes run in
+    one worker thread, in the order results arrive, so the SSH event loop never waits
+    on the database; a write that fails because the database is away is tried again
+    while the pass lasts, and what is left is spooled for the next pass (``writer``).
+    Each host result, its alert states and what it gives to mail are one transaction.
+    At the end the pass's mails are composed (at most an alert mail and a digest per
+    recipient) and flushed.
     """
     config = configs.with_passwords(config)  # the clients' secrets: read now, not at load
     on_wait = progress.waiting_for_lock if progress is not None else None
-    async with pass_lock(lock_path(config), on_wait=on_wait):
+    async with pass_lock(store, on_wait=on_wait):
         return await _run_pass(config, store, clock, progress, concurrency, collect)
 
 
@@ -132,12 +133,16 @@ async def _run_pass(  # noqa: PLR0917 (run_pass's arguments, passed on)
     collect: Collect,
 ) -> PassReport:
     started = clock()
+    write = _write_with(config, store, clock)
+    spool = Spool(spool_folder(config, store))
+    clients = {c.address: c for c in config.clients}
+    replayed = await asyncio.to_thread(writer.replay, store, spool, clients, write)
     run_id = await asyncio.to_thread(store.start_run, started)
     cursors = await asyncio.to_thread(store.cursors)
-    writer = _Writer(config, store, run_id, clock)
+    results_writer = writer.Writer(run_id, write, spool)
 
     def on_result(result: HostResult) -> None:
-        writer.put(result)
+        results_writer.put(result)
         if progress is not None:
             progress.finished(result)
 
@@ -149,24 +154,61 @@ async def _run_pass(  # noqa: PLR0917 (run_pass's arguments, passed on)
         on_start=progress.started if progress is not None else None,
         concurrency=concurrency,
     )
-    await writer.drain()
+    await results_writer.drain()
+    results = [results_writer.stored.get(r.client.address, r) for r in results]
     ok = sum(r.outcome is Outcome.OK for r in results)
-    run_error = None
-    try:
-        await asyncio.to_thread(store.finish_run, run_id, clock(), len(results), ok)
-    except StoreError as err:
-        run_error = str(err)
-    flushed, mail_error = await _mail(store, config, run_id, clock)
+    run_error = await _finish(store, spool, results_writer.away, run_id, clock(), len(results), ok)
+    flushed: mail.FlushReport | None = None
+    mail_error: str | None = f"{results_writer.away}: mail is sent by the next pass"
+    if not results_writer.away:
+        flushed, mail_error = await _mail(store, config, run_id, clock)
     return PassReport(
         run_id=run_id,
         started_at=started,
         finished_at=clock(),
         results=tuple(results),
-        unstored=writer.unstored,
+        unstored=results_writer.unstored,
         mail=flushed,
         mail_error=mail_error,
         run_error=run_error,
+        spooled=results_writer.spooled,
+        replayed=replayed,
     )
+
+
+async def _finish(  # noqa: PLR0917 (one call site, in this order)
+    store: Store, spool: Spool, away: str | None, run_id: int, now: datetime, total: int, ok: int
+) -> str | None:
+    """Close the run; when the database is away, spool its end. The error, if any."""
+    if not away:
+        try:
+            await asyncio.to_thread(store.finish_run, run_id, now, total, ok)
+            return None
+        except StoreUnavailable as err:
+            away = str(err)
+        except StoreError as err:
+            return str(err)
+    try:
+        path = spool.keep_run_end(run_id, now, total, ok)
+    except StoreError as err:
+        return f"{away}; and {err}"
+    return f"{away}; the end of the run is kept in {path} for the next pass"
+
+
+def _write_with(config: Config, store: Store, clock: Clock) -> writer.Write:
+    """The write of one host result: store it, judge its alerts and keep what it gives to
+    mail, all in the host's one transaction."""
+
+    def write(run_id: int, result: HostResult) -> Recorded:
+        now = clock()
+
+        def alerts_and_mail(session: Session, done: Recorded) -> None:
+            stored = done.applied_to(result)
+            notify.after_host(session, run_id, done.host_id, stored, config.settings, now)
+
+        return store.record(run_id, result, now, within=alerts_and_mail)
+
+    return write
 
 
 async def _mail(
@@ -203,93 +245,33 @@ def _compose(store: Store, config: Config, run_id: int, now: datetime) -> None:
         notify.compose_pass(session, config, run_id, now)
 
 
-class _Writer:
-    """Stores results one after another in a worker thread, as the collector hands them over."""
-
-    def __init__(self, config: Config, store: Store, run_id: int, clock: Clock) -> None:
-        self._config = config
-        self._store = store
-        self._run_id = run_id
-        self._clock = clock
-        self._queue: asyncio.Queue[HostResult | None] = asyncio.Queue()
-        self._task = asyncio.ensure_future(self._consume())
-        self.unstored: dict[str, str] = {}
-
-    def put(self, result: HostResult) -> None:
-        """Queue ``result`` behind the ones already queued."""
-        self._queue.put_nowait(result)
-
-    async def drain(self) -> None:
-        """Wait until every queued result is written (or has failed to be)."""
-        self._queue.put_nowait(None)
-        await self._task
-
-    async def _consume(self) -> None:
-        while (result := await self._queue.get()) is not None:
-            try:
-                await asyncio.to_thread(self._write, result)
-            except StoreError as err:
-                self.unstored[result.client.address] = str(err)
-            except Exception as err:  # one host's write must not stop the others'
-                log.exception("storing the result of %s failed", result.client.address)
-                self.unstored[result.client.address] = f"{type(err).__name__}: {err}"
-
-    def _write(self, result: HostResult) -> None:
-        now = self._clock()
-        alerts_and_mail = partial(self._after_host, result=result, now=now)
-        self._store.record(self._run_id, result, now, then=alerts_and_mail)
-
-    def _after_host(self, session: Any, host_id: int, *, result: HostResult, now: datetime) -> None:
-        notify.after_host(session, self._run_id, host_id, result, self._config.settings, now)
-
-
-def lock_path(config: Config) -> Path:
-    """The lock file for passes on this config's database, in fleetstat's state folder."""
-    digest = hashlib.sha256(config.settings.db.encode()).hexdigest()[:16]
-    return config.settings.known_hosts.expanduser().parent / f"pass-{digest}.lock"
+def spool_folder(config: Config, store: Store) -> Path:
+    """The spool of this config's database, in fleetstat's state folder."""
+    digest = hashlib.sha256(store.identity.encode()).hexdigest()[:16]
+    return config.settings.known_hosts.expanduser().parent / f"spool-{digest}"
 
 
 @contextlib.asynccontextmanager
 async def pass_lock(
-    path: Path, on_wait: Callable[[str], None] | None = None
+    store: Store, on_wait: Callable[[str], None] | None = None
 ) -> AsyncIterator[None]:
-    """Hold an exclusive lock on ``path`` across processes, waiting without blocking the loop.
+    """Hold the pass lock of ``store``'s database, waiting without blocking the loop.
 
-    While it holds the lock, the file says who (pid, machine, command, since); when the
-    lock is taken, ``on_wait`` gets that text once before the wait.
+    PostgreSQL and MariaDB: a lock of the database itself (across machines and URL
+    spellings); SQLite: a file lock beside the database file. While another pass holds
+    it, this one says once who that is (host, pid, since: to ``on_wait``, else in the
+    log) and tries again every ``LOCK_POLL`` seconds.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if on_wait is not None:
-                    on_wait(_holder(path))
-                    on_wait = None
-                await asyncio.sleep(LOCK_POLL)
-        _claim(handle)
-        try:
-            yield
-        finally:
-            handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _claim(handle: TextIO) -> None:
-    """Write who holds the lock into its file (read by a pass that waits)."""
-    command = " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:2])
-    handle.truncate(0)
-    handle.write(
-        f"pid {os.getpid()} on {socket.gethostname()} ({command}) since {utcnow():%H:%M:%SZ}\n"
-    )
-    handle.flush()
-
-
-def _holder(path: Path) -> str:
-    """Who holds the pass lock at ``path``, as its holder wrote it."""
+    lock = store.pass_lock()
+    told = False
+    while (holder := await asyncio.to_thread(lock.try_acquire)) is not None:
+        if not told and on_wait is not None:
+            on_wait(str(holder))
+        elif not told:
+            log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
+        told = True
+        await asyncio.sleep(LOCK_POLL)
     try:
-        return path.read_text().strip() or "another fleetstat process"
-    except OSError:
-        return "another fleetstat process"
+        yield
+    finally:
+        await asyncio.to_thread(lock.release)

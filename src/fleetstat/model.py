@@ -106,6 +106,7 @@ class Settings:
     mail_max_events: int = 100
     mail_templates: Path | None = None
     mail_expire: float = 86400.0
+    db_timeout: float = 30.0
     smtp: SmtpSettings = SmtpSettings()
     #: The config file these settings came from (absolute), for the commands in mail hints.
     config: Path | None = None

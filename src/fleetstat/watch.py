@@ -80,7 +80,7 @@ async def _watch(
     concurrency: int | None,
     max_passes: int | None,
 ) -> int:
-    store = Store.open(config.settings.db)
+    store = Store.open(config.settings.db, timeout=config.settings.db_timeout)
     passes = 0
     try:
         while not stop.is_set() and (max_passes is None or passes < max_passes):

@@ -27,7 +27,7 @@ def run(target: Target, concurrency: int | None, as_json: bool) -> int:
     from fleetstat.store import Store
 
     loaded = target.config()
-    store = Store.open(loaded.settings.db)
+    store = Store.open(loaded.settings.db, timeout=loaded.settings.db_timeout)
     try:
         with Progress(len(loaded.clients), live=False if as_json else None) as progress:
             result = interrupt.run(

@@ -134,6 +134,10 @@ SETTINGS_ATTRS = (
     Attr("mail-expire", "mail_expire", _positive_duration, "duration", "1d",
          "queued mail older than this is marked expired, never sent",
          env="FLEETSTAT_MAIL_EXPIRE"),
+    Attr("db-timeout", "db_timeout", _positive_duration, "duration",
+         _default(Settings, "db_timeout", "s"),
+         "bound on one database call (statement, lock wait, SQLite busy wait, connect)",
+         env="FLEETSTAT_DB_TIMEOUT"),
 )  # fmt: skip
 
 SMTP_ATTRS = (

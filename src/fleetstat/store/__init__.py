@@ -8,52 +8,75 @@ in ``docs/schema.md``.
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import (
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
 
 from fleetstat import model
-from fleetstat.errors import NoDatabase, StoreError
-from fleetstat.store import migrations, queries, writes
+from fleetstat.errors import NoDatabase, StoreError, StoreUnavailable
+from fleetstat.store import engine as engines
+from fleetstat.store import locks, migrations, queries, refusal, writes
+from fleetstat.store.deadline import Deadline
+from fleetstat.store.engine import DEFAULT_TIMEOUT
 from fleetstat.store.queries import AttemptRow, HostRow
+from fleetstat.store.writes import Recorded
 
-__all__ = ["AttemptRow", "HostRow", "NoDatabase", "Store"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "AttemptRow",
+    "HostRow",
+    "NoDatabase",
+    "Recorded",
+    "Store",
+    "StoreUnavailable",
+    "Within",
+]
 
-#: Seconds a SQLite writer waits for another writer's lock before giving up.
-DEFAULT_BUSY_TIMEOUT = 30.0
+#: What ``Store.record`` runs inside a host's transaction: (session, what was recorded).
+Within = Callable[[Session, Recorded], None]
+
+log = logging.getLogger(__name__)
+
+#: Failures that say the database is away (down, frozen, unreachable), not that it refused.
+AWAY = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 
 
 class Store:
     """The fleetstat database. Make one with ``Store.open(url)``; ``close()`` it at the end."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, deadline: Deadline | None = None) -> None:
         self._engine = engine
+        self._deadline = deadline
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     # ------------------------------------------------------------ connecting
 
     @classmethod
-    def open(
-        cls, url: str, *, create: bool = True, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
-    ) -> Store:
+    def open(cls, url: str, *, create: bool = True, timeout: float = DEFAULT_TIMEOUT) -> Store:
         """Connect to ``url`` and, with ``create``, bring the schema to the newest revision.
 
-        SQLite: the file's folder is made, WAL mode, foreign keys on, ``busy_timeout``
-        seconds of waiting on a lock. Without ``create`` the schema is left as it is (for
-        ``fleetstat db upgrade``). A database newer than this code is always refused.
+        Every database call is bounded by ``timeout`` seconds (``db-timeout``); one that
+        takes longer is a ``StoreUnavailable`` naming the database. SQLite: the file is
+        made readable by its owner only, in a folder made as needed; WAL mode, foreign
+        keys on. Without ``create`` the schema is left as it is (for ``fleetstat db
+        upgrade``). A database newer than this code is always refused.
         """
-        parsed = _parse(url)
-        _prepare_sqlite_folder(parsed)
-        store = cls(_engine(parsed, busy_timeout))
+        parsed = engines.parse(url)
+        engines.prepare_sqlite_file(parsed)
+        store = cls(*engines.make_engine(parsed, timeout))
         try:
             if create:
                 store.upgrade()
@@ -65,7 +88,7 @@ class Store:
         return store
 
     @classmethod
-    def open_existing(cls, url: str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
+    def open_existing(cls, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Store:
         """Open, read-only, a database that already holds fleetstat's newest schema.
 
         Nothing is created or migrated: a missing SQLite file, a database without
@@ -73,11 +96,11 @@ class Store:
         every transaction is read-only (SQLite ``query_only``, PostgreSQL and MariaDB
         read-only sessions).
         """
-        parsed = _parse(url)
-        path = _sqlite_path(parsed)
+        parsed = engines.parse(url)
+        path = engines.sqlite_path(parsed)
         if path is not None and not path.is_file():
             raise NoDatabase(_no_database(url, "the file does not exist"))
-        store = cls(_engine(parsed, busy_timeout, readonly=True))
+        store = cls(*engines.make_engine(parsed, timeout, readonly=True))
         try:
             store._require_head(url)
         except StoreError:
@@ -105,10 +128,35 @@ class Store:
         """The database URL with any password hidden, for messages."""
         return self._engine.url.render_as_string(hide_password=True)
 
+    @property
+    def identity(self) -> str:
+        """The database as one name however its URL is spelled: the resolved SQLite file, or
+        ``backend://host:port/database`` (no user, no password)."""
+        return engines.identity(self._engine.url)
+
     def upgrade(self) -> None:
-        """Bring the schema to the newest revision (``fleetstat db upgrade``)."""
-        with self._translating("upgrading the schema of"), self._engine.begin() as connection:
+        """Bring the schema to the newest revision (``fleetstat db upgrade``).
+
+        Under the database's migration lock: of two collectors opening one fresh database
+        at once, one migrates and the other then finds it at the newest revision.
+        """
+        with (
+            self._translating("upgrading the schema of"),
+            self._engine.begin() as connection,
+            locks.migrating(connection),
+        ):
             migrations.upgrade(connection)
+
+    def pass_lock(self) -> locks.PassLock:
+        """The lock that lets one pass at a time write this database (tried, not waited for)."""
+        path = engines.sqlite_path(self._engine.url)
+        if path is not None:
+            return locks.FileLock(path)
+        if self._engine.dialect.name == "sqlite":
+            return locks.NoLock()
+        timeout = self._deadline.seconds if self._deadline else DEFAULT_TIMEOUT
+        engine = engines.lock_engine(self._engine.url, timeout)
+        return locks.ServerLock(engine, self._deadline)
 
     def revision(self) -> str | None:
         """The schema revision of the database (None when empty); StoreError when newer."""
@@ -138,24 +186,47 @@ class Store:
             writes.finish_run(session, run_id, now, total, ok)
 
     def record(
-        self,
-        run_id: int,
-        result: model.HostResult,
-        now: datetime,
-        then: Callable[[Session, int], object] | None = None,
-    ) -> int:
-        """Store one host's result of run ``run_id`` in one transaction; the host's id.
+        self, run_id: int, result: model.HostResult, now: datetime, within: Within | None = None
+    ) -> Recorded:
+        """Store one host's result of run ``run_id`` in one transaction; what was stored.
 
         Writes the host, the attempt and, when ok, the sample with its disks, the new
-        security events (a record already stored is skipped) and the new event cursor.
-        ``then(session, host_id)`` runs last in the same transaction (the alert states
-        and mail items of the result): all of it commits, or none.
+        security events (a record already stored is skipped) and the new event cursor. A
+        host this run already stored is skipped (``Recorded.new`` False). When the
+        database refuses a value of the answer (a NUL byte, an overlong text, a huge
+        number), that transaction is rolled back and the attempt alone is written in a
+        transaction of its own, as ``store_refused`` with an error naming the value.
+
+        ``within(session, recorded)``, when given, runs inside the same transaction after
+        the host's rows (not for a skipped duplicate): what it writes commits with them.
         """
+        try:
+            with self._sessions.begin() as session:
+                return self._record(session, writes.record(session, run_id, result, now), within)
+        except (SQLAlchemyError, ValueError, OverflowError) as err:
+            reason = self._refusal(err, run_id, result)
+            if reason is None:
+                raise self._error("storing a result in", err) from err
+        log.warning("%s: %s", result.client.address, reason)
         with self.session() as session:
-            host_id = writes.record(session, run_id, result, now)
-            if then is not None:
-                then(session, host_id)
-            return host_id
+            done = writes.record_refused(session, run_id, result, reason)
+            return self._record(session, done, within)
+
+    @staticmethod
+    def _record(session: Session, done: Recorded, within: Within | None) -> Recorded:
+        if within is not None and done.new:
+            within(session, done)
+        return done
+
+    def _refusal(self, err: BaseException, run_id: int, result: model.HostResult) -> str | None:
+        """Why the database refused ``result`` (naming the value), or None when it did not."""
+        rows = writes.answer_rows(run_id, 0, result)
+        found = refusal.find(self._engine.dialect.name, rows)
+        if found is None and not refusal.is_refusal(err):
+            return None
+        cause = engines.reason(err)
+        what = found or "a value of the answer"
+        return f"the database refused to store {what}: {cause}"
 
     # ------------------------------------------------------------ reads
 
@@ -202,109 +273,23 @@ class Store:
         try:
             yield
         except SQLAlchemyError as err:
-            raise StoreError(f"{action} the database {self.url} failed: {_reason(err)}") from err
+            raise self._error(action, err) from err
 
-
-def _parse(url: str) -> URL:
-    try:
-        return make_url(url)
-    except ArgumentError as err:
-        raise StoreError(f"not a database URL: {url!r} ({err})") from err
-
-
-def _sqlite_path(url: URL) -> Path | None:
-    """The file of a SQLite URL; None for other databases and in-memory SQLite."""
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    if url.database.startswith("file:"):
-        return None
-    return Path(url.database).expanduser()
-
-
-def _prepare_sqlite_folder(url: URL) -> None:
-    path = _sqlite_path(url)
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise StoreError(f"cannot create the folder of the database {path}: {err}") from err
+    def _error(self, action: str, err: BaseException) -> StoreError:
+        """The StoreError of ``err``: StoreUnavailable when the database is away or too slow."""
+        if self._deadline is not None and self._deadline.overran():
+            return StoreUnavailable(
+                f"{action} the database {self.url} failed: it did not answer within "
+                f"{self._deadline.seconds:g} s (db-timeout)"
+            )
+        text = f"{action} the database {self.url} failed: {engines.reason(err)}"
+        return StoreUnavailable(text) if isinstance(err, AWAY) else StoreError(text)
 
 
 def _no_database(url: str, why: str) -> str:
-    shown = _parse(url).render_as_string(hide_password=True)
+    shown = engines.parse(url).render_as_string(hide_password=True)
     return (
         f"no fleetstat database at {shown}: {why}\n"
         "  fix: name the database the collector writes with --config CLIENTS.XML or --db URL "
         "(or FLEETSTAT_DB); to create or update it, run: fleetstat db upgrade --db URL"
     )
-
-
-def _engine(url: URL, busy_timeout: float, *, readonly: bool = False) -> Engine:
-    if _sqlite_path(url) is not None:
-        url = url.set(database=str(_sqlite_path(url)))
-    try:
-        backend = url.get_backend_name()
-        if backend == "sqlite":
-            engine = create_engine(url, **_sqlite_pool(url))
-            event.listen(engine, "connect", _sqlite_pragmas(busy_timeout, readonly=readonly))
-            return engine
-        engine = create_engine(url, pool_pre_ping=True)
-        if readonly:
-            event.listen(engine, "connect", _read_only_session(backend))
-        return engine
-    except (ArgumentError, ImportError) as err:
-        raise StoreError(f"cannot use the database {url!r}: {err}") from err
-
-
-def _read_only_session(backend: str) -> Any:
-    """A connect hook that makes every transaction of the connection read-only."""
-    statement = (
-        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
-        if backend == "postgresql"
-        else "SET SESSION TRANSACTION READ ONLY"
-    )
-
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(statement)
-        cursor.close()
-        dbapi_connection.commit()
-
-    return on_connect
-
-
-def _sqlite_pool(url: URL) -> dict[str, Any]:
-    """In-memory SQLite: one connection shared by every thread, or each sees its own database."""
-    if url.database in (None, "", ":memory:"):
-        return {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    return {}
-
-
-def _sqlite_pragmas(busy_timeout: float, *, readonly: bool = False) -> Any:
-    """A connect hook: WAL journal, foreign keys on, wait ``busy_timeout`` s for locks.
-
-    ``synchronous = NORMAL`` is safe in WAL mode (never a corrupt file); a power cut may
-    lose the last commits, not a crash of fleetstat. It saves an fsync per host result.
-    A ``readonly`` connection leaves the journal mode alone and refuses every write.
-    """
-
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        if readonly:
-            cursor.execute("PRAGMA query_only = ON")
-        else:
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
-
-    return on_connect
-
-
-def _reason(err: SQLAlchemyError) -> str:
-    """The driver's own words, first line only (no SQL, no parameters)."""
-    cause: BaseException = err.orig if isinstance(err, DBAPIError) and err.orig else err
-    text = str(cause).strip().splitlines()
-    return text[0] if text else type(cause).__name__

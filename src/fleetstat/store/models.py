@@ -323,3 +323,15 @@ class MailItem(Base):
     facts: Mapped[str] = mapped_column(Text)
     handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     outbox_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("mail_outbox.id"))
+
+
+class PassHolder(Base):
+    """Who holds the pass lock of this database (PostgreSQL and MariaDB): written by the
+    holder after it took the database lock, read by a pass that waits for it."""
+
+    __tablename__ = "pass_holder"
+
+    name: Mapped[str] = mapped_column(String(SHORT_LEN), primary_key=True)
+    host: Mapped[str] = mapped_column(String(NAME_LEN))
+    pid: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,7 +1,9 @@
 """The one write path for collected data: runs, hosts, attempts, samples, events.
 
-Each function works inside the caller's session (``Store.session()``, one transaction);
-``record`` writes everything one host result produced.
+Each function works inside the caller's session (``Store.session()``, one transaction)
+with SQLAlchemy Core statements: one host result costs a handful of statements whatever
+its number of disks and events. ``record`` writes everything one host result produced;
+``record_refused`` writes the attempt of a result whose answer the database refused.
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, insert, select, update
+from sqlalchemy import Insert, Table, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from fleetstat import model
+from fleetstat.store import refusal
 from fleetstat.store.models import (
     RECORD_ID_LEN,
     Base,
@@ -28,117 +32,214 @@ from fleetstat.store.models import (
     SecurityEvent,
 )
 
+#: The tables, for Core statements (an ORM entity would make them ORM bulk operations).
+HOSTS: Table = Host.__table__  # type: ignore[assignment]
+RUNS: Table = Run.__table__  # type: ignore[assignment]
+ATTEMPTS: Table = CollectionAttempt.__table__  # type: ignore[assignment]
+SAMPLES: Table = Sample.__table__  # type: ignore[assignment]
+DISKS: Table = SampleDisk.__table__  # type: ignore[assignment]
+EVENTS: Table = SecurityEvent.__table__  # type: ignore[assignment]
+
 EVENT_KEY = ("host_id", "source", "record_id")
+ATTEMPT_KEY = ("run_id", "host_id")
+HOST_INFO = ("hostname", "os", "os_name", "os_version", "kernel", "arch", "python")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What ``record`` did with one host result.
+
+    ``outcome`` is the outcome stored (the result's own, or ``store_refused`` with
+    ``error`` naming what was refused); ``new`` is False when this run already held an
+    attempt of this host, and nothing was written.
+    """
+
+    host_id: int
+    outcome: model.Outcome
+    new: bool = True
+    error: str | None = None
+
+    def applied_to(self, result: model.HostResult) -> model.HostResult:
+        """``result`` as it was stored: a refused one without its answer."""
+        if self.outcome is result.outcome:
+            return result
+        return replace(result, outcome=self.outcome, error=self.error, answer=None)
 
 
 def start_run(session: Session, now: datetime, collector: str) -> int:
     """Insert a run started at ``now``; its id."""
-    run = Run(started_at=now, collector=collector)
-    session.add(run)
-    session.flush()
-    return run.id
+    row = session.execute(insert(RUNS).values(started_at=now, collector=collector))
+    return int(row.inserted_primary_key[0])  # type: ignore[attr-defined]
 
 
 def finish_run(session: Session, run_id: int, now: datetime, total: int, ok: int) -> None:
     """Mark run ``run_id`` finished at ``now`` with its host counts."""
     session.execute(
-        update(Run).where(Run.id == run_id).values(finished_at=now, hosts_total=total, hosts_ok=ok)
+        update(RUNS)
+        .where(RUNS.c.id == run_id)
+        .values(finished_at=now, hosts_total=total, hosts_ok=ok)
     )
 
 
-def record(session: Session, run_id: int, result: model.HostResult, now: datetime) -> int:
-    """Write one host result of run ``run_id``; the host's id.
+def record(session: Session, run_id: int, result: model.HostResult, now: datetime) -> Recorded:
+    """Write one host result of run ``run_id``: host, attempt and, when ok, the answer.
 
-    The new event cursor is kept only together with a stored answer: a failed outcome
-    leaves the previous cursor, so the next run asks again for what was missed. The
-    answer's cursor is laid over the stored one source by source, so a source that failed
-    this time (and so sent no cursor) keeps its place for the next run.
+    A result of a host this run already stored is skipped (``Recorded.new`` False). The
+    new event cursor is kept only together with a stored answer: a failed outcome leaves
+    the previous cursor, so the next run asks again for what was missed. The answer's
+    cursor is laid over the stored one source by source, so a source that failed this
+    time (and so sent no cursor) keeps its place for the next run.
     """
-    host = upsert_host(session, result, now)
-    session.add(attempt_row(run_id, host.id, result))
+    host_id, cursor = ensure_host(session, result.client, now)
+    if not insert_attempt(session, attempt_row(run_id, host_id, result)):
+        return Recorded(host_id, result.outcome, new=False)
+    changes = host_changes(result)
     answer = result.answer
     if result.outcome is model.Outcome.OK and answer is not None:
-        sample = sample_row(run_id, host.id, result.client.ip, answer, result.finished_at)
-        session.add(sample)
-        session.flush()
-        insert_disks(session, sample.id, answer.disks)
-        insert_events(session, run_id, host.id, result.client.ip, answer.events)
-        previous = json.loads(host.event_cursor) if host.event_cursor else {}
-        host.event_cursor = json.dumps({**previous, **answer.cursor}, sort_keys=True)
-    session.flush()
-    return host.id
+        sample_id = insert_sample(session, sample_row(run_id, host_id, result))
+        insert_disks(session, disk_rows(sample_id, answer.disks))
+        insert_events(session, event_rows(run_id, host_id, result.client.ip, answer.events))
+        previous = json.loads(cursor) if cursor else {}
+        changes["event_cursor"] = json.dumps({**previous, **answer.cursor}, sort_keys=True)
+    session.execute(update(HOSTS).where(HOSTS.c.id == host_id).values(changes))
+    return Recorded(host_id, result.outcome)
 
 
-def upsert_host(session: Session, result: model.HostResult, now: datetime) -> Host:
-    """The ``hosts`` row of the result's client, made on first sight and brought up to date."""
+def record_refused(
+    session: Session, run_id: int, result: model.HostResult, reason: str
+) -> Recorded:
+    """Write only the attempt of a result the database refused: outcome ``store_refused``.
+
+    ``reason`` names what was refused. The host keeps its names and its event cursor, so
+    the next run asks again for the events of this answer.
+    """
+    host_id, _cursor = ensure_host(session, result.client, result.started_at)
+    row = attempt_row(run_id, host_id, result)
+    error = refusal.clean(reason)
+    row.update(outcome=str(model.Outcome.STORE_REFUSED), error=error)
+    if not insert_attempt(session, row):
+        return Recorded(host_id, result.outcome, new=False)
+    changes = {
+        "last_attempt_at": result.started_at,
+        "last_outcome": str(model.Outcome.STORE_REFUSED),
+    }
+    session.execute(update(HOSTS).where(HOSTS.c.id == host_id).values(changes))
+    return Recorded(host_id, model.Outcome.STORE_REFUSED, error=error)
+
+
+def answer_rows(run_id: int, host_id: int, result: model.HostResult) -> dict[str, list[Any]]:
+    """Every row ``record`` would write for ``result``, by table (to find a refused value)."""
+    rows: dict[str, list[Any]] = {
+        "hosts": [host_changes(result)],
+        "collection_attempts": [attempt_row(run_id, host_id, result)],
+    }
+    answer = result.answer
+    if result.outcome is model.Outcome.OK and answer is not None:
+        rows["samples"] = [sample_row(run_id, host_id, result)]
+        rows["sample_disks"] = disk_rows(0, answer.disks)
+        rows["security_events"] = event_rows(run_id, host_id, result.client.ip, answer.events)
+    return rows
+
+
+def ensure_host(session: Session, client: model.Client, now: datetime) -> tuple[int, str | None]:
+    """The id and event cursor of the client's ``hosts`` row, made on first sight.
+
+    Race-safe: two collectors seeing a new host at once both insert-or-skip on the
+    unique address, then both read the one row that won.
+    """
+    query = select(HOSTS.c.id, HOSTS.c.event_cursor).where(HOSTS.c.address == client.address)
+    found = session.execute(query).one_or_none()
+    if found is None:
+        new = {
+            "address": client.address,
+            "ip": client.ip,
+            "port": client.port,
+            "name": fit("hosts", "name", client.label),
+            "first_seen_at": now,
+        }
+        session.execute(insert_ignoring_duplicates(session, HOSTS, ("address",)), new)
+        found = session.execute(query).one()
+    return int(found.id), found.event_cursor
+
+
+def host_changes(result: model.HostResult) -> dict[str, Any]:
+    """The ``hosts`` columns one result brings up to date."""
     client = result.client
-    host = session.scalars(select(Host).where(Host.address == client.address)).one_or_none()
-    if host is None:
-        host = Host(address=client.address, first_seen_at=now)
-        session.add(host)
-    host.ip, host.port, host.name = client.ip, client.port, client.label
-    host.last_attempt_at = result.started_at
-    host.last_outcome = str(result.outcome)
+    changes: dict[str, Any] = {
+        "ip": client.ip,
+        "port": client.port,
+        "name": fit("hosts", "name", client.label),
+        "last_attempt_at": result.started_at,
+        "last_outcome": str(result.outcome),
+    }
     if result.outcome is model.Outcome.OK and result.answer is not None:
-        host.last_ok_at = result.finished_at
-        _set_host_info(host, result.answer.host)
-    session.flush()
-    return host
+        changes["last_ok_at"] = result.finished_at
+        info = result.answer.host
+        changes.update({name: fit("hosts", name, getattr(info, name)) for name in HOST_INFO})
+    return changes
 
 
-def _set_host_info(host: Host, info: model.HostInfo) -> None:
-    for name in ("hostname", "os", "os_name", "os_version", "kernel", "arch", "python"):
-        setattr(host, name, fit("hosts", name, getattr(info, name)))
-
-
-def attempt_row(run_id: int, host_id: int, result: model.HostResult) -> CollectionAttempt:
+def attempt_row(run_id: int, host_id: int, result: model.HostResult) -> dict[str, Any]:
     """The ``collection_attempts`` row of one result."""
-    return CollectionAttempt(
-        run_id=run_id,
-        host_id=host_id,
-        ip=result.client.ip,
-        started_at=result.started_at,
-        finished_at=result.finished_at,
-        duration_seconds=result.duration,
-        outcome=str(result.outcome),
-        error=None if result.outcome is model.Outcome.OK else result.error,
-    )
+    return {
+        "run_id": run_id,
+        "host_id": host_id,
+        "ip": result.client.ip,
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+        "duration_seconds": result.duration,
+        "outcome": str(result.outcome),
+        "error": None if result.outcome is model.Outcome.OK else result.error,
+    }
 
 
-def sample_row(
-    run_id: int, host_id: int, ip: str, answer: model.Answer, collected_at: datetime
-) -> Sample:
-    """The ``samples`` row of one answer; the figures of a failed part stay null."""
+def insert_attempt(session: Session, row: dict[str, Any]) -> bool:
+    """Insert one attempt; False when this run already holds one of this host (skipped)."""
+    statement = insert_ignoring_duplicates(session, ATTEMPTS, ATTEMPT_KEY)
+    if session.get_bind().dialect.name in ("mysql", "mariadb"):  # no row on a duplicate: id 0
+        return bool(session.execute(statement, row).lastrowid)  # type: ignore[attr-defined]
+    return session.execute(statement.returning(ATTEMPTS.c.id), row).first() is not None
+
+
+def sample_row(run_id: int, host_id: int, result: model.HostResult) -> dict[str, Any]:
+    """The ``samples`` row of an ok result; the figures of a failed part stay null."""
+    answer = result.answer
+    assert answer is not None
     cpu, mem, swap, load = answer.cpu, answer.memory, answer.swap, answer.load
-    return Sample(
-        run_id=run_id,
-        host_id=host_id,
-        ip=ip,
-        collected_at=collected_at,
-        agent_clock=answer.clock,
-        cpu_percent=cpu and cpu.percent,
-        cpu_count=cpu and cpu.count,
-        cpu_busy_seconds=cpu and cpu.busy,
-        cpu_total_seconds=cpu and cpu.total,
-        mem_total=mem and mem.total,
-        mem_available=mem and mem.available,
-        mem_used=mem and mem.used,
-        mem_percent=mem and mem.percent,
-        swap_total=swap and swap.total,
-        swap_used=swap and swap.used,
-        swap_free=swap and swap.free,
-        swap_percent=swap and swap.percent,
-        uptime_seconds=answer.uptime,
-        boot_time=answer.boot_time,
-        load1=load and load[0],
-        load5=load and load[1],
-        load15=load and load[2],
-    )
+    return {
+        "run_id": run_id,
+        "host_id": host_id,
+        "ip": result.client.ip,
+        "collected_at": result.finished_at,
+        "agent_clock": answer.clock,
+        "cpu_percent": cpu and cpu.percent,
+        "cpu_count": cpu and cpu.count,
+        "cpu_busy_seconds": cpu and cpu.busy,
+        "cpu_total_seconds": cpu and cpu.total,
+        "mem_total": mem and mem.total,
+        "mem_available": mem and mem.available,
+        "mem_used": mem and mem.used,
+        "mem_percent": mem and mem.percent,
+        "swap_total": swap and swap.total,
+        "swap_used": swap and swap.used,
+        "swap_free": swap and swap.free,
+        "swap_percent": swap and swap.percent,
+        "uptime_seconds": answer.uptime,
+        "boot_time": answer.boot_time,
+        "load1": load and load[0],
+        "load5": load and load[1],
+        "load15": load and load[2],
+    }
 
 
-def insert_disks(session: Session, sample_id: int, disks: Iterable[model.Disk]) -> None:
-    """Insert the ``sample_disks`` rows of one sample."""
-    rows = [
+def insert_sample(session: Session, row: dict[str, Any]) -> int:
+    """Insert one ``samples`` row; its id."""
+    return int(session.execute(insert(SAMPLES), row).inserted_primary_key[0])  # type: ignore[attr-defined]
+
+
+def disk_rows(sample_id: int, disks: Iterable[model.Disk]) -> list[dict[str, Any]]:
+    """The ``sample_disks`` rows of one sample."""
+    return [
         {
             "sample_id": sample_id,
             "mount": fit("sample_disks", "mount", d.mount),
@@ -151,17 +252,19 @@ def insert_disks(session: Session, sample_id: int, disks: Iterable[model.Disk]) 
         }
         for d in disks
     ]
+
+
+def insert_disks(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert the ``sample_disks`` rows of one sample in one statement."""
     if rows:
-        session.execute(insert(SampleDisk), rows)
+        session.execute(insert(DISKS), rows)
 
 
-def insert_events(
-    session: Session, run_id: int, host_id: int, ip: str, events: Iterable[model.Event]
-) -> None:
+def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert the security events not stored before; a record seen again is skipped."""
-    rows = _unique(event_rows(run_id, host_id, ip, events))
+    rows = _unique(rows)
     if rows:
-        session.execute(insert_ignoring_duplicates(session.get_bind().dialect.name), rows)
+        session.execute(insert_ignoring_duplicates(session, EVENTS, EVENT_KEY), rows)
 
 
 def event_rows(
@@ -210,19 +313,18 @@ def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def insert_ignoring_duplicates(dialect: str) -> Insert:
-    """An INSERT into ``security_events`` that skips rows whose key is already stored.
+def insert_ignoring_duplicates(session: Session, table: Table, key: tuple[str, ...]) -> Insert:
+    """An INSERT into ``table`` that skips rows whose unique ``key`` is already stored.
 
-    PostgreSQL and SQLite: ``ON CONFLICT (host_id, source, record_id) DO NOTHING``;
-    MariaDB/MySQL: ``ON DUPLICATE KEY UPDATE id = id`` (not ``INSERT IGNORE``, which
-    would also silence truncated or invalid values).
+    PostgreSQL and SQLite: ``ON CONFLICT (key) DO NOTHING``; MariaDB/MySQL: ``ON
+    DUPLICATE KEY UPDATE id = id`` (not ``INSERT IGNORE``, which would also silence
+    truncated or invalid values).
     """
+    dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(SecurityEvent).on_conflict_do_nothing(
-            index_elements=list(EVENT_KEY)
-        )
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(key))
     if dialect == "sqlite":
-        return sqlite.insert(SecurityEvent).on_conflict_do_nothing(index_elements=list(EVENT_KEY))
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(key))
     if dialect in ("mysql", "mariadb"):
-        return mysql.insert(SecurityEvent).on_duplicate_key_update(id=SecurityEvent.id)
+        return mysql.insert(table).on_duplicate_key_update(id=table.c.id)
     raise NotImplementedError(f"no insert-or-skip for the {dialect} database")

@@ -1,0 +1,103 @@
+"""Collector CPU the database write path costs per host, on SQLite, PostgreSQL and MariaDB.
+
+Writes N realistic host results (figures, four filesystems, ten new security events
+each; one host in ten failed) of one run through ``Store.record``, one transaction per
+host, exactly as a pass does, and reports the CPU time of this process (user + system,
+``time.process_time``) per host, and the wall time. The databases are fresh ones made on
+the servers of ``tests/support/databases.py``. Target: the store's share of the 15 ms
+a host may cost the whole collector stays small (a few ms).
+
+    .venv/bin/python bench/store_bench.py [--hosts 200] [--backends sqlite,postgresql,mariadb]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support import answers
+from tests.support.databases import fresh_database
+
+from fleetstat import model
+from fleetstat.store import Store
+
+EVENTS_PER_HOST = 10
+
+
+def disks() -> tuple[model.Disk, ...]:
+    """Four filesystems, as a typical server reports them."""
+    return tuple(
+        model.Disk(mount, f"/dev/vd{n}", "ext4", 10**11, 4 * 10**10, 6 * 10**10, 40.0)
+        for n, mount in zip("abcd", ("/", "/var", "/home", "/srv"), strict=True)
+    )
+
+
+def results(count: int, start: datetime, run: int) -> list[model.HostResult]:
+    """``count`` host results of run number ``run``: nine in ten answered, one failed."""
+    made = []
+    for n in range(count):
+        who = answers.client(ip=f"10.1.{n // 250}.{n % 250 + 1}", name=f"web{n:04d}")
+        if n % 10 == 9:
+            made.append(answers.failed_result(start, who=who))
+            continue
+        first = (run * EVENTS_PER_HOST) + n * 1000
+        evts = answers.events(range(first, first + EVENTS_PER_HOST), start)
+        ans = answers.answer(start, evts=evts, disks=disks())
+        made.append(answers.ok_result(start, ans, who=who))
+    return made
+
+
+def write_run(store: Store, batch: list[model.HostResult], now: datetime) -> None:
+    run_id = store.start_run(now, "bench")
+    for result in batch:
+        store.record(run_id, result, now)
+    store.finish_run(run_id, now, len(batch), len(batch))
+
+
+def measure(url: str, hosts: int, profile: bool) -> tuple[float, float]:
+    """(ms CPU per host, ms wall per host) of the second run (hosts already known)."""
+    store = Store.open(url)
+    now = datetime.now(UTC)
+    try:
+        write_run(store, results(hosts, now, 0), now)  # first sight of every host
+        batch = [replace(r) for r in results(hosts, now + timedelta(minutes=5), 1)]
+        profiler = cProfile.Profile() if profile else None
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        write_run(store, batch, now + timedelta(minutes=5))
+        if profiler:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    finally:
+        store.close()
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    return cpu * 1000 / hosts, wall * 1000 / hosts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=200)
+    parser.add_argument("--backends", default="sqlite,postgresql,mariadb")
+    parser.add_argument("--profile", action="store_true", help="print the top functions")
+    args = parser.parse_args()
+    print(f"{args.hosts} host results, {EVENTS_PER_HOST} new events and 4 disks each")
+    with tempfile.TemporaryDirectory() as folder:
+        for backend in args.backends.split(","):
+            with fresh_database(backend, Path(folder)) as url:
+                cpu, wall = measure(url, args.hosts, args.profile)
+            print(f"{backend:>10}: {cpu:6.2f} ms CPU per host, {wall:6.2f} ms wall per host")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""The spool: host results the database could not take, kept on local disk until it can.
+
+One JSON file per result (and one per run whose end could not be recorded), in a folder
+of fleetstat's state folder that belongs to one database. The folder is 0700 and each
+file 0600 (a result holds security events); a file is written to a temporary name,
+flushed to disk and renamed, so a crash leaves either the whole file or none. The next
+pass writes every file back with ``Store.record`` (which skips a result its run already
+holds, so a file written back twice is stored once) and then deletes it.
+
+No secret is spooled: a result keeps its client's address and name only; the pass that
+writes it back takes the client (mail, alert rules) from its own config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import tempfile
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fleetstat import model
+from fleetstat.errors import StoreError
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """One spooled host result of run ``run_id``, and the file that holds it."""
+
+    path: Path
+    run_id: int
+    result: model.HostResult
+
+
+@dataclass(frozen=True)
+class SpooledRun:
+    """The end of run ``run_id`` that could not be recorded: when, and its host counts."""
+
+    path: Path
+    run_id: int
+    finished_at: datetime
+    total: int
+    ok: int
+
+
+class Spool:
+    """The spool folder of one database."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def keep(self, run_id: int, result: model.HostResult) -> Path:
+        """Write ``result`` of run ``run_id`` to a file of its own; the file."""
+        client = result.client
+        record = {
+            "format": FORMAT,
+            "run_id": run_id,
+            "client": {"ip": client.ip, "port": client.port, "name": client.name},
+            "result": encode(dataclasses.replace(result, client=_bare(client))),
+        }
+        return self._write(f"result-{run_id}-{client.ip}-{client.port}", record)
+
+    def keep_run_end(self, run_id: int, finished_at: datetime, total: int, ok: int) -> Path:
+        """Write the end of run ``run_id`` to a file of its own; the file."""
+        record = {
+            "format": FORMAT,
+            "run_id": run_id,
+            "run_end": {"finished_at": finished_at.isoformat(), "total": total, "ok": ok},
+        }
+        return self._write(f"run-{run_id}", record)
+
+    def results(self) -> Iterator[Spooled]:
+        """Every spooled result, oldest run first."""
+        for path in self._files("result-"):
+            record = _read(path)
+            result = decode(model.HostResult, record["result"])
+            yield Spooled(path, int(record["run_id"]), result)
+
+    def run_ends(self) -> Iterator[SpooledRun]:
+        """Every spooled run end."""
+        for path in self._files("run-"):
+            record = _read(path)
+            end = record["run_end"]
+            finished = datetime.fromisoformat(end["finished_at"])
+            yield SpooledRun(path, int(record["run_id"]), finished, end["total"], end["ok"])
+
+    def __len__(self) -> int:
+        return len(self._files("result-"))
+
+    def _files(self, prefix: str) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        found = [p for p in self.folder.iterdir() if p.name.startswith(prefix)]
+        return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+    def _write(self, stem: str, record: dict[str, Any]) -> Path:
+        """Write ``record`` as ``stem.json`` atomically (0600, fsynced, then renamed)."""
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            target = self.folder / f"{stem}.json"
+            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(record, out, sort_keys=True)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, target)
+            return target
+        except OSError as err:
+            raise StoreError(f"cannot keep a result in the spool {self.folder}: {err}") from err
+
+
+def _bare(client: model.Client) -> model.Client:
+    """The client as the spool keeps it: address and name, no login, no secret."""
+    return model.Client(ip=client.ip, username="", port=client.port, name=client.name)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise StoreError(f"cannot read the spooled file {path}: {err}") from err
+    if record.get("format") != FORMAT:
+        raise StoreError(f"{path}: spool format {record.get('format')!r}, expected {FORMAT}")
+    return record
+
+
+# ---------------------------------------------------------------- model values as JSON
+
+
+def encode(value: Any) -> Any:
+    """``value`` (a model dataclass, tuple, datetime …) as plain JSON data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (tuple, list)):
+        return [encode(v) for v in value]
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    return value
+
+
+def decode(kind: Any, data: Any) -> Any:
+    """The value of type ``kind`` that ``encode`` made ``data`` from."""
+    if data is None:
+        return None
+    origin = typing.get_origin(kind)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in typing.get_args(kind) if a is not type(None)]
+        return decode(inner[0], data)
+    if origin is tuple:
+        args = typing.get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(decode(args[0], v) for v in data)
+        return tuple(decode(a, v) for a, v in zip(args, data, strict=True))
+    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        hints = typing.get_type_hints(kind)
+        names = {f.name for f in dataclasses.fields(kind) if f.init}
+        return kind(**{k: decode(hints[k], v) for k, v in data.items() if k in names})
+    return _scalar(kind, data)
+
+
+def _scalar(kind: Any, data: Any) -> Any:
+    if kind is datetime:
+        return datetime.fromisoformat(data)
+    if kind is Path:
+        return Path(data)
+    if kind is float and isinstance(data, int):
+        return float(data)
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return kind(data)
+    return data
