@@ -7,6 +7,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import asyncssh
@@ -19,7 +20,7 @@ from tests.support.sshd import (
     client_for,
     free_port,
     leftover_temp_dirs,
-    user_processes,
+    processes_of,
 )
 
 pytestmark = pytest.mark.slow
@@ -131,4 +132,31 @@ def test_each_failure_gets_its_outcome_beside_healthy_hosts(
         assert (result.error is None) == (result.outcome is model.Outcome.OK)
     assert elapsed < 2 * TIMEOUT
     assert leftover_temp_dirs(ssh_user) == []
-    assert user_processes(ssh_user, "sleep 600") == []
+    assert processes_of(ssh_user) == []
+
+
+def test_a_cancelled_pass_interrupts_every_host_and_cleans_up_the_ones_in_flight(
+    ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
+) -> None:
+    server = sshd_factory(["127.0.0.71", "127.0.0.72", "127.0.0.73"])
+    settings = replace(settings_in(tmp_path), cpu_interval=30.0, timeout=60.0)
+    clients = [client_for(ssh_user, server, a) for a in server.addresses]
+    seen: list[model.HostResult] = []
+
+    async def cancel_when_running() -> None:
+        task = asyncio.ensure_future(
+            collector.collect(clients, settings, cursors={}, on_result=seen.append, concurrency=1)
+        )
+        while not leftover_temp_dirs(ssh_user):
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_when_running())
+    assert [r.outcome for r in seen] == [model.Outcome.INTERRUPTED] * 3
+    errors = sorted(r.error or "" for r in seen)
+    assert errors[0] == "the run was interrupted before this host was started"
+    assert errors[2] == "the run was interrupted while this host was in flight"
+    assert leftover_temp_dirs(ssh_user) == []
+    assert processes_of(ssh_user) == []

@@ -19,7 +19,6 @@ from fleetstat.store import Store
 from fleetstat.store.spool import Spool, decode, encode
 from tests.support import answers
 from tests.support.private_postgres import PrivatePostgres
-from tests.support.progress import OnFinished
 from tests.support.sshd import client_for
 
 T0 = datetime(2026, 12, 1, 12, 0, 0, 250000, tzinfo=UTC)
@@ -116,14 +115,7 @@ def test_postgresql_stopped_mid_pass_loses_and_doubles_nothing(  # noqa: PLR0917
 
     store = Store.open(config.settings.db, timeout=config.settings.db_timeout)
     try:
-        first = asyncio.run(
-            job.run_pass(
-                config,
-                store,
-                progress=OnFinished(stop_for_a_while, len(config.clients)),
-                concurrency=4,
-            )
-        )
+        first = asyncio.run(job.run_pass(config, store, progress=stop_for_a_while, concurrency=4))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # wait until the server is back
             try:

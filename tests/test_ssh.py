@@ -17,6 +17,8 @@ import pytest
 
 from fleetstat import model, ssh
 from fleetstat.errors import HostError
+from fleetstat.ssh import posix, probe, steps, supervisor, windows
+from fleetstat.ssh.probe import Shell
 from tests.support.sshd import (
     SshdFactory,
     SshdServer,
@@ -25,7 +27,7 @@ from tests.support.sshd import (
     count_in_log,
     free_port,
     leftover_temp_dirs,
-    user_processes,
+    processes_of,
 )
 
 ECHO = "import sys\nsys.stdout.write('echo:' + sys.stdin.read().strip() + '\\n')\n"
@@ -117,12 +119,13 @@ def test_wrong_password_is_auth_failed_and_tried_once(
     assert count_in_log(server, "Failed password") == 1
 
 
-def test_closed_port_is_unreachable(tmp_path: Path) -> None:
+def test_closed_port_is_unreachable_and_says_connection_refused(tmp_path: Path) -> None:
     port = free_port(["127.0.0.22"])
     client = model.Client(ip="127.0.0.22", port=port, username="nobody", password="x")
     error = outcome_of(client, settings_in(tmp_path))
     assert error.outcome == model.Outcome.UNREACHABLE
     assert error.transient
+    assert str(error) == "connection refused"
 
 
 def test_silent_listener_is_unreachable_after_the_connect_timeout(tmp_path: Path) -> None:
@@ -159,7 +162,7 @@ def test_hanging_agent_times_out_and_leaves_nothing_behind(
     error = outcome_of(client, settings_in(tmp_path), HANG)
     assert error.outcome == model.Outcome.TIMEOUT
     assert leftover_temp_dirs(ssh_user) == []
-    assert user_processes(ssh_user, ssh.AGENT_NAME) == []
+    assert processes_of(ssh_user) == []
 
 
 def test_temp_dir_is_removed_when_the_deadline_falls_during_cleanup(
@@ -187,7 +190,7 @@ def test_temp_dir_is_removed_when_the_deadline_falls_during_cleanup(
         else:
             assert result == b"late"
     assert leftover_temp_dirs(ssh_user) == []
-    assert user_processes(ssh_user, ssh.AGENT_NAME) == []
+    assert processes_of(ssh_user) == []
 
 
 def remove_locked_temp_dirs(user: SshUser) -> list[Path]:
@@ -290,12 +293,13 @@ def test_off_accepts_a_changed_host_key(
     assert run(client_for(ssh_user, sshd), settings) == b"echo:hello"
 
 
-def test_upload_goes_through_exec_without_sftp(
+def test_a_server_without_sftp_runs_the_agent_on_one_channel(
     ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
 ) -> None:
-    server = sshd_factory(["127.0.0.25"], options={"Subsystem": ""})
+    server = sshd_factory(["127.0.0.25"], options={"Subsystem": "", "LogLevel": "DEBUG1"})
     assert run(client_for(ssh_user, server), settings_in(tmp_path)) == b"echo:hello"
-    assert count_in_log(server, "subsystem not found") == 1
+    assert count_in_log(server, "subsystem") == 0
+    assert count_in_log(server, "ctype session") == 1
 
 
 @pytest.mark.slow
@@ -319,56 +323,132 @@ def test_retry_turns_maxstartups_drops_into_successes(
 # ---------------------------------------------------------------- pure command building
 
 
-def test_probe_output_of_cmd_selects_windows() -> None:
-    assert ssh.detect_os("Windows_NT; d=$(mktemp -d ...)") is ssh.WINDOWS
-    assert ssh.detect_os("%OS%") is ssh.POSIX
+def test_probe_output_tells_the_four_shells_apart() -> None:
+    assert probe.detect_shell('"fleetstat-shell:Windows_NT:$PSEdition"\r\n') is Shell.CMD
+    assert probe.detect_shell("fleetstat-shell:%OS%:Desktop\r\n#\r\n") is Shell.POWERSHELL
+    assert probe.detect_shell("fleetstat-shell:%OS%:Core\n#\n") is Shell.PWSH
+    assert probe.detect_shell("fleetstat-shell:%OS%:\n\ngAAAA...\n") is Shell.POSIX
+    assert probe.detect_shell("Welcome!\n") is None
 
 
-def test_probe_fields_are_parsed_from_posix_output() -> None:
-    text = (
-        "%OS%\ndir=/tmp/fleetstat.AbCd1234\n"
-        "mode=drwx------ 2 fleetstat-t fleetstat-t 4096 Nov 27 12:00 /tmp/fleetstat.AbCd1234\n"
-        "python=/usr/bin/python3\n"
+def test_the_probe_line_holds_no_operator_of_cmd_or_sh() -> None:
+    # cmd.exe runs only the first line; it must be one plain echo in every shell.
+    assert probe.PROBE == 'echo "fleetstat-shell:%OS%:$PSEdition"'
+    assert not set("&|<>;`()") & set(probe.PROBE)
+
+
+def test_the_posix_part_is_hidden_from_powershell() -> None:
+    command = posix.job_command("/usr/bin/python3", 20.0, 20.0)
+    lines = command.splitlines()
+    assert lines[:2] == [probe.PROBE, probe.HIDE_FROM_POWERSHELL]
+    assert lines[-1] == probe.END_HIDE
+    # PowerShell's block comment ends at the first "#>": nothing before the last line may hold one.
+    assert "#>" not in "\n".join(lines[:-1])
+    assert "#" not in supervisor.SOURCE
+    assert "'" not in supervisor.SOURCE
+
+
+@pytest.mark.parametrize("shell", ["sh", "dash", "bash"])
+def test_posix_shells_run_the_hidden_part_and_show_the_probe(shell: str, tmp_path: Path) -> None:
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    command = "\n".join([probe.PROBE, probe.HIDE_FROM_POWERSHELL, "echo ran", probe.END_HIDE])
+    done = subprocess.run([shell, "-c", command], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == ["fleetstat-shell:%OS%:", "", "ran"]
+    assert probe.detect_shell(done.stdout) is Shell.POSIX
+
+
+def test_posix_job_quotes_the_interpreter_and_keeps_the_request_off_the_command_line() -> None:
+    command = posix.job_command("/opt/py 3/bin/python", 19.5, 20.0)
+    assert "p=$(command -v '/opt/py 3/bin/python')" in command
+    assert '"$p" -I -S -c ' in command
+    assert command.splitlines()[-2].endswith(
+        "19.500 20 || { s=$?; test $s = 2 && "
+        'echo "fleetstat-job: version $("$p" -V 2>&1)" >&2; exit $s; }'
     )
-    fields = ssh.parse_fields(text)
-    assert fields["dir"] == "/tmp/fleetstat.AbCd1234"
-    assert fields["python"] == "/usr/bin/python3"
-    assert ssh.check_private(fields["mode"])
-    assert not ssh.check_private("drwxr-xr-x 2 u u 4096 Nov 27 12:00 /tmp/x")
+    assert "command -v python3 || command -v python" in posix.job_command(None, 1.0, 1.0)
 
 
-def test_windows_commands_use_temp_python_and_rmdir() -> None:
+def test_the_frame_gives_both_sizes_before_the_agent_and_the_request() -> None:
+    assert b"".join(posix.frame(b"PK-agent", b"{}\n")) == b"8 3\nPK-agent{}\n"
+
+
+def test_kill_command_ends_both_groups_and_removes_the_dir() -> None:
+    assert posix.kill_command(4242, "/tmp/fleetstat.a b") == (
+        "test -s '/tmp/fleetstat.a b/pid' && kill -KILL -- -$(cat '/tmp/fleetstat.a b/pid') "
+        "2>/dev/null; kill -KILL -- -4242 2>/dev/null; rm -rf '/tmp/fleetstat.a b'; true"
+    )
+    assert posix.kill_command(None, None) == "true"
+
+
+def test_job_report_reads_the_marks_and_the_last_other_line() -> None:
+    report = posix.parse_report(
+        "fleetstat-job: pid=77\n"
+        "fleetstat-job: dir=/tmp/fleetstat.0a1b2c\n"
+        "cannot read /proc\n"
+        "fleetstat-job: temp dir not removed: /tmp/fleetstat.0a1b2c (Permission denied)\n"
+    )
+    assert report.shell_pid == 77
+    assert report.folder == "/tmp/fleetstat.0a1b2c"
+    assert report.not_removed == "/tmp/fleetstat.0a1b2c (Permission denied)"
+    assert report.detail == "cannot read /proc"
+    old = posix.parse_report("Unknown option: -I\nfleetstat-job: version Python 2.7.18\n")
+    assert old.version == (2, 7)
+
+
+def test_cmd_table_uses_temp_python_rmdir_and_isolated_mode() -> None:
     folder = r"C:\Users\ops\AppData\Local\Temp\fleetstat-0a1b"
-    assert ssh.WINDOWS.make_dir("0a1b") == (
+    assert windows.cmd_make_dir("0a1b") == (
         r'mkdir "%TEMP%\fleetstat-0a1b" && echo dir=%TEMP%\fleetstat-0a1b'
     )
-    assert "py -3" in ssh.WINDOWS.find_python(None)
-    assert ssh.WINDOWS.find_python(None).startswith("python ")
-    assert ssh.WINDOWS.run(r"C:\Python312\python.exe", folder) == (
-        rf'"C:\Python312\python.exe" "{folder}\agent.pyz"'
+    assert "py -3" in windows.cmd_find_python(None)
+    assert windows.cmd_find_python(None).startswith("python ")
+    assert windows.CMD.run(r"C:\Python312\python.exe", folder) == (
+        rf'"C:\Python312\python.exe" -I -S "{folder}\agent.pyz"'
     )
-    assert ssh.WINDOWS.remove(folder) == rf'rmdir /s /q "{folder}"'
-    assert ssh.WINDOWS.join(folder, "agent.pyz") == folder + r"\agent.pyz"
+    assert windows.CMD.remove(folder) == rf'rmdir /s /q "{folder}"'
+    assert windows.CMD.join(folder, "agent.pyz") == folder + r"\agent.pyz"
+    prepare = windows.CMD.prepare("0a1b", None, 60.0)
+    assert prepare.startswith('powershell -NoProfile -NonInteractive -Command "Get-ChildItem')
+    # cmd.exe expands %NAME% and ends a quoted argument at the next ": the PowerShell
+    # code it hands on holds neither.
+    for command in (windows.CMD.kill(folder), windows.CMD.upload(folder + r"\agent.pyz")):
+        inner = command.removeprefix('powershell -NoProfile -NonInteractive -Command "')
+        assert inner.endswith('"')
+        assert '"' not in inner[:-1] and "%" not in inner
 
 
-def test_windows_probe_fields_are_parsed_from_cmd_output() -> None:
+def test_powershell_table_quotes_paths_verbatim() -> None:
+    folder = r"C:\Users\o'brien\AppData\Local\Temp\fleetstat-0a1b"
+    table = windows.TABLES[Shell.POWERSHELL]
+    assert table is windows.TABLES[Shell.PWSH]
+    quoted = r"'C:\Users\o''brien\AppData\Local\Temp\fleetstat-0a1b"
+    assert table.run(r"C:\Python312\python.exe", folder) == (
+        rf"& 'C:\Python312\python.exe' -I -S {quoted}\agent.pyz'"
+    )
+    assert table.remove(folder) == f"Remove-Item -LiteralPath {quoted}' -Recurse -Force"
+    assert table.upload(r"C:\t\agent.pyz") == (
+        "$i = [Console]::OpenStandardInput(); "
+        r"$o = [IO.File]::Create('C:\t\agent.pyz'); $i.CopyTo($o); $o.Close()"
+    )
+    kill = table.kill(folder)
+    assert "taskkill /F /T /PID $_.ProcessId" in kill
+    # The pattern is split, so the kill's own command line never matches it.
+    assert "agent.pyz" not in kill
+    prepare = table.prepare("0a1b", None, 90.0)
+    assert "Join-Path $env:TEMP 'fleetstat-0a1b'" in prepare
+    assert "(Get-Date).AddSeconds(-90)" in prepare
+    assert "& py -3 -c" in prepare
+
+
+def test_windows_prepare_output_is_parsed_into_fields() -> None:
     text = "dir=C:\\Users\\ops\\AppData\\Local\\Temp\\fleetstat-0a1b\r\n\r\n" + (
-        "python=C:\\Python312\\python.exe\r\n"
+        "python=C:\\Python312\\python.exe\r\nversion=3.12\r\n"
     )
-    fields = ssh.parse_fields(text)
+    fields = steps.parse_fields(text)
     assert fields["dir"].endswith("fleetstat-0a1b")
     assert fields["python"] == r"C:\Python312\python.exe"
-
-
-def test_posix_commands_quote_paths_and_keep_the_request_off_the_command_line() -> None:
-    folder = "/tmp/fleetstat.a b"
-    assert ssh.POSIX.run("/usr/bin/python3", folder) == (
-        "echo $$ > '/tmp/fleetstat.a b/pid'; exec /usr/bin/python3 '/tmp/fleetstat.a b/agent.pyz'"
-    )
-    assert ssh.POSIX.remove(folder).endswith("rm -rf '/tmp/fleetstat.a b'")
-    assert ssh.POSIX.find_python("/opt/py 3/bin/python") == (
-        "echo python=$(command -v '/opt/py 3/bin/python')"
-    )
+    assert fields["version"] == "3.12"
 
 
 def test_known_hosts_text_maps_names_to_keys() -> None:

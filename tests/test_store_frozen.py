@@ -13,7 +13,6 @@ from fleetstat.errors import StoreUnavailable
 from fleetstat.store import Store
 from tests.support import answers
 from tests.support.private_postgres import PrivatePostgres
-from tests.support.progress import OnFinished
 from tests.support.sshd import client_for
 from tests.test_spool import config_for
 
@@ -75,9 +74,7 @@ def test_a_pass_with_postgresql_frozen_mid_pass_ends_within_the_bound_with_exit_
 
     store = Store.open(config.settings.db, timeout=config.settings.db_timeout)
     try:
-        report = asyncio.run(
-            job.run_pass(config, store, progress=OnFinished(freeze_after_two, len(config.clients)))
-        )
+        report = asyncio.run(job.run_pass(config, store, progress=freeze_after_two))
         ended = time.monotonic()
         private_postgres.thaw()
         again = asyncio.run(job.run_pass(config, store))

@@ -1,9 +1,13 @@
 """One collection run over every client: bounded concurrency, one outcome per host.
 
-``collect`` builds the agent once, then runs ``ssh.run_agent`` for up to
-``concurrency`` clients at a time, each with a fresh key and its own event cursor,
-and opens each answer. A host's failure becomes its ``HostResult``; it never stops
-or delays the others.
+``collect`` builds the agent once, then runs the agent through an
+``ssh.Connections`` for up to ``concurrency`` clients at a time, each with a fresh key
+and its own event cursor, and opens each answer. A host's failure becomes its
+``HostResult``; it never stops or delays the others.
+
+When the pass is cancelled (SIGINT, SIGTERM), no new host starts, the hosts in flight
+are cancelled and run their cleanup (bounded by ``ssh.CLEANUP_GRACE``), every host
+without a result gets ``Outcome.INTERRUPTED``, and the cancellation goes on upwards.
 """
 
 from __future__ import annotations
@@ -41,13 +45,24 @@ async def collect_one(
     agent: bytes,
     cursor: dict[str, Any],
     clock: Clock = utcnow,
+    *,
+    connections: ssh.Connections | None = None,
 ) -> model.HostResult:
-    """Run the agent on one client and open its answer; every failure becomes the result."""
+    """Run the agent on one client and open its answer; every failure becomes the result.
+
+    A cancelled run (the pass was interrupted) cleans up, then becomes ``interrupted``.
+    """
     started = clock()
     key, request = _request(client, settings, cursor)
     try:
-        token = await ssh.run_agent(client, settings, agent, request)
+        if connections is None:
+            token = await ssh.run_agent(client, settings, agent, request)
+        else:
+            token = await connections.run_agent(client, settings, agent, request)
         answer = envelope.open_answer(token, key)
+    except asyncio.CancelledError:
+        why = "the run was interrupted while this host was in flight"
+        return _failed(client, model.Outcome.INTERRUPTED, why, started, clock)
     except HostError as err:
         return _failed(client, model.Outcome(err.outcome), str(err), started, clock)
     except EnvelopeError as err:
@@ -74,6 +89,7 @@ async def collect(
     progress: Callable[[int, int], None] | None = None,
     concurrency: int | None = None,
     clock: Clock = utcnow,
+    connections: ssh.Connections | None = None,
 ) -> list[model.HostResult]:
     """Collect from every client; return one ``HostResult`` per client, in config order.
 
@@ -81,24 +97,91 @@ async def collect(
     ``on_result`` is called as each host finishes (so the caller can store it at once),
     ``on_start`` as each one starts;
     ``progress(done, total)`` after each. At most ``concurrency`` (default
-    ``settings.concurrency``) hosts run at a time.
-    """
-    agent = payload.build_agent()
-    gate = asyncio.Semaphore(max(1, concurrency or settings.concurrency))
-    done = 0
+    ``settings.concurrency``) hosts run at a time. ``connections`` are the collector's
+    SSH connections (kept between passes by ``watch``); without them each host's
+    connection is closed after its run.
 
-    async def one(client: model.Client) -> model.HostResult:
-        nonlocal done
+    Cancelled, it hands every host that has no result yet to ``on_result`` as
+    ``interrupted`` (after the cleanup of those in flight), then raises
+    ``CancelledError``.
+    """
+    if connections is None:
+        async with ssh.Connections(keep=False, max_kept=0) as own:
+            return await collect(
+                clients,
+                settings,
+                cursors=cursors,
+                on_result=on_result,
+                on_start=on_start,
+                progress=progress,
+                concurrency=concurrency,
+                clock=clock,
+                connections=own,
+            )
+    agent = payload.build_agent()
+    pass_ = _Pass(clients, on_result, progress, clock)
+    gate = asyncio.Semaphore(max(1, concurrency or settings.concurrency))
+
+    async def one(index: int, client: model.Client) -> None:
         async with gate:
             if on_start is not None:
                 on_start(client)
             cursor = dict(cursors.get(client.address) or {})
-            result = await collect_one(client, settings, agent, cursor, clock)
-        done += 1
-        if on_result is not None:
-            on_result(result)
-        if progress is not None:
-            progress(done, len(clients))
-        return result
+            result = await collect_one(
+                client, settings, agent, cursor, clock, connections=connections
+            )
+        pass_.finish(index, result)
 
-    return list(await asyncio.gather(*(one(client) for client in clients)))
+    tasks = [asyncio.ensure_future(one(n, client)) for n, client in enumerate(clients)]
+    try:
+        await asyncio.gather(*tasks)
+    except asyncio.CancelledError:
+        await pass_.interrupt(tasks)
+        raise
+    return pass_.results()
+
+
+class _Pass:
+    """The results of one pass as they come in, in config order."""
+
+    def __init__(
+        self,
+        clients: Sequence[model.Client],
+        on_result: Callable[[model.HostResult], None] | None,
+        progress: Callable[[int, int], None] | None,
+        clock: Clock,
+    ) -> None:
+        self._clients = clients
+        self._on_result = on_result
+        self._progress = progress
+        self._clock = clock
+        self._results: list[model.HostResult | None] = [None] * len(clients)
+        self._done = 0
+
+    def finish(self, index: int, result: model.HostResult) -> None:
+        """Record the result of client ``index`` and tell the caller."""
+        self._results[index] = result
+        self._done += 1
+        if self._on_result is not None:
+            self._on_result(result)
+        if self._progress is not None:
+            self._progress(self._done, len(self._clients))
+
+    async def interrupt(self, tasks: Sequence[asyncio.Future[None]]) -> None:
+        """Wait for the cancelled hosts' cleanup; hosts never started are interrupted too.
+
+        (``gather`` has cancelled every task already; cancelling again would cut a
+        cleanup short.)
+        """
+        await asyncio.gather(*tasks, return_exceptions=True)
+        now = self._clock()
+        for index, result in enumerate(self._results):
+            if result is None:
+                why = "the run was interrupted before this host was started"
+                client = self._clients[index]
+                stopped = model.HostResult(client, model.Outcome.INTERRUPTED, now, now, error=why)
+                self.finish(index, stopped)
+
+    def results(self) -> list[model.HostResult]:
+        """Every client's result (all are in once the pass has ended)."""
+        return [result for result in self._results if result is not None]

@@ -93,7 +93,7 @@ async def _demo(folder: Path, keep: bool) -> int:
         try:
             before = set(mail_dir.iterdir())
             with Progress(len(loaded.clients)) as progress:
-                result = await job.run_pass(loaded, store, progress=progress)
+                result = await job.run_pass(loaded, store, display=progress)
         finally:
             store.close()
         print()

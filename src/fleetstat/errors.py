@@ -6,6 +6,8 @@ into one of these; the CLI's ``main`` is the one place that turns them into outp
 
 from __future__ import annotations
 
+import signal
+
 
 class FleetstatError(Exception):
     """Base of every error fleetstat reports; ``str(err)`` is the message for the user."""
@@ -74,3 +76,15 @@ class UsageError(FleetstatError):
     """A command was asked for something it cannot do: says what and how to ask instead."""
 
     exit_code = 2
+
+
+class Interrupted(FleetstatError):
+    """A pass was stopped by a signal; the hosts in flight were cleaned up and recorded.
+
+    ``exit_code`` is 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted ({name}); the hosts in flight were cleaned up")

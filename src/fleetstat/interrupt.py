@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from fleetstat.errors import FleetstatError
+from fleetstat.errors import Interrupted
 
 T = TypeVar("T")
 
@@ -27,18 +27,11 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 #: What an abort may leave, said when a signal comes during the cleanup.
 LEFT_BEHIND = (
-    "the hosts that were in flight may keep a fleetstat temp dir and an agent process, "
-    "and this run stays unfinished in the database (finished_at empty)"
+    "the hosts that were in flight may keep a fleetstat temp dir (the next run removes it) "
+    "and an agent process, and this run stays unfinished in the database (finished_at empty)"
 )
 
-
-class Interrupted(FleetstatError):
-    """A signal stopped the pass; the exit status is 128 + the signal's number."""
-
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
-        self.exit_code = 128 + signum
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+__all__ = ["LEFT_BEHIND", "SIGNALS", "Interrupted", "again", "run"]
 
 
 def run(

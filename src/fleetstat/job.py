@@ -18,7 +18,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from fleetstat import collector, mail, notify, writer
+from fleetstat import collector, mail, notify, ssh, writer
 from fleetstat import config as configs
 from fleetstat.errors import FleetstatError, StoreError, StoreUnavailable
 from fleetstat.model import Client, Config, HostResult, Outcome
@@ -30,8 +30,11 @@ Clock = Callable[[], datetime]
 Collect = Callable[..., Awaitable[list[HostResult]]]
 
 
-class Progress(Protocol):
-    """What a pass tells its display (``report.Progress``) as it goes."""
+Progress = Callable[[int, int], None]
+
+
+class Display(Protocol):
+    """What a pass tells a person's display (``progress.Progress``) as it goes."""
 
     def waiting_for_lock(self, holder: str) -> None:
         """Another pass holds the pass lock; ``holder`` says who (pid, machine, since)."""
@@ -104,8 +107,10 @@ async def run_pass(
     *,
     clock: Clock = utcnow,
     progress: Progress | None = None,
+    display: Display | None = None,
     concurrency: int | None = None,
     collect: Collect = collector.collect,
+    connections: ssh.Connections | None = None,
 ) -> PassReport:
     """Collect from every client of ``config`` and store, alert and mail as each host finishes.
 
@@ -116,21 +121,37 @@ async def run_pass(
     while the pass lasts, and what is left is spooled for the next pass (``writer``).
     Each host result, its alert states and what it gives to mail are one transaction.
     At the end the pass's mails are composed (at most an alert mail and a digest per
-    recipient) and flushed.
+    recipient) and flushed. ``connections`` are kept SSH connections
+    (``watch``), else each host's is closed after its run.
+
+    Cancelled (SIGINT, SIGTERM), the pass stores the ``interrupted`` results, closes
+    its run row and raises ``CancelledError`` again.
     """
     config = configs.with_passwords(config)  # the clients' secrets: read now, not at load
-    on_wait = progress.waiting_for_lock if progress is not None else None
+    on_wait = display.waiting_for_lock if display is not None else None
     async with pass_lock(store, on_wait=on_wait):
-        return await _run_pass(config, store, clock, progress, concurrency, collect)
+        return await _run_pass(
+            config,
+            store,
+            clock=clock,
+            progress=progress,
+            display=display,
+            concurrency=concurrency,
+            connections=connections,
+            collect=collect,
+        )
 
 
-async def _run_pass(  # noqa: PLR0917 (run_pass's arguments, passed on)
+async def _run_pass(
     config: Config,
     store: Store,
+    *,
     clock: Clock,
     progress: Progress | None,
+    display: Display | None,
     concurrency: int | None,
     collect: Collect,
+    connections: ssh.Connections | None,
 ) -> PassReport:
     started = clock()
     write = _write_with(config, store, clock)
@@ -140,20 +161,30 @@ async def _run_pass(  # noqa: PLR0917 (run_pass's arguments, passed on)
     run_id = await asyncio.to_thread(store.start_run, started)
     cursors = await asyncio.to_thread(store.cursors)
     results_writer = writer.Writer(run_id, write, spool)
+    seen: list[HostResult] = []
 
-    def on_result(result: HostResult) -> None:
+    def put(result: HostResult) -> None:
+        seen.append(result)
         results_writer.put(result)
-        if progress is not None:
-            progress.finished(result)
+        if display is not None:
+            display.finished(result)
 
-    results = await collect(
-        config.clients,
-        config.settings,
-        cursors=cursors,
-        on_result=on_result,
-        on_start=progress.started if progress is not None else None,
-        concurrency=concurrency,
-    )
+    try:
+        results = await collect(
+            config.clients,
+            config.settings,
+            cursors=cursors,
+            on_result=put,
+            on_start=display.started if display is not None else None,
+            progress=progress,
+            concurrency=concurrency,
+            connections=connections,
+        )
+    except asyncio.CancelledError:
+        await results_writer.drain()
+        ok = sum(r.outcome is Outcome.OK for r in seen)
+        await _finish(store, spool, results_writer.away, run_id, clock(), len(seen), ok)
+        raise
     await results_writer.drain()
     results = [results_writer.stored.get(r.client.address, r) for r in results]
     ok = sum(r.outcome is Outcome.OK for r in results)
@@ -206,6 +237,8 @@ def _write_with(config: Config, store: Store, clock: Clock) -> writer.Write:
             stored = done.applied_to(result)
             notify.after_host(session, run_id, done.host_id, stored, config.settings, now)
 
+        if result.outcome is Outcome.INTERRUPTED:  # says nothing about the host
+            return store.record(run_id, result, now)
         return store.record(run_id, result, now, within=alerts_and_mail)
 
     return write
@@ -259,17 +292,18 @@ async def pass_lock(
 
     PostgreSQL and MariaDB: a lock of the database itself (across machines and URL
     spellings); SQLite: a file lock beside the database file. While another pass holds
-    it, this one says once who that is (host, pid, since: to ``on_wait``, else in the
-    log) and tries again every ``LOCK_POLL`` seconds.
+    it, this one says once who that is (host, pid, since) — to ``on_wait`` when given,
+    else to the log — and tries again every ``LOCK_POLL`` seconds.
     """
     lock = store.pass_lock()
     told = False
     while (holder := await asyncio.to_thread(lock.try_acquire)) is not None:
-        if not told and on_wait is not None:
-            on_wait(str(holder))
-        elif not told:
-            log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
-        told = True
+        if not told:
+            if on_wait is not None:
+                on_wait(str(holder))
+            else:
+                log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
+            told = True
         await asyncio.sleep(LOCK_POLL)
     try:
         yield

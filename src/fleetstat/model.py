@@ -93,6 +93,9 @@ class Settings:
     Times are seconds. ``timeout`` bounds one whole host (connect, upload, run, cleanup).
     ``mail_templates`` is a folder whose files override the built-in mail templates;
     queued mail older than ``mail_expire`` is marked expired instead of sent.
+    ``max_answer`` is the most bytes an agent may print; ``keep_connections`` keeps each
+    host's SSH connection open between the passes of ``watch``, at most
+    ``max_kept_connections`` of them.
     """
 
     db: str = "sqlite:///fleetstat.db"
@@ -106,6 +109,9 @@ class Settings:
     mail_max_events: int = 100
     mail_templates: Path | None = None
     mail_expire: float = 86400.0
+    max_answer: int = 16 * 1024 * 1024
+    keep_connections: bool = True
+    max_kept_connections: int = 1000
     db_timeout: float = 30.0
     smtp: SmtpSettings = SmtpSettings()
     #: The config file these settings came from (absolute), for the commands in mail hints.

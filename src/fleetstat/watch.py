@@ -9,7 +9,7 @@ import time
 from typing import TextIO
 
 from fleetstat import config as configs
-from fleetstat import interrupt, job, mail
+from fleetstat import interrupt, job, mail, ssh
 from fleetstat.errors import FleetstatError, UsageError
 from fleetstat.model import Config
 from fleetstat.progress import Progress
@@ -81,11 +81,12 @@ async def _watch(
     max_passes: int | None,
 ) -> int:
     store = Store.open(config.settings.db, timeout=config.settings.db_timeout)
+    connections = ssh.Connections.from_settings(config.settings)
     passes = 0
     try:
         while not stop.is_set() and (max_passes is None or passes < max_passes):
             started = time.monotonic()
-            line = await _one_pass(config, store, concurrency, as_json)
+            line = await _one_pass(config, store, concurrency, as_json, connections)
             print(line, file=out, flush=True)
             passes += 1
             wait = period - (time.monotonic() - started)
@@ -100,15 +101,24 @@ async def _watch(
             expire_after=config.settings.mail_expire,
         )
     finally:
+        await connections.aclose()
         store.close()
     return 0
 
 
-async def _one_pass(config: Config, store: Store, concurrency: int | None, as_json: bool) -> str:
+async def _one_pass(
+    config: Config,
+    store: Store,
+    concurrency: int | None,
+    as_json: bool,
+    connections: ssh.Connections,
+) -> str:
     """Run one pass and return its log line; an error of the pass is logged, not fatal."""
     try:
         quiet = Progress(len(config.clients), live=False)  # says a wait for the lock only
-        report = await job.run_pass(config, store, progress=quiet, concurrency=concurrency)
+        report = await job.run_pass(
+            config, store, display=quiet, concurrency=concurrency, connections=connections
+        )
     except FleetstatError as err:
         if as_json:
             return json_text({"time": job.utcnow(), "error": str(err)})

@@ -414,6 +414,20 @@ def user_processes(user: SshUser, needle: str) -> list[str]:
     return [line for line in result.stdout.splitlines() if needle in line]
 
 
+def processes_of(user: SshUser, settle: float = 5.0) -> list[str]:
+    """Every process of ``user`` (command lines), waiting up to ``settle`` seconds for its
+    SSH sessions to end; [] when none is left."""
+    deadline = time.monotonic() + settle
+    while True:
+        done = subprocess.run(
+            ["ps", "-u", user.name, "-o", "args="], capture_output=True, text=True, check=False
+        )
+        lines = [line for line in done.stdout.splitlines() if line.strip()]
+        if not lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.1)
+
+
 def count_in_log(server: SshdServer, needle: str) -> int:
     """How many lines of the server's log contain ``needle``."""
     return sum(needle in line for line in server.log_text().splitlines())
@@ -429,6 +443,7 @@ __all__ = [
     "leftover_temp_dirs",
     "own_user",
     "prepare_user",
+    "processes_of",
     "remove_user",
     "user_processes",
 ]

@@ -31,7 +31,7 @@ def run(target: Target, concurrency: int | None, as_json: bool) -> int:
     try:
         with Progress(len(loaded.clients), live=False if as_json else None) as progress:
             result = interrupt.run(
-                job.run_pass(loaded, store, progress=progress, concurrency=concurrency)
+                job.run_pass(loaded, store, display=progress, concurrency=concurrency)
             )
     finally:
         store.close()

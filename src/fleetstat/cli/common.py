@@ -26,7 +26,8 @@ exit status:
   0  every host answered and was stored
   1  some host did not answer (its outcome says why)
   2  the config or the command line is wrong
-  3  the database could not be written or read"""
+  3  the database could not be written or read
+  130, 143  stopped by SIGINT, SIGTERM (hosts in flight cleaned up and recorded)"""
 
 #: The environment variables of the shared options.
 CONFIG_ENV = "FLEETSTAT_CONFIG"
@@ -47,8 +48,11 @@ class Target:
     config_path: Path | None
     db: str | None
 
-    def config(self) -> Config:
-        """The config of ``--config``, its warnings printed, with ``--db`` on top."""
+    def config(self, *, uses_db: bool = True) -> Config:
+        """The config of ``--config``, its warnings printed, with ``--db`` on top.
+
+        With ``uses_db``, the database URL is checked (not connected to).
+        """
         from fleetstat import config
 
         if self.config_path is None:
@@ -60,7 +64,8 @@ class Target:
             click.echo(f"fleetstat: warning: {warning}", err=True)
         if self.db:
             loaded = replace(loaded, settings=replace(loaded.settings, db=self._db()))
-        self._check_db(loaded.settings.db)
+        elif uses_db:
+            self._check_db(loaded.settings.db)
         return loaded
 
     def settings(self, *, uses_db: bool = True) -> Settings:
@@ -69,13 +74,14 @@ class Target:
         With ``uses_db``, the database URL is checked (not connected to).
         """
         if self.config_path is not None:
-            return self.config().settings
+            return self.config(uses_db=uses_db).settings
         import os
 
         from fleetstat import config
 
         settings = config.settings_from_env(os.environ)
-        settings = replace(settings, db=self._db()) if self.db else settings
+        if self.db:
+            return replace(settings, db=self._db())
         if uses_db:
             self._check_db(settings.db)
         return settings

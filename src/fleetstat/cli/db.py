@@ -28,7 +28,7 @@ def upgrade(target: Target) -> int:
     from fleetstat.store import Store
 
     settings = target.settings()
-    store = Store.open(settings.db, create=False)
+    store = Store.open(settings.db, create=False, timeout=settings.db_timeout)
     try:
         store.upgrade()
     finally:

@@ -50,7 +50,7 @@ def flush(target: Target) -> int:
     from fleetstat.store import Store
 
     settings = target.settings()
-    store = Store.open(settings.db)
+    store = Store.open(settings.db, timeout=settings.db_timeout)
     try:
         flushed = mailing.flush(
             store, settings.smtp, job.utcnow(), expire_after=settings.mail_expire

@@ -32,7 +32,8 @@ def hosts(ctx: click.Context, target: Target, as_json: bool) -> int:
     from fleetstat import report
     from fleetstat.store import Store
 
-    store = Store.open_existing(target.settings().db)
+    settings = target.settings()
+    store = Store.open_existing(settings.db, timeout=settings.db_timeout)
     try:
         rows = store.latest_hosts()
     finally:
@@ -91,7 +92,8 @@ def history(target: Target, host: str, limit: int, events: bool, as_json: bool) 
     from fleetstat import report
     from fleetstat.store import Store
 
-    store = Store.open_existing(target.settings().db)
+    settings = target.settings()
+    store = Store.open_existing(settings.db, timeout=settings.db_timeout)
     try:
         if events:
             found = store.events_of_host(host, limit=limit)

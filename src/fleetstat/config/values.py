@@ -66,6 +66,28 @@ def _whole(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+_SIZE = re.compile(r"([0-9]+)\s*(|B|KiB|MiB|GiB)")
+_UNIT_BYTES = {"": 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+
+
+def _size(text: str) -> int:
+    """Bytes from ``65536``, ``64KiB``, ``16MiB`` or ``1GiB``; at least 1 KiB."""
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise Invalid(f"{text!r} is not a size", "write bytes, or a number with a unit: 16MiB")
+    size = int(match[1]) * _UNIT_BYTES[match[2]]
+    if size < 1024:
+        raise Invalid(f"{text} is less than 1 KiB", "write a size of at least 1KiB, like 16MiB")
+    return size
+
+
+def _on_off(text: str) -> bool:
+    """True for ``on``, False for ``off``."""
+    if text.strip() not in ("on", "off"):
+        raise Invalid(f"{text!r} is neither on nor off", "write on or off")
+    return text.strip() == "on"
+
+
 def _port(text: str) -> int:
     """A TCP port, 1-65535."""
     if not re.fullmatch(r"[0-9]+", text.strip()) or not 1 <= int(text) <= 65535:

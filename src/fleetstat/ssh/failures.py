@@ -1,0 +1,68 @@
+"""The one mapping from asyncssh's and the OS's exceptions to a host's outcome."""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+import asyncssh
+
+from fleetstat import model
+from fleetstat.errors import HostError
+
+
+class RefusalSource(Protocol):
+    """What saw the host key: its ``refused`` says why a key was refused (or None)."""
+
+    refused: str | None
+
+
+def fail(client: model.Client, outcome: model.Outcome, message: str) -> HostError:
+    """A ``HostError`` for ``client``; unreachable and timeout are transient."""
+    transient = outcome in (model.Outcome.UNREACHABLE, model.Outcome.TIMEOUT)
+    return HostError(message, outcome=outcome, transient=transient, host=client.address)
+
+
+def os_reason(err: OSError) -> str:
+    """What an OS error means, in the system's words ("connection refused")."""
+    if err.errno:
+        return os.strerror(err.errno).lower()
+    return str(err) or type(err).__name__
+
+
+def translate(client: model.Client, err: BaseException, checker: RefusalSource | None) -> HostError:
+    """The ``HostError`` that ``err`` (raised while talking to ``client``) is recorded as."""
+    outcome = model.Outcome
+    if isinstance(err, HostError):
+        return err
+    if isinstance(err, asyncssh.PermissionDenied):
+        return fail(client, outcome.AUTH_FAILED, f"authentication failed: {err.reason}")
+    if isinstance(err, asyncssh.HostKeyNotVerifiable):
+        why = checker.refused if checker and checker.refused else err.reason
+        return fail(client, outcome.HOST_KEY_MISMATCH, why)
+    if isinstance(err, TimeoutError):
+        return fail(client, outcome.UNREACHABLE, "no SSH answer within the connect timeout")
+    if isinstance(err, asyncssh.DisconnectError):
+        return fail(client, outcome.UNREACHABLE, f"connection closed: {err.reason}")
+    if isinstance(err, OSError):
+        return fail(client, outcome.UNREACHABLE, os_reason(err))
+    if isinstance(err, asyncssh.ChannelOpenError | asyncssh.Error):
+        return fail(client, outcome.AGENT_FAILED, f"SSH: {err}")
+    return fail(client, outcome.AGENT_FAILED, f"{type(err).__name__}: {err}")
+
+
+def retry_now(err: BaseException) -> bool:
+    """True for a connection dropped before authentication (reset, closed during key exchange)."""
+    if isinstance(err, asyncssh.PermissionDenied | asyncssh.HostKeyNotVerifiable):
+        return False
+    if isinstance(err, ConnectionRefusedError | TimeoutError):
+        return False
+    return isinstance(err, ConnectionResetError | BrokenPipeError | asyncssh.ConnectionLost) or (
+        isinstance(err, asyncssh.DisconnectError)
+        and err.code in (asyncssh.DISC_CONNECTION_LOST, asyncssh.DISC_PROTOCOL_ERROR)
+    )
+
+
+def noted(err: HostError, note: str) -> HostError:
+    """``err`` with ``note`` added to its message."""
+    return HostError(f"{err}; {note}", outcome=err.outcome, transient=err.transient, host=err.host)

@@ -1,0 +1,122 @@
+"""The collector's SSH connections: one per host, kept open between passes when asked.
+
+``Connections`` is what a collector holds for its lifetime (one pass for ``run``, all
+passes for ``watch``). With ``keep`` on, a host's connection stays open after its
+run, with keepalives, so the next pass costs one channel: no TCP connect, no key
+exchange, no password check. A kept connection found closed, or one that fails before
+its command could start, is replaced by a new one, which counts in ``opened`` and has
+its host key checked like every new connection. At most ``max_kept`` stay open; past
+that the least recently used one is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import asyncssh
+
+from fleetstat import model
+from fleetstat.errors import HostError
+from fleetstat.ssh.connect import connect_by
+from fleetstat.ssh.probe import Shell
+from fleetstat.ssh.steps import Job, run_on
+
+#: Outcomes after which the connection itself is still good to keep.
+_CONNECTION_FINE = (
+    model.Outcome.AGENT_FAILED,
+    model.Outcome.BAD_PAYLOAD,
+    model.Outcome.NO_PYTHON,
+)
+
+
+@dataclass
+class _Kept:
+    conn: asyncssh.SSHClientConnection
+    shell: Shell | None
+
+
+class Connections:
+    """SSH connections by client address; ``async with`` closes them all at the end."""
+
+    def __init__(self, *, keep: bool, max_kept: int) -> None:
+        self.keep = keep
+        self.max_kept = max_kept
+        self.opened = 0
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+
+    @classmethod
+    def from_settings(cls, settings: model.Settings) -> Connections:
+        """Kept or not as the ``keep-connections`` and ``max-kept-connections`` settings say."""
+        return cls(keep=settings.keep_connections, max_kept=settings.max_kept_connections)
+
+    async def __aenter__(self) -> Connections:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def kept(self) -> int:
+        """How many connections are open and kept."""
+        return len(self._kept)
+
+    async def run_agent(
+        self, client: model.Client, settings: model.Settings, payload: bytes, request: bytes
+    ) -> bytes:
+        """Run the agent on ``client``; return its stdout line (the encrypted answer).
+
+        Connecting and the whole job are bounded by ``client.timeout or
+        settings.timeout`` seconds (then ``timeout``); cleanup gets its own grace. A
+        temp dir left behind is added to the ``HostError`` message, or logged as a
+        warning after an answer. Raises ``HostError`` with the outcome otherwise.
+        """
+        limit = client.timeout or settings.timeout
+        deadline = asyncio.get_running_loop().time() + limit
+        job = Job(client, settings, payload, request, deadline, limit)
+        kept = self._take(client.address)
+        if kept is not None:
+            try:
+                return await self._run(job, kept)
+            except HostError:
+                if not kept.conn.is_closed():
+                    raise
+        kept = _Kept(await connect_by(client, settings, deadline), None)
+        self.opened += 1
+        return await self._run(job, kept)
+
+    async def _run(self, job: Job, kept: _Kept) -> bytes:
+        try:
+            line, kept.shell = await run_on(kept.conn, job, kept.shell)
+        except HostError as err:
+            self._give_back(job.client.address, kept, err.outcome in _CONNECTION_FINE)
+            raise
+        except BaseException:
+            kept.conn.close()
+            raise
+        self._give_back(job.client.address, kept, True)
+        return line
+
+    def _take(self, address: str) -> _Kept | None:
+        kept = self._kept.pop(address, None)
+        if kept is not None and kept.conn.is_closed():
+            return None
+        return kept
+
+    def _give_back(self, address: str, kept: _Kept, fine: bool) -> None:
+        if not (self.keep and fine and self.max_kept > 0) or kept.conn.is_closed():
+            kept.conn.close()
+            return
+        self._kept[address] = kept
+        while len(self._kept) > self.max_kept:
+            _address, oldest = self._kept.popitem(last=False)
+            oldest.conn.close()
+
+    async def aclose(self) -> None:
+        """Close every kept connection and wait until they are closed."""
+        kept = list(self._kept.values())
+        self._kept.clear()
+        for item in kept:
+            item.conn.close()
+        await asyncio.gather(*(item.conn.wait_closed() for item in kept), return_exceptions=True)
