@@ -90,10 +90,10 @@ def test_results_that_cannot_be_stored_are_reported_and_the_pass_goes_on(
     # that the pass goes on, stores the other host and says which result was not stored.
     original = store.record
 
-    def record_then_fail(run_id: int, result: model.HostResult, now, within=None):
+    def record_then_fail(run_id: int, result: model.HostResult, now, then=None):
         if result.client.ip == "127.0.0.122":
             raise failure
-        return original(run_id, result, now, within=within)
+        return original(run_id, result, now, then=then)
 
     store.record = record_then_fail  # type: ignore[method-assign]
     try:

@@ -240,7 +240,7 @@ def test_a_failed_alert_write_leaves_no_sample_of_that_host(fleet: Fleet) -> Non
         raise StoreError("the alert states could not be written")
 
     with pytest.raises(StoreError):
-        fleet.store.record(run_id, fleet.ok(cpu=90.0), T0, within=broken)
+        fleet.store.record(run_id, fleet.ok(cpu=90.0), T0, then=broken)
     with fleet.store.session() as session:
         assert session.scalar(select(func.count()).select_from(Sample)) == 0
         assert session.scalar(select(func.count()).select_from(Host)) == 0
@@ -253,7 +253,7 @@ def test_events_stored_by_a_pass_that_stopped_short_are_mailed_by_the_next(fleet
     def alerts_and_mail(session: Any, done: Any) -> None:
         notify.after_host(session, run_id, done.host_id, result, fleet.settings, T0)
 
-    fleet.store.record(run_id, result, T0, within=alerts_and_mail)  # then the collector died
+    fleet.store.record(run_id, result, T0, then=alerts_and_mail)  # then the collector died
     fleet.now += timedelta(minutes=5)
     fleet.run(fleet.ok(replace(WEB, alerts=())))
     digests = digests_of(fleet.new_mails(), OPS)

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from fleetstat import job, model
-from fleetstat.store import Store
+from fleetstat import job, model, writer
+from fleetstat.store import Recorded, Store
 from fleetstat.store.spool import Spool, decode, encode
 from tests.support import answers
 from tests.support.private_postgres import PrivatePostgres
@@ -47,6 +47,36 @@ def test_a_result_comes_back_from_the_spool_as_it_went_in(tmp_path: Path) -> Non
 def test_a_failed_result_round_trips_too() -> None:
     failed = answers.failed_result(T0, model.Outcome.TIMEOUT, "no answer in 60 s")
     assert decode(model.HostResult, encode(failed)) == failed
+
+
+def test_a_spooled_result_written_back_twice_is_stored_once(store: Store, tmp_path: Path) -> None:
+    run_id = store.start_run(T0)
+    result = answers.ok_result(T0, answers.answer(T0, evts=answers.events(range(2), T0)))
+    spool = Spool(tmp_path / "spool")
+
+    def write(run: int, one: model.HostResult) -> Recorded:
+        return store.record(run, one, T0)
+
+    spool.keep(run_id, result)
+    assert writer.replay(store, spool, {}, write) == 1
+    spool.keep(run_id, result)  # as if the collector died between the commit and the unlink
+    assert writer.replay(store, spool, {}, write) == 1
+
+    attempts, samples, doubled = counts(store.engine.url.render_as_string(hide_password=False))
+    assert (attempts, samples, doubled) == ({run_id: 1}, {run_id: 1}, 0)
+    assert list(spool.folder.iterdir()) == []
+
+
+def test_a_spooled_result_of_a_run_that_is_gone_is_set_aside(store: Store, tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    kept = spool.keep(424242, answers.ok_result(T0, answers.answer(T0)))
+
+    def write(run: int, one: model.HostResult) -> Recorded:
+        return store.record(run, one, T0)
+
+    assert writer.replay(store, spool, {}, write) == 0
+    assert [p.name for p in spool.folder.iterdir()] == [kept.name + ".failed"]
+    assert writer.replay(store, spool, {}, write) == 0 and len(spool) == 0
 
 
 def config_for(folder: Path, db: str, clients: list[model.Client], smtp: model.SmtpSettings):
@@ -88,8 +118,8 @@ def counts(url: str) -> tuple[dict[int, int], dict[int, int], int]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("down", "cpu_interval"),
-    [(10.0, 0.0), (3.0, 1.0)],
+    ("down", "cpu_interval", "back_mid_pass"),
+    [(10.0, 0.0, False), (3.0, 1.0, True)],
     ids=["down-past-the-pass-spooled", "back-within-the-pass-retried"],
 )
 def test_postgresql_stopped_mid_pass_loses_and_doubles_nothing(  # noqa: PLR0917
@@ -100,6 +130,7 @@ def test_postgresql_stopped_mid_pass_loses_and_doubles_nothing(  # noqa: PLR0917
     private_postgres: PrivatePostgres,
     down,
     cpu_interval,
+    back_mid_pass,
 ):
     server = sshd_factory(THIRTY)
     clients = [client_for(ssh_user, server, ip, name=f"h{n}") for n, ip in enumerate(THIRTY)]
@@ -107,15 +138,22 @@ def test_postgresql_stopped_mid_pass_loses_and_doubles_nothing(  # noqa: PLR0917
     config = replace(config, settings=replace(config.settings, cpu_interval=cpu_interval))
     stopped = threading.Event()
 
+    stopped_at: list[float] = []
+
     def stop_for_a_while(done: int, _total: int) -> None:
         if done == 3 and not stopped.is_set():
             stopped.set()
             private_postgres.stop()
-            threading.Timer(down, private_postgres.start).start()
+            stopped_at.append(time.monotonic())
+            if back_mid_pass:
+                threading.Timer(down, private_postgres.start).start()
 
     store = Store.open(config.settings.db, timeout=config.settings.db_timeout)
     try:
         first = asyncio.run(job.run_pass(config, store, progress=stop_for_a_while, concurrency=4))
+        if not back_mid_pass:  # down for 10 s, and at least until the pass is over
+            time.sleep(max(0.0, stopped_at[0] + down - time.monotonic()))
+            private_postgres.start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # wait until the server is back
             try:
@@ -137,7 +175,7 @@ def test_postgresql_stopped_mid_pass_loses_and_doubles_nothing(  # noqa: PLR0917
     assert first.ok == 30 and second.ok == 30
     assert first.spooled == len(first.unstored) and first.spooled == second.replayed
     assert first.exit_code == (3 if first.spooled else 0)
-    assert (first.spooled > 0) == (down == 10.0)  # 10 s outlasts the pass, 3 s does not
+    assert (first.spooled > 0) == (not back_mid_pass)
     assert second.unstored == {} and second.exit_code == 0
     assert attempts == {first.run_id: 30, second.run_id: 30}
     assert samples == {first.run_id: 30, second.run_id: 30}

@@ -449,32 +449,3 @@ def test_windows_prepare_output_is_parsed_into_fields() -> None:
     assert fields["dir"].endswith("fleetstat-0a1b")
     assert fields["python"] == r"C:\Python312\python.exe"
     assert fields["version"] == "3.12"
-
-
-def test_known_hosts_text_maps_names_to_keys() -> None:
-    text = (
-        "# comment\n"
-        "[10.0.0.5]:2222,web ssh-ed25519 AAAAkey1 root@web\n"
-        "10.0.0.6 ecdsa-sha2-nistp256 AAAAkey2\n"
-        "@revoked 10.0.0.7 ssh-ed25519 AAAAkey3\n"
-    )
-    keys = ssh.parse_known_hosts(text)
-    assert keys == {
-        "[10.0.0.5]:2222": ["ssh-ed25519 AAAAkey1"],
-        "web": ["ssh-ed25519 AAAAkey1"],
-        "10.0.0.6": ["ecdsa-sha2-nistp256 AAAAkey2"],
-    }
-
-
-def test_known_hosts_name_brackets_other_ports() -> None:
-    assert ssh.known_hosts_name(model.Client(ip="10.0.0.5", username="u")) == "10.0.0.5"
-    client = model.Client(ip="10.0.0.5", port=2222, username="u")
-    assert ssh.known_hosts_name(client) == "[10.0.0.5]:2222"
-
-
-def test_known_hosts_file_is_created_private_and_read_back(tmp_path: Path) -> None:
-    path = tmp_path / "deep" / "state" / "known_hosts"
-    ssh.KnownHosts(path).add("[127.0.0.9]:2222", "ssh-ed25519 AAAAkey")
-    assert ssh.KnownHosts(path).keys_for("[127.0.0.9]:2222") == ["ssh-ed25519 AAAAkey"]
-    assert path.read_text() == "[127.0.0.9]:2222 ssh-ed25519 AAAAkey\n"
-    assert path.stat().st_mode & 0o777 == 0o600

@@ -7,11 +7,13 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from fleetstat import job
 from fleetstat.errors import StoreUnavailable
 from fleetstat.store import Store
 from tests.support import answers
+from tests.support.databases import server_database
 from tests.support.private_postgres import PrivatePostgres
 from tests.support.sshd import client_for
 from tests.test_spool import config_for
@@ -93,3 +95,56 @@ def test_a_pass_with_postgresql_frozen_mid_pass_ends_within_the_bound_with_exit_
     assert all(any(s in why for s in said) for why in report.unstored.values())
     assert report.spooled == len(report.unstored)
     assert again.replayed == report.spooled and again.exit_code == 0
+
+
+def test_fleetstat_run_on_a_frozen_postgresql_exits_3_within_the_bound_naming_it(
+    tmp_path, capsys, ssh_user, sshd, private_postgres: PrivatePostgres
+) -> None:
+    from fleetstat.cli import main
+
+    config = tmp_path / "clients.xml"
+    config.write_text(
+        "<clients>\n"
+        f'  <settings db="{private_postgres.url}" db-timeout="2s"'
+        f' known-hosts="{tmp_path}/known_hosts" cpu-interval="0.1" />\n'
+        f'  <client ip="127.0.0.1" port="{sshd.port}" username="{ssh_user.name}"'
+        f' password="{ssh_user.password}" />\n'
+        "</clients>\n"
+    )
+    config.chmod(0o600)
+    private_postgres.freeze()
+    try:
+        started = time.monotonic()
+        status = main(["run", "--config", str(config)])
+        took = time.monotonic() - started
+    finally:
+        private_postgres.thaw()
+
+    assert status == 3
+    assert took < 12.0
+    assert f"127.0.0.1:{private_postgres.port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])  # SQLite: test_store.py
+def test_a_write_waiting_on_another_transactions_lock_ends_within_the_bound(backend: str) -> None:
+    with server_database(backend) as db_url:
+        waits_on_a_lock_within_the_bound(db_url)
+
+
+def waits_on_a_lock_within_the_bound(db_url: str) -> None:
+    store = Store.open(db_url, timeout=1.0)
+    blocker = create_engine(db_url).connect()
+    try:
+        store.record(store.start_run(T0), answers.ok_result(T0, answers.answer(T0)), T0)
+        blocker.execute(text("UPDATE hosts SET name = name"))  # holds the row's lock
+        later = store.start_run(T0)
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            store.record(later, answers.ok_result(T0, answers.answer(T0)), T0)
+        assert time.monotonic() - started < 5.0
+        blocker.rollback()
+        assert store.record(later, answers.ok_result(T0, answers.answer(T0)), T0).new
+    finally:
+        blocker.close()
+        blocker.engine.dispose()
+        store.close()

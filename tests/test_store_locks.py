@@ -73,12 +73,13 @@ def test_a_second_pass_waits_for_the_first_under_any_url_and_says_who_holds_it(
     db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     first, second = Store.open(db_url), Store.open(other_spelling(db_url))
+    heard: list[str] = []
 
     async def both() -> list[str]:
         order: list[str] = []
 
         async def later() -> None:
-            async with pass_lock(second):
+            async with pass_lock(second, on_wait=heard.append):
                 order.append("second")
 
         async with pass_lock(first):
@@ -96,6 +97,7 @@ def test_a_second_pass_waits_for_the_first_under_any_url_and_says_who_holds_it(
         assert order == ["first", "first done", "second"]
         [told] = [r.getMessage() for r in caplog.records if "pass lock" in r.getMessage()]
         assert f"pid {os.getpid()} on {socket.gethostname()} since" in told
+        assert len(heard) == 1 and heard[0] in told
         # released: a third takes it at once
         asyncio.run(asyncio.wait_for(_take_and_leave(first), 5))
     finally:

@@ -108,17 +108,17 @@ def test_a_result_stored_twice_in_one_run_is_stored_once(store: Store) -> None:
     assert store.record(later, answers.failed_result(T0 + timedelta(minutes=5)), T0).new
 
 
-def test_within_writes_in_the_hosts_transaction_and_rolls_back_with_it(store: Store) -> None:
+def test_then_writes_in_the_hosts_transaction_and_rolls_back_with_it(store: Store) -> None:
     run_id = store.start_run(T0)
     seen: list[model.Outcome] = []
 
-    def within(session: Any, done: Any) -> None:
+    def then(session: Any, done: Any) -> None:
         seen.append(done.outcome)
         session.execute(select(1))
         raise RuntimeError("alert evaluation broke")
 
     with pytest.raises(RuntimeError):
-        store.record(run_id, answers.ok_result(T0, answers.answer(T0)), T0, within=within)
+        store.record(run_id, answers.ok_result(T0, answers.answer(T0)), T0, then=then)
     assert seen == [model.Outcome.OK]
     assert attempts(store) == []
 
@@ -126,9 +126,13 @@ def test_within_writes_in_the_hosts_transaction_and_rolls_back_with_it(store: St
 def test_a_new_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     path = tmp_path / "state" / "fleetstat.db"
     old = os.umask(0o022)
+    store = Store.open(f"sqlite:///{path}")
     try:
-        Store.open(f"sqlite:///{path}").close()
+        store.record(store.start_run(T0), answers.ok_result(T0, answers.answer(T0)), T0)
+        made = sorted(path.parent.iterdir())
+        assert path.with_name("fleetstat.db-wal") in made  # SQLite's own files too
+        for one in made:
+            assert stat.S_IMODE(one.stat().st_mode) == 0o600, one
     finally:
+        store.close()
         os.umask(old)
-    for made in path.parent.iterdir():
-        assert stat.S_IMODE(made.stat().st_mode) == 0o600, made

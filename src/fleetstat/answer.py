@@ -1,15 +1,23 @@
-"""Reading a decrypted agent answer (schema version 1) into ``model.Answer``.
+"""Reading a decrypted agent answer (schema version 1) into validated ``model.Answer`` values.
 
-``parse_answer`` takes the JSON object as decoded and either returns the frozen
-dataclasses of ``model`` or raises ``EnvelopeError`` naming the field that is
-missing or of the wrong type (``cpu.percent``, ``events.records[3].time``). Epoch
-seconds become aware UTC datetimes; event times (ISO 8601 with ``Z``) likewise.
+A client holds its request key, so a valid token proves nothing about its content:
+``parse_answer`` checks every value against one table, ``LIMITS``, before anything is
+stored, alerted on or mailed. A figure out of its range, a field missing or of the
+wrong type, an identifier too long, more events than ``max-events`` or nesting deeper
+than ``MAX_DEPTH`` raise ``EnvelopeError`` naming the field (``cpu.percent``,
+``events.records[3].time``): the outcome is ``bad_payload``. Free text is made safe
+instead: control characters and lone surrogates replaced, cut at its length.
+
+Epoch seconds become aware UTC datetimes; event times (ISO 8601 with ``Z``) likewise.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -19,10 +27,165 @@ from fleetstat.model import Answer, Cpu, Disk, Event, HostInfo, Memory, Swap
 VERSION = 1
 T = TypeVar("T")
 
+INT64_MAX = 2**63 - 1
+#: Deepest nesting of arrays and objects in an answer (the real agent's is 5).
+MAX_DEPTH = 16
+#: Largest event cursor, as JSON characters (it is stored and sent back next run).
+MAX_CURSOR = 16 * 1024
+
+
+# ---------------------------------------------------------------- the table of limits
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A number: ``whole`` or finite float, from ``low`` to ``high`` inclusive, in ``unit``."""
+
+    unit: str
+    low: float
+    high: float
+    whole: bool = False
+    span: str = ""
+
+    @property
+    def allowed(self) -> str:
+        """The range in words: ``0 to 100 percent``."""
+        return self.span or f"{shown(self.low)} to {shown(self.high)} {self.unit}"
+
+
+def shown(value: float) -> str:
+    """A number as an error message shows it: whole numbers exactly (up to 20 digits)."""
+    if not isinstance(value, int):
+        return f"{value:g}"
+    digits = str(value)
+    return digits if len(digits) <= 20 else f"a {len(digits)}-digit number"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A string of at most ``limit`` characters: longer free text is cut (``cut``),
+    a longer identifier refuses the answer."""
+
+    limit: int
+    cut: bool = True
+
+    @property
+    def allowed(self) -> str:
+        """The rule in words: ``text, cut at 255 characters``."""
+        if self.cut:
+            return f"text, cut at {self.limit} characters"
+        return f"at most {self.limit} printable characters, else refused"
+
+
+@dataclass(frozen=True)
+class Items:
+    """An array or object of at most ``limit`` entries."""
+
+    limit: int
+
+    @property
+    def allowed(self) -> str:
+        """The rule in words: ``at most 64 entries``."""
+        return f"at most {self.limit} entries"
+
+
+PERCENT = Figure("percent", 0, 100)
+BYTES = Figure("bytes", 0, INT64_MAX, whole=True)
+CORES = Figure("cores", 1, 1_000_000, whole=True)
+SECONDS = Figure("seconds", 0, 1e15)
+LOAD = Figure("load average", 0, 1_000_000)
+#: 1970-01-01 to 2100-01-01 UTC: times a sane clock can show.
+EPOCH = Figure("epoch seconds", 0, 4_102_444_800, span="the years 1970 to 2099")
+NAME = Text(255)
+SHORT = Text(32)
+ERROR = Text(2048)
+
+#: Every value of an answer by its path (``[]`` for any array index): what it may hold.
+LIMITS: dict[str, Figure | Text | Items] = {
+    "clock": EPOCH,
+    "host.hostname": NAME,
+    "host.os": SHORT,
+    "host.os_name": NAME,
+    "host.os_version": NAME,
+    "host.kernel": NAME,
+    "host.arch": SHORT,
+    "host.python": SHORT,
+    "cpu.percent": PERCENT,
+    "cpu.count": CORES,
+    "cpu.interval": SECONDS,
+    "cpu.busy": SECONDS,
+    "cpu.total": SECONDS,
+    "memory.total": BYTES,
+    "memory.available": BYTES,
+    "memory.used": BYTES,
+    "memory.percent": PERCENT,
+    "swap.total": BYTES,
+    "swap.used": BYTES,
+    "swap.free": BYTES,
+    "swap.percent": PERCENT,
+    "uptime.seconds": SECONDS,
+    "uptime.boot_time": EPOCH,
+    "load[]": LOAD,
+    "disks": Items(1024),
+    "disks[].mount": Text(1024),
+    "disks[].device": Text(1024),
+    "disks[].fstype": Text(64),
+    "disks[].total": BYTES,
+    "disks[].used": BYTES,
+    "disks[].free": BYTES,
+    "disks[].percent": PERCENT,
+    "events.records[].source": Text(32, cut=False),
+    "events.records[].record_id": Text(191, cut=False),
+    "events.records[].event_id": Text(64),
+    "events.records[].level": SHORT,
+    "events.records[].time": Text(64, cut=False),
+    "events.records[].user": NAME,
+    "events.records[].source_ip": Text(45),
+    "events.records[].message": Text(8192),
+    "events.records[].fields": Items(64),
+    "events.records[].fields.name": Text(64),
+    "events.records[].fields.value": Text(1024),
+    "events.resets": Items(64),
+    "events.resets[]": Text(32, cut=False),
+    "errors": Items(64),
+    "errors[].part": SHORT,
+    "errors[].error": ERROR,
+}
+
+_INDEX = re.compile(r"\[[0-9]+\]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BREAKS = re.compile("[\t\n\v\f\r\x85\u2028\u2029]+")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def limit_of(path: str) -> Figure | Text | Items:
+    """The entry of ``LIMITS`` for a value's ``path`` (``disks[2].used`` → ``disks[].used``)."""
+    return LIMITS[_INDEX.sub("[]", path)]
+
+
+def figure_of(path: str) -> Figure:
+    """The ``Figure`` of ``LIMITS`` for a number's ``path``."""
+    rule = limit_of(path)
+    assert isinstance(rule, Figure), path
+    return rule
+
 
 def wrong(path: str, problem: str) -> EnvelopeError:
     """The error for one bad field of the answer."""
     return EnvelopeError(f"agent answer: {path} {problem}")
+
+
+def clean(text: str, limit: int) -> str:
+    """``text`` safe to store, mail and print, at most ``limit`` characters.
+
+    Line breaks and tabs become one space; other control characters (NUL, ESC …) and
+    lone surrogates become U+FFFD; a longer text is cut and ends in "…".
+    """
+    text = _SURROGATE.sub("\ufffd", _CONTROL.sub("\ufffd", _BREAKS.sub(" ", text)))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------- one value
 
 
 def field(obj: dict[str, Any], name: str, path: str) -> Any:
@@ -32,24 +195,39 @@ def field(obj: dict[str, Any], name: str, path: str) -> Any:
     return obj[name]
 
 
+def counted(items: dict[str, Any] | list[Any], path: str) -> None:
+    """Raise unless ``items`` holds no more entries than its ``Items`` in ``LIMITS`` allows."""
+    rule = LIMITS.get(_INDEX.sub("[]", path))
+    if isinstance(rule, Items) and len(items) > rule.limit:
+        raise wrong(path, f"holds {len(items)} entries, more than {rule.limit}")
+
+
 def as_dict(value: Any, path: str) -> dict[str, Any]:
-    """``value`` when it is a JSON object."""
+    """``value`` when it is a JSON object (of at most its ``Items`` entries)."""
     if not isinstance(value, dict):
         raise wrong(path, f"must be an object, not {type(value).__name__}")
+    counted(value, path)
     return value
 
 
 def as_list(value: Any, path: str) -> list[Any]:
-    """``value`` when it is a JSON array."""
+    """``value`` when it is a JSON array (of at most its ``Items`` entries)."""
     if not isinstance(value, list):
         raise wrong(path, f"must be an array, not {type(value).__name__}")
+    counted(value, path)
     return value
 
 
 def as_str(value: Any, path: str) -> str:
-    """``value`` when it is a string."""
+    """``value`` when it is a string within its ``LIMITS`` entry (free text made safe)."""
     if not isinstance(value, str):
         raise wrong(path, f"must be a string, not {type(value).__name__}")
+    rule = limit_of(path)
+    assert isinstance(rule, Text), path
+    if rule.cut:
+        return clean(value, rule.limit)
+    if len(value) > rule.limit or clean(value, rule.limit) != value:
+        raise wrong(path, f"must be at most {rule.limit} printable characters")
     return value
 
 
@@ -58,28 +236,33 @@ def as_opt_str(value: Any, path: str) -> str | None:
     return None if value is None else as_str(value, path)
 
 
-def as_int(value: Any, path: str) -> int:
-    """``value`` when it is a whole number (not a boolean)."""
-    if not isinstance(value, int) or isinstance(value, bool):
+def as_number(value: Any, path: str, rule: Figure | None = None) -> float | int:
+    """``value`` when it is a number within ``rule`` (by default its ``LIMITS`` entry)."""
+    rule = rule or figure_of(path)
+    if rule.whole and (not isinstance(value, int) or isinstance(value, bool)):
         raise wrong(path, f"must be a whole number, not {type(value).__name__}")
-    return value
-
-
-def as_float(value: Any, path: str) -> float:
-    """``value`` as a float when it is a finite number (not a boolean)."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise wrong(path, f"must be a number, not {type(value).__name__}")
     if not math.isfinite(value):
         raise wrong(path, "must be a finite number")
-    return float(value)
+    if not rule.low <= value <= rule.high:
+        raise wrong(path, f"is {shown(value)}, outside {rule.allowed}")
+    return value
+
+
+def as_int(value: Any, path: str) -> int:
+    """``value`` when it is a whole number within its limits."""
+    return int(as_number(value, path))
+
+
+def as_float(value: Any, path: str) -> float:
+    """``value`` as a float when it is a finite number within its limits."""
+    return float(as_number(value, path))
 
 
 def as_epoch(value: Any, path: str) -> datetime:
-    """Unix epoch seconds as an aware UTC datetime."""
-    try:
-        return datetime.fromtimestamp(as_float(value, path), tz=UTC)
-    except (OverflowError, OSError, ValueError) as err:
-        raise wrong(path, f"is not a usable time: {err}") from err
+    """Unix epoch seconds (1970 to 2100) as an aware UTC datetime."""
+    return datetime.fromtimestamp(as_float(value, path), tz=UTC)
 
 
 def as_iso_time(value: Any, path: str) -> datetime:
@@ -91,7 +274,9 @@ def as_iso_time(value: Any, path: str) -> datetime:
         raise wrong(path, f"is not an ISO 8601 time: {text!r}") from err
     if moment.tzinfo is None:
         raise wrong(path, f"has no time zone: {text!r}")
-    return moment.astimezone(UTC)
+    moment = moment.astimezone(UTC)
+    as_number(moment.timestamp(), path, EPOCH)
+    return moment
 
 
 def section(obj: dict[str, Any], name: str, read: Callable[[dict[str, Any], str], T]) -> T | None:
@@ -100,6 +285,19 @@ def section(obj: dict[str, Any], name: str, read: Callable[[dict[str, Any], str]
     if value is None:
         return None
     return read(as_dict(value, name), name + ".")
+
+
+def depth(value: Any) -> int:
+    """How deeply arrays and objects nest in ``value`` (a scalar: 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in item)
+    return deepest
 
 
 # ---------------------------------------------------------------- sections
@@ -182,6 +380,28 @@ def read_disks(value: Any) -> tuple[Disk, ...]:
     return tuple(read_disk(as_dict(v, f"disks[{i}]"), f"disks[{i}].") for i, v in enumerate(items))
 
 
+def read_fields(value: Any, path: str) -> dict[str, Any]:
+    """An event's raw name/value pairs: scalars only, text made safe."""
+    raw = as_dict(value, path)
+    fields: dict[str, Any] = {}
+    for name, item in raw.items():
+        fields[as_str(name, path + ".name")] = read_field_value(item, f"{path}.{clean(name, 64)}")
+    return fields
+
+
+def read_field_value(item: Any, path: str) -> Any:
+    """One value of an event's ``fields``: text made safe, a finite 64-bit number, bool, null."""
+    if isinstance(item, str):
+        return as_str(item, "events.records[].fields.value")
+    if isinstance(item, int | float) and not isinstance(item, bool):
+        if not math.isfinite(item) or abs(item) > INT64_MAX:
+            raise wrong(path, "must be a finite number within 64 bits")
+    elif item is not None and not isinstance(item, bool):
+        kind = type(item).__name__
+        raise wrong(path, f"must be text, a number, true/false or null, not {kind}")
+    return item
+
+
 def read_event(obj: dict[str, Any], path: str) -> Event:
     """One record of ``events.records``."""
     strs = {
@@ -193,20 +413,31 @@ def read_event(obj: dict[str, Any], path: str) -> Event:
         time=as_iso_time(field(obj, "time", path), path + "time"),
         user=as_opt_str(field(obj, "user", path), path + "user"),
         source_ip=as_opt_str(field(obj, "source_ip", path), path + "source_ip"),
-        fields=as_dict(obj.get("fields", {}), path + "fields"),
+        fields=read_fields(obj.get("fields", {}), path + "fields"),
     )
 
 
+def read_cursor(value: Any, path: str) -> dict[str, Any]:
+    """The events cursor, kept as sent (the agent reads it back) but bounded in size."""
+    cursor = as_dict(value, path)
+    if len(json.dumps(cursor)) > MAX_CURSOR:
+        raise wrong(path, f"is larger than {MAX_CURSOR} characters as JSON")
+    return cursor
+
+
 def read_events(
-    obj: dict[str, Any], path: str
+    obj: dict[str, Any], path: str, max_events: int
 ) -> tuple[tuple[Event, ...], dict[str, Any], tuple[str, ...]]:
-    """The ``events`` section: (records, cursor, resets)."""
+    """The ``events`` section: (records, cursor, resets); at most ``max_events`` records."""
     records = as_list(field(obj, "records", path), path + "records")
+    if len(records) > max_events:
+        problem = f"holds {len(records)} records, more than max-events {max_events}"
+        raise wrong(f"{path}records", problem)
     events = tuple(
         read_event(as_dict(r, f"{path}records[{i}]"), f"{path}records[{i}].")
         for i, r in enumerate(records)
     )
-    cursor = as_dict(field(obj, "cursor", path), path + "cursor")
+    cursor = read_cursor(field(obj, "cursor", path), path + "cursor")
     resets = as_list(obj.get("resets", []), path + "resets")
     return events, cursor, tuple(as_str(r, f"{path}resets[{i}]") for i, r in enumerate(resets))
 
@@ -225,20 +456,23 @@ def read_errors(value: Any) -> tuple[tuple[str, str], ...]:
 # ---------------------------------------------------------------- the whole answer
 
 
-def parse_answer(obj: Any) -> Answer:
+def parse_answer(obj: Any, *, max_events: int = INT64_MAX) -> Answer:
     """A validated ``Answer`` from the decoded JSON of an agent's answer.
 
     Sections the agent sent as null (their part failed) become None, or empty for
-    ``disks`` and ``events``. Raises ``EnvelopeError`` naming the first bad field.
+    ``disks`` and ``events``. ``max_events`` is the most event records accepted (the
+    request's ``max-events``). Raises ``EnvelopeError`` naming the first bad field.
     """
+    if depth(obj) > MAX_DEPTH:
+        raise wrong("the answer", f"nests more than {MAX_DEPTH} levels deep")
     top = as_dict(obj, "the answer")
     if top.get("v") != VERSION:
-        raise wrong("v", f"must be {VERSION}, not {top.get('v')!r}")
+        raise wrong("v", f"must be {VERSION}, not {clean(repr(top.get('v')), 40)}")
     host = section(top, "host", read_host)
     if host is None:
         raise wrong("host", "must not be null")
     uptime = section(top, "uptime", read_uptime)
-    events = section(top, "events", read_events) or ((), {}, ())
+    events = section(top, "events", lambda o, p: read_events(o, p, max_events)) or ((), {}, ())
     return Answer(
         host=host,
         clock=as_epoch(field(top, "clock", ""), "clock"),

@@ -13,14 +13,19 @@ without a result gets ``Outcome.INTERRUPTED``, and the cancellation goes on upwa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from fleetstat import envelope, model, payload, ssh
+from fleetstat import envelope, hostkeys, model, payload, ssh
+from fleetstat.answer import ERROR, clean
 from fleetstat.errors import EnvelopeError, HostError
 
 Clock = Callable[[], datetime]
+
+_log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -51,32 +56,56 @@ async def collect_one(
     """Run the agent on one client and open its answer; every failure becomes the result.
 
     A cancelled run (the pass was interrupted) cleans up, then becomes ``interrupted``.
+    An exception that is neither a ``HostError`` nor an ``EnvelopeError`` is fleetstat's
+    own bug: logged with its traceback and recorded as ``internal_error``. A host key
+    learned on this first contact is the result's ``learned_key``.
     """
     started = clock()
+    learned: list[str] = []
+    try:
+        answer = await _answer(client, settings, agent, cursor, learned, connections)
+        result = model.HostResult(client, model.Outcome.OK, started, clock(), answer=answer)
+    except asyncio.CancelledError:
+        why = "the run was interrupted while this host was in flight"
+        result = _failed(client, model.Outcome.INTERRUPTED, why, started, clock)
+    except HostError as err:
+        result = _failed(client, model.Outcome(err.outcome), str(err), started, clock)
+    except EnvelopeError as err:
+        result = _failed(client, model.Outcome.BAD_PAYLOAD, str(err), started, clock)
+    except Exception as err:  # noqa: BLE001 - one host's surprise must not end the run
+        _log.exception("%s: fleetstat's own error while collecting", client.address)
+        message = f"fleetstat's own error (see its log): {type(err).__name__}: {err}"
+        result = _failed(client, model.Outcome.INTERNAL_ERROR, message, started, clock)
+    return dataclasses.replace(result, learned_key=", ".join(learned)) if learned else result
+
+
+async def _answer(  # noqa: PLR0917 (one call site, in this order)
+    client: model.Client,
+    settings: model.Settings,
+    agent: bytes,
+    cursor: dict[str, Any],
+    learned: list[str],
+    connections: ssh.Connections | None,
+) -> model.Answer:
+    """The client's opened answer; adds to ``learned`` the host keys recorded meanwhile."""
     key, request = _request(client, settings, cursor)
+    known = hostkeys.recorded_keys(client, settings)
     try:
         if connections is None:
             token = await ssh.run_agent(client, settings, agent, request)
         else:
             token = await connections.run_agent(client, settings, agent, request)
-        answer = envelope.open_answer(token, key)
-    except asyncio.CancelledError:
-        why = "the run was interrupted while this host was in flight"
-        return _failed(client, model.Outcome.INTERRUPTED, why, started, clock)
-    except HostError as err:
-        return _failed(client, model.Outcome(err.outcome), str(err), started, clock)
-    except EnvelopeError as err:
-        return _failed(client, model.Outcome.BAD_PAYLOAD, str(err), started, clock)
-    except Exception as err:  # noqa: BLE001 - one host's surprise must not end the run
-        message = f"{type(err).__name__}: {err}"
-        return _failed(client, model.Outcome.AGENT_FAILED, message, started, clock)
-    return model.HostResult(client, model.Outcome.OK, started, clock(), answer=answer)
+    finally:
+        learned.extend(sorted(hostkeys.recorded_keys(client, settings) - known))
+    return envelope.open_answer(token, key, max_events=settings.max_events)
 
 
 def _failed(
     client: model.Client, outcome: model.Outcome, message: str, started: datetime, clock: Clock
 ) -> model.HostResult:
-    return model.HostResult(client, outcome, started, clock(), error=message)
+    """A failed result; its error text (partly the client's words) made safe and cut."""
+    error = clean(message, ERROR.limit)
+    return model.HostResult(client, outcome, started, clock(), error=error)
 
 
 async def collect(

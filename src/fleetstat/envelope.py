@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from fleetstat.answer import parse_answer
+from fleetstat.answer import INT64_MAX, parse_answer
 from fleetstat.errors import EnvelopeError
 from fleetstat.model import Answer
 
@@ -79,12 +79,15 @@ def decode_json(data: bytes) -> Any:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as err:
         raise EnvelopeError(f"agent answer is not JSON: {err}") from err
+    except RecursionError as err:
+        raise EnvelopeError("agent answer nests too deeply to be read") from err
 
 
-def open_answer(token: bytes, key: bytes) -> Answer:
+def open_answer(token: bytes, key: bytes, *, max_events: int = INT64_MAX) -> Answer:
     """Decrypt, decompress, decode and validate an agent's answer.
 
-    Any failure (bad token, wrong key, bad zlib, bad JSON, a field missing or of
-    the wrong type) raises ``EnvelopeError``, chained from the original error.
+    Any failure (bad token, wrong key, bad zlib, bad JSON, a field missing, of the
+    wrong type or out of its range, more than ``max_events`` event records) raises
+    ``EnvelopeError``, chained from the original error.
     """
-    return parse_answer(decode_json(decompress(decrypt(token, key))))
+    return parse_answer(decode_json(decompress(decrypt(token, key))), max_events=max_events)

@@ -89,6 +89,11 @@ class PassReport:
         return len(self.results) - self.ok
 
     @property
+    def learned(self) -> tuple[HostResult, ...]:
+        """The hosts first met in this pass, whose host key was learned (``learned_key``)."""
+        return tuple(r for r in self.results if r.learned_key)
+
+    @property
     def duration(self) -> float:
         """Seconds the pass took, mail included."""
         return (self.finished_at - self.started_at).total_seconds()
@@ -193,6 +198,7 @@ async def _run_pass(
     mail_error: str | None = f"{results_writer.away}: mail is sent by the next pass"
     if not results_writer.away:
         flushed, mail_error = await _mail(store, config, run_id, clock)
+    _log_learned(results)
     return PassReport(
         run_id=run_id,
         started_at=started,
@@ -205,6 +211,13 @@ async def _run_pass(
         spooled=results_writer.spooled,
         replayed=replayed,
     )
+
+
+def _log_learned(results: list[HostResult]) -> None:
+    """Log the first contacts of the pass: one line, with each host and its key."""
+    learned = [f"{r.client.address} {r.learned_key}" for r in results if r.learned_key]
+    if learned:
+        log.warning("learned the host key of %d hosts: %s", len(learned), "; ".join(learned))
 
 
 async def _finish(  # noqa: PLR0917 (one call site, in this order)
@@ -239,7 +252,7 @@ def _write_with(config: Config, store: Store, clock: Clock) -> writer.Write:
 
         if result.outcome is Outcome.INTERRUPTED:  # says nothing about the host
             return store.record(run_id, result, now)
-        return store.record(run_id, result, now, within=alerts_and_mail)
+        return store.record(run_id, result, now, then=alerts_and_mail)
 
     return write
 

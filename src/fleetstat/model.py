@@ -14,7 +14,16 @@ from typing import Any
 
 # ---------------------------------------------------------------- configuration
 
-HOST_KEY_POLICIES = ("accept-new", "strict", "off")
+
+class HostKeyPolicy(enum.StrEnum):
+    """What ``host-keys`` does with a key no known_hosts file trusts (see docs/security.md)."""
+
+    ACCEPT_NEW = "accept-new"
+    STRICT = "strict"
+    OFF = "off"
+
+
+HOST_KEY_POLICIES = tuple(HostKeyPolicy)
 SMTP_TLS_MODES = ("none", "starttls", "ssl")
 
 
@@ -93,6 +102,8 @@ class Settings:
     Times are seconds. ``timeout`` bounds one whole host (connect, upload, run, cleanup).
     ``mail_templates`` is a folder whose files override the built-in mail templates;
     queued mail older than ``mail_expire`` is marked expired instead of sent.
+    ``known_hosts`` is fleetstat's own known_hosts file (learned keys are appended to it);
+    ``known_hosts_read_only`` are the further files of the ``known-hosts`` setting.
     ``max_answer`` is the most bytes an agent may print; ``keep_connections`` keeps each
     host's SSH connection open between the passes of ``watch``, at most
     ``max_kept_connections`` of them.
@@ -104,6 +115,7 @@ class Settings:
     timeout: float = 60.0
     host_keys: str = "accept-new"
     known_hosts: Path = Path("~/.local/state/fleetstat/known_hosts")
+    known_hosts_read_only: tuple[Path, ...] = ()
     cpu_interval: float = 1.0
     max_events: int = 500
     mail_max_events: int = 100
@@ -150,7 +162,10 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True)
 class HostResult:
-    """What one host's run produced. ``answer`` is set exactly when ``outcome`` is OK."""
+    """What one host's run produced. ``answer`` is set exactly when ``outcome`` is OK.
+
+    ``learned_key`` is the host key learned on this first contact (``ssh-ed25519 SHA256:…``).
+    """
 
     client: Client
     outcome: Outcome
@@ -158,6 +173,7 @@ class HostResult:
     finished_at: datetime
     error: str | None = None
     answer: Answer | None = None
+    learned_key: str | None = None
 
     @property
     def duration(self) -> float:

@@ -163,6 +163,8 @@ def summary(report: PassReport) -> str:
     if report.unstored:
         parts.append(f"{len(report.unstored)} NOT STORED")
     parts.append(f"{report.duration:.1f} s")
+    if report.learned:
+        parts.append(f"learned the host key of {len(report.learned)} hosts")
     if report.mail is not None:
         parts.append(f"{report.mail.sent} mails sent")
         if report.mail.retried:
@@ -185,6 +187,7 @@ def pass_json(report: PassReport) -> dict[str, Any]:
         "duration_seconds": round(report.duration, 3),
         "ok": report.ok,
         "failed": report.failed,
+        "learned_host_keys": {r.client.address: r.learned_key for r in report.learned},
         "hosts": [_result_json(r, report.unstored.get(r.client.address)) for r in report.results],
         "mail": None
         if report.mail is None
@@ -220,6 +223,7 @@ def _result_json(result: HostResult, unstored: str | None) -> dict[str, Any]:
         # None when the event log was not read; ``events_error`` then says why.
         "events": len(answer.events) if answer and not events_error else None,
         "events_error": events_error or None,
+        "learned_host_key": result.learned_key,
     }
 
 

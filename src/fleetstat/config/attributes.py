@@ -21,6 +21,7 @@ from fleetstat.config.values import (
     _mount,
     _on_off,
     _path,
+    _path_list,
     _port,
     _positive_duration,
     _secret,
@@ -119,8 +120,10 @@ SETTINGS_ATTRS = (
          ", ".join(HOST_KEY_POLICIES), _default(Settings, "host_keys"),
          "accept-new: learn unknown keys, refuse changed ones; strict: known keys only; "
          "off: no check", env="FLEETSTAT_HOST_KEYS"),
-    Attr("known-hosts", "known_hosts", _path, "path", _default(Settings, "known_hosts"),
-         "where host keys are kept; ~ expanded, relative to the config's folder",
+    Attr("known-hosts", "known_hosts", _path_list, "paths, comma-separated",
+         _default(Settings, "known_hosts"),
+         "known_hosts files: fleetstat's own first (learned keys are appended), then "
+         "read-only ones like ~/.ssh/known_hosts; ~ expanded, relative to the config's folder",
          env="FLEETSTAT_KNOWN_HOSTS"),
     Attr("cpu-interval", "cpu_interval", _positive_duration, "duration",
          _default(Settings, "cpu_interval", "s"), "how long the agent measures CPU use"),

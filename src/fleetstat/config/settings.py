@@ -42,8 +42,9 @@ def _settings(
     smtp["password"] = _smtp_password(environ, where)
     smtp.setdefault("port", SMTP_DEFAULT_PORTS[smtp.get("tls", "none")])
     values["db"] = sqlite_relative_to(values.get("db", Settings.db), base)
-    known_hosts = Path(values.get("known_hosts", Settings.known_hosts)).expanduser()
-    values["known_hosts"] = base / known_hosts
+    own, *read_only = values.get("known_hosts", (Settings.known_hosts,))
+    values["known_hosts"] = base / Path(own).expanduser()
+    values["known_hosts_read_only"] = tuple(base / Path(p).expanduser() for p in read_only)
     if values.get("mail_templates") is not None:
         values["mail_templates"] = _template_folder(base / values["mail_templates"], where)
     return Settings(**values, smtp=SmtpSettings(**smtp))

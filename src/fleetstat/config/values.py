@@ -220,6 +220,12 @@ def _path(text: str) -> Path:
     return Path(_text(text)).expanduser()
 
 
+def _path_list(text: str) -> tuple[Path, ...]:
+    """One path or several separated by commas, each as ``_path``; repeats kept once."""
+    paths = [_path(part) for part in text.split(",")]
+    return tuple(dict.fromkeys(paths))
+
+
 def _mount(text: str) -> str:
     if not _MOUNT.fullmatch(text):
         raise Invalid(f"{text!r} is not a mount point", "write an absolute path like /var or C:")

@@ -5,8 +5,8 @@ that keeps its connections between passes. Each failure is raised as one
 ``errors.HostError`` whose ``outcome`` is the ``model.Outcome`` it is recorded as;
 asyncssh's exceptions are translated in one place, ``failures.translate``.
 
-The parts: ``connect`` (algorithms, retries), ``hostkeys`` (known_hosts, trust on
-first use), ``probe`` (which shell answers), ``posix`` and ``supervisor`` (the one
+The parts: ``connect`` (algorithms, retries; host keys are ``fleetstat.hostkeys``),
+``probe`` (which shell answers), ``posix`` and ``supervisor`` (the one
 command of a POSIX host), ``windows`` (the command tables of cmd.exe and PowerShell),
 ``session`` (a command's output read with caps), ``steps`` (one host on one
 connection), ``pool`` (the connections of a collector).
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from fleetstat import model
 from fleetstat.ssh.connect import connect
-from fleetstat.ssh.hostkeys import KnownHosts, known_hosts_name, parse_known_hosts
 from fleetstat.ssh.pool import Connections
 from fleetstat.ssh.steps import CLEANUP_GRACE
 from fleetstat.ssh.supervisor import AGENT_NAME
@@ -39,9 +38,6 @@ __all__ = [
     "CLEANUP_GRACE",
     "TEMP_PREFIX",
     "Connections",
-    "KnownHosts",
     "connect",
-    "known_hosts_name",
-    "parse_known_hosts",
     "run_agent",
 ]

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import asyncssh
 
-from fleetstat import model
+from fleetstat import hostkeys, model
 from fleetstat.ssh.failures import fail, retry_now, translate
-from fleetstat.ssh.hostkeys import KnownHosts, _HostKeyCheck, _trusted_keys, known_hosts_name
 
 #: Key exchange offered first: fast, and what the benchmark's plain ``ssh`` uses.
 KEX_FIRST = "^curve25519-sha256,curve25519-sha256@libssh.org"
@@ -84,7 +83,7 @@ def _auth_options(client: model.Client) -> dict[str, object]:
 class _Attempt(Exception):
     """One failed connection attempt, with the checker that saw the host key."""
 
-    def __init__(self, err: BaseException, checker: _HostKeyCheck) -> None:
+    def __init__(self, err: BaseException, checker: hostkeys.HostKeyCheck) -> None:
         super().__init__(str(err))
         self.err = err
         self.checker = checker
@@ -93,23 +92,19 @@ class _Attempt(Exception):
 async def _connect_once(
     client: model.Client, settings: model.Settings
 ) -> asyncssh.SSHClientConnection:
-    known = KnownHosts(settings.known_hosts)
-    name = known_hosts_name(client)
-    trusted = _trusted_keys(client, settings)
-    checker = _HostKeyCheck(settings.host_keys, known, name, recorded=bool(trusted))
+    checker = hostkeys.HostKeyCheck(client, settings)
     try:
         return await asyncssh.connect(
             client.ip,
             client.port,
             username=client.username,
-            known_hosts=(trusted, [], []),
-            client_factory=lambda: checker,
             connect_timeout=settings.connect_timeout,
             kex_algs=KEX_FIRST,
             encryption_algs=CIPHERS_FIRST,
             keepalive_interval=KEEPALIVE_INTERVAL,
             keepalive_count_max=KEEPALIVE_COUNT_MAX,
             **_auth_options(client),
+            **checker.options(),
         )
     except (OSError, asyncssh.Error, TimeoutError) as err:
         raise _Attempt(err, checker) from err

@@ -14,7 +14,9 @@ from fleetstat.errors import HostError
 class RefusalSource(Protocol):
     """What saw the host key: its ``refused`` says why a key was refused (or None)."""
 
-    refused: str | None
+    @property
+    def refused(self) -> str | None:
+        """Why the key was refused, or None."""
 
 
 def fail(client: model.Client, outcome: model.Outcome, message: str) -> HostError:
@@ -48,7 +50,7 @@ def translate(client: model.Client, err: BaseException, checker: RefusalSource |
         return fail(client, outcome.UNREACHABLE, os_reason(err))
     if isinstance(err, asyncssh.ChannelOpenError | asyncssh.Error):
         return fail(client, outcome.AGENT_FAILED, f"SSH: {err}")
-    return fail(client, outcome.AGENT_FAILED, f"{type(err).__name__}: {err}")
+    raise err  # not the client's doing: fleetstat's own error, which the collector reports
 
 
 def retry_now(err: BaseException) -> bool:

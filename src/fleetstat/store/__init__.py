@@ -42,11 +42,11 @@ __all__ = [
     "Recorded",
     "Store",
     "StoreUnavailable",
-    "Within",
+    "Then",
 ]
 
-#: What ``Store.record`` runs inside a host's transaction: (session, what was recorded).
-Within = Callable[[Session, Recorded], None]
+#: What ``Store.record`` runs last inside a host's transaction: (session, what was recorded).
+Then = Callable[[Session, Recorded], object]
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +142,7 @@ class Store:
         """
         with (
             self._translating("upgrading the schema of"),
-            self._engine.begin() as connection,
-            locks.migrating(connection),
+            locks.migrating(self._engine) as connection,
         ):
             migrations.upgrade(connection)
 
@@ -186,7 +185,7 @@ class Store:
             writes.finish_run(session, run_id, now, total, ok)
 
     def record(
-        self, run_id: int, result: model.HostResult, now: datetime, within: Within | None = None
+        self, run_id: int, result: model.HostResult, now: datetime, then: Then | None = None
     ) -> Recorded:
         """Store one host's result of run ``run_id`` in one transaction; what was stored.
 
@@ -197,12 +196,13 @@ class Store:
         number), that transaction is rolled back and the attempt alone is written in a
         transaction of its own, as ``store_refused`` with an error naming the value.
 
-        ``within(session, recorded)``, when given, runs inside the same transaction after
-        the host's rows (not for a skipped duplicate): what it writes commits with them.
+        ``then(session, recorded)``, when given, runs last in the same transaction (the
+        alert states and mail of the result; not for a skipped duplicate): all of it
+        commits, or none. ``recorded.applied_to(result)`` is the result as stored.
         """
         try:
             with self._sessions.begin() as session:
-                return self._record(session, writes.record(session, run_id, result, now), within)
+                return self._record(session, writes.record(session, run_id, result, now), then)
         except (SQLAlchemyError, ValueError, OverflowError) as err:
             reason = self._refusal(err, run_id, result)
             if reason is None:
@@ -210,12 +210,12 @@ class Store:
         log.warning("%s: %s", result.client.address, reason)
         with self.session() as session:
             done = writes.record_refused(session, run_id, result, reason)
-            return self._record(session, done, within)
+            return self._record(session, done, then)
 
     @staticmethod
-    def _record(session: Session, done: Recorded, within: Within | None) -> Recorded:
-        if within is not None and done.new:
-            within(session, done)
+    def _record(session: Session, done: Recorded, then: Then | None) -> Recorded:
+        if then is not None and done.new:
+            then(session, done)
         return done
 
     def _refusal(self, err: BaseException, run_id: int, result: model.HostResult) -> str | None:

@@ -7,7 +7,8 @@ the moment the pool hands it out until it is given back; one that is out longer 
 the bound has its socket shut down, which ends the blocked call with a disconnect error
 (the pool then drops that connection). ``overran()`` tells the thread whose call it was.
 
-The check before each use (the pool's pre-ping) runs under the same watch.
+The check before each use of a connection that sat idle (the pool's pre-ping) runs
+under the same watch.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 
+#: A connection back from the pool after this many idle seconds is pinged before use
+#: (one that was given back a moment ago, as between two hosts of a pass, is not).
+PING_AFTER = 2.0
+_IDLE_SINCE = "fleetstat_idle_since"
+
 
 class Deadline:
     """Shuts down the socket of a connection held longer than ``seconds``."""
@@ -33,6 +39,7 @@ class Deadline:
         self._overran: set[int] = set()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._wake_at: float | None = None
 
     def install(self, engine: Engine) -> None:
         """Watch every connection ``engine``'s pool hands out, and ping reused ones first."""
@@ -51,11 +58,12 @@ class Deadline:
 
     def watch(self, dbapi_connection: Any) -> None:
         """Start the clock for ``dbapi_connection``, on behalf of the calling thread."""
-        entry = (time.monotonic() + self.seconds, dbapi_connection, threading.get_ident())
+        due = time.monotonic() + self.seconds
         with self._changed:
-            self._watched[id(dbapi_connection)] = entry
+            self._watched[id(dbapi_connection)] = (due, dbapi_connection, threading.get_ident())
             self._start()
-            self._changed.notify()
+            if self._wake_at is None or due < self._wake_at:  # else it wakes in time anyway
+                self._changed.notify()
 
     def release(self, dbapi_connection: Any) -> None:
         """Stop the clock for ``dbapi_connection``."""
@@ -74,22 +82,22 @@ class Deadline:
     # ------------------------------------------------------------ pool events
 
     def _on_connect(self, _dbapi_connection: Any, record: Any) -> None:
-        record.info["fleetstat_fresh"] = True
+        record.info[_IDLE_SINCE] = time.monotonic()
 
     def _on_checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         self.watch(dbapi_connection)
-        if record.info.pop("fleetstat_fresh", False):
+        if time.monotonic() - record.info.get(_IDLE_SINCE, 0.0) < PING_AFTER:
             return
         try:
             cursor = dbapi_connection.cursor()
             cursor.execute("SELECT 1")
             cursor.close()
-            dbapi_connection.rollback()
         except Exception as err:  # any failure of the ping: the pool makes a new connection
             self.release(dbapi_connection)
             raise DisconnectionError(f"the pooled connection is gone: {err}") from err
 
-    def _on_checkin(self, dbapi_connection: Any, _record: Any) -> None:
+    def _on_checkin(self, dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
         if dbapi_connection is not None:
             self.release(dbapi_connection)
 
@@ -110,7 +118,8 @@ class Deadline:
                         self._overran.add(ident)
                         _cut(connection)
                 due_times = [due for due, _c, _i in self._watched.values()]
-                self._changed.wait(min(due_times) - now if due_times else None)
+                self._wake_at = min(due_times) if due_times else None
+                self._changed.wait(self._wake_at - now if self._wake_at else None)
 
 
 def _cut(dbapi_connection: Any) -> None:

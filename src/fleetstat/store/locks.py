@@ -207,35 +207,50 @@ class NoLock:
 
 
 @contextlib.contextmanager
-def migrating(connection: Connection) -> Iterator[None]:
-    """Hold the migration lock of the database for the block (PostgreSQL: until commit)."""
-    dialect = connection.dialect.name
+def migrating(engine: Engine) -> Iterator[Connection]:
+    """A transaction on ``engine`` under the database's migration lock, held past its commit.
+
+    PostgreSQL: ``pg_advisory_xact_lock``, released by the commit itself. MariaDB:
+    ``GET_LOCK`` on the same connection, released after the commit. SQLite: ``flock`` on
+    ``<database file>.migrate-lock``. So a second collector reads the revision only once
+    the first one's migration is committed.
+    """
+    dialect = engine.dialect.name
     if dialect == "postgresql":
-        connection.execute(
-            text("SELECT pg_advisory_xact_lock(:k)"), {"k": _key(dialect, "migrate")}
-        )
-        yield
+        with engine.begin() as connection:
+            key = {"k": _key(dialect, "migrate")}
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), key)
+            yield connection
         return
     if dialect == "sqlite":
-        with _sqlite_migration_lock(connection):
-            yield
+        with _sqlite_migration_lock(engine.url.database), engine.begin() as connection:
+            yield connection
         return
-    name = _key(dialect, f"migrate/{connection.engine.url.database}")
-    give_up = time.monotonic() + MIGRATION_WAIT
-    while connection.scalar(text("SELECT GET_LOCK(:k, 0)"), {"k": name}) != 1:
-        if time.monotonic() > give_up:
-            raise StoreError(f"another collector has been migrating for {MIGRATION_WAIT} s")
-        time.sleep(MIGRATION_POLL)
-    try:
-        yield
-    finally:
-        connection.scalar(text("SELECT RELEASE_LOCK(:k)"), {"k": name})
+    with engine.connect() as connection, _mariadb_lock(connection), connection.begin():
+        yield connection
 
 
 @contextlib.contextmanager
-def _sqlite_migration_lock(connection: Connection) -> Iterator[None]:
+def _mariadb_lock(connection: Connection) -> Iterator[None]:
+    """``GET_LOCK`` of this database's migrations, tried until it is free (each try at once)."""
+    name = {"k": _key(connection.dialect.name, f"migrate/{connection.engine.url.database}")}
+    give_up = time.monotonic() + MIGRATION_WAIT
+    while connection.scalar(text("SELECT GET_LOCK(:k, 0)"), name) != 1:
+        connection.commit()
+        if time.monotonic() > give_up:
+            raise StoreError(f"another collector has been migrating for {MIGRATION_WAIT} s")
+        time.sleep(MIGRATION_POLL)
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.scalar(text("SELECT RELEASE_LOCK(:k)"), name)
+        connection.commit()
+
+
+@contextlib.contextmanager
+def _sqlite_migration_lock(database: str | None) -> Iterator[None]:
     """``flock`` on ``<database file>.migrate-lock``; in-memory SQLite needs none."""
-    database = connection.engine.url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         yield
         return

@@ -99,7 +99,7 @@ class Spool:
     def _files(self, prefix: str) -> list[Path]:
         if not self.folder.is_dir():
             return []
-        found = [p for p in self.folder.iterdir() if p.name.startswith(prefix)]
+        found = [p for p in self.folder.glob(f"{prefix}*.json")]
         return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
     def _write(self, stem: str, record: dict[str, Any]) -> Path:

@@ -8,6 +8,7 @@ its number of disks and events. ``record`` writes everything one host result pro
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable
@@ -292,10 +293,16 @@ def event_rows(
 
 def fit(table: str, column: str, value: str | None) -> str | None:
     """``value`` cut to the column's length: one overlong name must not lose a host's result."""
-    length = getattr(Base.metadata.tables[table].c[column].type, "length", None)
+    length = _length(table, column)
     if value is None or length is None or len(value) <= length:
         return value
     return value[: length - 1] + "…"
+
+
+@functools.cache
+def _length(table: str, column: str) -> int | None:
+    """The declared length of a string column (None for text)."""
+    return getattr(Base.metadata.tables[table].c[column].type, "length", None)
 
 
 def stored_record_id(record_id: str) -> str:
