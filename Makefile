@@ -5,14 +5,16 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test lint typecheck unit bench clean
 
-$(BIN)/fleetstat: pyproject.toml
+$(BIN)/fleetstat: pyproject.toml tools/vendor_uplot.py
+	$(PYTHON) tools/vendor_uplot.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# At a terminal the demo then serves the web page until Ctrl-C and prints its URL and login.
 demo: $(BIN)/fleetstat
-	$(BIN)/fleetstat demo
+	$(BIN)/fleetstat demo $$([ -t 0 ] && [ -t 1 ] && echo --serve)
 
 lint: $(BIN)/fleetstat
 	$(BIN)/ruff check src tests bench

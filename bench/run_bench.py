@@ -13,7 +13,8 @@ with the rounds interleaved and medians over ``--rounds``:
   the clock starts, and removes the dir. Wall time, and CPU per host (getrusage of the
   ``fleetstat`` process; of all ``ssh`` clients together for the floor);
 - **warm**: the second of two passes on kept connections (what ``watch`` does);
-- **ssh**: the SSH and decryption part alone (``collector.collect``), cold and warm;
+- **ssh**: the SSH and decryption part alone (``collector.collect``), cold and warm,
+  also with chacha20-poly1305 first (asyncssh's default) instead of AES-GCM;
 - **memory**: peak RSS of ``fleetstat run`` over ``--memory-hosts`` hosts at
   concurrency 200;
 - **endless**: peak RSS of a 50-host run with and without one client that prints an
@@ -52,6 +53,8 @@ from bench import delayed  # noqa: E402
 
 CPU_INTERVAL = "0.01"  # seconds the agent samples CPU, the same on both sides
 FLOOR_CONCURRENCY = 50
+#: asyncssh's own default order, chacha20-poly1305 first: the cipher compared with AES-GCM.
+CHACHA_FIRST = "^chacha20-poly1305@openssh.com"
 
 
 def addresses(count: int, first: int = 1) -> list[str]:
@@ -141,9 +144,12 @@ def cold_run(config: Path, concurrency: int = FLOOR_CONCURRENCY) -> dict[str, fl
 def child(spec: dict[str, str]) -> dict[str, float | str]:
     """In a fresh interpreter: two passes on kept connections; figures of each."""
     from fleetstat import collector, config, job, ssh
+    from fleetstat.ssh import connect
     from fleetstat.store import Store
 
     loaded = config.load(Path(spec["config"]))
+    if spec.get("cipher"):
+        connect.CIPHERS_FIRST = spec["cipher"]  # what asyncssh offers by default, in order
 
     async def passes() -> list[dict[str, float | str]]:
         figures = []
@@ -189,11 +195,10 @@ def child(spec: dict[str, str]) -> dict[str, float | str]:
     }
 
 
-def run_child(mode: str, config: Path) -> dict[str, float | str]:
-    """``child`` in its own interpreter."""
-    done = measured(
-        [sys.executable, __file__, "--child"], json.dumps({"mode": mode, "config": str(config)})
-    )
+def run_child(mode: str, config: Path, cipher: str = "") -> dict[str, float | str]:
+    """``child`` in its own interpreter; ``cipher`` replaces the ciphers offered first."""
+    spec = {"mode": mode, "config": str(config), "cipher": cipher}
+    done = measured([sys.executable, __file__, "--child"], json.dumps(spec))
     figures: dict[str, float | str] = json.loads(str(done["out"]))
     return figures
 
@@ -342,6 +347,9 @@ def bench_passes(folder: Path, user: SshUser, count: int, rounds: int) -> None:
                 )
                 table.setdefault(f"warm {login}", []).append(run_child("pass", config))
                 table.setdefault(f"ssh part {login}", []).append(run_child("ssh", config))
+            table.setdefault("ssh part key chacha20", []).append(
+                run_child("ssh", configs["key"], cipher=CHACHA_FIRST)
+            )
         print(f"\n{count} hosts, medians of {rounds} rounds:")
         for title, figures in table.items():
             show(title, figures, count)

@@ -5,4 +5,7 @@ pytest_plugins = [
     "tests.support.smtp",
     "tests.support.databases",
     "tests.support.private_postgres",
+    "tests.support.ansible",
+    "tests.support.jump",
+    "tests.support.web",
 ]

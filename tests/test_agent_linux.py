@@ -86,17 +86,15 @@ def test_boot_time_is_within_two_seconds_of_psutil(run_agent: RunAgent) -> None:
     assert abs(answer.boot_time.timestamp() - psutil.boot_time()) <= 2.0
 
 
-def test_disks_are_psutils_real_partitions(run_agent: RunAgent) -> None:
-    # psutil keeps every filesystem type the kernel does not mark "nodev"; the agent
-    # also leaves out read-only images (squashfs snaps and the like, always 100 % full),
-    # so those are taken out of psutil's list before comparing.
-    expected = {
-        part.mountpoint
-        for part in psutil.disk_partitions(all=False)
-        if part.fstype not in linux.PSEUDO_FSTYPES
-    }
+def test_disks_are_psutils_real_partitions_with_each_filesystem_once(run_agent: RunAgent) -> None:
+    # psutil lists every mount of a kernel filesystem that is not "nodev", bind mounts
+    # of one disk included; the agent lists each filesystem once, as df does.
+    seen: dict[str, str] = {}
+    for part in sorted(psutil.disk_partitions(all=False), key=lambda p: len(p.mountpoint)):
+        if part.fstype not in linux.PSEUDO_FSTYPES or part.mountpoint == "/":
+            seen.setdefault(str(os.stat(part.mountpoint).st_dev), part.mountpoint)
     answer = run_agent()
-    assert {disk.mount for disk in answer.disks} == expected
+    assert sorted(disk.mount for disk in answer.disks) == sorted(seen.values())
 
 
 def test_disk_usage_matches_psutil(run_agent: RunAgent) -> None:
@@ -203,7 +201,11 @@ def test_failing_part_is_null_and_named_in_errors() -> None:
 
     system = SimpleNamespace(**{name: getattr(linux, name) for name in SYSTEM_FUNCTIONS})
     system.memory = broken
-    request = {"cpu_interval": 0.0, "since": {}, "max_events": 0}
+    request = agent_main.parse_request(
+        envelope.request_bytes(
+            envelope.new_key(), cpu_interval=0.0, since={}, max_events=0
+        ).decode()
+    )
     answer = agent_main.collect(system, request)
     assert answer["memory"] is None
     assert answer["swap"] is not None
@@ -300,21 +302,22 @@ ID_LIKE=debian
 HOME_URL='https://www.ubuntu.com/'
 """
 
-MOUNTS = """\
-proc /proc proc rw,relatime 0 0
-sysfs /sys sysfs rw,relatime 0 0
-devtmpfs /dev devtmpfs rw,relatime,size=12334524k,nr_inodes=3083631,mode=755 0 0
-tmpfs /dev/shm tmpfs rw,relatime,size=24684096k 0 0
-devpts /dev/pts devpts rw,relatime,mode=600,ptmxmode=000 0 0
-/dev/vda / ext4 rw,relatime,discard 0 0
-/dev/vdb1 /srv/backup\\040disk xfs rw,relatime 0 0
-cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
-/dev/loop3 /snap/core22/1380 squashfs ro,nodev,relatime,errors=continue 0 0
-overlay /var/lib/docker/overlay2/abc/merged overlay rw,relatime,lowerdir=/x 0 0
-lxcfs /var/lib/lxcfs fuse.lxcfs rw,nosuid,nodev,relatime 0 0
-systemd-1 /home autofs rw,relatime,fd=45,pgrp=1,timeout=0 0 0
-/dev/mapper/vg-home /home ext4 rw,relatime 0 0
-server:/export /mnt/nfs nfs4 rw,relatime,vers=4.2 0 0
+MOUNTINFO = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+23 27 0:22 / /sys rw,relatime - sysfs sysfs rw
+24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw,size=12334524k,mode=755
+25 24 0:23 / /dev/shm rw,relatime - tmpfs tmpfs rw,size=24684096k
+26 24 0:24 / /dev/pts rw,relatime - devpts devpts rw,mode=600,ptmxmode=000
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
+28 27 254:16 / /srv/backup\\040disk rw,relatime - xfs /dev/vdb1 rw
+29 23 0:25 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+30 27 7:3 / /snap/core22/1380 ro,nodev,relatime - squashfs /dev/loop3 ro,errors=continue
+31 27 0:40 / /var/lib/docker/overlay2/abc/merged rw,relatime - overlay overlay rw,lowerdir=/x
+32 27 0:41 / /var/lib/lxcfs rw,nosuid,nodev,relatime - fuse.lxcfs lxcfs rw
+33 27 0:42 / /home rw,relatime - autofs systemd-1 rw,fd=45,pgrp=1,timeout=0
+34 33 254:32 / /home rw,relatime - ext4 /dev/mapper/vg-home rw
+35 27 0:43 / /mnt/nfs rw,relatime - nfs4 server:/export rw,vers=4.2
+36 27 254:0 /run/netns /run/netns rw,relatime shared:1 - ext4 /dev/vda rw,discard
 """
 
 
@@ -373,10 +376,11 @@ def test_os_release_values_lose_their_quotes() -> None:
 
 
 def test_mounts_keep_real_filesystems_only() -> None:
-    mounts = linux.parse_mounts(MOUNTS)
+    mounts = linux.df_mounts(linux.parse_mountinfo(MOUNTINFO), is_dir=lambda path: True)
     assert [(m["mount"], m["fstype"]) for m in mounts] == [
-        ("/", "ext4"),
+        ("/", "ext4"),  # and not again at /run/netns, a bind mount of the same disk
         ("/srv/backup disk", "xfs"),
+        ("/snap/core22/1380", "squashfs"),  # listed, but never "the fullest"
         ("/home", "ext4"),
         ("/mnt/nfs", "nfs4"),
     ]

@@ -23,7 +23,19 @@ TOTAL_PAGE_FILE, AVAIL_PAGE_FILE = 24 * GIB, 10 * GIB  # commit limit and availa
 IDLE_S, KERNEL_S, USER_S = 1000.0, 1500.0, 500.0  # kernel time includes idle time
 TICKS_MS = 90_061_500  # 1 day, 1 h, 1 min, 1.5 s
 DRIVE_TYPES = {"A:\\": 2, "C:\\": 3, "D:\\": 5, "E:\\": 3}  # removable, fixed, CD, fixed
+FOLDER = "C:\\mnt\\data\\"  # a second fixed volume mounted into a folder of C:
 C_TOTAL, C_TOTAL_FREE, C_CALLER_FREE = 500 * 10**9, 200 * 10**9, 190 * 10**9
+DATA_TOTAL, DATA_TOTAL_FREE, DATA_CALLER_FREE = 100 * 10**9, 50 * 10**9, 50 * 10**9
+VOLUMES = {  # volume name: where it is mounted
+    "\\\\?\\Volume{c}\\": ["C:\\"],
+    "\\\\?\\Volume{data}\\": [FOLDER],
+    "\\\\?\\Volume{cd}\\": ["D:\\"],
+    "\\\\?\\Volume{e}\\": ["E:\\"],
+    "\\\\?\\Volume{recovery}\\": [],
+}
+PAGE = 4096
+COMMIT_TOTAL, COMMIT_LIMIT = 20 * GIB // PAGE, 24 * GIB // PAGE  # pages; the charge is not swap
+PAGE_FILE_USAGE = 25.0  # percent, the performance counter
 
 
 def _write(target: Any, offset: int, fmt: str, value: int) -> None:
@@ -80,13 +92,17 @@ class FakeKernel32:
 
     def GetDriveTypeW(self, root: str) -> int:
         self.calls.append("type " + root)
-        return DRIVE_TYPES[root]
+        return 3 if root == FOLDER else DRIVE_TYPES[root]
 
     def GetDiskFreeSpaceExW(self, root: str, caller: Any, total: Any, total_free: Any) -> int:
         self.calls.append("space " + root)
-        if root != "C:\\":
+        figures = {
+            "C:\\": (C_CALLER_FREE, C_TOTAL, C_TOTAL_FREE),
+            FOLDER: (DATA_CALLER_FREE, DATA_TOTAL, DATA_TOTAL_FREE),
+        }
+        if root not in figures:
             return 0  # not ready
-        for ref, value in ((caller, C_CALLER_FREE), (total, C_TOTAL), (total_free, C_TOTAL_FREE)):
+        for ref, value in zip((caller, total, total_free), figures[root], strict=True):
             assert ctypes.sizeof(_pointee(ref)) == 8
             _write(_pointee(ref), 0, "Q", value)
         return 1
@@ -96,6 +112,68 @@ class FakeKernel32:
         assert len(args) == 7 and size == len(name_buffer)
         name_buffer.value = "NTFS"
         return 1
+
+    def K32GetPerformanceInfo(self, ref: Any, size: int) -> int:
+        info = _pointee(ref)
+        assert ctypes.sizeof(info) == size == 104  # 64-bit layout
+        assert struct.unpack_from("<I", bytes(info), 0)[0] == 104  # cb, set first
+        for offset, value in ((8, COMMIT_TOTAL), (16, COMMIT_LIMIT), (32, TOTAL_PHYS // PAGE),
+                              (40, AVAIL_PHYS // PAGE), (80, PAGE)):  # fmt: skip
+            _write(info, offset, "Q", value)
+        return 1
+
+    def FindFirstVolumeW(self, buffer: Any, size: int) -> int:
+        self._volumes = list(VOLUMES)
+        buffer.value = self._volumes.pop(0)
+        return 77
+
+    def FindNextVolumeW(self, handle: Any, buffer: Any, size: int) -> int:
+        assert handle.value == 77
+        if not self._volumes:
+            return 0
+        buffer.value = self._volumes.pop(0)
+        return 1
+
+    def FindVolumeClose(self, handle: Any) -> int:
+        self.calls.append("close volumes")
+        return 1
+
+    def GetVolumePathNamesForVolumeNameW(
+        self, volume: str, buffer: Any, size: int, needed: Any
+    ) -> int:
+        text = "".join(path + "\0" for path in VOLUMES[volume]) + "\0"
+        _write(_pointee(needed), 0, "I", len(text))
+        if buffer is None or size < len(text):
+            return 0
+        buffer[: len(text)] = text
+        return 1
+
+
+class FakePdh:
+    """pdh.dll answering the paging file's % Usage counter."""
+
+    def __init__(self) -> None:
+        self.counter = ""
+
+    def PdhOpenQueryW(self, source: Any, user: int, query: Any) -> int:
+        return 0
+
+    def PdhAddEnglishCounterW(self, query: Any, path: str, user: int, counter: Any) -> int:
+        self.counter = path
+        return 0
+
+    def PdhCollectQueryData(self, query: Any) -> int:
+        return 0
+
+    def PdhGetFormattedCounterValue(self, counter: Any, fmt: int, kind: Any, value: Any) -> int:
+        assert fmt == windows.PDH_FMT_DOUBLE
+        target = _pointee(value)
+        assert ctypes.sizeof(target) == 16
+        struct.pack_into("<d", (ctypes.c_char * 16).from_buffer(target), 8, PAGE_FILE_USAGE)
+        return 0
+
+    def PdhCloseQuery(self, query: Any) -> int:
+        return 0
 
 
 class FailingKernel32(FakeKernel32):
@@ -120,24 +198,27 @@ def test_memory_is_physical_memory_with_used_as_total_minus_available() -> None:
     }
 
 
-def test_swap_is_the_page_file_figures_less_physical_memory() -> None:
-    assert windows.swap(FakeKernel32()) == {
-        "total": 8 * GIB,
-        "used": 2 * GIB,
+def test_swap_is_the_paging_files_use_not_the_commit_charge() -> None:
+    counters = FakePdh()
+    assert windows.swap(FakeKernel32(), counters) == {
+        "total": 8 * GIB,  # commit limit less physical memory
+        "used": 2 * GIB,  # 25 % of it, from the paging file counter
         "free": 6 * GIB,
         "percent": 25.0,
     }
+    assert counters.counter == "\\Paging File(_Total)\\% Usage"
 
 
 def test_no_paging_file_is_zero_swap() -> None:
     class NoPageFile(FakeKernel32):
-        def GlobalMemoryStatusEx(self, ref: Any) -> int:
-            super().GlobalMemoryStatusEx(ref)
-            _write(_pointee(ref), 24, "Q", TOTAL_PHYS)
-            _write(_pointee(ref), 32, "Q", AVAIL_PHYS)
+        def K32GetPerformanceInfo(self, ref: Any, size: int) -> int:
+            super().K32GetPerformanceInfo(ref, size)
+            _write(_pointee(ref), 16, "Q", TOTAL_PHYS // PAGE)
             return 1
 
-    assert windows.swap(NoPageFile()) == {"total": 0, "used": 0, "free": 0, "percent": 0.0}
+    assert windows.swap(NoPageFile(), FakePdh()) == {
+        "total": 0, "used": 0, "free": 0, "percent": 0.0,
+    }  # fmt: skip
 
 
 def test_cpu_times_count_kernel_time_without_its_idle_part_as_busy() -> None:
@@ -152,22 +233,41 @@ def test_uptime_comes_from_milliseconds_since_boot() -> None:
     assert boot_time == 1_764_246_000.0 - 90_061.5
 
 
-def test_disks_are_the_fixed_drives_that_answer() -> None:
+def test_disks_are_the_fixed_volumes_that_answer_at_drive_letters_and_folders() -> None:
     fake = FakeKernel32()
     assert windows.disks(fake) == [
         {
             "mount": "C:\\",
-            "device": "C:\\",
+            "device": "\\\\?\\Volume{c}\\",
             "fstype": "NTFS",
             "total": C_TOTAL,
             "used": 300 * 10**9,
             "free": C_CALLER_FREE,
             "percent": 61.2,
-        }
+        },
+        {
+            "mount": FOLDER,
+            "device": "\\\\?\\Volume{data}\\",
+            "fstype": "NTFS",
+            "total": DATA_TOTAL,
+            "used": 50 * 10**9,
+            "free": DATA_CALLER_FREE,
+            "percent": 50.0,
+        },
     ]
-    assert "space A:\\" not in fake.calls
     assert "space D:\\" not in fake.calls
     assert "space E:\\" in fake.calls
+    assert "close volumes" in fake.calls
+
+
+def test_without_the_volume_list_the_drive_letters_are_read() -> None:
+    class NoVolumes(FakeKernel32):
+        def FindFirstVolumeW(self, buffer: Any, size: int) -> int:
+            return ctypes.c_void_p(-1).value or -1
+
+    fake = NoVolumes()
+    assert [d["mount"] for d in windows.disks(fake)] == ["C:\\"]
+    assert "space A:\\" not in fake.calls
 
 
 def test_windows_has_no_load_average() -> None:
@@ -187,6 +287,7 @@ def test_declare_makes_tick_count_64_bit() -> None:
         GetTickCount64 = Function()
         GetLogicalDriveStringsW = Function()
         GetDriveTypeW = Function()
+        FindFirstVolumeW = Function()
 
     lib = windows.declare(Library())
     assert lib.GetTickCount64.restype is ctypes.c_uint64

@@ -68,10 +68,42 @@ def test_seed_gets_default_settings_with_the_database_next_to_the_config(tmp_pat
 
 def test_seed_with_typographic_quotes_says_to_use_straight_quotes(tmp_path: Path) -> None:
     err = refused(tmp_path, SEED.replace('"', "\u2019"))
-    assert err.line == 1
-    assert "typographic quotes (\u2019) around attribute values" in err.problem
+    assert [each.line for each in err.each()] == [1, 2, 3]
+    assert "typographic quotes (\u2019) around the value of ip on <client>" in err.problem
     assert "XML needs straight quotes (\" or ')" in err.problem
-    assert 'ip="127.0.0.1"' in err.fix
+    assert 'ip="127.0.0.1" port="22" username="user" password="…" mail="asa@asda.com"' in err.fix
+    assert err.each()[2].fix == 'write type="cpu" limit="20%"'
+
+
+def test_the_quote_hint_never_shows_a_password(tmp_path: Path) -> None:
+    text = '<client ip="10.0.0.1" username="u"\n password=\u2019Sup3rS3cret\u2019/>\n'
+    err = refused(tmp_path, text)
+    assert "Sup3rS3cret" not in str(err)
+    assert (err.line, err.fix) == (2, 'write password="…" (… is the value as you wrote it)')
+
+
+def test_the_quote_hint_names_the_attribute_that_has_the_quotes(tmp_path: Path) -> None:
+    text = (
+        "<clients>\n<!-- written like ip=\u2019x\u2019 by the old tool -->\n"
+        '<client ip="10.0.0.1" username="u" name="Bob\u2019s box x=\u2019y"\n'
+        "  mail=\u201cops@example.org\u201d/>\n</clients>\n"
+    )
+    err = refused(tmp_path, text)
+    assert (err.line, len(err.each())) == (4, 1)
+    assert "(\u201c) around the value of mail on <client>" in err.problem
+    assert err.fix == 'write mail="ops@example.org"'
+
+
+def test_the_quote_hint_lists_every_attribute_with_quotes_at_once(tmp_path: Path) -> None:
+    text = clients(
+        '<client ip=\u201810.0.0.1\u2019 username="u"/>\n'
+        '<client ip="10.0.0.2" username=\u2019u\u2019 password-env=\u2019PW\u2019/>\n'
+    )
+    err = refused(tmp_path, text)
+    assert [each.line for each in err.each()] == [2, 3]
+    assert (
+        err.each()[1].fix == 'write username="u" password-env="…" (… is the value as you wrote it)'
+    )
 
 
 def test_typographic_quotes_are_found_on_their_line_in_a_windows_encoded_file(
@@ -515,8 +547,10 @@ def test_the_doc_shows_the_seed_example() -> None:
 
 
 def test_the_examples_in_the_doc_load(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "id_db").write_text("key")
     blocks = re.findall(r"```xml\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
-    assert len(blocks) >= 2
+    assert len(blocks) >= 3
     for block in blocks:
         assert load(tmp_path, block, {"WEB_PASSWORD": "x"}).clients
 
@@ -561,3 +595,59 @@ def test_mail_templates_must_be_a_folder_and_mail_expire_a_duration(tmp_path: Pa
     assert "is not a folder" in err.problem
     err = refused(tmp_path, clients(body, '<settings mail-expire="0"/>\n'))
     assert "mail-expire" in str(err)
+
+
+# ---------------------------------------------------------------- every problem at once
+
+
+SEVEN_MISTAKES = """\
+<clients>
+  <settings concurency="3" timeout="soon"/>
+  <client ip="10.0.0.1" usename="stats"/>
+  <client ip="10.0.0.2" username="u" port="99999" mail="bob">
+    <alert type="mem" limit="5"/>
+  </client>
+  <client ip="10.0.0.3" username="u">
+    <alert type="cpu" limit="lots"/>
+  </client>
+</clients>
+"""
+
+
+def test_every_problem_of_a_file_is_reported_in_one_read(tmp_path: Path) -> None:
+    err = refused(tmp_path, SEVEN_MISTAKES)
+    found = [(each.line, each.problem.split(":")[0]) for each in err.each()]
+    assert found == [
+        (2, "<settings> has no attribute 'concurency'"),
+        (2, "timeout='soon' on <settings>"),
+        (3, "<client> has no attribute 'usename'"),
+        (4, "port='99999' on <client>"),
+        (4, "mail='bob' on <client>"),
+        (5, "type='mem' on <alert>"),
+        (8, "limit='lots' on <alert>"),
+    ]
+    assert all(each.fix and each.path == str(tmp_path / "clients.xml") for each in err.each())
+    assert str(err).count("\n  fix: ") == 7
+
+
+def test_a_misspelt_required_attribute_is_one_problem_not_two(tmp_path: Path) -> None:
+    err = refused(tmp_path, '<client ip="10.0.0.1" usename="stats"/>')
+    assert len(err.each()) == 1
+    assert "did you mean 'username'" in err.fix
+
+
+def test_a_client_listed_twice_is_reported_with_the_other_problems(tmp_path: Path) -> None:
+    text = clients(
+        '<client ip="10.0.0.1" username="a"/>\n<client ip="10.0.0.1" username="b"/>\n'
+        '<client ip="10.0.0.2" username="c" timeout="0"/>\n'
+    )
+    assert [each.line for each in refused(tmp_path, text).each()] == [3, 4]
+
+
+def test_bad_environment_values_are_all_named(tmp_path: Path) -> None:
+    environ = {"FLEETSTAT_CONCURRENCY": "many", "FLEETSTAT_TIMEOUT": "forever"}
+    err = refused(tmp_path, SEED, environ)
+    assert [each.problem.split(":")[0] for each in err.each()] == [
+        "FLEETSTAT_CONCURRENCY='many'",
+        "FLEETSTAT_TIMEOUT='forever'",
+    ]

@@ -128,3 +128,24 @@ def test_readme_quick_start_is_the_two_commands():
     block = readme.split("## Quick start", 1)[1].split("```", 2)[1]
     commands = [line.split("#")[0].strip() for line in block.splitlines()[1:] if line.strip()]
     assert commands == ["make demo", "make test"]
+
+
+def test_the_web_pages_variables_api_paths_and_metrics_are_documented():
+    from datetime import UTC, datetime
+
+    from fleetstat.store.browse import LastRun, LatestRow
+    from fleetstat.web import WebSettings, auth, create_app, metrics
+
+    config_doc, web_doc = (DOCS / "config.md").read_text(), (DOCS / "web.md").read_text()
+    for name in auth.ENV:
+        assert f"`{name}`" in config_doc and f"`{name}`" in web_doc, name
+    app = create_app(WebSettings(db="sqlite://", password="x", config=None))
+    for path in app.openapi()["paths"]:
+        assert f"`GET {path}`" in web_doc, path
+    now = datetime.now(UTC)
+    fields = {name: None for name in LatestRow.__dataclass_fields__}
+    row = LatestRow(**{**fields, "host_id": 1, "name": "a", "address": "b:22", "ip": "b",
+                       "last_outcome": "ok", "firing": 0})  # fmt: skip
+    families = metrics.FleetCollector([row], LastRun(1, now, now, 1, 1)).collect()
+    for family in families:
+        assert f"`{family.name}`" in web_doc, family.name

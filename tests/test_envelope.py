@@ -156,9 +156,28 @@ def test_request_is_one_json_line_the_agent_accepts() -> None:
     assert line.endswith(b"\n")
     assert line.count(b"\n") == 1
     request = agent_main.parse_request(line.decode())
+    options = request.pop("events")
     assert request == {
         "key": key.decode(),
         "cpu_interval": 0.5,
+        "cpu_sleep": True,
+        "cpu_since": None,
         "since": since,
-        "max_events": 7,
     }
+    assert (options.max_events, options.window) == (7, None)
+
+
+def test_a_request_with_the_last_counters_tells_the_agent_not_to_sleep() -> None:
+    key = envelope.new_key()
+    line = envelope.request_bytes(
+        key,
+        cpu_interval=0.5,
+        since={},
+        max_events=7,
+        cpu_since={"busy": 10.0, "total": 40.0},
+        events_window=3600.0,
+        events_budget=5.0,
+    )
+    request = agent_main.parse_request(line.decode())
+    assert (request["cpu_sleep"], request["cpu_since"]) == (False, (10.0, 40.0))
+    assert (request["events"].window, request["events"].budget) == (3600.0, 5.0)

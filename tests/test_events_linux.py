@@ -16,6 +16,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,19 +25,27 @@ from typing import Any
 import asyncssh
 import pytest
 
-from fleetstat.agent import events_linux
-from fleetstat.agent.events import EventsError
+from fleetstat.agent import journal as journal_module
+from fleetstat.agent import linux_auth
+from fleetstat.agent.authfile import read_auth_file
+from fleetstat.agent.events import EventsError, Options
 from fleetstat.agent.events_linux import (
-    Journal,
     journal_record_id,
     parse_auth_line,
     parse_auth_message,
     parse_journal_entry,
-    read_auth_events,
-    read_auth_file,
-    read_journal,
 )
+from fleetstat.agent.journal import Journal, JournalState, read_journal
 from tests.support.sshd import SshdFactory, SshUser
+
+
+def read_auth_events(
+    since: dict[str, Any], max_events: int, journal: Journal, files: tuple[str, ...]
+) -> dict[str, Any]:
+    """``linux_auth.read_auth_events`` with no time window and no session of its own."""
+    options = Options(max_events)
+    return linux_auth.read_auth_events(since, options, journal, files, session=(None, frozenset()))
+
 
 SOURCE = "linux-auth"
 UTC = datetime.UTC
@@ -164,7 +173,17 @@ AUTH_LINES = [
     ("su", "pam_unix(su:session): session opened for user root(uid=0) by alice(uid=1000)",
      ("su.session_opened", "audit_success", "alice", None)),
     ("su", "pam_unix(su-l:session): session closed for user root",
-     ("su.session_closed", "information", None, None)),
+     ("su.session_closed", "information", "root", None)),
+    ("su", "pam_unix(su:session): session opened for user nobody(uid=65534) by (uid=0)",
+     ("su.session_opened", "audit_success", "root", None)),
+    ("userdel", "removed group 'carol' owned by 'carol'",
+     ("userdel", "information", "carol", None)),
+    ("userdel", "removed shadow group 'ops' owned by 'carol'",
+     ("userdel", "information", "carol", None)),
+    ("groupadd", "new group: name=ops, GID=1004",
+     ("groupadd", "information", None, None)),
+    ("groupdel", "group 'ops' removed",
+     ("groupdel", "information", None, None)),
     ("su", "pam_unix(su:auth): authentication failure; logname=alice uid=1000 euid=0 "
      "tty=/dev/pts/0 ruser=alice rhost=  user=root",
      ("su.auth_failure", "audit_failure", "alice", None)),
@@ -174,7 +193,7 @@ AUTH_LINES = [
      "shell=/bin/bash, from=/dev/pts/0",
      ("useradd", "information", "carol", None)),
     ("groupadd", "group added to /etc/group: name=ops, GID=1004",
-     ("groupadd", "information", "ops", None)),
+     ("groupadd", "information", None, None)),
     ("usermod", "add 'carol' to group 'sudo'",
      ("usermod", "information", "carol", None)),
     ("userdel", "delete user 'carol'",
@@ -209,8 +228,10 @@ def test_sudo_fields_carry_the_command_and_the_target_user() -> None:
         "tty": "pts/0",
         "pwd": "/srv",
         "run_as": "postgres",
+        "target_user": "postgres",
         "command": "/usr/bin/psql -c 'a ; b'",
     }
+    assert (meaning["actor"], meaning["target"]) == ("alice", "postgres")
 
 
 def test_sudo_line_without_host_pid_is_read() -> None:
@@ -286,9 +307,13 @@ def test_first_read_of_an_auth_file_returns_the_newest_records(
     assert [r["fields"]["pid"] for r in result["records"]] == ["100", "200", "200"]
     assert result["truncated"] is True
     assert result["resets"] == []
-    assert result["cursor"] == {
-        SOURCE: {"file": str(path), "inode": info.st_ino, "offset": info.st_size}
-    }
+    cursor = result["cursor"][SOURCE]
+    assert (cursor["file"], cursor["inode"], cursor["offset"]) == (
+        str(path),
+        info.st_ino,
+        info.st_size,
+    )
+    assert cursor["head_len"] == 256
     assert all(i.startswith(f"{info.st_ino}:") for i in ids(result))
 
 
@@ -441,7 +466,7 @@ def test_no_journal_and_no_auth_file_is_an_events_error(tmp_path: Path) -> None:
 
 def test_an_empty_journal_does_not_count_as_working() -> None:
     empty = Journal(extra_args=["--directory=/nonexistent-journal-dir"])
-    assert empty.works() is False
+    assert empty.state() == JournalState.EMPTY
 
 
 # ---------------------------------------------------------------- the journal
@@ -459,6 +484,8 @@ def journal_json(body: str, seqnum: int, program: str = "sshd") -> str:
         "_HOSTNAME": "web01",
         "SYSLOG_IDENTIFIER": program,
         "_COMM": program,
+        "_EXE": f"/usr/sbin/{program}",
+        "_UID": "0",
         "_PID": "4242",
         "MESSAGE": body,
     }
@@ -492,10 +519,10 @@ def test_journal_record_id_without_sequence_parts_is_a_short_hash() -> None:
 
 
 def test_journal_shows_system_entries_to_root_and_the_journal_groups_only() -> None:
-    assert events_linux.journal_readable(0, [])
-    assert events_linux.journal_readable(1000, ["users", "systemd-journal"])
-    assert events_linux.journal_readable(1000, ["adm"])
-    assert not events_linux.journal_readable(1000, ["users", "sudo"])
+    assert linux_auth.journal_readable(0, [])
+    assert linux_auth.journal_readable(1000, ["users", "systemd-journal"])
+    assert linux_auth.journal_readable(1000, ["adm"])
+    assert not linux_auth.journal_readable(1000, ["users", "sudo"])
 
 
 def test_an_unreadable_auth_file_says_which_group_to_join(
@@ -518,16 +545,38 @@ def test_an_unreadable_auth_file_says_which_group_to_join(
     assert os.WEXITSTATUS(status) == 0
 
 
+def test_an_unreadable_secure_file_advises_an_acl_or_the_journal_not_the_adm_group(
+    tmp_path: Path, auth_lines: list[str]
+) -> None:
+    path = tmp_path / "secure"
+    write_lines(path, auth_lines)
+    path.chmod(0o600)  # as RHEL ships /var/log/secure
+    nobody = pwd.getpwnam("nobody")
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+        try:
+            read_auth_file(str(path), {}, 10)
+        except EventsError as err:
+            text = str(err)
+            good = "setfacl -m u:USER:r" in text and "systemd-journal" in text
+            os._exit(0 if good and "adm group" not in text else 2)
+        os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.WEXITSTATUS(status) == 0
+
+
 def test_stream_lines_reads_a_real_command_and_stops_it_early() -> None:
-    assert list(events_linux.stream_lines(["printf", "a\\nb\\n"])) == ["a\n", "b\n"]
-    endless = events_linux.stream_lines(["yes", "line"])
+    assert list(journal_module.stream_lines(["printf", "a\\nb\\n"])) == ["a\n", "b\n"]
+    endless = journal_module.stream_lines(["yes", "line"])
     assert next(endless) == "line\n"
     endless.close()  # kills ``yes``; nothing left running
 
 
 def test_stream_lines_reports_a_failing_command() -> None:
     with pytest.raises(EventsError, match="journalctl failed"):
-        list(events_linux.stream_lines(["journalctl", "--no-such-option"]))
+        list(journal_module.stream_lines(["journalctl", "--no-such-option"]))
 
 
 # ---------------------------------------------------------------- a real journald
@@ -585,32 +634,34 @@ def test_real_journal_first_and_later_runs(
     journal = Journal(extra_args=[f"--namespace={journal_namespace}"])
     send_to_journal(journal_namespace, "sshd", sshd_bodies)
     send_to_journal(journal_namespace, "cron", ["Failed password for x from 10.0.0.1 port 1 ssh2"])
-    _wait_for(lambda: len(read_journal(journal, None, 10)["records"]) == 2)
+    _wait_for(lambda: len(read_journal(journal, {}, 10)["records"]) == 2)
 
     first = read_auth_events({}, 10, journal=journal, files=())
-    assert [r["event_id"] for r in first["records"]] == [
+    # Sent by this Python process, not by sshd: journald's _EXE says so.
+    assert {r["event_id"] for r in first["records"]} == {"log.forged"}
+    assert [r["fields"]["claimed_event"] for r in first["records"]] == [
         "sshd.failed_password",
         "sshd.accepted_password",
     ]
-    assert {(r["user"], r["source_ip"]) for r in first["records"]} == {(ssh_user.name, "127.0.0.1")}
+    assert {r["fields"]["exe"] for r in first["records"]} == {os.path.realpath(sys.executable)}
     assert all(str(r["record_id"]).startswith("s=") for r in first["records"])
     assert first["records"][0]["fields"]["pid"] == str(os.getpid())  # journald's _PID
 
     failed = next(body for body in sshd_bodies if body.startswith("Failed password"))
     send_to_journal(journal_namespace, "sshd", [failed])
-    _wait_for(lambda: len(read_journal(journal, None, 10)["records"]) == 3)
+    _wait_for(lambda: len(read_journal(journal, {}, 10)["records"]) == 3)
     later = read_auth_events(first["cursor"], 10, journal=journal, files=())
-    assert [r["event_id"] for r in later["records"]] == ["sshd.failed_password"]
+    assert [r["fields"]["claimed_event"] for r in later["records"]] == ["sshd.failed_password"]
     assert later["records"][0]["record_id"] not in {r["record_id"] for r in first["records"]}
     again = read_auth_events(later["cursor"], 10, journal=journal, files=())
     assert again["records"] == []
     assert again["cursor"] == later["cursor"]
 
     send_to_journal(journal_namespace, "sshd", sshd_bodies * 2)
-    _wait_for(lambda: len(read_journal(journal, None, 10)["records"]) == 7)
+    _wait_for(lambda: len(read_journal(journal, {}, 10)["records"]) == 7)
     capped = read_auth_events({}, 2, journal=journal, files=())
     assert capped["truncated"] is True
-    assert [r["event_id"] for r in capped["records"]] == [
+    assert [r["fields"]["claimed_event"] for r in capped["records"]] == [
         "sshd.failed_password",
         "sshd.accepted_password",
     ]
@@ -621,3 +672,47 @@ def test_real_journal_first_and_later_runs(
         seen += ids(page)
         cursor = page["cursor"]
     assert len(seen) == len(set(seen)) == 4
+
+
+# ---------------------------------------------------------------- bounded reads
+
+
+def rfc_line(body: str, stamp: str, pid: int = 1) -> str:
+    return f"{stamp} web01 sshd[{pid}]: {body}"
+
+
+def test_a_first_read_returns_only_the_window_and_a_cursor_at_the_end(
+    tmp_path: Path, sshd_bodies: list[str]
+) -> None:
+    failed = next(body for body in sshd_bodies if body.startswith("Failed password"))
+    path = tmp_path / "auth.log"
+    old = [rfc_line(failed, "2026-11-20T10:00:00.000000+00:00", n) for n in range(20_000)]
+    new = [rfc_line(failed, "2026-11-27T10:00:00.000000+00:00", n) for n in range(3)]
+    write_lines(path, old + new)
+    result = read_auth_file(str(path), {}, 500, not_before="2026-11-26T10:00:00.000000Z")
+    assert [r["fields"]["pid"] for r in result["records"]] == ["0", "1", "2"]
+    assert result["truncated"] is False
+    assert result["cursor"][SOURCE]["offset"] == path.stat().st_size
+    capped = read_auth_file(str(path), {}, 5)
+    assert [r["fields"]["pid"] for r in capped["records"]] == ["19998", "19999", "0", "1", "2"]
+    assert capped["truncated"] is True
+    assert capped["cursor"][SOURCE]["offset"] == path.stat().st_size
+
+
+def test_a_read_stopped_by_its_time_budget_carries_a_cursor_the_next_read_goes_on_from(
+    tmp_path: Path, sshd_bodies: list[str]
+) -> None:
+    failed = next(body for body in sshd_bodies if body.startswith("Failed password"))
+    path = tmp_path / "auth.log"
+    write_lines(path, [rfc_line(failed, "2026-11-27T10:00:00.000000+00:00")])
+    cursor = read_auth_file(str(path), {}, 10)["cursor"][SOURCE]
+    lines = [rfc_line(failed, "2026-11-27T11:00:00.000000+00:00", n) for n in range(3000)]
+    write_lines(path, lines, mode="a")
+    seen: list[str] = []
+    for _ in range(3000):
+        page = read_auth_file(str(path), cursor, 10**6, budget=1e-9)
+        seen += ids(page)
+        cursor = page["cursor"][SOURCE]
+        if not page["truncated"]:
+            break
+    assert len(seen) == len(set(seen)) == 3000

@@ -10,6 +10,7 @@ runner that answers ``wevtutil``'s arguments from those real records.
 from __future__ import annotations
 
 import collections
+import datetime
 import functools
 import os
 import re
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetstat.agent import events
+from fleetstat.agent import events, meanings
+from fleetstat.agent.events import Options
 from fleetstat.agent.events_windows import (
     decode_output,
     parse_wevtutil_xml,
@@ -157,7 +159,11 @@ def test_failed_logon_without_address_has_user_and_no_source_ip(evtx_dir: Path) 
     assert failed["source_ip"] is None
     assert failed["fields"]["Status"] == "0xc000006d"
     assert failed["fields"]["LogonType"] == "2"
-    assert str(failed["message"]).startswith("Failed logon; user MSEDGEWIN10\\IEUser")
+    assert str(failed["message"]).startswith(
+        "logon failed: bad user name or authentication information (0xc000006d); "
+        "wrong password (0xc000006a); by MSEDGEWIN10\\IEUser; account MSEDGEWIN10\\IEUser; "
+        "logon type interactive (2); workstation MSEDGEWIN10"
+    )
 
 
 def test_network_logon_keeps_its_source_ip_and_domain(evtx_dir: Path) -> None:
@@ -204,7 +210,8 @@ def test_audit_log_cleared_comes_through_with_its_user(
     assert cleared["event_id"] == "1102"
     assert cleared["user"] == user
     assert cleared["fields"]["SubjectUserName"] == user.split("\\")[1]
-    assert str(cleared["message"]).startswith("Audit log cleared")
+    assert cleared["message"] == f"audit log cleared; by {user}"
+    assert cleared["actor"] == user
 
 
 def test_group_membership_names_the_group_and_the_account_that_changed_it(
@@ -214,8 +221,13 @@ def test_group_membership_names_the_group_and_the_account_that_changed_it(
     first = added["191029"]
     assert first["user"] == "MSEDGEWIN10\\IEUser"
     assert first["fields"]["MemberSid"] == "S-1-5-21-3461203602-4096304019-2269080069-501"
-    assert "Member added to local group" in str(first["message"])
-    assert "group Administrators" in str(first["message"])
+    assert first["actor"] == "MSEDGEWIN10\\IEUser"
+    assert first["target"] == "S-1-5-21-3461203602-4096304019-2269080069-501"
+    assert first["fields"]["group"] == "Builtin\\Administrators"
+    assert first["message"] == (
+        "member added to a security-enabled local group; by MSEDGEWIN10\\IEUser; "
+        "member S-1-5-21-3461203602-4096304019-2269080069-501; group Builtin\\Administrators"
+    )
 
 
 def test_account_created_is_about_the_new_account(evtx_dir: Path) -> None:
@@ -237,9 +249,10 @@ def test_empty_output_has_no_records() -> None:
     assert parse_wevtutil_xml("\r\n") == []
 
 
-def test_broken_xml_is_an_events_error() -> None:
-    with pytest.raises(events.EventsError, match="does not parse"):
-        parse_wevtutil_xml("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>")
+def test_broken_xml_that_holds_no_event_gives_no_record() -> None:
+    assert parse_wevtutil_xml("<Event><System>") == []
+    unclosed = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>"
+    assert parse_wevtutil_xml(unclosed) == []
 
 
 def test_utf16_output_with_a_byte_order_mark_decodes_like_utf8(evtx_dir: Path) -> None:
@@ -258,26 +271,49 @@ class ReplayedWevtutil:
     ``/q:*[System[EventRecordID>K]]`` keeps the records after ``K``.
     """
 
-    def __init__(self, event_xml: Sequence[str], exit_code: int = 0, stderr: bytes = b""):
+    def __init__(
+        self,
+        event_xml: Sequence[str],
+        exit_code: int = 0,
+        stderr: bytes = b"",
+        now: datetime.datetime | None = None,
+    ):
         self.events = sorted((_record_id(xml), live_form(xml)) for xml in event_xml)
         self.exit_code = exit_code
         self.stderr = stderr
+        self.now = now
         self.calls: list[list[str]] = []
+        self.timeouts: list[float | None] = []
 
-    def __call__(self, args: list[str]) -> tuple[int, bytes, bytes]:
+    def __call__(self, args: list[str], timeout: float | None = None) -> tuple[int, bytes, bytes]:
         self.calls.append(args)
-        assert args[:4] == ["wevtutil", "qe", "Security", "/f:xml"]
+        self.timeouts.append(timeout)
+        assert args[:5] == ["wevtutil", "qe", "Security", "/f:xml", "/uni:true"]
         if self.exit_code:
             return self.exit_code, b"", self.stderr
         chosen = list(self.events)
-        for arg in args[4:]:
+        for arg in args[5:]:
             query = re.fullmatch(r"/q:\*\[System\[EventRecordID>(\d+)\]\]", arg)
             if query:
                 chosen = [item for item in chosen if item[0] > int(query.group(1))]
+            window = re.fullmatch(
+                r"/q:\*\[System\[TimeCreated\[timediff\(@SystemTime\) <= (\d+)\]\]\]", arg
+            )
+            if window:
+                assert self.now is not None
+                limit = datetime.timedelta(milliseconds=int(window.group(1)))
+                chosen = [item for item in chosen if self.now - _created(item[1]) <= limit]
         if "/rd:true" in args:
             chosen.reverse()
         count = next(int(arg[3:]) for arg in args if arg.startswith("/c:"))
-        return 0, "".join(xml for _, xml in chosen[:count]).encode("utf-8"), b""
+        # /uni:true: UTF-16 little-endian without a byte order mark, as wevtutil writes it
+        return 0, "".join(xml for _, xml in chosen[:count]).encode("utf-16-le"), b""
+
+
+def _created(live_xml: str) -> datetime.datetime:
+    match = re.search(r"SystemTime='([^']+)'", live_xml)
+    assert match, live_xml
+    return datetime.datetime.fromisoformat(match.group(1)[:26] + "+00:00")
 
 
 def _record_id(event_xml: str) -> int:
@@ -302,7 +338,7 @@ def renumbered(event_xml: str, record_id: int) -> str:
 
 def test_first_run_returns_the_newest_records_oldest_first(mixed_log: ReplayedWevtutil) -> None:
     all_ids = [record_id for record_id, _ in mixed_log.events]
-    result = read_security_log({}, 40, run=mixed_log)
+    result = read_security_log({}, Options(40), run=mixed_log)
     assert record_ids(result) == all_ids[-40:]
     assert result["truncated"] is True
     assert result["resets"] == []
@@ -310,7 +346,7 @@ def test_first_run_returns_the_newest_records_oldest_first(mixed_log: ReplayedWe
 
 
 def test_first_run_over_a_short_log_returns_everything(mixed_log: ReplayedWevtutil) -> None:
-    result = read_security_log({}, 500, run=mixed_log)
+    result = read_security_log({}, Options(500), run=mixed_log)
     assert len(result["records"]) == 101
     assert result["truncated"] is False
 
@@ -318,7 +354,7 @@ def test_first_run_over_a_short_log_returns_everything(mixed_log: ReplayedWevtut
 def test_cursor_in_the_middle_returns_only_newer_records(mixed_log: ReplayedWevtutil) -> None:
     all_ids = [record_id for record_id, _ in mixed_log.events]
     middle = all_ids[60]
-    result = read_security_log({SOURCE: {"record_id": middle}}, 500, run=mixed_log)
+    result = read_security_log({SOURCE: {"record_id": middle}}, Options(500), run=mixed_log)
     assert record_ids(result) == all_ids[61:]
     assert result["truncated"] is False
     assert result["resets"] == []
@@ -332,7 +368,7 @@ def test_capped_runs_continue_where_the_last_one_stopped(mixed_log: ReplayedWevt
     seen: list[int] = []
     flags = []
     for _ in range(5):
-        result = read_security_log(since, 30, run=mixed_log)
+        result = read_security_log(since, Options(30), run=mixed_log)
         seen += record_ids(result)
         flags.append(result["truncated"])
         since = result["cursor"]  # type: ignore[assignment]
@@ -342,7 +378,7 @@ def test_capped_runs_continue_where_the_last_one_stopped(mixed_log: ReplayedWevt
 
 def test_nothing_new_returns_no_records_and_keeps_the_cursor(mixed_log: ReplayedWevtutil) -> None:
     newest = mixed_log.events[-1][0]
-    result = read_security_log({SOURCE: {"record_id": newest}}, 500, run=mixed_log)
+    result = read_security_log({SOURCE: {"record_id": newest}}, Options(500), run=mixed_log)
     assert result["records"] == []
     assert result["cursor"] == {SOURCE: {"record_id": newest}}
     assert len(mixed_log.calls) == 1
@@ -352,7 +388,7 @@ def test_cursor_past_the_newest_record_means_the_log_was_cleared(
     mixed_log: ReplayedWevtutil,
 ) -> None:
     all_ids = [record_id for record_id, _ in mixed_log.events]
-    result = read_security_log({SOURCE: {"record_id": 9_000_000}}, 10, run=mixed_log)
+    result = read_security_log({SOURCE: {"record_id": 9_000_000}}, Options(10), run=mixed_log)
     assert result["resets"] == [SOURCE]
     assert record_ids(result) == all_ids[-10:]
     assert result["cursor"] == {SOURCE: {"record_id": all_ids[-1]}}
@@ -361,13 +397,13 @@ def test_cursor_past_the_newest_record_means_the_log_was_cleared(
 def test_records_of_a_cleared_log_whose_numbering_restarts_get_new_record_ids(
     evtx_dir: Path, mixed_log: ReplayedWevtutil
 ) -> None:
-    first = read_security_log({}, 500, run=mixed_log)
+    first = read_security_log({}, Options(500), run=mixed_log)
     later = evtx_events(evtx_dir / "logon-4624-4625.evtx") + evtx_events(
         evtx_dir / "account-created-4720.evtx"
     )
     numbers = record_ids(first)[: len(later)]
     cleared = ReplayedWevtutil([renumbered(xml, n) for xml, n in zip(later, numbers, strict=True)])
-    second = read_security_log(first["cursor"], 500, run=cleared)
+    second = read_security_log(first["cursor"], Options(500), run=cleared)
     assert second["resets"] == [SOURCE]
     assert record_ids(second) == numbers
     earlier = {record["record_id"] for record in first["records"]}  # type: ignore[attr-defined]
@@ -377,18 +413,200 @@ def test_records_of_a_cleared_log_whose_numbering_restarts_get_new_record_ids(
 def test_access_denied_says_to_join_event_log_readers(evtx_dir: Path) -> None:
     denied = ReplayedWevtutil([], exit_code=5, stderr=b"Failed to read events. Access is denied.")
     with pytest.raises(events.EventsError, match="Event Log Readers"):
-        read_security_log({}, 10, run=denied)
+        read_security_log({}, Options(10), run=denied)
 
 
 def test_other_wevtutil_failures_carry_its_message() -> None:
     broken = ReplayedWevtutil([], exit_code=15007, stderr=b"Failed to read events. Oops.\r\n")
     with pytest.raises(events.EventsError, match=r"exit 15007: Failed to read events\. Oops\."):
-        read_security_log({}, 10, run=broken)
+        read_security_log({}, Options(10), run=broken)
 
 
 def test_missing_wevtutil_is_an_events_error() -> None:
-    def missing(args: list[str]) -> tuple[int, bytes, bytes]:
+    def missing(args: list[str], timeout: float | None = None) -> tuple[int, bytes, bytes]:
         raise FileNotFoundError(2, "No such file or directory", args[0])
 
     with pytest.raises(events.EventsError, match="cannot run wevtutil"):
-        read_security_log({}, 10, run=missing)
+        read_security_log({}, Options(10), run=missing)
+
+
+# ---------------------------------------------------------------- meanings, actors, targets
+
+
+def all_records(evtx_dir: Path) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = []
+    for name in sorted(EXPECTED_IDS):
+        found += parse_wevtutil_xml(live_text(evtx_dir / name))
+    return found
+
+
+def test_every_event_id_in_the_real_logs_has_a_meaning(evtx_dir: Path) -> None:
+    ids = {str(record["event_id"]) for record in all_records(evtx_dir)}
+    assert ids >= {"4624", "4625", "4720", "4732", "1102", "4776", "4724", "5145", "4688"}
+    assert {event_id for event_id in ids if meanings.meaning(event_id) is None} == set()
+    messages = [str(record["message"]) for record in all_records(evtx_dir)]
+    assert not [m for m in messages if "no meaning known" in m]
+
+
+# Audit-relevant ids of "Appendix L: Events to Monitor" and of the "Advanced security
+# audit policy" subcategories (logon, privileges, accounts, groups, Kerberos and NTLM,
+# tasks, services, policy, the log, directory service, object and share access).
+APPENDIX_L = [
+    "1100", "1102", "1104", "4608", "4610", "4611", "4614", "4616", "4618", "4621", "4622",
+    "4624", "4625", "4634", "4647", "4648", "4649", "4656", "4657", "4660", "4662", "4663",
+    "4670", "4672", "4673", "4674", "4675", "4688", "4692", "4693", "4697", "4698", "4699",
+    "4700", "4701", "4702", "4703", "4704", "4705", "4706", "4707", "4713", "4714", "4715",
+    "4716", "4717", "4718", "4719", "4720", "4722", "4723", "4724", "4725", "4726", "4727",
+    "4728", "4729", "4730", "4731", "4732", "4733", "4734", "4735", "4737", "4738", "4739",
+    "4740", "4741", "4742", "4743", "4754", "4755", "4756", "4757", "4758", "4764", "4765",
+    "4766", "4767", "4768", "4769", "4770", "4771", "4772", "4773", "4776", "4777", "4778",
+    "4779", "4780", "4781", "4782", "4793", "4794", "4797", "4798", "4799", "4800", "4801",
+    "4817", "4820", "4821", "4822", "4823", "4824", "4865", "4866", "4867", "4902", "4904",
+    "4905", "4906", "4907", "4908", "4912", "4928", "4929", "4932", "4933", "4946", "4947",
+    "4948", "4950", "4954", "4956", "4964", "5025", "5030", "5136", "5137", "5138", "5139",
+    "5140", "5141", "5142", "5143", "5144", "5145", "5148", "5156", "5157", "5158", "5159",
+    "5376", "5377", "6272", "6273", "6281", "6416",
+    "1101", "4816", "5038", "5027", "5028", "5029", "5031", "5168", "5827", "5828", "5829", "4868",
+    "4870", "4882", "4885", "4890", "4892", "4896", "4897", "5120", "5124",
+]  # fmt: skip
+
+
+def test_the_meaning_table_covers_the_audit_relevant_windows_ids() -> None:
+    assert [event_id for event_id in APPENDIX_L if meanings.meaning(event_id) is None] == []
+
+
+def test_every_linux_event_name_has_a_meaning() -> None:
+    names = [
+        "sshd.accepted_publickey", "sshd.failed_password", "sshd.invalid_user",
+        "sshd.user_not_allowed", "sshd.max_auth_attempts", "sudo.command", "sudo.auth_failure",
+        "sudo.refused", "su.session_opened", "su.session_closed", "su.switch_user",
+        "su.auth_failure", "su.failed", "login.failed", "login.root", "login.session_opened",
+        "useradd", "userdel", "usermod", "groupadd", "groupdel", "passwd", "chpasswd",
+        "gpasswd", "log.forged",
+    ]  # fmt: skip
+    assert [name for name in names if meanings.meaning(name) is None] == []
+
+
+def test_actor_and_target_of_account_changes_are_kept(evtx_dir: Path) -> None:
+    records = by_id(parse_wevtutil_xml(live_text(evtx_dir / "pwd-reset-4724-4776-dc.evtx")))
+    reset = records["769796"]
+    assert (reset["actor"], reset["target"]) == ("3B\\Administrator", "3B\\01566S-WIN16-IR$")
+    assert reset["message"] == (
+        "password reset attempted; by 3B\\Administrator; account 3B\\01566S-WIN16-IR$"
+    )
+    logon = records["769794"]
+    assert logon["actor"] is None  # the NULL SID did it
+    assert "logon type network (3); workstation 02694W-WIN10" in str(logon["message"])
+
+
+def _edited(evtx_dir: Path, name: str, record_id: str, old: str, new: str) -> str:
+    """The live XML of one real record with ``old`` replaced by ``new``."""
+    for xml in evtx_events(evtx_dir / name):
+        if f"<EventRecordID>{record_id}<" in xml:
+            assert old in xml
+            return live_form(xml.replace(old, new, 1))
+    raise AssertionError(record_id)
+
+
+def test_an_ipv4_mapped_address_is_its_ipv4_address(evtx_dir: Path) -> None:
+    xml = _edited(evtx_dir, "pwd-reset-4724-4776-dc.evtx", "769794", ">172.16.66.37<",
+                  ">::ffff:172.16.66.37<")  # fmt: skip
+    [logon] = parse_wevtutil_xml(xml)
+    assert logon["source_ip"] == "172.16.66.37"
+
+
+def test_a_name_that_carries_its_realm_does_not_repeat_it(evtx_dir: Path) -> None:
+    xml = _edited(evtx_dir, "pwd-reset-4724-4776-dc.evtx", "769794",
+                  ">Administrator<", ">Administrator@3B.EXAMPLE<")  # fmt: skip
+    [logon] = parse_wevtutil_xml(xml)
+    assert logon["target"] == "Administrator@3B.EXAMPLE"
+    assert logon["user"] == "Administrator@3B.EXAMPLE"
+
+
+def test_kerberos_failures_are_worded_as_failures_with_the_result_decoded() -> None:
+    failed = {
+        "event_id": "4771",
+        "level": "audit_failure",
+        "target": "CORP\\bob",
+        "fields": {"Status": "0x18", "IpAddress": "10.0.0.7"},
+    }
+    assert meanings.describe(failed).startswith(
+        "Kerberos pre-authentication failed: pre-authentication failed (wrong password) (0x18)"
+    )
+    ticket = {"event_id": "4768", "level": "audit_success", "fields": {"Status": "0x12"}}
+    assert meanings.describe(ticket).startswith(
+        "Kerberos ticket (TGT) request failed: client revoked (disabled, expired or locked out)"
+    )
+    granted = {"event_id": "4768", "level": "audit_success", "fields": {"Status": "0x0"}}
+    assert meanings.describe(granted) == "Kerberos ticket (TGT) requested"
+
+
+def test_a_rename_names_the_old_and_the_new_name() -> None:
+    renamed = {
+        "event_id": "4781",
+        "level": "audit_success",
+        "actor": "CORP\\admin",
+        "target": "bob2",
+        "fields": {"OldTargetUserName": "bob", "NewTargetUserName": "bob2"},
+    }
+    assert meanings.describe(renamed) == (
+        "account renamed; by CORP\\admin; account bob2; old name bob; new name bob2"
+    )
+
+
+def test_a_scheduled_task_event_names_the_task() -> None:
+    task = {"event_id": "4698", "level": "audit_success", "actor": "CORP\\admin",
+            "fields": {"TaskName": "\\Microsoft\\Evil"}}  # fmt: skip
+    assert (
+        meanings.describe(task) == "scheduled task created; by CORP\\admin; task \\Microsoft\\Evil"
+    )
+
+
+# ---------------------------------------------------------------- what wevtutil prints
+
+
+def test_a_character_xml_forbids_is_replaced_and_the_cursor_moves_past_it(evtx_dir: Path) -> None:
+    events_xml = list(evtx_events(evtx_dir / "logon-4624-4625.evtx"))
+    old = '"TargetUserName">IEUser<'
+    index = next(i for i, xml in enumerate(events_xml) if old in xml)
+    events_xml[index] = events_xml[index].replace(old, '"TargetUserName">IE&#x1;Us\x02er<')
+    log = ReplayedWevtutil(events_xml)
+    first = read_security_log({}, Options(500), run=log)
+    assert len(first["records"]) == 4
+    assert "MSEDGEWIN10\\IE\ufffdUs\ufffder" in {r["target"] for r in first["records"]}
+    assert first["cursor"][SOURCE]["record_id"] == max(record_ids(first))
+
+
+def test_names_outside_the_console_code_page_come_through(evtx_dir: Path) -> None:
+    events_xml = [xml.replace(">IEUser<", ">Jürgen_Ωμέγα<") for xml in
+                  evtx_events(evtx_dir / "logon-4624-4625.evtx")]  # fmt: skip
+    records = read_security_log({}, Options(500), run=ReplayedWevtutil(events_xml))["records"]
+    assert "MSEDGEWIN10\\Jürgen_Ωμέγα" in {r["user"] for r in records}
+
+
+def test_a_first_run_reads_only_its_time_window_and_every_query_has_the_budget(
+    mixed_log: ReplayedWevtutil,
+) -> None:
+    newest = max(_created(xml) for _, xml in mixed_log.events)
+    mixed_log.now = newest + datetime.timedelta(minutes=1)
+    result = read_security_log({}, Options(500, window=120, budget=7.0), run=mixed_log)
+    times = [str(r["time"]) for r in result["records"]]
+    assert times and min(times) >= (newest - datetime.timedelta(minutes=1)).strftime(
+        "%Y-%m-%dT%H:%M:%S"
+    )
+    assert len(result["records"]) < 101
+    assert mixed_log.timeouts == [7.0]
+
+
+def test_the_logon_of_the_agents_own_ssh_session_is_marked(
+    monkeypatch: pytest.MonkeyPatch, evtx_dir: Path
+) -> None:
+    log = ReplayedWevtutil(evtx_events(evtx_dir / "pwd-reset-4724-4776-dc.evtx"))
+    monkeypatch.setenv("SSH_CONNECTION", "172.16.66.37 49959 10.0.0.1 22")
+    records = by_id(events.windows_security({}, Options(10), run=log)["records"])
+    assert records["769794"]["own_session"] is True  # IpAddress and IpPort are ours
+    ours = {n for n, r in records.items() if r["fields"].get("IpPort") == "49959"}  # type: ignore[attr-defined]
+    assert {n for n, r in records.items() if r["own_session"]} == ours
+    monkeypatch.setenv("SSH_CONNECTION", "172.16.66.37 50000 10.0.0.1 22")
+    records = by_id(events.windows_security({}, Options(10), run=log)["records"])
+    assert records["769794"]["own_session"] is False

@@ -139,16 +139,20 @@ def test_every_built_in_template_ships_with_the_package() -> None:
 
 def test_event_lines_name_well_known_ids_and_cut_long_messages() -> None:
     line = mailtext.event_line(event(1, "4740", "A user account was locked out. " * 10))
-    assert line.startswith("2026-11-27 12:00:01  4740 account locked out  user=bob  from=10.0.0.9")
+    assert line.startswith(
+        "2026-11-27 12:00:01  4740 user account locked out  user=bob  from=10.0.0.9"
+    )
     assert line.endswith("…")
     assert "sshd.failed_password SSH logon failed" in mailtext.event_line(
         event(2, "sshd.failed_password")
     )
     assert "sshd.accepted_publickey SSH logon  " in mailtext.event_line(
-        event(2, "sshd.accepted_publickey")
+        replace(event(2, "sshd.accepted_publickey"), level="audit_success")
     )
-    assert "su.session_opened su session  " in mailtext.event_line(event(2, "su.session_opened"))
-    assert "  4999  " in mailtext.event_line(event(3, "4999"))
+    assert "su.session_opened su session opened  " in mailtext.event_line(
+        replace(event(2, "su.session_opened"), level="audit_success")
+    )
+    assert "  4999 event 4999 (no meaning known)  " in mailtext.event_line(event(3, "4999"))
 
 
 def log_entry(events: list[Event], *, since: datetime | None = None, problems=()) -> Any:

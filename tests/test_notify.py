@@ -16,7 +16,16 @@ from sqlalchemy import func, select
 
 from fleetstat import job, mail, notify, retirement, silences
 from fleetstat.errors import StoreError, UsageError
-from fleetstat.model import AlertRule, Client, Config, Event, HostResult, Outcome, Settings
+from fleetstat.model import (
+    AlertRule,
+    Client,
+    Config,
+    Event,
+    EventGap,
+    HostResult,
+    Outcome,
+    Settings,
+)
 from fleetstat.store import Store
 from fleetstat.store.models import (
     AlertState,
@@ -183,6 +192,32 @@ def test_forty_clients_and_three_recipients_get_at_most_two_mails_each_per_pass(
         "[fleetstat] 1 FIRING, 5 RESOLVED: cpu on h00, h01, h02 and 1 more; "
         "memory on h02; reachable again on h39"
     )
+
+
+def test_the_collectors_own_login_is_stored_but_never_mailed_nor_counted(fleet: Fleet) -> None:
+    quiet = replace(WEB, alerts=())
+    own = replace(event("9", "4624"), own_session=True, actor="WEB\\svc", target="WEB\\stat")
+    fleet.run(fleet.ok(quiet, events=(own, event("1"))))
+    [digest] = digests_of(fleet.new_mails(), OPS)
+    assert digest.subject == "[fleetstat] security events: 1 new on 1 of 1 host"
+    assert "web01 (10.0.0.5): 1 new security event (1 failed)" in digest.body
+    assert "4624" not in digest.body
+    stored = fleet.store.events_of_host(WEB.label)
+    assert {(e.record_id, e.own_session) for e in stored} == {("9", True), ("1", False)}
+    kept = next(e for e in stored if e.record_id == "9")
+    assert (kept.actor, kept.target) == ("WEB\\svc", "WEB\\stat")
+
+
+def test_log_data_that_was_gone_is_said_in_the_digest(fleet: Fleet) -> None:
+    gap = EventGap("linux-auth", "/var/log/auth.log", None, "auth.log.1 is gone")
+    result = fleet.ok(replace(WEB, alerts=()))
+    assert result.answer is not None
+    fleet.run(replace(result, answer=replace(result.answer, gaps=(gap,))))
+    [digest] = digests_of(fleet.new_mails(), OPS)
+    assert (
+        "web01 (10.0.0.5): log not read: an unknown number of bytes of "
+        "/var/log/auth.log were skipped: auth.log.1 is gone"
+    ) in digest.body
 
 
 def test_a_client_without_mail_is_in_nobodys_digest_but_its_state_is_kept(

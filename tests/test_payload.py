@@ -52,3 +52,17 @@ def test_written_agent_runs_and_answers(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr.decode()
     assert envelope.open_answer(done.stdout, key).host.hostname
+
+
+def test_the_agents_sources_go_in_without_docstrings_and_comments_on_the_same_lines() -> None:
+    archive = zipfile.ZipFile(io.BytesIO(payload.build_agent()))
+    for path in payload.agent_sources().glob("*.py"):
+        lean = archive.read(f"{payload.AGENT_PACKAGE}/{path.name}").decode()
+        source = path.read_text()
+        assert len(lean.splitlines()) == len(source.splitlines()), path.name
+        for number, (kept, original) in enumerate(
+            zip(lean.splitlines(), source.splitlines(), strict=True)
+        ):
+            if kept.strip() not in ("", '""'):
+                assert original.startswith(kept.rstrip()), (path.name, number + 1)
+        assert "#" not in "".join(line for line in lean.splitlines() if line.lstrip()[:1] == "#")

@@ -148,6 +148,7 @@ def test_postgresql_stopped_mid_pass_loses_and_doubles_nothing(  # noqa: PLR0917
             if back_mid_pass:
                 threading.Timer(down, private_postgres.start).start()
 
+    Store.open(config.settings.db).close()  # migrated with the default bound
     store = Store.open(config.settings.db, timeout=config.settings.db_timeout)
     try:
         first = asyncio.run(job.run_pass(config, store, progress=stop_for_a_while, concurrency=4))

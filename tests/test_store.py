@@ -71,15 +71,16 @@ def test_ok_result_is_read_back_with_the_client_ip_and_every_figure(store: Store
     assert ans.cpu and ans.memory and ans.swap and ans.load
     assert (sample.cpu_percent, sample.cpu_count) == (ans.cpu.percent, ans.cpu.count)
     assert (sample.cpu_busy_seconds, sample.cpu_total_seconds) == (ans.cpu.busy, ans.cpu.total)
+    assert (sample.cpu_method, sample.cpu_seconds) == (str(ans.cpu.method), ans.cpu.seconds)
     assert (sample.mem_total, sample.mem_available) == (ans.memory.total, ans.memory.available)
     assert (sample.mem_used, sample.mem_percent) == (ans.memory.used, ans.memory.percent)
     assert (sample.swap_total, sample.swap_used) == (ans.swap.total, ans.swap.used)
     assert (sample.swap_free, sample.swap_percent) == (ans.swap.free, ans.swap.percent)
     assert (sample.uptime_seconds, sample.boot_time) == (ans.uptime, ans.boot_time)
     assert (sample.load1, sample.load5, sample.load15) == ans.load
-    assert [(d.mount, d.device, d.fstype, d.total, d.used, d.free, d.percent) for d in disks] == [
-        dataclasses.astuple(d) for d in ans.disks
-    ]
+    assert [
+        (d.mount, d.device, d.fstype, d.total, d.used, d.free, d.percent, d.error) for d in disks
+    ] == [dataclasses.astuple(d) for d in ans.disks]
     assert host is not None
     assert (host.address, host.ip, host.port, host.name) == (
         "127.0.0.7:2222",

@@ -24,7 +24,7 @@ import enum
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from fleetstat.metrics import METRICS, Metric
+from fleetstat.metrics import METRICS, Metric, missing_mount
 from fleetstat.model import AlertRule, Client, HostResult, Outcome
 
 
@@ -230,7 +230,7 @@ def read(rule: AlertRule, result: HostResult) -> Reading | None:
         return None
     value, label = metric.read(result.answer, rule.mount)
     if value is None:
-        if rule.mount and result.answer.disks:
+        if rule.mount and missing_mount(result.answer, rule.mount):
             return Reading(over=True, value=None, detail=f"no filesystem mounted at {rule.mount}")
         return None
     over = value > rule.limit

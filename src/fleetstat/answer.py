@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from fleetstat.errors import EnvelopeError
-from fleetstat.model import Answer, Cpu, Disk, Event, HostInfo, Memory, Swap
+from fleetstat.model import Answer, Cpu, CpuMethod, Disk, Event, EventGap, HostInfo, Memory, Swap
 
 VERSION = 1
 T = TypeVar("T")
@@ -134,12 +134,15 @@ LIMITS: dict[str, Figure | Text | Items] = {
     "disks[].used": BYTES,
     "disks[].free": BYTES,
     "disks[].percent": PERCENT,
+    "disks[].error": ERROR,
     "events.records[].source": Text(32, cut=False),
     "events.records[].record_id": Text(191, cut=False),
     "events.records[].event_id": Text(64),
     "events.records[].level": SHORT,
     "events.records[].time": Text(64, cut=False),
     "events.records[].user": NAME,
+    "events.records[].actor": NAME,
+    "events.records[].target": NAME,
     "events.records[].source_ip": Text(45),
     "events.records[].message": Text(8192),
     "events.records[].fields": Items(64),
@@ -147,6 +150,11 @@ LIMITS: dict[str, Figure | Text | Items] = {
     "events.records[].fields.value": Text(1024),
     "events.resets": Items(64),
     "events.resets[]": Text(32, cut=False),
+    "events.gaps": Items(64),
+    "events.gaps[].source": Text(32, cut=False),
+    "events.gaps[].file": Text(1024),
+    "events.gaps[].bytes": BYTES,
+    "events.gaps[].reason": ERROR,
     "errors": Items(64),
     "errors[].part": SHORT,
     "errors[].error": ERROR,
@@ -260,6 +268,23 @@ def as_float(value: Any, path: str) -> float:
     return float(as_number(value, path))
 
 
+def as_opt_float(value: Any, path: str) -> float | None:
+    """``value`` as a float when it is a finite number, or None for null."""
+    return None if value is None else as_float(value, path)
+
+
+def as_opt_int(value: Any, path: str) -> int | None:
+    """``value`` when it is a whole number, or None for null."""
+    return None if value is None else as_int(value, path)
+
+
+def as_bool(value: Any, path: str) -> bool:
+    """``value`` when it is true or false."""
+    if not isinstance(value, bool):
+        raise wrong(path, f"must be true or false, not {type(value).__name__}")
+    return value
+
+
 def as_epoch(value: Any, path: str) -> datetime:
     """Unix epoch seconds (1970 to 2100) as an aware UTC datetime."""
     return datetime.fromtimestamp(as_float(value, path), tz=UTC)
@@ -311,13 +336,17 @@ def read_host(obj: dict[str, Any], path: str) -> HostInfo:
 
 
 def read_cpu(obj: dict[str, Any], path: str) -> Cpu:
-    """The ``cpu`` section."""
+    """The ``cpu`` section; ``percent`` is null when the agent did not measure it."""
+    percent = as_opt_float(field(obj, "percent", path), path + "percent")
+    interval = as_float(field(obj, "interval", path), path + "interval")
     return Cpu(
-        percent=as_float(field(obj, "percent", path), path + "percent"),
+        percent=percent,
         count=as_int(field(obj, "count", path), path + "count"),
-        interval=as_float(field(obj, "interval", path), path + "interval"),
+        interval=interval,
         busy=as_float(field(obj, "busy", path), path + "busy"),
         total=as_float(field(obj, "total", path), path + "total"),
+        method=CpuMethod.NONE if percent is None else CpuMethod.INTERVAL,
+        seconds=0.0 if percent is None else interval,
     )
 
 
@@ -369,6 +398,7 @@ def read_disk(obj: dict[str, Any], path: str) -> Disk:
         used=size("used"),
         free=size("free"),
         percent=as_float(field(obj, "percent", path), path + "percent"),
+        error=as_opt_str(obj.get("error"), path + "error"),
     )
 
 
@@ -414,6 +444,19 @@ def read_event(obj: dict[str, Any], path: str) -> Event:
         user=as_opt_str(field(obj, "user", path), path + "user"),
         source_ip=as_opt_str(field(obj, "source_ip", path), path + "source_ip"),
         fields=read_fields(obj.get("fields", {}), path + "fields"),
+        actor=as_opt_str(obj.get("actor"), path + "actor"),
+        target=as_opt_str(obj.get("target"), path + "target"),
+        own_session=as_bool(obj.get("own_session", False), path + "own_session"),
+    )
+
+
+def read_gap(obj: dict[str, Any], path: str) -> EventGap:
+    """One entry of ``events.gaps``: log data that was gone."""
+    return EventGap(
+        source=as_str(field(obj, "source", path), path + "source"),
+        file=as_str(field(obj, "file", path), path + "file"),
+        bytes=as_opt_int(field(obj, "bytes", path), path + "bytes"),
+        reason=as_str(field(obj, "reason", path), path + "reason"),
     )
 
 
@@ -425,10 +468,12 @@ def read_cursor(value: Any, path: str) -> dict[str, Any]:
     return cursor
 
 
-def read_events(
-    obj: dict[str, Any], path: str, max_events: int
-) -> tuple[tuple[Event, ...], dict[str, Any], tuple[str, ...]]:
-    """The ``events`` section: (records, cursor, resets); at most ``max_events`` records."""
+EventsSection = tuple[tuple[Event, ...], dict[str, Any], tuple[str, ...], tuple[EventGap, ...]]
+
+
+def read_events(obj: dict[str, Any], path: str, max_events: int) -> EventsSection:
+    """The ``events`` section: (records, cursor, resets, gaps); at most ``max_events``
+    records."""
     records = as_list(field(obj, "records", path), path + "records")
     if len(records) > max_events:
         problem = f"holds {len(records)} records, more than max-events {max_events}"
@@ -439,7 +484,16 @@ def read_events(
     )
     cursor = read_cursor(field(obj, "cursor", path), path + "cursor")
     resets = as_list(obj.get("resets", []), path + "resets")
-    return events, cursor, tuple(as_str(r, f"{path}resets[{i}]") for i, r in enumerate(resets))
+    gaps = as_list(obj.get("gaps", []), path + "gaps")
+    return (
+        events,
+        cursor,
+        tuple(as_str(r, f"{path}resets[{i}]") for i, r in enumerate(resets)),
+        tuple(
+            read_gap(as_dict(g, f"{path}gaps[{i}]"), f"{path}gaps[{i}].")
+            for i, g in enumerate(gaps)
+        ),
+    )
 
 
 def read_errors(value: Any) -> tuple[tuple[str, str], ...]:
@@ -472,7 +526,7 @@ def parse_answer(obj: Any, *, max_events: int = INT64_MAX) -> Answer:
     if host is None:
         raise wrong("host", "must not be null")
     uptime = section(top, "uptime", read_uptime)
-    events = section(top, "events", lambda o, p: read_events(o, p, max_events)) or ((), {}, ())
+    events = section(top, "events", lambda o, p: read_events(o, p, max_events)) or ((), {}, (), ())
     return Answer(
         host=host,
         clock=as_epoch(field(top, "clock", ""), "clock"),
@@ -487,4 +541,5 @@ def parse_answer(obj: Any, *, max_events: int = INT64_MAX) -> Answer:
         cursor=events[1],
         resets=events[2],
         errors=read_errors(field(top, "errors", "")),
+        gaps=events[3],
     )

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from fleetstat import envelope, hostkeys, model, payload, ssh
+from fleetstat import cpurate, envelope, hostkeys, model, payload, ssh
 from fleetstat.answer import ERROR, clean
 from fleetstat.errors import EnvelopeError, HostError
 
@@ -34,14 +34,28 @@ def utcnow() -> datetime:
 
 
 def _request(
-    client: model.Client, settings: model.Settings, cursor: dict[str, Any]
+    client: model.Client,
+    settings: model.Settings,
+    cursor: dict[str, Any],
+    cpu_since: dict[str, Any] | None,
 ) -> tuple[bytes, bytes]:
     """A fresh key and the request bytes that carry it."""
     key = envelope.new_key()
     body = envelope.request_bytes(
-        key, cpu_interval=settings.cpu_interval, since=cursor, max_events=settings.max_events
+        key,
+        cpu_interval=settings.cpu_interval,
+        since=cursor,
+        max_events=settings.max_events,
+        cpu_since=cpu_since,
+        events_window=settings.events_window or None,
+        events_budget=events_budget(client, settings),
     )
     return key, body
+
+
+def events_budget(client: model.Client, settings: model.Settings) -> float:
+    """Seconds the agent may spend reading logs: a third of the host's timeout, at most 20."""
+    return round(min(20.0, (client.timeout or settings.timeout) / 3), 3)
 
 
 async def collect_one(
@@ -51,10 +65,13 @@ async def collect_one(
     cursor: dict[str, Any],
     clock: Clock = utcnow,
     *,
+    counters: cpurate.Counters | None = None,
     connections: ssh.Connections | None = None,
 ) -> model.HostResult:
     """Run the agent on one client and open its answer; every failure becomes the result.
 
+    ``counters`` are the CPU counters of the host's previous sample: when recent, the
+    agent does not sleep and the CPU percent is computed from them (``cpurate``).
     A cancelled run (the pass was interrupted) cleans up, then becomes ``interrupted``.
     An exception that is neither a ``HostError`` nor an ``EnvelopeError`` is fleetstat's
     own bug: logged with its traceback and recorded as ``internal_error``. A host key
@@ -62,8 +79,12 @@ async def collect_one(
     """
     started = clock()
     learned: list[str] = []
+    since = cpurate.request_since(counters, started, settings.cpu_max_gap)
     try:
-        answer = await _answer(client, settings, agent, cursor, learned, connections)
+        answer = await _answer(client, settings, agent, (cursor, since), learned, connections)
+        if answer.cpu is not None:
+            cpu = cpurate.apply(answer.cpu, answer.clock, counters if since else None)
+            answer = dataclasses.replace(answer, cpu=cpu)
         result = model.HostResult(client, model.Outcome.OK, started, clock(), answer=answer)
     except asyncio.CancelledError:
         why = "the run was interrupted while this host was in flight"
@@ -83,12 +104,15 @@ async def _answer(  # noqa: PLR0917 (one call site, in this order)
     client: model.Client,
     settings: model.Settings,
     agent: bytes,
-    cursor: dict[str, Any],
+    since: tuple[dict[str, Any], dict[str, Any] | None],
     learned: list[str],
     connections: ssh.Connections | None,
 ) -> model.Answer:
-    """The client's opened answer; adds to ``learned`` the host keys recorded meanwhile."""
-    key, request = _request(client, settings, cursor)
+    """The client's opened answer; adds to ``learned`` the host keys recorded meanwhile.
+
+    ``since`` is (the event cursor, the CPU counters to send or None).
+    """
+    key, request = _request(client, settings, *since)
     known = hostkeys.recorded_keys(client, settings)
     try:
         if connections is None:
@@ -113,6 +137,7 @@ async def collect(
     settings: model.Settings,
     *,
     cursors: Mapping[str, dict[str, Any]],
+    cpu_counters: Mapping[str, cpurate.Counters] | None = None,
     on_result: Callable[[model.HostResult], None] | None = None,
     on_start: Callable[[model.Client], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -122,7 +147,8 @@ async def collect(
 ) -> list[model.HostResult]:
     """Collect from every client; return one ``HostResult`` per client, in config order.
 
-    ``cursors`` maps ``client.address`` to the event cursor of its last answer.
+    ``cursors`` maps ``client.address`` to the event cursor of its last answer,
+    ``cpu_counters`` to the CPU counters of its last sample.
     ``on_result`` is called as each host finishes (so the caller can store it at once),
     ``on_start`` as each one starts;
     ``progress(done, total)`` after each. At most ``concurrency`` (default
@@ -140,6 +166,7 @@ async def collect(
                 clients,
                 settings,
                 cursors=cursors,
+                cpu_counters=cpu_counters,
                 on_result=on_result,
                 on_start=on_start,
                 progress=progress,
@@ -156,8 +183,9 @@ async def collect(
             if on_start is not None:
                 on_start(client)
             cursor = dict(cursors.get(client.address) or {})
+            counters = (cpu_counters or {}).get(client.address)
             result = await collect_one(
-                client, settings, agent, cursor, clock, connections=connections
+                client, settings, agent, cursor, clock, counters=counters, connections=connections
             )
         pass_.finish(index, result)
 

@@ -67,12 +67,16 @@ class Servers:
     password: str
 
 
-def main(folder: Path, *, keep: bool = False) -> int:
-    """Run the demo in ``folder`` (made if missing); return the pass's exit status."""
-    return asyncio.run(_demo(folder.resolve(), keep))
+def main(folder: Path, *, keep: bool = False, serve: str | None = None) -> int:
+    """Run the demo in ``folder`` (made if missing); return the pass's exit status.
+
+    ``serve`` (``HOST:PORT``) then serves the web page over the demo's database until
+    Ctrl-C, with a fresh password that is printed.
+    """
+    return asyncio.run(_demo(folder.resolve(), keep, serve))
 
 
-async def _demo(folder: Path, keep: bool) -> int:
+async def _demo(folder: Path, keep: bool, serve: str | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     _forget_last_run(folder)
     mail_dir = folder / "mail"
@@ -101,7 +105,9 @@ async def _demo(folder: Path, keep: bool) -> int:
         _print_mails(sorted(set(mail_dir.iterdir()) - before))
         print(f"\ndatabase: {loaded.settings.db}")
         print(f"see it:   {_this_command()} hosts --db {loaded.settings.db}")
-        if keep:
+        if serve is not None:
+            await _serve(serve, loaded.settings.db, config_path)
+        elif keep:
             await _wait_for_ctrl_c(config_path)
         return result.exit_code
     finally:
@@ -259,6 +265,25 @@ def _print_mails(paths: list[Path]) -> None:
     for path in paths:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         print(f"  {path}  to {message['To']}: {str(message['Subject']).strip()}")
+
+
+async def _serve(listen: str, db: str, config_path: Path) -> None:
+    """Serve the web page on ``listen`` until Ctrl-C, with a password made for this run."""
+    import uvicorn
+
+    from fleetstat import web
+
+    host, port = web.parse_listen(listen)
+    password = secrets.token_urlsafe(12)
+    settings = web.WebSettings(db=db, password=password, config=config_path, host=host, port=port)
+    server = uvicorn.Server(uvicorn.Config(web.create_app(settings), host=host, port=port,
+                                           log_level="warning", access_log=False))  # fmt: skip
+    print(
+        f"\nweb page: http://{host}:{port}/  log in as admin with password {password}\n"
+        "(`fleetstat serve` takes its password from FLEETSTAT_WEB_PASSWORD); Ctrl-C stops.",
+        flush=True,
+    )
+    await server.serve()
 
 
 async def _wait_for_ctrl_c(config_path: Path) -> None:

@@ -31,19 +31,36 @@ def new_key() -> bytes:
 
 
 def request_bytes(
-    key: bytes, *, cpu_interval: float, since: dict[str, Any], max_events: int
+    key: bytes,
+    *,
+    cpu_interval: float,
+    since: dict[str, Any],
+    max_events: int,
+    cpu_since: dict[str, Any] | None = None,
+    events_window: float | None = None,
+    events_budget: float | None = None,
 ) -> bytes:
     """The agent's request: one JSON line (ending in a newline) for its stdin.
 
-    ``cpu_interval`` is in seconds; ``since`` is the previous answer's cursor (``{}``
-    on a first run); ``max_events`` caps the event records returned.
+    ``cpu_interval`` is in seconds; ``cpu_since`` the previous sample's CPU counters
+    (``{"busy", "total"}``): given, the agent does not sleep (``cpu_sleep`` false)
+    unless its counters went back. ``since`` is the previous answer's cursor (``{}``
+    on a first run); ``max_events`` caps the event records returned, a first run reads
+    the last ``events_window`` seconds (None: no bound) and reading logs takes at most
+    ``events_budget`` seconds (None: the agent's default).
     """
+    events: dict[str, Any] = {"since": since, "max": max_events, "window": events_window}
+    if events_budget is not None:
+        events["budget"] = events_budget
     request = {
         "v": PROTOCOL_VERSION,
         "key": key.decode("ascii"),
         "cpu_interval": cpu_interval,
-        "events": {"since": since, "max": max_events},
+        "cpu_sleep": cpu_since is None,
+        "events": events,
     }
+    if cpu_since is not None:
+        request["cpu_since"] = cpu_since
     return json.dumps(request, separators=(",", ":")).encode("utf-8") + b"\n"
 
 

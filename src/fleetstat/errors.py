@@ -7,6 +7,7 @@ into one of these; the CLI's ``main`` is the one place that turns them into outp
 from __future__ import annotations
 
 import signal
+from collections.abc import Sequence
 
 
 class FleetstatError(Exception):
@@ -30,6 +31,39 @@ class ConfigError(FleetstatError):
         if fix:
             text += f"\n  fix: {fix}"
         super().__init__(text)
+
+    @staticmethod
+    def of(errors: Sequence[ConfigError]) -> ConfigError:
+        """One error for ``errors`` (at least one): itself when alone, else ``ConfigErrors``."""
+        flat = [inner for err in errors for inner in err.each()]
+        return flat[0] if len(flat) == 1 else ConfigErrors(flat)
+
+    def each(self) -> tuple[ConfigError, ...]:
+        """The single problems this error holds, in file order (here: itself)."""
+        return (self,)
+
+
+class ConfigErrors(ConfigError):
+    """Every problem of one config read, in file order; ``errors`` holds each one.
+
+    ``path``, ``line``, ``problem`` and ``fix`` are the first problem's; ``str(err)`` is
+    every problem, one after the other.
+    """
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        self.errors = tuple(sorted(errors, key=lambda err: (err.path, err.line or 0)))
+        first = self.errors[0]
+        self.path, self.line, self.problem, self.fix = (
+            first.path,
+            first.line,
+            first.problem,
+            first.fix,
+        )
+        FleetstatError.__init__(self, "\n".join(str(err) for err in self.errors))
+
+    def each(self) -> tuple[ConfigError, ...]:
+        """The single problems, in file order."""
+        return self.errors
 
 
 class EnvelopeError(FleetstatError):

@@ -165,6 +165,7 @@ async def _run_pass(
     replayed = await asyncio.to_thread(writer.replay, store, spool, clients, write)
     run_id = await asyncio.to_thread(store.start_run, started)
     cursors = await asyncio.to_thread(store.cursors)
+    counters = await asyncio.to_thread(store.cpu_counters)
     results_writer = writer.Writer(run_id, write, spool)
     seen: list[HostResult] = []
 
@@ -179,6 +180,7 @@ async def _run_pass(
             config.clients,
             config.settings,
             cursors=cursors,
+            cpu_counters=counters,
             on_result=put,
             on_start=display.started if display is not None else None,
             progress=progress,
@@ -305,8 +307,8 @@ async def pass_lock(
 
     PostgreSQL and MariaDB: a lock of the database itself (across machines and URL
     spellings); SQLite: a file lock beside the database file. While another pass holds
-    it, this one says once who that is (host, pid, since) — to ``on_wait`` when given,
-    else to the log — and tries again every ``LOCK_POLL`` seconds.
+    it, this one says once who that is (host, pid, since) — to ``on_wait`` when given
+    (the display), and to the log — and tries again every ``LOCK_POLL`` seconds.
     """
     lock = store.pass_lock()
     told = False
@@ -314,8 +316,7 @@ async def pass_lock(
         if not told:
             if on_wait is not None:
                 on_wait(str(holder))
-            else:
-                log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
+            log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
             told = True
         await asyncio.sleep(LOCK_POLL)
     try:

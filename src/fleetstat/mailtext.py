@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from fleetstat import alerts
+from fleetstat.agent import meanings
 from fleetstat.mailtemplates import Templates
-from fleetstat.model import Client, Event, HostResult, Outcome, Settings, SmtpSettings
+from fleetstat.model import Client, Event, EventGap, HostResult, Outcome, Settings, SmtpSettings
 from fleetstat.store.outbox import Draft, Kind, QueuedMail
 
 PREFIX = "[fleetstat]"
@@ -38,55 +39,11 @@ NOTICE_WORDS = {
     alerts.NoticeKind.RESOLVED: "RESOLVED",
 }
 
-#: Meanings of well-known Windows Security event ids and Linux auth event names.
-EVENT_MEANINGS = {
-    "1102": "audit log cleared",
-    "4624": "successful logon",
-    "4625": "failed logon",
-    "4634": "logoff",
-    "4648": "logon with explicit credentials",
-    "4672": "special privileges assigned to new logon",
-    "4688": "process created",
-    "4720": "account created",
-    "4722": "account enabled",
-    "4723": "password change attempted",
-    "4724": "password reset attempted",
-    "4725": "account disabled",
-    "4726": "account deleted",
-    "4728": "member added to a security-enabled global group",
-    "4732": "member added to a security-enabled local group",
-    "4740": "account locked out",
-    "4756": "member added to a security-enabled universal group",
-    "4776": "credential validation (NTLM)",
-    # Linux names: an exact name, or the part before "_" (sshd.accepted_publickey).
-    "sshd.accepted": "SSH logon",
-    "sshd.failed": "SSH logon failed",
-    "sshd.invalid_user": "SSH logon for unknown user",
-    "sshd.user_not_allowed": "SSH logon of a user not allowed",
-    "sshd.max_auth_attempts": "SSH logon: too many attempts",
-    "sudo.command": "sudo command",
-    "sudo.auth_failure": "sudo authentication failed",
-    "sudo.refused": "sudo refused",
-    "su.session": "su session",
-    "su.auth_failure": "su authentication failed",
-    "su.failed": "su failed",
-    "login.failed": "console logon failed",
-    "login.root": "console logon as root",
-    "login.session": "console logon",
-    "useradd": "account created",
-    "userdel": "account deleted",
-    "usermod": "account changed",
-    "groupadd": "group created",
-    "groupdel": "group deleted",
-    "passwd": "password changed",
-    "chpasswd": "password changed",
-    "gpasswd": "group membership or password changed",
-}
-
 
 def meaning(event_id: str) -> str | None:
-    """What a well-known event id means, or None."""
-    return EVENT_MEANINGS.get(event_id) or EVENT_MEANINGS.get(event_id.split("_", 1)[0])
+    """What a well-known event id means, from the agent's ``meanings`` table; or None."""
+    found = meanings.meaning(event_id)
+    return found[1] if found else None
 
 
 # ---------------------------------------------------------------- facts, per host
@@ -111,6 +68,7 @@ def alert_facts(
         "host": client.label,
         "who": who(client),
         "port": client.port,
+        "client_group": client.group,
         "detail": _detail(notice),
         "state": str(state.state),
         "since": when(state.since),
@@ -179,6 +137,7 @@ def log_facts(
     problems: list[str]
     if result.outcome == Outcome.OK and answer is not None:
         problems = [text for part, text in answer.errors if part == "events"]
+        problems += [gap_text(gap) for gap in answer.gaps]
     else:
         words = alerts.REACHABILITY.get(result.outcome)
         headline = words.headline if words else str(result.outcome)
@@ -336,14 +295,23 @@ def _event_kind(event: Event) -> str:
 
 
 def event_line(event: Event) -> str:
-    """One event on one line: time, id and meaning, user, source IP, summary."""
-    parts = [f"{event.time.astimezone(UTC):%Y-%m-%d %H:%M:%S}", _event_kind(event)]
+    """One event on one line: time, id and meaning (``meanings.describe``: worded as a
+    failure when it failed, with who did it to what), user, source IP, summary."""
+    known = meanings.describe(event)
+    parts = [f"{event.time.astimezone(UTC):%Y-%m-%d %H:%M:%S}", f"{event.event_id} {known}"]
     if event.user:
         parts.append(f"user={event.user}")
     if event.source_ip:
         parts.append(f"from={event.source_ip}")
-    parts.append(one_line(event.message.split("\n", 1)[0], SUMMARY_WIDTH))
+    if event.message != known:
+        parts.append(one_line(event.message.split("\n", 1)[0], SUMMARY_WIDTH))
     return "  ".join(parts)
+
+
+def gap_text(gap: EventGap) -> str:
+    """What the digest says about log data that was gone: how much, and why."""
+    amount = "an unknown number of bytes" if gap.bytes is None else f"{gap.bytes} bytes"
+    return f"{amount} of {gap.file} were skipped: {gap.reason}"
 
 
 # ---------------------------------------------------------------- small helpers

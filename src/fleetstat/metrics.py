@@ -81,15 +81,23 @@ def _load(answer: Answer, _mount: str | None) -> tuple[float | None, str]:
 
 
 def _disk(answer: Answer, mount: str | None) -> tuple[float | None, str]:
+    """The fullest measured filesystem, or the one at ``mount``; none for one that did not
+    answer (its ``error``) or a read-only image (never "the fullest")."""
     if mount is None:
-        if not answer.disks:
+        measured = [disk for disk in answer.disks if disk.measured]
+        if not measured:
             return None, "disk"
-        fullest = max(answer.disks, key=lambda disk: disk.percent)
+        fullest = max(measured, key=lambda disk: disk.percent)
         return fullest.percent, f"disk {fullest.mount}"
     for disk in answer.disks:
         if disk.mount == mount:
-            return disk.percent, f"disk {mount}"
+            return (None if disk.error else disk.percent), f"disk {mount}"
     return None, f"disk {mount}"
+
+
+def missing_mount(answer: Answer, mount: str) -> bool:
+    """True when ``answer`` lists filesystems but none mounted at ``mount``."""
+    return bool(answer.disks) and all(disk.mount != mount for disk in answer.disks)
 
 
 def _stored_load(sample: Sample, _disks: StoredDisks, _mount: str | None) -> float | None:

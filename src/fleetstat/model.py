@@ -14,6 +14,9 @@ from typing import Any
 
 # ---------------------------------------------------------------- configuration
 
+#: Filesystem types of read-only images: always full, never "the fullest filesystem".
+READ_ONLY_IMAGES = frozenset(["iso9660", "squashfs", "erofs", "udf", "cramfs", "romfs"])
+
 
 class HostKeyPolicy(enum.StrEnum):
     """What ``host-keys`` does with a key no known_hosts file trusts (see docs/security.md)."""
@@ -55,7 +58,11 @@ class AlertRule:
 
 @dataclass(frozen=True)
 class Client:
-    """One ``<client>`` of the config. ``name`` defaults to the IP."""
+    """One ``<client>`` of the config. ``name`` defaults to the IP.
+
+    ``group`` is the name of the ``<group>`` it sits in (None outside any); the group's
+    values are already folded in.
+    """
 
     ip: str
     username: str
@@ -68,6 +75,7 @@ class Client:
     timeout: float | None = None
     alerts: tuple[AlertRule, ...] = ()
     line: int = 0
+    group: str | None = None
     #: ``password-env``: the variable that holds the password, read when a pass connects.
     password_env: str | None = None
 
@@ -102,6 +110,7 @@ class Settings:
     Times are seconds. ``timeout`` bounds one whole host (connect, upload, run, cleanup).
     ``mail_templates`` is a folder whose files override the built-in mail templates;
     queued mail older than ``mail_expire`` is marked expired instead of sent.
+    ``ssh_config`` is the OpenSSH client config handed to the connection (None: none).
     ``known_hosts`` is fleetstat's own known_hosts file (learned keys are appended to it);
     ``known_hosts_read_only`` are the further files of the ``known-hosts`` setting.
     ``max_answer`` is the most bytes an agent may print; ``keep_connections`` keeps each
@@ -115,9 +124,12 @@ class Settings:
     timeout: float = 60.0
     host_keys: str = "accept-new"
     known_hosts: Path = Path("~/.local/state/fleetstat/known_hosts")
+    ssh_config: Path | None = None
     known_hosts_read_only: tuple[Path, ...] = ()
     cpu_interval: float = 1.0
+    cpu_max_gap: float = 900.0
     max_events: int = 500
+    events_window: float = 86400.0
     mail_max_events: int = 100
     mail_templates: Path | None = None
     mail_expire: float = 86400.0
@@ -184,15 +196,30 @@ class HostResult:
 # ---------------------------------------------------------------- the agent's answer (v1)
 
 
+class CpuMethod(enum.StrEnum):
+    """How a sample's CPU percent was measured."""
+
+    #: The agent sampled its counters twice, ``cpu-interval`` seconds apart.
+    INTERVAL = "interval"
+    #: The server took the counters of this host's previous sample (no sleep).
+    COUNTERS = "counters"
+    #: Not measured (``cpu-interval`` 0 and no usable previous sample).
+    NONE = "none"
+
+
 @dataclass(frozen=True)
 class Cpu:
-    """``percent`` busy over ``interval`` seconds; ``busy``/``total`` are raw seconds since boot."""
+    """``percent`` busy over ``seconds`` (None: not measured), measured as ``method``
+    says; ``interval`` is how long the agent slept for it (0 when it did not);
+    ``busy``/``total`` are raw CPU seconds since boot."""
 
-    percent: float
+    percent: float | None
     count: int
     interval: float
     busy: float
     total: float
+    method: CpuMethod = CpuMethod.INTERVAL
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -217,7 +244,8 @@ class Swap:
 
 @dataclass(frozen=True)
 class Disk:
-    """One real filesystem: bytes, and percent used as ``df`` shows it."""
+    """One real filesystem: bytes, and percent used as ``df`` shows it; ``error`` says why
+    a filesystem that did not answer has no figures."""
 
     mount: str
     device: str
@@ -226,6 +254,13 @@ class Disk:
     used: int
     free: int
     percent: float
+    error: str | None = None
+
+    @property
+    def measured(self) -> bool:
+        """Whether the figures mean something: the filesystem answered, and it is not a
+        read-only image (always 100 % full)."""
+        return self.error is None and self.fstype not in READ_ONLY_IMAGES
 
 
 @dataclass(frozen=True)
@@ -233,7 +268,9 @@ class Event:
     """One security event, normalised across Windows and Linux.
 
     ``time`` is UTC. ``level`` is one of audit_success, audit_failure, information,
-    warning, error, critical. ``fields`` keeps the raw name/value pairs.
+    warning, error, critical. ``fields`` keeps the raw name/value pairs. ``actor`` did
+    it (the Subject), ``target`` is the account (or member) it was done to;
+    ``own_session`` marks the monitoring account's own login (stored, never mailed).
     """
 
     source: str
@@ -245,6 +282,19 @@ class Event:
     source_ip: str | None
     message: str
     fields: dict[str, Any]
+    actor: str | None = None
+    target: str | None = None
+    own_session: bool = False
+
+
+@dataclass(frozen=True)
+class EventGap:
+    """Log data the agent could not read any more: ``bytes`` skipped (None: unknown)."""
+
+    source: str
+    file: str
+    bytes: int | None
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -267,8 +317,9 @@ class Answer:
     ``clock`` is the agent's time (UTC) when it answered. A section whose collection
     failed is None (and named in ``errors``); ``load`` is None on Windows.
     ``cursor`` is what the next run sends back as ``events.since``; ``resets`` names the
-    event sources that started over (log cleared or rotated). ``errors`` lists the parts
-    that failed as (part, message).
+    event sources that started over (log cleared or rotated); ``gaps`` the log data that
+    was gone before it could be read. ``errors`` lists the parts that failed as
+    (part, message).
     """
 
     host: HostInfo
@@ -284,3 +335,4 @@ class Answer:
     cursor: dict[str, Any]
     resets: tuple[str, ...]
     errors: tuple[tuple[str, str], ...]
+    gaps: tuple[EventGap, ...] = ()

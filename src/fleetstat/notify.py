@@ -278,4 +278,5 @@ def _facts(item: MailItem) -> dict[str, Any]:
 
 def _log_entry(session: Session, item: MailItem) -> mailtext.LogEntry:
     events = queries.events_of_run(session, item.run_id, item.host_id)
-    return mailtext.LogEntry(facts=_facts(item), events=events)
+    mailed = [event for event in events if not event.own_session]
+    return mailtext.LogEntry(facts=_facts(item), events=mailed)

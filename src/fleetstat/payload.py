@@ -4,15 +4,19 @@ The same sources always give the same bytes (sorted entries, fixed timestamps an
 permissions, one compression level), so the archive's digest names a version of the
 agent. Inside the zip the agent package is ``fleetstat_agent`` (the server's own
 ``fleetstat/__init__.py`` needs a newer Python than the agent does) and ``pyaes`` keeps
-its name; a ``__main__.py`` at the top runs the agent.
+its name; a ``__main__.py`` at the top runs the agent. The agent's own sources go in
+without their docstrings and comments (``lean_source``), every line kept where it
+was, so a traceback from a client still names the line of the source here.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import importlib.util
 import io
+import tokenize
 import zipfile
 from pathlib import Path
 
@@ -46,10 +50,48 @@ def python_files(directory: Path, prefix: str) -> dict[str, bytes]:
     return {f"{prefix}/{path.name}": path.read_bytes() for path in directory.glob("*.py")}
 
 
+def lean_source(source: bytes) -> bytes:
+    """``source`` with its docstrings and comments blanked, every other line as it was.
+
+    A docstring becomes ``""`` on its first line and empty lines after it, a comment
+    disappears from its line; the line numbers of all code stay the same.
+    """
+    lines = source.decode("utf-8").splitlines(keepends=True)
+    for node in ast.walk(ast.parse(source)):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and _is_docstring(body[0]):
+            _blank(lines, body[0])
+    tokens = tokenize.generate_tokens(io.StringIO("".join(lines)).readline)
+    for token in tokens:
+        if token.type == tokenize.COMMENT:
+            row, col = token.start
+            lines[row - 1] = lines[row - 1][:col].rstrip() + "\n"
+    return "".join(lines).encode("utf-8")
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    value = getattr(statement, "value", None)
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(value, ast.Constant)
+        and isinstance(value.value, str)
+    )
+
+
+def _blank(lines: list[str], statement: ast.stmt) -> None:
+    """Turn the lines of one docstring statement into ``""`` and empty lines."""
+    first, last = statement.lineno - 1, (statement.end_lineno or statement.lineno) - 1
+    indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
+    lines[first] = indent + '""\n'
+    for index in range(first + 1, last + 1):
+        lines[index] = "\n"
+
+
 def archive_entries() -> dict[str, bytes]:
-    """Every file of ``agent.pyz``: archive name to contents."""
+    """Every file of ``agent.pyz``: archive name to contents (the agent's own lean)."""
     entries = {"__main__.py": MAIN}
-    entries.update(python_files(agent_sources(), AGENT_PACKAGE))
+    agent = python_files(agent_sources(), AGENT_PACKAGE)
+    entries.update({name: lean_source(data) for name, data in agent.items()})
     entries.update(python_files(pyaes_sources(), "pyaes"))
     return entries
 

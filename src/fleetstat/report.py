@@ -208,8 +208,7 @@ def _result_json(result: HostResult, unstored: str | None) -> dict[str, Any]:
     )
     return {
         "name": result.client.label,
-        # The client's inventory group, once the config has groups (None until then).
-        "group": getattr(result.client, "group", None),
+        "group": result.client.group,
         "ip": result.client.ip,
         "port": result.client.port,
         "outcome": result.outcome.value,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from dataclasses import replace
 from typing import TextIO
 
 from fleetstat import config as configs
@@ -86,6 +87,7 @@ async def _watch(
     try:
         while not stop.is_set() and (max_passes is None or passes < max_passes):
             started = time.monotonic()
+            config = current_clients(config)
             line = await _one_pass(config, store, concurrency, as_json, connections)
             print(line, file=out, flush=True)
             passes += 1
@@ -104,6 +106,21 @@ async def _watch(
         await connections.aclose()
         store.close()
     return 0
+
+
+def current_clients(config: Config) -> Config:
+    """``config`` with the clients its file lists now (the web page adds and removes
+    clients between passes); its settings stay. When the file no longer loads, the
+    clients of the last good load stay, and the error is printed."""
+    from fleetstat import config as configs
+
+    try:
+        fresh = configs.load(config.path)
+    except FleetstatError as err:
+        print(f"fleetstat: the config did not reload, keeping its last clients: {err}",
+              file=sys.stderr)  # fmt: skip
+        return config
+    return replace(config, clients=fresh.clients)
 
 
 async def _one_pass(

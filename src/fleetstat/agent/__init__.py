@@ -18,7 +18,9 @@ Every platform module exposes the same functions, with the same meaning:
 ``cpu_times() -> (busy_seconds, total_seconds)``
     Two floats: CPU seconds since boot summed over all CPUs, ``total`` counting every
     state and ``busy`` everything but idle and iowait. The shared code samples twice,
-    ``cpu_interval`` seconds apart, and computes the percent (clamped to 0-100).
+    ``cpu_interval`` seconds apart, and computes the percent (clamped to 0-100) only
+    when it must (the request's ``cpu_sleep``, or counters below ``cpu_since``);
+    otherwise the server computes it from the counters of its last sample.
 
 ``cpu_count() -> int``
     Logical CPUs (at least 1).
@@ -38,19 +40,23 @@ Every platform module exposes the same functions, with the same meaning:
     The 1, 5 and 15 minute load averages as floats; ``None`` where the OS has none.
 
 ``disks() -> list of dict``
-    One dict per real (non-pseudo) mounted filesystem: ``{"mount": str, "device":
-    str, "fstype": str, "total": int, "used": int, "free": int, "percent": float}``;
-    bytes, ``free`` is what an unprivileged user may still write, and ``percent`` is
-    ``used / (used + free) * 100`` as ``df`` shows it.
+    One dict per real (non-pseudo) mounted filesystem as ``df`` lists them (a
+    filesystem mounted twice once, no single-file mounts; on Windows every fixed
+    volume at each drive letter and folder it is mounted at): ``{"mount": str,
+    "device": str, "fstype": str, "total": int, "used": int, "free": int, "percent":
+    float}``; bytes, ``free`` is what an unprivileged user may still write, and
+    ``percent`` is ``used / (used + free) * 100`` as ``df`` shows it. A network
+    filesystem that does not answer in time has zero figures and ``"error": str``.
 
-``security_events(since, max_events) -> dict``
+``security_events(since, options) -> dict``
     ``since`` is the request's ``events.since`` (a dict of cursors per source, ``{}``
-    on a first run); ``max_events`` caps the records returned. Returns the protocol's
-    ``events`` object: ``{"records": [record, ...], "cursor": {source: {...}},
-    "resets": [source, ...], "truncated": bool}``; each record is ``{"source",
-    "record_id", "event_id", "time" (ISO 8601 UTC with "Z"), "level", "user",
-    "source_ip", "message", "fields"}``. Raise on failure (with a message a person can
-    act on): the caller records it in ``errors`` and leaves the section out.
+    on a first run); ``options`` an ``events_common.Options`` (cap, first-run window,
+    time budget). Returns the protocol's ``events`` object: ``{"records": [record,
+    ...], "cursor": {source: {...}}, "resets": [source, ...], "gaps": [gap, ...],
+    "truncated": bool}``; each record is ``{"source", "record_id", "event_id", "time"
+    (ISO 8601 UTC with "Z"), "level", "user", "actor", "target", "source_ip",
+    "message", "fields", "own_session"}``. Raise on failure (with a message a person
+    can act on): the caller records it in ``errors`` and leaves the section out.
 
 Any of these may raise; the caller turns the exception into an ``errors`` entry
 ``{"part": <section>, "error": <message>}`` and sends ``null`` for that section.

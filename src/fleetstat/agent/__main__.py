@@ -12,12 +12,15 @@ import time
 import zlib
 
 from . import fernet
+from .events_common import Options
 
 VERSION = 1
 PLATFORMS = {"linux": "linux", "darwin": "darwin", "win32": "windows"}
 DEFAULT_CPU_INTERVAL = 1.0
 MAX_CPU_INTERVAL = 60.0
 DEFAULT_MAX_EVENTS = 500
+DEFAULT_EVENTS_WINDOW = 86400.0  # seconds of log a first run reads
+DEFAULT_EVENTS_BUDGET = 20.0  # seconds of reading logs at most
 
 
 class BadRequest(Exception):
@@ -55,7 +58,7 @@ def check_cpu_interval(value):
 
 
 def check_events(value):
-    """``(since, max)`` from the request's ``events`` object."""
+    """``(since, Options)`` from the request's ``events`` object."""
     if not isinstance(value, dict):
         raise BadRequest("events must be an object")
     since = value.get("since", {})
@@ -64,11 +67,21 @@ def check_events(value):
     limit = value.get("max", DEFAULT_MAX_EVENTS)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
         raise BadRequest("events.max must be a whole number, 0 or more")
-    return since, limit
+    window = check_seconds(value, "window", DEFAULT_EVENTS_WINDOW)
+    budget = check_seconds(value, "budget", DEFAULT_EVENTS_BUDGET)
+    return since, Options(limit, window, budget)
+
+
+def check_seconds(value, name, default):
+    """``events.<name>``: seconds (more than 0) or null (no bound); ``default`` if absent."""
+    seconds = value.get(name, default)
+    if seconds is not None and (not is_number(seconds) or seconds <= 0):
+        raise BadRequest("events.%s must be a number of seconds above 0, or null" % name)
+    return None if seconds is None else float(seconds)
 
 
 def parse_request(text):
-    """The validated request: ``{"key", "cpu_interval", "since", "max_events"}``.
+    """The validated request: ``{"key", "cpu_interval", "cpu_sleep", "since", "events"}``.
 
     Raises ``BadRequest`` naming the first thing that is wrong.
     """
@@ -87,13 +100,27 @@ def parse_request(text):
         fernet.decode_key(key)
     except fernet.BadKey as err:
         raise BadRequest(str(err)) from err
-    since, max_events = check_events(request.get("events", {}))
+    since, options = check_events(request.get("events", {}))
+    sleep = request.get("cpu_sleep", True)
+    if not isinstance(sleep, bool):
+        raise BadRequest("cpu_sleep must be true or false")
     return {
         "key": key,
         "cpu_interval": check_cpu_interval(request.get("cpu_interval", DEFAULT_CPU_INTERVAL)),
+        "cpu_sleep": sleep,
+        "cpu_since": check_cpu_since(request.get("cpu_since")),
         "since": since,
-        "max_events": max_events,
+        "events": options,
     }
+
+
+def check_cpu_since(value):
+    """``(busy, total)`` of the request's ``cpu_since`` (the server's last counters), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(is_number(value.get(k)) for k in ("busy", "total")):
+        raise BadRequest("cpu_since must be an object with the numbers busy and total")
+    return float(value["busy"]), float(value["total"])
 
 
 # ---------------------------------------------------------------- collecting
@@ -116,17 +143,30 @@ def guarded(answer, part, func, *args):
 
 
 def cpu_percent(before, after):
-    """Percent busy (0-100, one decimal) between two ``(busy, total)`` samples."""
+    """Percent busy (0-100, one decimal) between two ``(busy, total)`` samples, or
+    ``None`` when no CPU time passed between them (nothing was measured)."""
     total = after[1] - before[1]
     if total <= 0:
-        return 0.0
+        return None
     return round(min(100.0, max(0.0, (after[0] - before[0]) * 100.0 / total)), 1)
 
 
-def cpu_section(system, interval, sleep=time.sleep, clock=time.monotonic):
-    """The ``cpu`` section: two ``cpu_times`` samples ``interval`` seconds apart."""
-    started = clock()
+def cpu_section(
+    system, interval, measure=True, since=None, *, sleep=time.sleep, clock=time.monotonic
+):
+    """The ``cpu`` section: the counters, and the percent over ``interval`` seconds.
+
+    With ``measure`` false the server computes the percent from the counters of its
+    last sample (``since``, ``(busy, total)``), so the agent does not sleep, unless its
+    counters are below ``since`` (the host rebooted). Nothing is measured with an
+    interval of 0 either. Unmeasured, ``percent`` is ``None`` and ``interval`` 0.
+    """
     before = system.cpu_times()
+    went_back = since is not None and (before[0] < since[0] or before[1] < since[1])
+    if (not measure and not went_back) or interval <= 0:
+        return {"percent": None, "count": system.cpu_count(), "interval": 0.0,
+                "busy": before[0], "total": before[1]}  # fmt: skip
+    started = clock()
     sleep(interval)
     after = system.cpu_times()
     return {
@@ -165,13 +205,14 @@ def collect(system, request, platform=sys.platform, clock=time.time):
     guarded(answer, "host", system.host_info)
     if answer["host"] is None:
         answer["host"] = fallback_host(platform)
-    guarded(answer, "cpu", cpu_section, system, request["cpu_interval"])
+    cpu_args = request["cpu_interval"], request["cpu_sleep"], request["cpu_since"]
+    guarded(answer, "cpu", cpu_section, system, *cpu_args)
     guarded(answer, "memory", system.memory)
     guarded(answer, "swap", system.swap)
     guarded(answer, "uptime", uptime_section, system)
     guarded(answer, "load", system.load)
     guarded(answer, "disks", system.disks)
-    guarded(answer, "events", system.security_events, request["since"], request["max_events"])
+    guarded(answer, "events", system.security_events, request["since"], request["events"])
     answer["clock"] = clock()
     return answer
 

@@ -226,6 +226,6 @@ def disks(run=None, statvfs=os.statvfs):
     return result
 
 
-def security_events(since, max_events):
+def security_events(since, options):
     """Not collected on macOS yet: raises ``EventsError`` saying so."""
     raise EventsError("macOS security events are not collected yet")

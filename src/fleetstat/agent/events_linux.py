@@ -1,28 +1,25 @@
-"""Linux authentication events, from the systemd journal or the syslog auth file.
+"""Linux authentication events: what one line of an auth program means.
 
 ``parse_auth_message`` recognises what one program wrote (sshd logins, sudo commands,
 su sessions, user and group changes); ``parse_auth_line`` does the same for one
-syslog line; ``parse_journal_entry`` for one ``journalctl -o json`` line. The readers
-around them take their paths and command runners as parameters.
+syslog line; ``parse_journal_entry`` for one ``journalctl -o json`` line, where the
+journal's trusted fields (``_EXE``, ``_COMM``, ``_UID``) tell a real program's line
+from a forgery. The readers are ``journal`` (the systemd journal) and ``authfile``
+(``/var/log/auth.log``, ``/var/log/secure``); ``read_auth_events`` picks one.
 
 Standard library only; runs on Python 3.6+.
 """
 
 import datetime
-import grp
 import hashlib
 import json
-import os
+import pwd
 import re
-import subprocess
 import time
-import zlib
 
-from .events_common import EventsError, empty_events, epoch_utc, iso_utc
+from .events_common import epoch_utc, iso_utc
 
 SOURCE = "linux-auth"
-AUTH_FILES = ("/var/log/auth.log", "/var/log/secure")
-JOURNAL_GROUPS = frozenset(["systemd-journal", "adm", "wheel"])
 PROGRAMS = (
     "sshd",
     "sshd-session",
@@ -38,6 +35,20 @@ PROGRAMS = (
     "gpasswd",
     "login",
 )
+# Who may write each program's lines: (executable names, root only); see ``forgery``.
+_SSHD_NAMES = ("sshd", "sshd-session", "sshd-auth")
+TRUSTED_PROGRAMS = {
+    "sshd": (_SSHD_NAMES, True),
+    "sshd-session": (_SSHD_NAMES, True),
+    "sudo": (("sudo",), False),
+    "su": (("su",), False),
+    "passwd": (("passwd",), False),
+    "gpasswd": (("gpasswd",), False),
+}
+SYSTEM_FOLDERS = frozenset(
+    ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/lib/openssh", "/usr/libexec/openssh",
+     "/usr/libexec", "/usr/local/sbin", "/usr/local/bin"]
+)  # fmt: skip
 _ACCOUNT_PROGRAMS = frozenset(
     ["useradd", "groupadd", "usermod", "userdel", "groupdel", "passwd", "chpasswd", "gpasswd"]
 )
@@ -56,7 +67,7 @@ _RFC3339 = re.compile(
 )
 _TAIL = re.compile(r"^(?P<host>\S+) (?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: ?(?P<body>.*)$")
 
-_SSHD = frozenset(["sshd", "sshd-session"])
+SSHD_PROGRAMS = _SSHD = frozenset(["sshd", "sshd-session"])
 _SU = frozenset(["su"])
 _LOGIN = frozenset(["login"])
 _FROM_PORT = r" from (?P<ip>\S+) port (?P<port>\d+)"
@@ -77,7 +88,7 @@ _RULES = (
      r"(?P<invalid>invalid user )?(?P<user>.*?)" + _FROM_PORT),
     (_SU, "su.session_opened", "audit_success",
      _PAM_SU + r"session\): session opened for user (?P<target_user>[^\s(]+)"
-     r"(?:\(uid=\d+\))? by (?P<user>[^\s(]*)"),
+     r"(?:\(uid=\d+\))? by (?P<user>[^\s(]*)(?:\(uid=(?P<by_uid>\d+)\))?"),
     (_SU, "su.session_closed", "information",
      _PAM_SU + r"session\): session closed for user (?P<target_user>[^\s(]+)"),
     (_SU, "su.auth_failure", "audit_failure",
@@ -99,16 +110,25 @@ _RULES = tuple(
     (programs, event, level, re.compile(text)) for programs, event, level, text in _RULES
 )
 
-# Who an account-management line is about, tried in order.
+# What an account-management line is about, tried in order: (pattern, user group,
+# group group). A line about a group alone ("removed group 'x' owned by 'y'", "new
+# group: name=x") names no user: the group is its target.
 _ACCOUNT_NAMES = (
-    re.compile(r"\bname=([^,\s]+)"),
-    re.compile(r"password changed for (\S+)"),
-    re.compile(r"^(?:delete|change|lock|unlock) user '([^']+)'"),
-    re.compile(r"^add '([^']+)' to "),
-    re.compile(r"^user (\S+) (?:added|removed) by"),
-    re.compile(r"\buser '?([^'\s,]+)'?"),
-    re.compile(r"\bgroup '([^']+)'"),
-)
+    (re.compile(r"^(?:new|delete|change|remove[d]?) (?:shadow )?group:? .*?\bname=([^,\s]+)"),
+     0, 1),
+    (re.compile(r"^group added to \S+: name=([^,\s]+)"), 0, 1),
+    (re.compile(r"^(?:removed|delete|change) (?:shadow )?group '([^']+)'(?: owned by '([^']+)')?"),
+     2, 1),
+    (re.compile(r"\bname=([^,\s]+)"), 1, 0),
+    (re.compile(r"password changed for (\S+)"), 1, 0),
+    (re.compile(r"^(?:delete|change|lock|unlock) user '([^']+)'"), 1, 0),
+    (re.compile(r"^add '([^']+)' to (?:shadow )?group '([^']+)'"), 1, 2),
+    (re.compile(r"^delete '([^']+)' from (?:shadow )?group '([^']+)'"), 1, 2),
+    (re.compile(r"^user (\S+) (?:added|removed) by (?:\S+) (?:to|from) group (\S+)"), 1, 2),
+    (re.compile(r"\buser '?([^'\s,]+)'?"), 1, 0),
+    (re.compile(r"\bgroup '([^']+)'"), 0, 1),
+)  # fmt: skip
+_BY_UID = re.compile(r"^\(uid=(\d+)\)$")
 # sudo's USER= is the account the command runs as; "user" is who ran sudo.
 _SUDO_FIELDS = {"USER": "run_as", "TTY": "tty", "PWD": "pwd"}
 _SUDO = re.compile(r"^\s*(?P<user>\S+) : (?P<rest>.*)$")
@@ -164,24 +184,77 @@ def parse_auth_line(line, year, tz=None, not_after=None, record_id=None):
 def parse_journal_entry(line):
     """The protocol's record for one line of ``journalctl -o json``, or ``None``.
 
-    The program is ``SYSLOG_IDENTIFIER`` (else ``_COMM``), the time
-    ``__REALTIME_TIMESTAMP`` (microseconds since the epoch), the record id
+    The program a line claims is ``SYSLOG_IDENTIFIER`` (else ``_COMM``); the program that
+    really wrote it is what journald recorded itself (``_EXE``, ``_COMM``, ``_UID``;
+    see ``forgery``). A line that claims an auth program but came from another
+    program or user is the event ``log.forged`` (level ``warning``; the real uid,
+    command and executable in its fields), never the event it claims to be. The time
+    is ``__REALTIME_TIMESTAMP`` (microseconds since the epoch), the record id
     ``journal_record_id(__CURSOR)``. Lines of other programs, or that say nothing,
     give ``None``.
     """
     entry = json.loads(line)
     program = _journal_text(entry.get("SYSLOG_IDENTIFIER") or entry.get("_COMM"))
-    meaning = parse_auth_message(program, _journal_text(entry.get("MESSAGE")))
+    body = _journal_text(entry.get("MESSAGE"))
+    meaning = parse_auth_message(program, body)
     if meaning is None:
         return None
+    why = forgery(program, entry)
+    if why is not None:
+        meaning = _forged(program, meaning, entry, why)
     tail = {
         "host": _journal_text(entry.get("_HOSTNAME")),
         "prog": program,
         "pid": _journal_text(entry.get("_PID") or entry.get("SYSLOG_PID")) or None,
-        "body": _journal_text(entry.get("MESSAGE")),
+        "body": body,
     }
     stamp = epoch_utc(int(entry["__REALTIME_TIMESTAMP"]) / 1e6)
     return _record(meaning, tail, stamp, journal_record_id(entry["__CURSOR"]))
+
+
+def forgery(program, entry):
+    """Why a journal entry claiming ``program`` was not written by it, or ``None``.
+
+    ``_EXE`` (the executable, which a process cannot change) must be the program's own
+    file in a system folder; without it (the process ended before journald looked)
+    ``_COMM`` must be its name. sshd, login and the account tools run as root, so their
+    ``_UID`` must be 0; su, sudo and passwd are set-uid programs that any user runs.
+    With neither ``_EXE`` nor ``_COMM`` only a root line is believed.
+    """
+    names, root_only = TRUSTED_PROGRAMS.get(program, ((program,), True))
+    uid = _journal_text(entry.get("_UID"))
+    exe = _journal_text(entry.get("_EXE"))
+    comm = _journal_text(entry.get("_COMM"))
+    if root_only and uid != "0":
+        return "written by uid %s, not root" % (uid or "unknown")
+    if exe:
+        folder, _, name = exe.rpartition("/")
+        if name not in names or folder not in SYSTEM_FOLDERS:
+            return "written by %s" % exe
+        return None
+    if comm:
+        return None if comm in names else "written by %s" % comm
+    return None if uid == "0" else "written by uid %s with no command recorded" % uid
+
+
+def _forged(program, claimed, entry, why):
+    """The ``log.forged`` meaning of an entry that claimed to be ``claimed``."""
+    uid = _journal_text(entry.get("_UID"))
+    fields = {
+        "claimed_program": program,
+        "claimed_event": claimed["event_id"],
+        "reason": why,
+        "uid": uid,
+        "comm": _journal_text(entry.get("_COMM")),
+        "exe": _journal_text(entry.get("_EXE")),
+    }
+    unit = _journal_text(entry.get("_SYSTEMD_UNIT"))
+    if unit:
+        fields["unit"] = unit
+    actor = _uid_name(uid)
+    meaning = {"event_id": "log.forged", "level": "warning", "user": actor, "source_ip": None}
+    meaning.update(fields=fields, actor=actor, target=None)
+    return meaning
 
 
 def journal_record_id(cursor):
@@ -199,18 +272,19 @@ def journal_record_id(cursor):
 def _meaning(event, level, groups):
     """The parsed meaning: event id, level, user, source IP and the other fields."""
     fields = {key: value for key, value in groups.items() if value is not None}
-    user = fields.pop("user", None)
+    user = fields.pop("user", None) or _uid_name(fields.get("by_uid"))
     source_ip = fields.pop("ip", None)
     if "invalid" in groups:
         fields["invalid_user"] = bool(fields.pop("invalid", None))
     method = re.sub(r"\W+", "_", fields.get("method", "")).strip("_")
-    return {
-        "event_id": event.format(method=method),
-        "level": level,
-        "user": user,
-        "source_ip": source_ip,
-        "fields": fields,
-    }
+    target = fields.pop("target_user", None)
+    meaning = {"event_id": event.format(method=method), "level": level, "source_ip": source_ip}
+    if target is None:  # a login: the account logged in to is the target
+        meaning.update(user=user, fields=fields, actor=None, target=user)
+        return meaning
+    fields["target_user"] = target
+    meaning.update(user=user or target, fields=fields, actor=user, target=target)
+    return meaning
 
 
 def _sudo(body):
@@ -231,20 +305,43 @@ def _sudo(body):
         fields["reason"] = "; ".join(reasons)
         failed = "incorrect password" in fields["reason"]
         event = "sudo.auth_failure" if failed else "sudo.refused"
-        return _meaning(event, "audit_failure", dict(fields, user=match.group("user")))
-    return _meaning("sudo.command", "audit_success", dict(fields, user=match.group("user")))
+        return _meaning(event, "audit_failure", _sudo_roles(fields, match.group("user")))
+    return _meaning("sudo.command", "audit_success", _sudo_roles(fields, match.group("user")))
+
+
+def _sudo_roles(fields, user):
+    """sudo's caller is the user and actor; the account it runs as (USER=) the target."""
+    fields = dict(fields, user=user)
+    if "run_as" in fields:
+        fields["target_user"] = fields["run_as"]
+    return fields
 
 
 def _account(program, body):
-    """An account or group change; the user is the account or group it names."""
-    user = None
-    for pattern in _ACCOUNT_NAMES:
+    """An account or group change: the account is the user and target; a group alone is
+    the target (``group`` in the fields), never the user."""
+    user = group = None
+    for pattern, user_at, group_at in _ACCOUNT_NAMES:
         match = pattern.search(body)
         if match:
-            user = match.group(1)
+            user = match.group(user_at) if user_at else None
+            group = match.group(group_at) if group_at else None
             break
     level = "audit_failure" if re.search(r"fail", body, re.IGNORECASE) else "information"
-    return {"event_id": program, "level": level, "user": user, "source_ip": None, "fields": {}}
+    fields = {"group": group} if group else {}
+    meaning = {"event_id": program, "level": level, "user": user, "source_ip": None}
+    meaning.update(fields=fields, actor=None, target=user or group)
+    return meaning
+
+
+def _uid_name(uid):
+    """The account name of a numeric uid (text), the uid itself when unknown, or None."""
+    if uid is None or uid == "":
+        return None
+    try:
+        return pwd.getpwuid(int(uid)).pw_name
+    except (KeyError, ValueError):
+        return "uid " + str(uid)
 
 
 def _record(meaning, tail, stamp, record_id):
@@ -261,6 +358,8 @@ def _record(meaning, tail, stamp, record_id):
         "time": stamp,
         "level": meaning["level"],
         "user": meaning["user"],
+        "actor": meaning.get("actor"),
+        "target": meaning.get("target"),
         "source_ip": meaning["source_ip"],
         "message": tail["body"].strip(),
         "fields": fields,
@@ -289,205 +388,3 @@ def _journal_text(value):
     if isinstance(value, list):
         return bytes(value).decode("utf-8", "replace")
     return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
-# ---------------------------------------------------------------- the readers
-
-
-def read_auth_events(since, max_events, journal=None, files=AUTH_FILES):
-    """The protocol's events object for ``linux-auth``, oldest record first.
-
-    Reads the journal when ``journal`` (a ``Journal``; the system's by default) works,
-    else the first of ``files`` that exists. ``since`` is the request's
-    ``events.since``; a cursor of the other kind (the host moved between journal and
-    file) counts as a first run.
-    """
-    journal = journal or Journal()
-    cursor = (since or {}).get(SOURCE) or {}
-    if journal.works():
-        if not journal_readable(os.geteuid(), _group_names()):
-            raise EventsError(
-                "auth events: the journal shows this user only its own entries "
-                "(add the user to the systemd-journal or adm group)"
-            )
-        return read_journal(journal, cursor.get("journal"), max_events)
-    for path in files:
-        if os.path.exists(path):
-            return read_auth_file(path, cursor if cursor.get("file") == path else {}, max_events)
-    raise EventsError("auth events: no systemd journal and none of %s exists" % ", ".join(files))
-
-
-def journal_readable(euid, group_names):
-    """True when the journal shows this user the system's entries: root, or a member
-    of ``systemd-journal``, ``adm`` or ``wheel`` (the groups journald grants read to)."""
-    return euid == 0 or bool(JOURNAL_GROUPS & set(group_names))
-
-
-def _group_names():
-    """Names of the groups this process is in."""
-    names = []
-    for gid in set(os.getgroups()) | {os.getegid()}:
-        try:
-            names.append(grp.getgrgid(gid).gr_name)
-        except KeyError:
-            continue
-    return names
-
-
-def read_journal(journal, after, max_events):
-    """Events from the journal: the newest ``max_events`` records, or those after ``after``.
-
-    ``after`` is the journal cursor of the last entry read last time (``None`` on a
-    first run). Returns the events object with cursor ``{"linux-auth": {"journal": C}}``.
-    """
-    records, position, truncated = [], after, False
-    for line in journal.lines(after):
-        entry_cursor = json.loads(line).get("__CURSOR")
-        record = parse_journal_entry(line)
-        if record is not None and len(records) == max_events:
-            truncated = True
-            break
-        if record is not None:
-            records.append(record)
-        if after is not None or position is None:
-            position = entry_cursor
-    if after is None:
-        records.reverse()
-    result = empty_events()
-    result.update(records=records, truncated=truncated)
-    result["cursor"] = {SOURCE: {"journal": position}} if position else {}
-    return result
-
-
-class Journal(object):
-    """The system journal through ``journalctl``; ``command`` may name another binary."""
-
-    def __init__(self, command="journalctl", extra_args=()):
-        self.command = command
-        self.extra_args = list(extra_args)
-
-    def works(self):
-        """True when ``journalctl`` runs and the journal holds at least one entry."""
-        lines = None
-        try:
-            lines = self._stream(["-n", "1"])
-            return next(lines, None) is not None
-        except (OSError, EventsError):
-            return False
-        finally:
-            if lines is not None:
-                lines.close()
-
-    def lines(self, after):
-        """JSON lines of the auth programs: newest first, or oldest first after a cursor."""
-        matches = ["SYSLOG_IDENTIFIER=" + name for name in PROGRAMS] + ["+"]
-        matches += ["_COMM=" + name[:15] for name in PROGRAMS]
-        order = ["--reverse"] if after is None else ["--after-cursor=" + after]
-        return self._stream(order + matches)
-
-    def _stream(self, args):
-        command = [self.command, "-o", "json", "--no-pager", "-q"] + self.extra_args + args
-        return stream_lines(command)
-
-
-def stream_lines(command):
-    """Lines ``command`` prints, read as they come; stopping early ends the process.
-
-    Raises ``EventsError`` with the command's message when it exits non-zero.
-    """
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    finished = False
-    try:
-        for raw in proc.stdout:
-            yield raw.decode("utf-8", "replace")
-        finished = True
-    finally:
-        if not finished:
-            proc.kill()
-        proc.stdout.close()
-        error = proc.stderr.read().decode("utf-8", "replace").strip()
-        proc.stderr.close()
-        code = proc.wait()
-    if code != 0:
-        raise EventsError("auth events: %s failed: %s" % (command[0], error or "exit %d" % code))
-
-
-def read_auth_file(path, cursor, max_events):
-    """Events from a syslog auth file (``/var/log/auth.log``, ``/var/log/secure``).
-
-    ``cursor`` is ``{"file": path, "inode": n, "offset": n}`` from the last run, or
-    ``{}`` on a first run, which returns the newest ``max_events`` records. When the
-    inode changed (the file was rotated) or the file is shorter than the offset (it
-    was truncated), reading starts over at the beginning and ``resets`` names the
-    source. Record ids are ``file_record_id`` of each line. Classic stamps take the
-    year of the file's modification time (see ``parse_auth_line``).
-    """
-    try:
-        with open(path, "rb") as handle:
-            return _read_auth_handle(handle, path, cursor, max_events)
-    except PermissionError as err:
-        message = "auth events: cannot read %s (add the user to the adm group)" % path
-        raise EventsError(message) from err
-
-
-def _read_auth_handle(handle, path, cursor, max_events):
-    """``read_auth_file`` on an open file."""
-    info = os.fstat(handle.fileno())
-    resets = []
-    start = 0
-    if cursor:
-        if cursor.get("inode") == info.st_ino and cursor.get("offset", 0) <= info.st_size:
-            start = cursor.get("offset", 0)
-        else:
-            resets.append(SOURCE)
-    handle.seek(start)
-    lines = _complete_lines(handle, start)
-    records, end, truncated = _scan(lines, start, info, max_events, not cursor)
-    result = empty_events()
-    result.update(records=records, truncated=truncated, resets=resets)
-    result["cursor"] = {SOURCE: {"file": path, "inode": info.st_ino, "offset": end}}
-    return result
-
-
-def file_record_id(inode, offset, raw):
-    """``<inode>:<byte offset>:<CRC-32 of the line, 8 hex digits>`` for one auth-file line.
-
-    ``raw`` is the line's bytes as read, newline included. The checksum keeps ids
-    apart when a position is used again: logrotate's ``copytruncate`` keeps the inode
-    and starts the offsets over, and a deleted file's inode can be given to a new one.
-    """
-    return "%d:%d:%08x" % (inode, offset, zlib.crc32(raw) & 0xFFFFFFFF)
-
-
-def _complete_lines(handle, offset):
-    """``(offset, next_offset, raw)`` for every whole line from ``offset`` (``raw`` the
-    bytes, newline included); a partial last line, still being written, is left for
-    the next run."""
-    for raw in handle:
-        if not raw.endswith(b"\n"):
-            return
-        yield offset, offset + len(raw), raw
-        offset += len(raw)
-
-
-def _scan(lines, start, info, max_events, keep_newest):
-    """Records of ``lines``, the offset where reading stopped, and whether it was cut.
-
-    Keeps the newest ``max_events`` when ``keep_newest`` (a first run reads it all),
-    else stops after the oldest ``max_events`` (the next run resumes there).
-    """
-    year = time.localtime(info.st_mtime).tm_year
-    records, end, truncated = [], start, False
-    for offset, next_offset, raw in lines:
-        line = raw.decode("utf-8", "replace").rstrip("\r\n")
-        record_id = file_record_id(info.st_ino, offset, raw)
-        record = parse_auth_line(line, year, not_after=info.st_mtime, record_id=record_id)
-        if record is not None and len(records) == max_events and not keep_newest:
-            return records, offset, True
-        if record is not None:
-            records.append(record)
-        if keep_newest and len(records) > max_events:
-            records.pop(0)
-            truncated = True
-        end = next_offset
-    return records, end, truncated

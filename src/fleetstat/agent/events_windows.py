@@ -11,7 +11,8 @@ import re
 import subprocess
 import xml.etree.ElementTree as ET
 
-from .events_common import EventsError, empty_events, iso_utc
+from . import meanings
+from .events_common import EventsError, empty_events, iso_utc, plain_address
 
 SOURCE = "windows-security"
 _NS = "{http://schemas.microsoft.com/win/2004/08/events/event}"
@@ -25,68 +26,30 @@ _LEVELS = {"1": "critical", "2": "error", "3": "warning", "4": "information"}
 # ERROR_ACCESS_DENIED: wevtutil exits with the Win32 error code of what failed.
 _ACCESS_DENIED = 5
 
-_TITLES = {
-    "1100": "Event logging service shut down",
-    "1102": "Audit log cleared",
-    "4608": "Windows starting up",
-    "4616": "System time changed",
-    "4624": "Logon",
-    "4625": "Failed logon",
-    "4634": "Logoff",
-    "4647": "User-initiated logoff",
-    "4648": "Logon with explicit credentials",
-    "4672": "Special privileges assigned to new logon",
-    "4688": "Process created",
-    "4697": "Service installed",
-    "4698": "Scheduled task created",
-    "4719": "Audit policy changed",
-    "4720": "User account created",
-    "4722": "User account enabled",
-    "4723": "Password change attempted",
-    "4724": "Password reset attempted",
-    "4725": "User account disabled",
-    "4726": "User account deleted",
-    "4728": "Member added to global group",
-    "4729": "Member removed from global group",
-    "4732": "Member added to local group",
-    "4733": "Member removed from local group",
-    "4738": "User account changed",
-    "4740": "User account locked out",
-    "4756": "Member added to universal group",
-    "4757": "Member removed from universal group",
-    "4767": "User account unlocked",
-    "4768": "Kerberos ticket (TGT) requested",
-    "4769": "Kerberos service ticket requested",
-    "4771": "Kerberos pre-authentication failed",
-    "4776": "Credential validation (NTLM)",
-    "4778": "Session reconnected",
-    "4779": "Session disconnected",
-    "5140": "Network share accessed",
-    "5145": "Network share object checked",
-    "5156": "Connection permitted by Windows Filtering Platform",
-    "5157": "Connection blocked by Windows Filtering Platform",
-    "5158": "Bind permitted by Windows Filtering Platform",
-}
+# Group membership events: TargetUserName names the group, MemberName the account.
+_GROUP_EVENTS = frozenset(["4728", "4729", "4732", "4733", "4746", "4747", "4751", "4752",
+                           "4756", "4757", "4761", "4762"])  # fmt: skip
+_NULL_SIDS = frozenset(["S-1-0-0", "-", ""])
 
-# Group membership events: TargetUserName names the group, not an account.
-_GROUP_EVENTS = frozenset(["4728", "4729", "4732", "4733", "4756", "4757"])
 
-# EventData fields worth a word in the one-line message, in the order shown.
-_DETAILS = (
-    ("LogonType", "logon type"),
-    ("TargetUserName", "group"),
-    ("MemberName", "member"),
-    ("MemberSid", "member SID"),
-    ("NewProcessName", "process"),
-    ("ProcessName", "process"),
-    ("Application", "application"),
-    ("SourceAddress", "from"),
-    ("DestAddress", "to"),
-    ("DestPort", "port"),
-    ("ShareName", "share"),
-    ("Workstation", "workstation"),
-    ("Status", "status"),
-)
+# Characters XML 1.0 forbids (C0 controls but tab, newline and return; U+FFFE/U+FFFF;
+# lone surrogates), raw or as character references; Windows writes them when an
+# event's data holds them, and one of them would make the whole answer unparsable.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_FORBIDDEN_REF = re.compile(r"&#(x[0-9a-fA-F]+|[0-9]+);")
+_EVENT = re.compile(r"<Event[\s>].*?</Event>", re.DOTALL)
+
+
+def xml_safe(text):
+    """``text`` with every character XML forbids, raw or as ``&#...;``, made U+FFFD."""
+    return _FORBIDDEN_REF.sub(_safe_reference, _FORBIDDEN.sub("\ufffd", text))
+
+
+def _safe_reference(match):
+    value = match.group(1)
+    code = int(value[1:], 16) if value[0] in "xX" else int(value)
+    allowed = code in (9, 10, 13) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+    return match.group(0) if allowed or code > 0xFFFF and code <= 0x10FFFF else "\ufffd"
 
 
 def parse_wevtutil_xml(text):
@@ -99,14 +62,46 @@ def parse_wevtutil_xml(text):
     ``time`` (ISO 8601 UTC with ``Z``), ``level``, ``user``, ``source_ip``,
     ``message`` (one line) and ``fields`` (the EventData or UserData name/value pairs).
     """
-    body = re.sub(r"<\?xml[^>]*\?>", "", text)
+    body = xml_safe(re.sub(r"<\?xml[^>]*\?>", "", text))
     try:
         root = ET.fromstring("<Events>" + body + "</Events>")
-    except ET.ParseError as err:
-        raise EventsError(
-            "Security log: wevtutil printed XML that does not parse: %s" % err
-        ) from err
+    except ET.ParseError:
+        records = [_one_record(piece) for piece in _EVENT.findall(body)]
+        return [record for record in records if record is not None]
     return [event_record(event) for event in root.iter(_NS + "Event")]
+
+
+def _one_record(piece):
+    """The record of one ``<Event>`` text, parsed on its own so that one bad event
+    cannot hold back the ones after it: an event that still does not parse keeps
+    its number, id and time (read from the text) and says why in its message."""
+    try:
+        return event_record(ET.fromstring(piece))
+    except ET.ParseError as err:
+        found = {name: re.search(pattern, piece) for name, pattern in _BARE.items()}
+        if not all(found.values()):
+            return None
+        stamp = iso_utc(found["time"].group(1))
+        return {
+            "source": SOURCE,
+            "record_id": event_record_id(found["number"].group(1), stamp),
+            "event_id": found["id"].group(1),
+            "time": stamp,
+            "level": "information",
+            "user": None,
+            "actor": None,
+            "target": None,
+            "source_ip": None,
+            "message": "event XML does not parse (%s); its data is left out" % err,
+            "fields": {},
+        }
+
+
+_BARE = {
+    "number": r"<EventRecordID>(\d+)</EventRecordID>",
+    "id": r"<EventID[^>]*>(\d+)</EventID>",
+    "time": r"SystemTime=[\'\"]([^\'\"]+)[\'\"]",
+}
 
 
 def event_record(event):
@@ -114,20 +109,55 @@ def event_record(event):
     system = event.find(_NS + "System")
     event_id = _text(system, "EventID")
     fields = event_fields(event)
-    user = event_user(event_id, fields)
-    source_ip = _source_ip(fields)
     stamp = iso_utc(_attribute(system, "TimeCreated", "SystemTime"))
-    return {
+    record = {
         "source": SOURCE,
         "record_id": event_record_id(_text(system, "EventRecordID"), stamp),
         "event_id": event_id,
         "time": stamp,
         "level": event_level(_text(system, "Keywords"), _text(system, "Level")),
-        "user": user,
-        "source_ip": source_ip,
-        "message": event_message(event_id, fields, user, source_ip),
+        "user": event_user(event_id, fields),
+        "actor": event_actor(fields),
+        "target": event_target(event_id, fields),
+        "source_ip": _source_ip(fields),
         "fields": fields,
     }
+    if event_id in _GROUP_EVENTS and _value(fields, "TargetUserName"):
+        fields["group"] = account_name(fields, "Target")
+    record["message"] = meanings.describe(record)
+    return record
+
+
+def account_name(fields, prefix):
+    """``DOMAIN\\name`` of ``<prefix>UserName``/``<prefix>DomainName``, or ``None``.
+
+    The domain is left off when the name already carries it (``bob@CORP.EXAMPLE``,
+    ``CORP\\bob``), so a realm is never written twice.
+    """
+    name = _value(fields, prefix + "UserName")
+    if not name:
+        return None
+    domain = _value(fields, prefix + "DomainName")
+    if not domain or "@" in name or "\\" in name:
+        return name
+    return domain + "\\" + name
+
+
+def event_actor(fields):
+    """Who did it: the Subject account (``None`` when the event names none)."""
+    if _value(fields, "SubjectUserSid") in _NULL_SIDS and not _value(fields, "SubjectUserName"):
+        return None
+    return account_name(fields, "Subject")
+
+
+def event_target(event_id, fields):
+    """What it was done to: the member for group changes, the new name for a rename,
+    else the Target account (for logons, the account that logged on)."""
+    if event_id in _GROUP_EVENTS:
+        return _value(fields, "MemberName") or _value(fields, "MemberSid") or None
+    if event_id == "4781":
+        return _value(fields, "NewTargetUserName") or None
+    return account_name(fields, "Target")
 
 
 def event_record_id(number, stamp):
@@ -193,51 +223,60 @@ def event_user(event_id, fields):
     """
     prefixes = ("Subject",) if event_id in _GROUP_EVENTS else ("Target", "Subject")
     for prefix in prefixes:
-        name = _value(fields, prefix + "UserName")
+        name = account_name(fields, prefix)
         if name:
-            domain = _value(fields, prefix + "DomainName")
-            return domain + "\\" + name if domain else name
+            return name
     return None
 
 
-def event_message(event_id, fields, user, source_ip):
-    """One line: the event's title, its account and address, then the telling fields."""
-    parts = [_TITLES.get(event_id, "Event %s" % event_id)]
-    if user:
-        parts.append("user " + user)
-    if source_ip:
-        parts.append("from " + source_ip)
-    for name, label in _DETAILS:
-        value = _value(fields, name)
-        if value and not (name == "TargetUserName" and event_id not in _GROUP_EVENTS):
-            parts.append("%s %s" % (label, value))
-    return "; ".join(parts)
-
-
-def read_security_log(since, max_events, run=None):
+def read_security_log(since, options, run=None):
     """The protocol's events object for the Security log, oldest record first.
 
     ``since`` is the request's ``events.since``; its ``windows-security`` entry is
-    ``{"record_id": N}``, the newest record returned last time. A first run returns
-    the newest ``max_events`` records; later runs the records after ``N``, oldest
+    ``{"record_id": N}``, the newest record returned last time. ``options`` is an
+    ``events_common.Options``. A first run returns the newest ``max_events`` records
+    of the last ``window`` seconds; later runs the records after ``N``, oldest
     first, at most ``max_events`` (``truncated`` says more are waiting). When the
     newest record in the log is older than ``N`` the log was cleared: the run starts
-    over and ``resets`` names the source. ``run(args) -> (exit_code, stdout_bytes,
-    stderr_bytes)`` runs a command (``run_command`` by default).
+    over and ``resets`` names the source. ``run(args, timeout) -> (exit_code,
+    stdout_bytes, stderr_bytes)`` runs a command (``run_command`` by default); each
+    ``wevtutil`` is given the time ``budget``.
     """
     run = run or run_command
+    query = _Query(run, options)
     last = ((since or {}).get(SOURCE) or {}).get("record_id")
     resets = []
     if last is not None:
-        newest = _newest(run, 1)
+        newest = query.newest(1, None)
         newest_id = record_number(newest[-1]) if newest else -1
         if newest_id >= int(last):
-            records = _after(run, int(last), max_events) if newest_id > int(last) else []
-            return _events(records[:max_events], len(records) > max_events, int(last), resets)
+            records = query.after(int(last)) if newest_id > int(last) else []
+            kept = records[: options.max_events]
+            return _events(kept, len(records) > options.max_events, int(last), resets)
         resets.append(SOURCE)
-    records = _newest(run, max_events + 1)
-    kept = records[max(len(records) - max_events, 0) :]
-    return _events(kept, len(records) > max_events, 0, resets)
+    records = query.newest(options.max_events + 1, options.window)
+    kept = records[max(len(records) - options.max_events, 0) :]
+    return _events(kept, len(records) > options.max_events, 0, resets)
+
+
+class _Query(object):
+    """``wevtutil`` runs with one request's bounds."""
+
+    def __init__(self, run, options):
+        self.run = run
+        self.options = options
+
+    def newest(self, count, window):
+        """The newest ``count`` records (of the last ``window`` seconds), oldest first."""
+        args = wevtutil_args(count, window=window)
+        records = parse_wevtutil_xml(_wevtutil(self.run, args, self.options.budget))
+        records.reverse()
+        return records
+
+    def after(self, record_id):
+        """Up to ``max_events + 1`` records after ``record_id``, oldest first."""
+        args = wevtutil_args(self.options.max_events + 1, after=record_id)
+        return parse_wevtutil_xml(_wevtutil(self.run, args, self.options.budget))
 
 
 def _events(records, truncated, position, resets):
@@ -250,34 +289,26 @@ def _events(records, truncated, position, resets):
     return result
 
 
-def wevtutil_args(count, after=None):
+def wevtutil_args(count, after=None, window=None):
     """``wevtutil`` arguments for ``count`` records: the newest, or those after a record id.
 
     With ``after`` the XPath query ``*[System[EventRecordID>after]]`` reads oldest
-    first; without it ``/rd:true`` reads newest first.
+    first; without it ``/rd:true`` reads newest first, within the last ``window``
+    seconds when given (``timediff(@SystemTime)`` is in milliseconds). ``/uni:true``
+    makes wevtutil write UTF-16, so names outside the console's code page survive.
     """
-    args = ["wevtutil", "qe", "Security", "/f:xml", "/c:%d" % count]
-    if after is None:
-        return args + ["/rd:true"]
-    return args + ["/q:*[System[EventRecordID>%d]]" % after]
+    args = ["wevtutil", "qe", "Security", "/f:xml", "/uni:true", "/c:%d" % count]
+    if after is not None:
+        return args + ["/q:*[System[EventRecordID>%d]]" % after]
+    if window is not None:
+        args.append("/q:*[System[TimeCreated[timediff(@SystemTime) <= %d]]]" % (window * 1000))
+    return args + ["/rd:true"]
 
 
-def _newest(run, count):
-    """The newest ``count`` records, oldest first."""
-    records = parse_wevtutil_xml(_wevtutil(run, wevtutil_args(count)))
-    records.reverse()
-    return records
-
-
-def _after(run, record_id, count):
-    """Up to ``count + 1`` records after ``record_id``, oldest first."""
-    return parse_wevtutil_xml(_wevtutil(run, wevtutil_args(count + 1, after=record_id)))
-
-
-def _wevtutil(run, args):
+def _wevtutil(run, args, budget=None):
     """What ``wevtutil`` printed, as text; raises ``EventsError`` saying what went wrong."""
     try:
-        code, out, err = run(args)
+        code, out, err = run(args, budget)
     except OSError as exc:
         raise EventsError("Security log: cannot run wevtutil: %s" % exc) from exc
     message = decode_output(err).strip()
@@ -290,25 +321,34 @@ def _wevtutil(run, args):
 
 
 def decode_output(data):
-    """Text of a command's output bytes: UTF-16 when it starts with a BOM, else UTF-8.
-
-    Bytes that are not UTF-8 (an ANSI code page) are kept as replacement characters.
+    """Text of a command's output bytes: UTF-16 when it starts with a BOM or looks like
+    UTF-16 little-endian (``/uni:true`` writes no BOM: every other byte of ASCII text
+    is 0), else UTF-8. Bytes that are not UTF-8 (an ANSI code page) are kept as
+    replacement characters.
     """
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16")
+        return data.decode("utf-16", "replace")
+    if len(data) >= 2 and data[1:2] == b"\x00" and data[0:1] != b"\x00":
+        return data.decode("utf-16-le", "replace")
     return data.decode("utf-8-sig", "replace")
 
 
-def run_command(args):
-    """Run ``args`` without a shell; ``(exit_code, stdout_bytes, stderr_bytes)``."""
+def run_command(args, timeout=None):
+    """Run ``args`` without a shell within ``timeout`` seconds; ``(exit_code, stdout_bytes,
+    stderr_bytes)``. A command past its time is killed and raises ``EventsError``."""
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.communicate()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.communicate()
+        raise EventsError("Security log: %s took longer than %ss" % (args[0], timeout)) from exc
     return proc.returncode, out, err
 
 
 def _source_ip(fields):
-    """IpAddress as written (``::1`` and ``127.0.0.1`` too); ``None`` for ``-`` or none."""
-    return _value(fields, "IpAddress") or None
+    """IpAddress (an IPv4-mapped IPv6 address as its IPv4 form); ``None`` for ``-``."""
+    return plain_address(_value(fields, "IpAddress")) or None
 
 
 def _value(fields, name):

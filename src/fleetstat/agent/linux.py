@@ -6,6 +6,8 @@ The parsers are pure functions over the files' text; the functions named in
 
 import os
 import platform
+import select
+import struct
 import time
 
 # Filesystem types that hold no user data of their own; anything else is real.
@@ -18,13 +20,25 @@ PSEUDO_FSTYPES = frozenset(
         "cgroup", "cgroup2",
         # memory-backed
         "tmpfs", "ramfs", "rootfs",
-        # layered or read-only images (containers, snaps, AppImages)
-        "overlay", "aufs", "squashfs", "fuse.squashfuse", "fuse.squashfuse_ll",
-        "fuse.snapfuse", "fuse.appimagefuse",
+        # layered filesystems (an overlay is kept only as a container's root, "/")
+        "overlay", "aufs",
+        # read-only images mounted by helpers (snaps, AppImages)
+        "fuse.squashfuse", "fuse.squashfuse_ll", "fuse.snapfuse", "fuse.appimagefuse",
         # automounter placeholders and desktop or container helpers
         "autofs", "fuse.lxcfs", "fuse.gvfsd-fuse", "fuse.portal", "fuse.xdg-document-portal",
     )
 )  # fmt: skip
+
+# Filesystems over the network, statted in a child process with a time limit: a
+# server that does not answer must not hang the agent.
+NETWORK_FSTYPES = frozenset(
+    (
+        "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "9p", "afs", "ceph", "glusterfs",
+        "lustre", "gpfs", "ocfs2", "gfs2", "davfs", "fuse.sshfs", "fuse.glusterfs",
+        "fuse.ceph", "fuse.s3fs", "fuse.rclone", "fuse.davfs2",
+    )
+)  # fmt: skip
+STAT_TIMEOUT = 5.0  # seconds a network filesystem has to answer statvfs
 
 # /proc/stat "cpu" line columns, in order (man 5 proc). guest and guest_nice are
 # already counted in user and nice, so they are left out of the total.
@@ -157,26 +171,69 @@ def unescape_mount_field(field):
     return "".join(out)
 
 
-def is_real_filesystem(device, fstype):
-    """Whether a mount holds a real filesystem (not in ``PSEUDO_FSTYPES``, has a device)."""
+def is_real_filesystem(device, fstype, mount="/"):
+    """Whether a mount holds a real filesystem: not in ``PSEUDO_FSTYPES`` (an overlay
+    only as the root, a container's ``/``) and with a device."""
+    if fstype in ("overlay", "aufs") and mount == "/":
+        return True
     return fstype not in PSEUDO_FSTYPES and device not in ("", "none")
 
 
-def parse_mounts(text):
-    """``/proc/mounts`` -> ``[{"device", "mount", "fstype"}]`` of real filesystems.
+def parse_mountinfo(text):
+    """``/proc/self/mountinfo`` -> ``[{"dev", "root", "mount", "fstype", "device"}]``.
 
-    In file order; a mount point mounted over keeps its last (visible) entry.
+    ``dev`` is the filesystem's ``major:minor``, ``root`` the folder of it that is
+    mounted (``/`` unless it is a bind mount of a subfolder). Every mount, in order.
     """
-    found = {}
+    entries = []
     for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 3:
+        head, sep, tail = line.partition(" - ")
+        parts, rest = head.split(), tail.split()
+        if not sep or len(parts) < 5 or len(rest) < 2:
             continue
-        device, mount, fstype = (unescape_mount_field(p) for p in parts[:3])
-        found.pop(mount, None)
-        if is_real_filesystem(device, fstype):
-            found[mount] = {"device": device, "mount": mount, "fstype": fstype}
-    return list(found.values())
+        entries.append({
+            "dev": parts[2],
+            "root": unescape_mount_field(parts[3]),
+            "mount": unescape_mount_field(parts[4]),
+            "fstype": unescape_mount_field(rest[0]),
+            "device": unescape_mount_field(rest[1]),
+        })  # fmt: skip
+    return entries
+
+
+def df_mounts(entries, is_dir=os.path.isdir):
+    """The mounts ``df`` shows, from ``parse_mountinfo``: ``[{"device", "mount", "fstype"}]``.
+
+    Real filesystems only (``is_real_filesystem``); a mount point mounted over keeps
+    its visible entry; a mount of a single file (``/etc/hosts`` in a container) is left
+    out; a filesystem mounted more than once (bind mounts) is listed once, at the
+    mount of its whole root, else at its shortest mount point.
+    """
+    visible = {}
+    for entry in entries:
+        visible.pop(entry["mount"], None)
+        if is_real_filesystem(entry["device"], entry["fstype"], entry["mount"]):
+            visible[entry["mount"]] = entry
+    chosen = {}
+    for entry in visible.values():
+        if not is_dir(entry["mount"]):
+            continue
+        best = chosen.get(entry["dev"])
+        if best is None or _preferred(entry, best):
+            chosen[entry["dev"]] = entry
+    keep = set(id(entry) for entry in chosen.values())
+    return [
+        {"device": e["device"], "mount": e["mount"], "fstype": e["fstype"]}
+        for e in visible.values()
+        if id(e) in keep
+    ]
+
+
+def _preferred(entry, best):
+    """Whether ``entry`` names its filesystem better than ``best``: its whole root, then
+    the shorter mount point."""
+    key = (entry["root"] != "/", len(entry["mount"]))
+    return key < (best["root"] != "/", len(best["mount"]))
 
 
 def disk_usage(stat):
@@ -256,11 +313,19 @@ def load():
 
 
 def disks():
-    """One dict per real mounted filesystem (see ``agent/__init__.py``), bytes."""
+    """One dict per filesystem as ``df`` shows it (see ``agent/__init__.py``), bytes.
+
+    A network filesystem is statted in a child process for at most ``STAT_TIMEOUT``
+    seconds; one that does not answer is listed with ``error`` and zero figures.
+    """
     result = []
-    for mount in parse_mounts(read_text("/proc/self/mounts")):
+    for mount in df_mounts(parse_mountinfo(read_text("/proc/self/mountinfo"))):
+        network = mount["fstype"] in NETWORK_FSTYPES or mount["fstype"].startswith("fuse.")
         try:
-            usage = disk_usage(os.statvfs(mount["mount"]))
+            stat = statvfs_within(mount["mount"], STAT_TIMEOUT) if network else None
+            usage = disk_usage(stat or os.statvfs(mount["mount"]))
+        except StatTimeout as err:
+            usage = {"total": 0, "used": 0, "free": 0, "percent": 0.0, "error": str(err)}
         except OSError:
             continue
         mount.update(usage)
@@ -268,11 +333,60 @@ def disks():
     return result
 
 
-def security_events(since, max_events):
+class StatTimeout(Exception):
+    """A filesystem did not answer ``statvfs`` in time."""
+
+
+_STATVFS = "6Q"  # f_blocks, f_bfree, f_bavail, f_frsize and two spare
+
+
+def statvfs_within(path, timeout, statvfs=os.statvfs):
+    """``statvfs(path)`` done by a child process that is killed after ``timeout`` seconds.
+
+    Returns an object with ``f_blocks``, ``f_bfree``, ``f_bavail`` and ``f_frsize``;
+    raises ``StatTimeout`` when the child does not answer in time and ``OSError`` when
+    the call failed.
+    """
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one call, its answer on the pipe, then out whatever happens
+        try:
+            os.close(reader)
+            s = statvfs(path)
+            os.write(writer, struct.pack(_STATVFS, s.f_blocks, s.f_bfree, s.f_bavail,
+                                         s.f_frsize, 0, 0))  # fmt: skip
+        finally:
+            os._exit(0)
+    os.close(writer)
+    data = None
+    try:
+        ready, _, _ = select.select([reader], [], [], timeout)
+        data = os.read(reader, 64) if ready else None
+    finally:
+        os.close(reader)
+        if data is None:
+            os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    if data is None:
+        raise StatTimeout("no answer from the filesystem within %gs" % timeout)
+    if len(data) != struct.calcsize(_STATVFS):
+        raise OSError("statvfs %s failed" % path)
+    values = struct.unpack(_STATVFS, data)
+    return _Stat(values[0], values[1], values[2], values[3])
+
+
+class _Stat(object):
+    """The four ``statvfs`` figures ``disk_usage`` reads."""
+
+    def __init__(self, blocks, bfree, bavail, frsize):
+        self.f_blocks, self.f_bfree, self.f_bavail, self.f_frsize = blocks, bfree, bavail, frsize
+
+
+def security_events(since, options):
     """The ``events`` object of authentication events (journald or auth.log).
 
     ``since`` is the request's ``events.since`` (cursors per source), handed on as is.
     """
     from . import events
 
-    return events.linux_auth(since, max_events)
+    return events.linux_auth(since, options)

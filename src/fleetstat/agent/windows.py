@@ -34,6 +34,38 @@ class MEMORYSTATUSEX(ctypes.Structure):
     ]
 
 
+class PERFORMANCE_INFORMATION(ctypes.Structure):
+    """GetPerformanceInfo's result: counts of pages (``PageSize`` bytes each), ``cb`` set
+    to its size before the call (104 bytes on 64-bit Windows, 56 on 32-bit)."""
+
+    _fields_ = [
+        ("cb", ctypes.c_uint32),
+        ("CommitTotal", ctypes.c_size_t),
+        ("CommitLimit", ctypes.c_size_t),
+        ("CommitPeak", ctypes.c_size_t),
+        ("PhysicalTotal", ctypes.c_size_t),
+        ("PhysicalAvailable", ctypes.c_size_t),
+        ("SystemCache", ctypes.c_size_t),
+        ("KernelTotal", ctypes.c_size_t),
+        ("KernelPaged", ctypes.c_size_t),
+        ("KernelNonpaged", ctypes.c_size_t),
+        ("PageSize", ctypes.c_size_t),
+        ("HandleCount", ctypes.c_uint32),
+        ("ProcessCount", ctypes.c_uint32),
+        ("ThreadCount", ctypes.c_uint32),
+    ]
+
+
+class PDH_FMT_COUNTERVALUE(ctypes.Structure):
+    """A formatted PDH counter value: a status, then (8-byte aligned) the double."""
+
+    _fields_ = [("CStatus", ctypes.c_uint32), ("doubleValue", ctypes.c_double)]
+
+
+PDH_FMT_DOUBLE = 0x00000200
+PAGE_FILE_USAGE = "\\Paging File(_Total)\\% Usage"
+
+
 class FILETIME(ctypes.Structure):
     """A 64-bit count of 100 ns intervals in two 32-bit halves, low half first."""
 
@@ -48,11 +80,20 @@ def kernel32():
     return declare(ctypes.WinDLL("kernel32", use_last_error=True))
 
 
+def pdh():
+    """pdh.dll, the performance counters (``None`` where it cannot be loaded)."""
+    try:
+        return ctypes.WinDLL("pdh")
+    except OSError:
+        return None
+
+
 def declare(lib):
     """Set the result types ctypes cannot guess (``GetTickCount64`` is 64-bit)."""
     lib.GetTickCount64.restype = ctypes.c_uint64
     lib.GetLogicalDriveStringsW.restype = ctypes.c_uint32
     lib.GetDriveTypeW.restype = ctypes.c_uint32
+    lib.FindFirstVolumeW.restype = ctypes.c_void_p
     return lib
 
 
@@ -119,20 +160,55 @@ def memory(lib=None):
     return {"total": total, "available": available, "used": used, "percent": percent(used, total)}
 
 
-def swap(lib=None):
-    """The paging files' size and use in bytes, from the "page file" figures.
+def swap(lib=None, counters=None):
+    """The paging files' size and use in bytes, as psutil (5.9.4 and later) reports them.
 
-    MEMORYSTATUSEX's ``ullTotalPageFile`` is the commit limit (physical memory plus
-    all paging files) and ``ullAvailPageFile`` the commit still available; both
-    count physical memory. Subtracting physical memory (total and available) leaves
-    the paging files' size and their free part, as psutil reported swap until 5.9.
-    All zero when there is no paging file.
+    The size is the commit limit less physical memory (``GetPerformanceInfo``, in
+    pages); the use is that size times the ``\\Paging File(_Total)\\% Usage``
+    performance counter (``counters`` is pdh.dll). The commit charge is not swap: it
+    counts memory that was promised, most of which never reaches a paging file. All
+    zero when there is no paging file; the use is 0 when the counter cannot be read.
     """
-    status = memory_status(lib or kernel32())
-    total = max(0, status.ullTotalPageFile - status.ullTotalPhys)
-    free = min(total, max(0, status.ullAvailPageFile - status.ullAvailPhys))
-    used = total - free
-    return {"total": total, "used": used, "free": free, "percent": percent(used, total)}
+    lib = lib or kernel32()
+    info = performance_info(lib)
+    total = max(0, (info.CommitLimit - info.PhysicalTotal) * info.PageSize)
+    share = page_file_percent(counters if counters is not None else pdh()) if total else 0.0
+    used = min(total, int(total * share / 100.0))
+    return {"total": total, "used": used, "free": total - used, "percent": percent(used, total)}
+
+
+def performance_info(lib):
+    """A filled ``PERFORMANCE_INFORMATION`` from ``K32GetPerformanceInfo``."""
+    info = PERFORMANCE_INFORMATION()
+    info.cb = ctypes.sizeof(PERFORMANCE_INFORMATION)
+    _check(lib.K32GetPerformanceInfo(ctypes.byref(info), info.cb))
+    return info
+
+
+def page_file_percent(counters):
+    """``\\Paging File(_Total)\\% Usage`` (0-100) read once through pdh.dll; 0.0 when
+    the counter cannot be read (no pdh, or no paging file)."""
+    if counters is None:
+        return 0.0
+    query, counter = ctypes.c_void_p(), ctypes.c_void_p()
+    if counters.PdhOpenQueryW(None, 0, ctypes.byref(query)) != 0:
+        return 0.0
+    try:
+        value = PDH_FMT_COUNTERVALUE()
+        steps = (
+            lambda: counters.PdhAddEnglishCounterW(
+                query, PAGE_FILE_USAGE, 0, ctypes.byref(counter)
+            ),
+            lambda: counters.PdhCollectQueryData(query),
+            lambda: counters.PdhGetFormattedCounterValue(
+                counter, PDH_FMT_DOUBLE, None, ctypes.byref(value)
+            ),
+        )
+        if any(step() != 0 for step in steps):
+            return 0.0
+        return max(0.0, min(100.0, value.doubleValue))
+    finally:
+        counters.PdhCloseQuery(query)
 
 
 def memory_status(lib):
@@ -155,21 +231,52 @@ def load():
 
 
 def disks(lib=None):
-    """One dict per fixed drive (``C:\\`` ...): bytes as ``GetDiskFreeSpaceExW`` reports.
+    """One dict per fixed volume at each place it is mounted: drive letters (``C:\\``)
+    and folders (``C:\\mnt\\data\\``); bytes as ``GetDiskFreeSpaceExW`` reports.
 
     ``free`` is what the calling user may still write (quotas included), ``used`` is
-    total minus the free bytes of the whole volume. Drives not ready (no medium) are
-    left out.
+    total minus the free bytes of the whole volume. Volumes not ready (no medium) are
+    left out. ``device`` is the volume's name (``\\\\?\\Volume{...}\\``), or the
+    drive when the volumes cannot be listed.
     """
     lib = lib or kernel32()
     result = []
-    for root in logical_drives(lib):
+    for root, device in mount_points(lib):
         if lib.GetDriveTypeW(root) != DRIVE_FIXED:
             continue
         figures = drive_space(lib, root)
         if figures is not None:
-            result.append(dict(figures, mount=root, device=root, fstype=filesystem_name(lib, root)))
+            fstype = filesystem_name(lib, root)
+            result.append(dict(figures, mount=root, device=device, fstype=fstype))
     return result
+
+
+def mount_points(lib):
+    """``[(mount path, device)]`` of every volume (``FindFirstVolumeW`` and
+    ``GetVolumePathNamesForVolumeNameW``), or of the drive letters when that fails."""
+    name = ctypes.create_unicode_buffer(1024)
+    handle = lib.FindFirstVolumeW(name, len(name))
+    if handle in (None, 0, -1, ctypes.c_void_p(-1).value):
+        return [(root, root) for root in logical_drives(lib)]
+    found = []
+    try:
+        while True:
+            found += [(path, name.value) for path in volume_paths(lib, name.value)]
+            if not lib.FindNextVolumeW(ctypes.c_void_p(handle), name, len(name)):
+                break
+    finally:
+        lib.FindVolumeClose(ctypes.c_void_p(handle))
+    return found
+
+
+def volume_paths(lib, volume):
+    """The drive letters and folders a volume is mounted at (may be none)."""
+    size = ctypes.c_uint32(0)
+    lib.GetVolumePathNamesForVolumeNameW(volume, None, 0, ctypes.byref(size))
+    buffer = ctypes.create_unicode_buffer(max(size.value, 1) + 1)
+    if not lib.GetVolumePathNamesForVolumeNameW(volume, buffer, len(buffer), ctypes.byref(size)):
+        return []
+    return [path for path in buffer[: size.value].split("\0") if path]
 
 
 def logical_drives(lib):
@@ -199,9 +306,9 @@ def filesystem_name(lib, root):
     return name.value if ok else ""
 
 
-def security_events(since, max_events):
+def security_events(since, options):
     """The Security log's records after the cursor; see ``events.windows_security``."""
-    return events.windows_security(since, max_events)
+    return events.windows_security(since, options)
 
 
 def percent(part, whole):

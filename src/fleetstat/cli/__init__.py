@@ -28,10 +28,21 @@ import click
 
 from fleetstat import __version__
 from fleetstat.cli.common import CONTEXT, EXIT_CODES, Group
-from fleetstat.errors import FleetstatError
+from fleetstat.errors import ConfigError, FleetstatError
 
 #: The modules that add commands to ``cli``, in the order of ``fleetstat --help``.
-COMMAND_MODULES = ("collect", "check", "read", "alerting", "db", "agent", "mail", "demo")
+COMMAND_MODULES = (
+    "collect",
+    "check",
+    "read",
+    "alerting",
+    "db",
+    "agent",
+    "mail",
+    "imports",
+    "serve",
+    "demo",
+)
 
 
 @click.group(
@@ -68,6 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except click.ClickException as err:
         err.show()
+        return err.exit_code
+    except ConfigError as err:
+        for each in err.each():
+            print(f"fleetstat: {each}", file=sys.stderr)
+        if len(err.each()) > 1:
+            print(f"fleetstat: {len(err.each())} problems in {err.path}", file=sys.stderr)
         return err.exit_code
     except FleetstatError as err:
         print(f"fleetstat: {explained(err)}", file=sys.stderr)

@@ -51,16 +51,38 @@ def run(target: Target, concurrency: int | None, as_json: bool) -> int:
     "finishes the pass in flight, sends the outbox and exits 0; a second one stops the pass "
     "(its hosts are cleaned up and recorded as interrupted) and exits 130 or 143. "
     "One log line per pass.",
-    ["fleetstat watch --config /etc/fleetstat/clients.xml --every 5m"],
+    [
+        "fleetstat watch --config /etc/fleetstat/clients.xml --every 5m",
+        "fleetstat watch --config clients.xml --serve   # and the web page on :8470",
+    ],
 )
 @common.target_options(config_required=True)
 @click.option("--every", default="5m", metavar="PERIOD", help="period: 90s, 5m, 1h (default 5m)")
 @common.concurrency_option()
 @common.json_option("log one JSON object per pass")
-def watch(target: Target, every: str, concurrency: int | None, as_json: bool) -> int:
+@click.option(
+    "--serve",
+    "listen",
+    is_flag=False,
+    flag_value="127.0.0.1:8470",
+    default=None,
+    metavar="HOST:PORT",
+    help="also serve the web page, as `fleetstat serve` does (default 127.0.0.1:8470)",
+)
+def watch(
+    target: Target, every: str, concurrency: int | None, as_json: bool, listen: str | None
+) -> int:
     from fleetstat import config
     from fleetstat import watch as watching
 
     loaded = target.config()
     period = watching.check_period(config.parse_duration(every, what="--every"))
-    return watching.watch(loaded, period=period, as_json=as_json, concurrency=concurrency)
+    if listen is None:
+        return watching.watch(loaded, period=period, as_json=as_json, concurrency=concurrency)
+    from fleetstat import web
+    from fleetstat.cli.serve import url_of, web_settings
+
+    settings = web_settings(listen, loaded.settings.db, target.config_path)
+    with web.serving(settings):
+        click.echo(f"web page on {url_of(settings)}", err=True)
+        return watching.watch(loaded, period=period, as_json=as_json, concurrency=concurrency)

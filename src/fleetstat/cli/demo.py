@@ -17,7 +17,11 @@ from fleetstat.cli import cli, common
     "config in the seed format with three clients on 127.0.0.2-127.0.0.4, and runs one real "
     "pass through the same code as `fleetstat run`: upload, agent, encryption, SQLite, "
     "alerts, outbox, SMTP. Needs no sshd and no root.",
-    ["fleetstat demo", "fleetstat demo --keep   # leave the servers up"],
+    [
+        "fleetstat demo",
+        "fleetstat demo --keep   # leave the servers up",
+        "fleetstat demo --serve  # then the web page on http://127.0.0.1:8470/",
+    ],
 )
 @click.option(
     "--dir",
@@ -28,7 +32,17 @@ from fleetstat.cli import cli, common
     help="where to put the config, database and mails",
 )
 @click.option("--keep", is_flag=True, help="keep the servers running until Ctrl-C")
-def demo(folder: Path, keep: bool) -> int:
+@click.option(
+    "--serve",
+    "listen",
+    is_flag=False,
+    flag_value="127.0.0.1:8470",
+    default=None,
+    metavar="HOST:PORT",
+    help="then serve the web page over the demo's database until Ctrl-C (default "
+    "127.0.0.1:8470), with a password it prints",
+)
+def demo(folder: Path, keep: bool, listen: str | None) -> int:
     from fleetstat import demo as demonstration
 
-    return demonstration.main(folder, keep=keep)
+    return demonstration.main(folder, keep=keep, serve=listen)

@@ -1,14 +1,18 @@
 """Reading and validating the server's XML config.
 
 Two roots are accepted: a single ``<client>`` (the original "seed" format) or
-``<clients>`` holding many ``<client>`` and at most one ``<settings>``. Every attribute
+``<clients>`` holding many ``<client>``, ``<group>`` (defaults for the clients inside
+it) and at most one ``<settings>``. Every attribute
 and setting is declared once, as data, in the tables of ``attributes``; parsing, the
 ``FLEETSTAT_*`` environment overrides and the documentation test all read them.
-Every mistake raises ``ConfigError`` with the file, the line and a fix.
+Every mistake is a ``ConfigError`` with the file, the line and a fix; one read raises
+all the mistakes of a file together.
 
 The parts: ``tree`` reads the XML with line numbers, ``values`` holds the pure value
 parsers (they raise ``Invalid``), ``attributes`` the declarations, ``build`` turns the
-tree into the model at the right line, ``settings`` lays the environment on top.
+tree into the model at the right line (``source`` notes each problem and the checks
+every element gets), ``settings`` lays the environment on top, ``sshconfig`` reads an
+OpenSSH client config, ``show`` says where each value of a client came from.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from fleetstat.config.attributes import (
     CLIENT_ATTRS,
     ELEMENTS,
     ENV_ONLY,
+    GROUP_ATTRS,
     SETTINGS_ATTRS,
     SMTP_ATTRS,
     SMTP_DEFAULT_PORTS,
@@ -33,9 +38,10 @@ from fleetstat.config.attributes import (
     Attr,
     env_names,
 )
-from fleetstat.config.build import parse
+from fleetstat.config.build import Built, build, parse
 from fleetstat.config.secrets import with_passwords
 from fleetstat.config.settings import settings_from_env, sqlite_relative_to
+from fleetstat.config.show import show
 from fleetstat.config.tree import Node, parse_tree
 from fleetstat.config.values import Invalid, _duration
 from fleetstat.errors import ConfigError
@@ -47,30 +53,43 @@ __all__ = [
     "CLIENT_ATTRS",
     "ELEMENTS",
     "ENV_ONLY",
+    "GROUP_ATTRS",
     "SETTINGS_ATTRS",
     "SMTP_ATTRS",
     "SMTP_DEFAULT_PORTS",
     "SMTP_PASSWORD_ENV",
     "SMTP_PASSWORD_FILE_ENV",
     "Attr",
+    "Built",
     "Config",
     "Invalid",
     "Node",
+    "build",
     "check",
     "describe",
     "env_names",
     "load",
+    "load_built",
     "parse",
     "parse_duration",
     "parse_tree",
     "settings_from_env",
+    "show",
     "sqlite_relative_to",
     "with_passwords",
 ]
 
 
 def load(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
-    """Read, validate and return the config at ``path``; ``FLEETSTAT_*`` in ``environ`` win."""
+    """Read, validate and return the config at ``path``; ``FLEETSTAT_*`` in ``environ`` win.
+
+    Every problem of the file is raised at once (``ConfigErrors`` when there are several).
+    """
+    return load_built(path, environ).config
+
+
+def load_built(path: Path, environ: Mapping[str, str] = os.environ) -> Built:
+    """``load``, keeping where each client's values came from (for ``show``)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -82,7 +101,7 @@ def load(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
             f"cannot read the config: {err.strerror}",
             "check the path and its permissions",
         ) from err
-    return parse(data, path, environ, mode)
+    return build(data, path, environ, mode)
 
 
 def check(path: Path, environ: Mapping[str, str] = os.environ) -> list[str]:
@@ -99,8 +118,10 @@ def describe(config: Config) -> str:
     mailed = len({address for client in clients for address in client.mail})
     db = make_url(settings.db).render_as_string(hide_password=True)
     login = f" as {smtp.user}" if smtp.user else ""
+    groups = len({client.group for client in clients if client.group})
+    grouped = f" in {_count(groups, 'group')}" if groups else ""
     return (
-        f"{config.path}: {_count(len(clients), 'client')} ({labels}{more}) with "
+        f"{config.path}: {_count(len(clients), 'client')} ({labels}{more}){grouped} with "
         f"{_count(rules, 'alert rule')}; database {db}; mail from {smtp.sender} to "
         f"{_count(mailed, 'address', 'addresses')} through {smtp.host}:{smtp.port} "
         f"(tls {smtp.tls}){login}; {settings.concurrency} clients at a time, "

@@ -6,7 +6,7 @@ Parsing, the environment overrides and the documentation test all read these tab
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from fleetstat.config.values import (
@@ -26,6 +26,7 @@ from fleetstat.config.values import (
     _positive_duration,
     _secret,
     _size,
+    _ssh_config,
     _text,
     _whole,
 )
@@ -72,7 +73,7 @@ CLIENT_ATTRS = (
     Attr("username", "username", _text, "text", "required", "the SSH user"),
     Attr("password", "password", _secret, "text", "none",
          "the SSH password (prefer password-env or keyfile)", secret=True),
-    Attr("password-env", "password", _env_name, "variable name", "none",
+    Attr("password-env", "password_env", _env_name, "variable name", "none",
          "environment variable holding the SSH password; unset is an error"),
     Attr("keyfile", "keyfile", _path, "path", "none",
          "private key file; ~ expanded, relative to the config's folder, must exist"),
@@ -83,6 +84,16 @@ CLIENT_ATTRS = (
          "the interpreter that runs the agent, like /usr/bin/python3"),
     Attr("timeout", "timeout", _positive_duration, "duration", "settings timeout",
          "bound on this client's whole run: 90, 90s, 2m"),
+)  # fmt: skip
+
+#: What a ``<group>`` may set for its clients (each client may set it again).
+INHERITED = ("username", "port", "keyfile", "password-env", "mail", "python", "timeout")
+
+GROUP_ATTRS = (
+    Attr("name", "name", _text, "text", "required",
+         "the group's name, carried into reports, mails and the database"),
+    *(replace(attr, default="none", help=f"{attr.help}; for every client of the group")
+      for attr in CLIENT_ATTRS if attr.name in INHERITED),
 )  # fmt: skip
 
 ALERT_ATTRS = (
@@ -125,10 +136,22 @@ SETTINGS_ATTRS = (
          "known_hosts files: fleetstat's own first (learned keys are appended), then "
          "read-only ones like ~/.ssh/known_hosts; ~ expanded, relative to the config's folder",
          env="FLEETSTAT_KNOWN_HOSTS"),
-    Attr("cpu-interval", "cpu_interval", _positive_duration, "duration",
-         _default(Settings, "cpu_interval", "s"), "how long the agent measures CPU use"),
+    Attr("ssh-config", "ssh_config", _ssh_config, "no, yes or a path", "no",
+         "an OpenSSH client config whose User, Port, IdentityFile and ProxyJump apply; "
+         "yes = ~/.ssh/config", env="FLEETSTAT_SSH_CONFIG"),
+    Attr("cpu-interval", "cpu_interval", _duration, "duration",
+         _default(Settings, "cpu_interval", "s"),
+         "how long the agent measures CPU use when it must (first pass, after a gap or a "
+         "reboot); 0: never, and such a pass has no CPU figure"),
+    Attr("cpu-max-gap", "cpu_max_gap", _positive_duration, "duration",
+         _default(Settings, "cpu_max_gap", "s"),
+         "CPU use is taken from the last sample's counters when it is at most this old"),
     Attr("max-events", "max_events", _whole(0), "whole number >= 0",
          _default(Settings, "max_events"), "security events read per client per run"),
+    Attr("events-first-window", "events_window", _duration, "duration",
+         _default(Settings, "events_window", "s"),
+         "a client's first run reads the security events of this last stretch of time "
+         "only (and at most max-events); 0: no time bound"),
     Attr("mail-max-events", "mail_max_events", _whole(0), "whole number >= 0",
          _default(Settings, "mail_max_events"),
          "security events listed per client in one digest"),
@@ -169,18 +192,22 @@ SMTP_ATTRS = (
 
 ELEMENTS = {
     "client": CLIENT_ATTRS,
+    "group": GROUP_ATTRS,
     "alert": ALERT_ATTRS,
     "settings": SETTINGS_ATTRS,
     "smtp": SMTP_ATTRS,
     "clients": (),
 }
 CHILDREN = {
-    "clients": ("client", "settings"),
+    "clients": ("client", "group", "settings"),
+    "group": ("client", "alert"),
     "client": ("alert",),
     "settings": ("smtp",),
     "alert": (),
     "smtp": (),
 }
+#: Attributes whose values never appear in an error.
+SECRET_ATTRS = frozenset(attr.name for table in ELEMENTS.values() for attr in table if attr.secret)
 ENV_ONLY = {
     SMTP_PASSWORD_ENV: "the SMTP password",
     SMTP_PASSWORD_FILE_ENV: "a file whose content (trailing newline dropped) is the SMTP password",

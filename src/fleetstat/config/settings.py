@@ -47,6 +47,8 @@ def _settings(
     values["known_hosts_read_only"] = tuple(base / Path(p).expanduser() for p in read_only)
     if values.get("mail_templates") is not None:
         values["mail_templates"] = _template_folder(base / values["mail_templates"], where)
+    if values.get("ssh_config") is not None:
+        values["ssh_config"] = base / values["ssh_config"]
     return Settings(**values, smtp=SmtpSettings(**smtp))
 
 
@@ -64,7 +66,7 @@ def _template_folder(folder: Path, where: str) -> Path:
 
 def _from_env(table: tuple[Attr, ...], environ: Mapping[str, str], where: str) -> dict[str, Any]:
     """The values of ``table``'s variables set (non-empty) in ``environ``."""
-    values = {}
+    values, problems = {}, []
     for attr in table:
         raw = environ.get(attr.env) if attr.env else None
         if not raw:
@@ -72,7 +74,9 @@ def _from_env(table: tuple[Attr, ...], environ: Mapping[str, str], where: str) -
         try:
             values[attr.field] = attr.parse(raw)
         except Invalid as err:
-            raise ConfigError(where, None, f"{attr.env}={raw!r}: {err.problem}", err.fix) from None
+            problems.append(ConfigError(where, None, f"{attr.env}={raw!r}: {err.problem}", err.fix))
+    if problems:
+        raise ConfigError.of(problems)
     return values
 
 

@@ -220,6 +220,16 @@ def _path(text: str) -> Path:
     return Path(_text(text)).expanduser()
 
 
+def _ssh_config(text: str) -> Path | None:
+    """``no`` (None: no OpenSSH config is read), ``yes`` (``~/.ssh/config``) or a path."""
+    word = text.strip().lower()
+    if word in ("no", "off", "false"):
+        return None
+    if word in ("yes", "on", "true"):
+        return Path("~/.ssh/config").expanduser()
+    return _path(text)
+
+
 def _path_list(text: str) -> tuple[Path, ...]:
     """One path or several separated by commas, each as ``_path``; repeats kept once."""
     paths = [_path(part) for part in text.split(",")]

@@ -99,6 +99,7 @@ async def _connect_once(
             client.port,
             username=client.username,
             connect_timeout=settings.connect_timeout,
+            config=[settings.ssh_config] if settings.ssh_config else None,
             kex_algs=KEX_FIRST,
             encryption_algs=CIPHERS_FIRST,
             keepalive_interval=KEEPALIVE_INTERVAL,

@@ -79,8 +79,10 @@ class Connections:
         if kept is not None:
             try:
                 return await self._run(job, kept)
-            except HostError:
-                if not kept.conn.is_closed():
+            except HostError as err:
+                # A connection found dead is replaced while time is left, else its error holds.
+                timed_out = err.outcome == model.Outcome.TIMEOUT
+                if timed_out or not kept.conn.is_closed():
                     raise
         kept = _Kept(await connect_by(client, settings, deadline), None)
         self.opened += 1

@@ -25,7 +25,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from fleetstat import model
+from fleetstat import cpurate, model
 from fleetstat.errors import NoDatabase, StoreError, StoreUnavailable
 from fleetstat.store import engine as engines
 from fleetstat.store import locks, migrations, queries, refusal, writes
@@ -234,6 +234,11 @@ class Store:
         """Address (``ip:port``) → the event cursor of the host's last stored answer."""
         with self._reading() as session:
             return queries.cursors(session)
+
+    def cpu_counters(self) -> dict[str, cpurate.Counters]:
+        """Address (``ip:port``) → the CPU counters of the host's newest sample."""
+        with self._reading() as session:
+            return queries.cpu_counters(session)
 
     def latest_hosts(self) -> list[HostRow]:
         """Every host with its last outcome and the figures of its last sample, by name."""

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -105,6 +106,7 @@ class Host(Base):
     ip: Mapped[str] = mapped_column(String(IP_LEN))
     port: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(NAME_LEN))
+    group_name: Mapped[str | None] = mapped_column(String(NAME_LEN))
     hostname: Mapped[str | None] = mapped_column(String(NAME_LEN))
     os: Mapped[str | None] = mapped_column(String(SHORT_LEN))
     os_name: Mapped[str | None] = mapped_column(String(NAME_LEN))
@@ -157,7 +159,21 @@ class Sample(Base):
     """The figures of one ok answer; a figure whose part failed is null."""
 
     __tablename__ = "samples"
-    __table_args__ = (Index(None, "host_id", "collected_at"), Index(None, "run_id"))
+    __table_args__ = (
+        Index(None, "host_id", "collected_at"),
+        Index(None, "run_id"),
+        Index(
+            "ix_samples_chart",
+            "host_id",
+            "collected_at",
+            "cpu_percent",
+            "mem_percent",
+            "swap_percent",
+            "load1",
+            "load5",
+            "load15",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
@@ -169,6 +185,8 @@ class Sample(Base):
     cpu_count: Mapped[int | None] = mapped_column(Integer)
     cpu_busy_seconds: Mapped[float | None] = mapped_column(Double)
     cpu_total_seconds: Mapped[float | None] = mapped_column(Double)
+    cpu_method: Mapped[str | None] = mapped_column(String(SHORT_LEN))
+    cpu_seconds: Mapped[float | None] = mapped_column(Double)
     mem_total: Mapped[int | None] = mapped_column(BigInteger)
     mem_available: Mapped[int | None] = mapped_column(BigInteger)
     mem_used: Mapped[int | None] = mapped_column(BigInteger)
@@ -188,7 +206,10 @@ class SampleDisk(Base):
     """One filesystem of one sample: bytes, and percent used as ``df`` shows it."""
 
     __tablename__ = "sample_disks"
-    __table_args__ = (Index(None, "sample_id"),)
+    __table_args__ = (
+        Index(None, "sample_id"),
+        Index("ix_sample_disks_chart", "sample_id", "percent", postgresql_include=["mount"]),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
@@ -199,6 +220,7 @@ class SampleDisk(Base):
     used: Mapped[int] = mapped_column(BigInteger)
     free: Mapped[int] = mapped_column(BigInteger)
     percent: Mapped[float] = mapped_column(Double)
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class SecurityEvent(Base):
@@ -209,6 +231,7 @@ class SecurityEvent(Base):
         UniqueConstraint("host_id", "source", "record_id"),
         Index(None, "run_id", "host_id"),
         Index(None, "host_id", "time"),
+        Index(None, "time"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -224,6 +247,10 @@ class SecurityEvent(Base):
     source_ip: Mapped[str | None] = mapped_column(String(IP_LEN))
     message: Mapped[str] = mapped_column(Text)
     fields: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    target: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    category: Mapped[str | None] = mapped_column(String(SHORT_LEN))
+    own_session: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AlertState(Base):
@@ -254,7 +281,7 @@ class AlertTransition(Base):
     """One change of an alert state, with the reason."""
 
     __tablename__ = "alert_transitions"
-    __table_args__ = (Index(None, "host_id", "created_at"),)
+    __table_args__ = (Index(None, "host_id", "created_at"), Index(None, "created_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from fleetstat import model
+from fleetstat import cpurate, model
 from fleetstat.store.models import CollectionAttempt, Host, Sample, SecurityEvent
 
 
@@ -29,6 +29,7 @@ class HostRow:
     address: str
     name: str
     ip: str
+    group: str | None
     hostname: str | None
     os_name: str | None
     last_outcome: str | None
@@ -71,6 +72,20 @@ def cursors(session: Session) -> dict[str, dict[str, Any]]:
     return {address: json.loads(text) for address, text in rows if text is not None}
 
 
+def cpu_counters(session: Session) -> dict[str, cpurate.Counters]:
+    """Address → the CPU counters of the host's newest sample that has them."""
+    rows = session.execute(
+        select(
+            Host.address, Sample.cpu_busy_seconds, Sample.cpu_total_seconds, Sample.agent_clock
+        ).join(Sample, Sample.id == latest_sample_id())
+    )
+    return {
+        address: cpurate.Counters(busy=busy, total=total, at=at)
+        for address, busy, total, at in rows
+        if busy is not None and total is not None and at is not None
+    }
+
+
 def latest_sample_id() -> Any:
     """A correlated subquery: the id of the host's newest sample (uses its index)."""
     return (
@@ -110,6 +125,7 @@ def _host_row(host: Host, sample: Sample | None) -> HostRow:
         address=host.address,
         name=host.name,
         ip=host.ip,
+        group=host.group_name,
         hostname=host.hostname,
         os_name=host.os_name,
         last_outcome=host.last_outcome,
@@ -196,6 +212,9 @@ def _event(row: SecurityEvent) -> model.Event:
         source_ip=row.source_ip,
         message=row.message,
         fields=json.loads(row.fields),
+        actor=row.actor,
+        target=row.target,
+        own_session=row.own_session,
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from fleetstat import model
+from fleetstat.agent import meanings
 from fleetstat.store import refusal
 from fleetstat.store.models import (
     RECORD_ID_LEN,
@@ -170,6 +171,7 @@ def host_changes(result: model.HostResult) -> dict[str, Any]:
         "ip": client.ip,
         "port": client.port,
         "name": fit("hosts", "name", client.label),
+        "group_name": fit("hosts", "group_name", client.group),
         "last_attempt_at": result.started_at,
         "last_outcome": str(result.outcome),
     }
@@ -217,6 +219,8 @@ def sample_row(run_id: int, host_id: int, result: model.HostResult) -> dict[str,
         "cpu_count": cpu and cpu.count,
         "cpu_busy_seconds": cpu and cpu.busy,
         "cpu_total_seconds": cpu and cpu.total,
+        "cpu_method": cpu and str(cpu.method),
+        "cpu_seconds": cpu and cpu.seconds,
         "mem_total": mem and mem.total,
         "mem_available": mem and mem.available,
         "mem_used": mem and mem.used,
@@ -250,6 +254,7 @@ def disk_rows(sample_id: int, disks: Iterable[model.Disk]) -> list[dict[str, Any
             "used": d.used,
             "free": d.free,
             "percent": d.percent,
+            "error": d.error,
         }
         for d in disks
     ]
@@ -286,6 +291,10 @@ def event_rows(
             "source_ip": fit("security_events", "source_ip", e.source_ip),
             "message": e.message,
             "fields": json.dumps(e.fields, sort_keys=True, default=str),
+            "actor": fit("security_events", "actor", e.actor),
+            "target": fit("security_events", "target", e.target),
+            "category": meanings.category(e.event_id),
+            "own_session": e.own_session,
         }
         for e in events
     ]

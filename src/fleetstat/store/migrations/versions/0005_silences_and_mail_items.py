@@ -5,7 +5,7 @@ until a pass's mail carries it); ``alert_states.clearing``, ``unmailed``, ``acke
 and ``ack_reason``; ``hosts.retired_at``.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-01 19:40:00
 """
 
@@ -29,7 +29,7 @@ def exact_string(length: int) -> sa.types.TypeEngine[str]:
 
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,62 @@
+"""``fleetstat serve``: the fleet on a web page, a JSON API and /metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from fleetstat.cli import cli, common
+from fleetstat.cli.common import Target
+
+if TYPE_CHECKING:
+    from fleetstat import web
+
+DEFAULT_LISTEN = "127.0.0.1:8470"
+
+
+@common.command(
+    cli,
+    "serve",
+    "the fleet on a web page, a JSON API and /metrics for Prometheus",
+    "Serves the fleet page, each host's charts, attempts, security events and alerts, a form "
+    "to add and remove clients of --config, a JSON API under /api/ and /metrics. It reads the "
+    "database read-only and never creates one. Log in as admin with the password of "
+    "FLEETSTAT_WEB_PASSWORD or FLEETSTAT_WEB_PASSWORD_FILE; without one it does not start. "
+    "Listens on loopback unless told otherwise.",
+    [
+        "FLEETSTAT_WEB_PASSWORD_FILE=~/.fleetstat-web fleetstat serve --config clients.xml",
+        "curl -u admin http://127.0.0.1:8470/metrics",
+    ],
+)
+@common.target_options()
+@click.option(
+    "--listen",
+    default=DEFAULT_LISTEN,
+    metavar="HOST:PORT",
+    help=f"where to listen (default {DEFAULT_LISTEN})",
+)
+def serve(target: Target, listen: str) -> int:
+    from fleetstat import web
+
+    settings = web_settings(listen, target.settings().db, target.config_path)
+    click.echo(f"fleetstat: serving {url_of(settings)} (user admin)", err=True)
+    return web.serve(settings)
+
+
+def web_settings(listen: str, db: str, config_path: Path | None) -> web.WebSettings:
+    """The web page's settings: ``listen``, the database, the config, the password."""
+    import os
+
+    from fleetstat import web
+
+    password = web.password_from_env(os.environ)
+    host, port = web.parse_listen(listen)
+    return web.WebSettings(db=db, password=password, config=config_path, host=host, port=port)
+
+
+def url_of(settings: web.WebSettings) -> str:
+    """The page's address, as a browser takes it."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}/"

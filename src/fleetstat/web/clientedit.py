@@ -1,0 +1,213 @@
+"""Adding and removing a ``<client>`` in the XML config, as the web form does.
+
+A change is made on the file's bytes: the new element goes before ``</clients>``, a
+removed one is cut out with its line; every other byte stays as it was. The result is
+validated by the same code as ``check-config`` (``config.parse``) before it is written,
+and written atomically (a temp file in the same folder, fsync, rename) with the file's
+mode kept. A validation error is mapped to the form field whose attribute is on the
+line it names: the new element is written one attribute per line for that.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+from fleetstat import config
+from fleetstat.errors import ConfigError
+from fleetstat.metrics import ALERT_TYPES
+from fleetstat.model import Client, Config
+
+#: The form's fields in the order of the element's lines: (field, XML attribute).
+FIELDS = (
+    ("ip", "ip"),
+    ("port", "port"),
+    ("username", "username"),
+    ("name", "name"),
+    ("password", "password"),
+    ("password_env", "password-env"),
+    ("keyfile", "keyfile"),
+    ("mail", "mail"),
+)
+AUTH_CHOICES = ("password", "password_env", "keyfile", "agent")
+_LOCK = threading.Lock()
+
+
+class FormError(ConfigError):
+    """The form's values do not make a valid config; ``fields`` maps field → message."""
+
+    def __init__(self, fields: dict[str, str], general: str = "") -> None:
+        self.fields = fields
+        self.general = general
+        super().__init__("form", None, general or "; ".join(fields.values()))
+
+
+@dataclass(frozen=True)
+class NewClient:
+    """The add-client form: attribute values as typed (empty: not given), and the alerts
+    as type → limit text."""
+
+    values: dict[str, str]
+    auth: str = "password"
+    alerts: dict[str, str] = field(default_factory=dict)
+
+
+def add(path: Path, new: NewClient, environ: Mapping[str, str] = os.environ) -> Config:
+    """Add ``new`` to the config at ``path``; the new, validated Config. FormError if bad."""
+    with _LOCK:
+        data = _read(path)
+        element, lines = _element(new)
+        changed, first_line = _insert(data, element, path)
+        loaded = _validate(changed, path, environ, {first_line + n: f for n, f in lines})
+        _write(path, changed)
+    return loaded
+
+
+def remove(path: Path, address: str, environ: Mapping[str, str] = os.environ) -> Config:
+    """Remove the client ``address`` (``ip:port``) from the config at ``path``; the new Config."""
+    with _LOCK:
+        data = _read(path)
+        current = config.parse(data, path, environ, path.stat().st_mode)
+        client = next((c for c in current.clients if c.address == address), None)
+        if client is None:
+            raise FormError({}, f"{address} is not a client of {path}")
+        changed = _cut(data, client)
+        loaded = _validate(changed, path, environ, {})
+        _write(path, changed)
+    return loaded
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise FormError({}, f"cannot read {path}: {err.strerror}") from err
+
+
+def _element(new: NewClient) -> tuple[bytes, list[tuple[int, str]]]:
+    """The ``<client>`` element, one attribute per line; (line offset, field) of each line."""
+    wanted = _wanted_fields(new)
+    given = [(f, attr, new.values.get(f, "").strip()) for f, attr in FIELDS if f in wanted]
+    given = [item for item in given if item[2]]
+    if not given:
+        given = [("ip", "ip", "")]
+    lines: list[tuple[int, str]] = []
+    text = ""
+    for index, (name, attr, value) in enumerate(given):
+        text += ("  <client " if index == 0 else "          ") + f"{attr}={quoteattr(value)}\n"
+        lines.append((index, name))
+    rules = [(kind, limit.strip()) for kind, limit in new.alerts.items() if limit.strip()]
+    if not rules:
+        return (text.rstrip("\n") + "/>\n").encode(), lines
+    text = text.rstrip("\n") + ">\n"
+    for index, (kind, limit) in enumerate(rules, start=len(given)):
+        text += f"    <alert type={quoteattr(kind)} limit={quoteattr(limit)}/>\n"
+        lines.append((index, f"alert_{kind}"))
+    return (text + "  </client>\n").encode(), lines
+
+
+def _wanted_fields(new: NewClient) -> set[str]:
+    """The fields the chosen login method uses (the others are ignored)."""
+    base = {"ip", "port", "username", "name", "mail"}
+    return base | ({new.auth} if new.auth in ("password", "password_env", "keyfile") else set())
+
+
+_CLOSING = re.compile(rb"</clients\s*>")
+
+
+def _insert(data: bytes, element: bytes, path: Path) -> tuple[bytes, int]:
+    """``data`` with ``element`` before the last ``</clients>``; the element's first line."""
+    closing = list(_CLOSING.finditer(data))
+    if not closing:
+        raise FormError(
+            {},
+            f"{path} holds a single <client> (the seed format): wrap it in <clients> ... "
+            "</clients> to add more clients from this page",
+        )
+    at = closing[-1].start()
+    line_start = data.rfind(b"\n", 0, at) + 1
+    if data[line_start:at].strip():
+        element = b"\n" + element
+    else:
+        at = line_start
+    changed = data[:at] + element + data[at:]
+    first = changed.count(b"\n", 0, at) + 1 + (1 if element.startswith(b"\n") else 0)
+    return changed, first
+
+
+_START_TAG = re.compile(rb"""<client\b(?:[^>"']|"[^"]*"|'[^']*')*>""")
+
+
+def _cut(data: bytes, client: Client) -> bytes:
+    """``data`` without ``client``'s element (and its line, when it stands alone on it)."""
+    offset = _line_offset(data, client.line)
+    tag = _START_TAG.search(data, offset)
+    if tag is None:
+        raise FormError({}, f"cannot find the <client> of line {client.line}")
+    end = tag.end()
+    if not tag.group().endswith(b"/>"):
+        closing = re.compile(rb"</client\s*>").search(data, end)
+        if closing is None:
+            raise FormError({}, f"the <client> of line {client.line} has no end")
+        end = closing.end()
+    start = tag.start()
+    line_start = data.rfind(b"\n", 0, start) + 1
+    if not data[line_start:start].strip():
+        start = line_start
+    line_end = data.find(b"\n", end)
+    if line_end != -1 and not data[end:line_end].strip():
+        end = line_end + 1
+    return data[:start] + data[end:]
+
+
+def _line_offset(data: bytes, line: int) -> int:
+    offset = 0
+    for _ in range(line - 1):
+        offset = data.index(b"\n", offset) + 1
+    return offset
+
+
+def _validate(
+    data: bytes, path: Path, environ: Mapping[str, str], fields_by_line: dict[int, str]
+) -> Config:
+    try:
+        return config.parse(data, path, environ, path.stat().st_mode)
+    except ConfigError as err:
+        text = f"{err.problem}" + (f" — fix: {err.fix}" if err.fix else "")
+        text = text.replace(str(path), path.name)
+        name = fields_by_line.get(err.line or 0)
+        missing = re.match(r"<client> has no ([\w-]+)", err.problem)
+        if missing:
+            name = next((f for f, attr in FIELDS if attr == missing[1]), name)
+        if name is None:
+            raise FormError({}, text) from None
+        raise FormError({name: text}) from None
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` atomically, keeping its mode and, when allowed, its owner."""
+    info = path.stat()
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, info.st_mode & 0o7777)
+        if os.geteuid() == 0:
+            os.chown(temp, info.st_uid, info.st_gid)
+        os.replace(temp, path)
+    except OSError as err:
+        Path(temp).unlink(missing_ok=True)
+        raise FormError({}, f"cannot write {path}: {err.strerror}") from err
+
+
+def alert_types() -> tuple[str, ...]:
+    """The alert types the form offers a limit for."""
+    return ALERT_TYPES

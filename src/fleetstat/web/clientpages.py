@@ -1,0 +1,140 @@
+"""The clients page: the config's clients, a form to add one, a button to remove one.
+
+Validation and the XML change are ``clientedit``'s; this module turns the form into a
+``NewClient`` and the outcome into a page. A password is never sent back to the browser:
+after an error its field is empty and says to type it again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from fleetstat import config
+from fleetstat.errors import ConfigError
+from fleetstat.model import Client
+from fleetstat.web import clientedit
+from fleetstat.web.guard import page_login, sessions_of
+from fleetstat.web.render import render
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(page_login)])
+Field = Annotated[str, Form(max_length=1024)]
+
+
+def _config_path(request: Request) -> Path | None:
+    path: Path | None = request.app.state.settings.config
+    return path
+
+
+def _clients(path: Path | None) -> tuple[list[dict[str, str]], str]:
+    """The config's clients as the page lists them (no secret), and a load error."""
+    if path is None:
+        return [], ""
+    try:
+        loaded = config.load(path)
+    except ConfigError as err:
+        return [], str(err)
+    return [_listed(client) for client in loaded.clients], ""
+
+
+def _listed(client: Client) -> dict[str, str]:
+    if client.keyfile:
+        login = "key file"
+    elif client.password:
+        login = "password"
+    else:
+        login = "ssh-agent or default keys"
+    return {
+        "name": client.label,
+        "address": client.address,
+        "username": client.username,
+        "login": login,
+        "mail": ", ".join(client.mail),
+        "alerts": ", ".join(
+            f"{rule.key} > {rule.limit:g}{' per core' if rule.type == 'load' else '%'}"
+            for rule in client.alerts
+        ),
+    }
+
+
+def _page(
+    request: Request,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    general: str = "",
+    notice: str = "",
+    status: int = 200,
+) -> Response:
+    path = _config_path(request)
+    clients, load_error = _clients(path)
+    context = {
+        "config_path": str(path) if path else "",
+        "clients": clients,
+        "load_error": load_error,
+        "values": values or {"port": "22", "auth": "password"},
+        "errors": errors or {},
+        "general": general,
+        "notice": notice,
+        "alert_types": clientedit.alert_types(),
+        "auth_choices": clientedit.AUTH_CHOICES,
+    }
+    return render(request, "clients.html", context, status)
+
+
+@router.get("/clients")
+def clients_page(request: Request, added: str = "", removed: str = "") -> Response:
+    """The clients of the config and the add form."""
+    notice = ""
+    if added:
+        notice = f"Added {added[:100]}. The next pass collects from it."
+    elif removed:
+        notice = f"Removed {removed[:100]} from the config."
+    return _page(request, notice=notice)
+
+
+@router.post("/clients")
+async def add_client(request: Request) -> Response:
+    """Validate the form with the config's own checks; write the client or show the errors."""
+    form = await request.form()
+    values = {key: str(value)[:1024] for key, value in form.items() if isinstance(value, str)}
+    _check_csrf(request, values.get("csrf", ""))
+    path = _require_config(request)
+    alerts = {kind: values.get(f"alert_{kind}", "") for kind in clientedit.alert_types()}
+    new = clientedit.NewClient(values=values, auth=values.get("auth", "password"), alerts=alerts)
+    try:
+        clientedit.add(path, new, os.environ)
+    except clientedit.FormError as err:
+        shown = {key: value for key, value in values.items() if key not in ("password", "csrf")}
+        return _page(request, values=shown, errors=err.fields, general=err.general, status=422)
+    label = values.get("name") or values.get("ip", "")
+    return RedirectResponse(f"/clients?added={label}", status_code=303)
+
+
+@router.post("/clients/remove")
+def remove_client(request: Request, address: Field = "", csrf: Field = "") -> Response:
+    """Remove the client ``address`` (``ip:port``) from the config."""
+    _check_csrf(request, csrf)
+    path = _require_config(request)
+    try:
+        clientedit.remove(path, address, os.environ)
+    except clientedit.FormError as err:
+        return _page(request, general=err.general or str(err), status=422)
+    return RedirectResponse(f"/clients?removed={address}", status_code=303)
+
+
+def _check_csrf(request: Request, token: str) -> None:
+    if not sessions_of(request).csrf_ok(request, token):
+        raise HTTPException(403, "This form was too old or came from elsewhere: reload the page.")
+
+
+def _require_config(request: Request) -> Path:
+    path = _config_path(request)
+    if path is None:
+        raise HTTPException(409, "serve was started without --config: clients cannot be changed")
+    return path

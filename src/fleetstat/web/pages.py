@@ -1,0 +1,322 @@
+"""The HTML pages: login, fleet, host, alerts and events (with CSV); the clients page is in
+``clientpages``. Pages are rendered on the server; ``static/app.js`` only refreshes the
+fleet table and draws the charts from the JSON API."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from fleetstat.store import browse
+from fleetstat.web import clientpages, query
+from fleetstat.web.auth import USER, client_address, same
+from fleetstat.web.guard import page_login, sessions_of
+from fleetstat.web.render import render
+
+router = APIRouter(include_in_schema=False)
+logged_in = [Depends(page_login)]
+Text = Annotated[str, Query(max_length=200, pattern=r"^[^\x00]*$")]
+When = Annotated[str, Query(max_length=40)]
+
+#: Events per page, and the most rows one CSV download holds.
+PER_PAGE = 50
+CSV_LIMIT = 100_000
+
+
+# ---------------------------------------------------------------- login
+
+
+@router.get("/login")
+def login_page(request: Request, next: Text = "/") -> Response:
+    """The login form."""
+    return render(request, "login.html", {"next": _local(next), "error": ""})
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=200)] = "/",
+) -> Response:
+    """Check the password (constant time; a failure waits) and start a session."""
+    sessions = sessions_of(request)
+    if not sessions.csrf_ok(request, csrf):
+        return render(request, "login.html", {"next": _local(next), "error": _STALE}, 400)
+    if not same(password, sessions.password):
+        await sessions.throttle.failed(client_address(request))
+        error = "Wrong password. Try again."
+        return render(request, "login.html", {"next": _local(next), "error": error}, 401)
+    sessions.throttle.succeeded(client_address(request))
+    response = RedirectResponse(_local(next), status_code=303)
+    session = sessions.read(request)
+    sessions.write(request, response, {"csrf": session["csrf"], "user": USER})
+    return response
+
+
+_STALE = "This form was too old or came from elsewhere. Please send it again."
+
+
+@router.post("/logout", dependencies=logged_in)
+def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """End the session (the form's CSRF token is required)."""
+    sessions = sessions_of(request)
+    if not sessions.csrf_ok(request, csrf):
+        raise HTTPException(403, _STALE)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie("fleetstat_session", path="/")
+    return response
+
+
+def _local(target: str) -> str:
+    """``target`` when it is a path of this site, else ``/`` (no open redirect)."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/"
+
+
+# ---------------------------------------------------------------- fleet
+
+
+def _fleet(
+    request: Request, sort: query.Sort, order: str, q: str, outcome: str
+) -> dict[str, object]:
+    with request.app.state.db.session() as session:
+        rows = browse.fleet(session, datetime.now(UTC))
+    shown = query.sort_rows(query.filter_rows(rows, q, outcome), sort, order == "desc")
+    return {
+        "rows": shown,
+        "total": len(rows),
+        "sort": sort.value,
+        "order": order,
+        "q": q,
+        "outcome": outcome,
+        "outcomes": query.OUTCOME_CHOICES,
+        "failing": sum(1 for row in rows if row.last_outcome != "ok"),
+    }
+
+
+Order = Annotated[str, Query(pattern="^(asc|desc)$")]
+OutcomeChoice = Annotated[str, Query(max_length=40)]
+
+
+@router.get("/", dependencies=logged_in)
+def fleet_page(
+    request: Request,
+    *,
+    sort: query.Sort = query.Sort.NAME,
+    order: Order = "asc",
+    q: Text = "",
+    outcome: OutcomeChoice = "all",
+) -> Response:
+    """Every host, sortable and filtered; the table refreshes itself from ``/fleet/rows``."""
+    return render(request, "fleet.html", _fleet(request, sort, order, q, outcome))
+
+
+@router.get("/fleet/rows", dependencies=logged_in)
+def fleet_rows(
+    request: Request,
+    *,
+    sort: query.Sort = query.Sort.NAME,
+    order: Order = "asc",
+    q: Text = "",
+    outcome: OutcomeChoice = "all",
+) -> Response:
+    """The fleet table's body alone, for the page's refresh."""
+    context = _fleet(request, sort, order, q, outcome)
+    summary = f"{context['total']} hosts, {context['failing']} not ok"
+    return render(request, "fleet_rows.html", context, headers={"X-Fleet-Summary": summary})
+
+
+# ---------------------------------------------------------------- host
+
+
+@router.get("/hosts/{key}", dependencies=logged_in)
+def host_page(
+    request: Request,
+    *,
+    key: str,
+    range: query.RangeName = query.RangeName["24h"],
+    kind: Text = "",
+    user: Text = "",
+    source_ip: Text = "",
+    since: When = "",
+    until: When = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """One host: details, charts, attempts, security events (filtered, paged), alerts."""
+    now = datetime.now(UTC)
+    start, end = query.window(now, range.value, None, None)
+    wanted = browse.EventFilter(
+        kind=kind, user=user, source_ip=source_ip,
+        since=_time(since, "from"), until=_time(until, "to"),
+    )  # fmt: skip
+    with request.app.state.db.session() as session:
+        host = browse.host(session, key)
+        if host is None:
+            raise HTTPException(404, f"no host {key!r} in the database")
+        wanted = browse.EventFilter(**{**wanted.__dict__, "host_id": host.host_id})
+        context = {
+            "host": host,
+            "range": range.value,
+            "ranges": list(query.RANGES),
+            "start": start,
+            "end": end,
+            "attempts": browse.attempts(session, host.host_id, start, end, limit=500),
+            "events": browse.events(session, wanted, page, PER_PAGE),
+            "show_host": False,
+            "filters": {"kind": kind, "user": user, "source_ip": source_ip,
+                        "since": _form_time(since), "until": _form_time(until)},
+            "alerts": browse.alert_states(session, host.host_id, active_only=False),
+            "transitions": browse.transitions(session, host.host_id, limit=50),
+        }  # fmt: skip
+    return render(request, "host.html", context)
+
+
+def _form_time(text: str) -> str:
+    """A time as the ``datetime-local`` input shows it (UTC); empty when not a time."""
+    try:
+        when = query.parse_time(text, "time")
+    except ValueError:
+        return ""
+    return when.strftime("%Y-%m-%dT%H:%M") if when else ""
+
+
+def _time(text: str, what: str) -> datetime | None:
+    """The time of a filter field; 422 with the reason when it is not one."""
+    try:
+        return query.parse_time(text, what)
+    except ValueError as err:
+        raise HTTPException(422, str(err)) from None
+
+
+# ---------------------------------------------------------------- alerts
+
+
+@router.get("/alerts", dependencies=logged_in)
+def alerts_page(request: Request) -> Response:
+    """What fires and is pending across the fleet now, and the recent transitions."""
+    with request.app.state.db.session() as session:
+        active = browse.alert_states(session)
+        recent = browse.transitions(session, limit=200)
+    return render(request, "alerts.html", {"active": active, "transitions": recent})
+
+
+# ---------------------------------------------------------------- events
+
+
+def _event_filter(
+    request: Request,
+    *,
+    host: str,
+    kind: str,
+    user: str,
+    source_ip: str,
+    text: str,
+    since: str,
+    until: str,
+) -> browse.EventFilter:  # fmt: skip
+    host_id = None
+    if host:
+        with request.app.state.db.session() as session:
+            found = browse.host(session, host)
+        host_id = found.host_id if found else -1
+    return browse.EventFilter(
+        host_id=host_id, kind=kind, user=user, source_ip=source_ip, text=text,
+        since=_time(since, "from"), until=_time(until, "to"),
+    )  # fmt: skip
+
+
+@router.get("/events", dependencies=logged_in)
+def events_page(
+    request: Request,
+    *,
+    host: Text = "",
+    kind: Text = "",
+    user: Text = "",
+    source_ip: Text = "",
+    text: Text = "",
+    since: When = "",
+    until: When = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """The fleet's security events, searched and paged, with a CSV download."""
+    wanted = _event_filter(
+        request,
+        host=host,
+        kind=kind,
+        user=user,
+        source_ip=source_ip,
+        text=text,
+        since=since,
+        until=until,
+    )
+    with request.app.state.db.session() as session:
+        found = browse.events(session, wanted, page, PER_PAGE)
+    filters = {"host": host, "kind": kind, "user": user, "source_ip": source_ip, "text": text,
+               "since": _form_time(since), "until": _form_time(until)}  # fmt: skip
+    context = {"events": found, "filters": filters, "show_host": True}
+    return render(request, "events.html", context)
+
+
+@router.get("/events.csv", dependencies=logged_in)
+def events_csv(
+    request: Request,
+    *,
+    host: Text = "",
+    kind: Text = "",
+    user: Text = "",
+    source_ip: Text = "",
+    text: Text = "",
+    since: When = "",
+    until: When = "",
+) -> Response:
+    """The matching events as CSV (newest first, at most ``CSV_LIMIT`` rows)."""
+    wanted = _event_filter(
+        request,
+        host=host,
+        kind=kind,
+        user=user,
+        source_ip=source_ip,
+        text=text,
+        since=since,
+        until=until,
+    )
+    with request.app.state.db.session() as session:
+        rows = browse.events(session, wanted, 1, CSV_LIMIT).rows
+    headers = {"Content-Disposition": 'attachment; filename="fleetstat-events.csv"'}
+    return StreamingResponse(_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _csv(rows: list[browse.EventRow]) -> Iterator[str]:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["time", "host", "address", "source", "kind", "level", "user", "source_ip",
+                     "message"])  # fmt: skip
+    for row in rows:
+        writer.writerow([
+            row.time.strftime("%Y-%m-%dT%H:%M:%SZ"), *(_cell(v) for v in (
+                row.host, row.address, row.source, row.kind, row.level, row.user,
+                row.source_ip, row.message)),
+        ])  # fmt: skip
+        if out.tell() > 65536:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
+
+
+def _cell(value: str | None) -> str:
+    """A client's text as a CSV cell a spreadsheet shows as text, never runs as a formula."""
+    text = value or ""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+router.include_router(clientpages.router)

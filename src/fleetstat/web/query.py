@@ -1,0 +1,111 @@
+"""What a page or API call asks for: a time window, the fleet's sort and filter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from fleetstat.model import Outcome
+from fleetstat.store.browse import FleetRow
+
+#: The chart ranges the host page offers.
+RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
+          "30d": timedelta(days=30)}  # fmt: skip
+RangeName = StrEnum("RangeName", {name: name for name in RANGES})  # type: ignore[misc]
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def aware(when: datetime | None) -> datetime | None:
+    """``when`` in UTC; a time without a zone is taken as UTC; clamped to 1970-9000."""
+    if when is None:
+        return None
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return min(max(when, EARLIEST), LATEST)
+
+
+def parse_time(text: str, what: str) -> datetime | None:
+    """The UTC time a form field holds (ISO 8601, like ``2026-12-01T18:04``); None when
+    empty; ValueError naming ``what`` when it is not a time."""
+    if not text.strip():
+        return None
+    try:
+        return aware(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+    except ValueError:
+        raise ValueError(f"{what}: {text!r} is not a time like 2026-12-01T18:04") from None
+
+
+def window(
+    now: datetime, range_name: str | None, start: datetime | None, end: datetime | None
+) -> tuple[datetime, datetime]:
+    """[start, end) from ``from``/``to`` when given, else the last ``range_name`` (24 h)."""
+    end = aware(end) or now
+    span = RANGES.get(range_name or "24h", RANGES["24h"])
+    start = aware(start) or max(end - span, EARLIEST)
+    if start >= end:
+        start = max(end - timedelta(seconds=1), EARLIEST)
+    return start, end
+
+
+class Sort(StrEnum):
+    """The fleet table's sortable columns."""
+
+    NAME = "name"
+    ADDRESS = "address"
+    OS = "os"
+    OUTCOME = "outcome"
+    LAST = "last"
+    CPU = "cpu"
+    MEMORY = "memory"
+    DISK = "disk"
+    LOAD = "load"
+    UPTIME = "uptime"
+    ALERTS = "alerts"
+    EVENTS = "events"
+
+
+KEYS: dict[Sort, Callable[[FleetRow], Any]] = {
+    Sort.NAME: lambda r: r.name.lower(),
+    Sort.ADDRESS: lambda r: r.address,
+    Sort.OS: lambda r: (r.os_name or "").lower(),
+    Sort.OUTCOME: lambda r: r.last_outcome or "",
+    Sort.LAST: lambda r: r.last_attempt_at or EARLIEST,
+    Sort.CPU: lambda r: r.cpu_percent,
+    Sort.MEMORY: lambda r: r.mem_percent,
+    Sort.DISK: lambda r: r.disk_percent,
+    Sort.LOAD: lambda r: r.load1,
+    Sort.UPTIME: lambda r: r.uptime_seconds,
+    Sort.ALERTS: lambda r: r.firing,
+    Sort.EVENTS: lambda r: r.events_24h,
+}
+
+
+#: The outcome filter: every host, those not ok, or those of one outcome.
+OUTCOME_CHOICES = ("all", "failing", *(o.value for o in Outcome))
+
+
+def sort_rows(rows: list[FleetRow], sort: Sort, descending: bool) -> list[FleetRow]:
+    """``rows`` by ``sort``; hosts without the figure always come last."""
+    key = KEYS[sort]
+    known = [row for row in rows if key(row) is not None]
+    unknown = [row for row in rows if key(row) is None]
+    return sorted(known, key=key, reverse=descending) + unknown
+
+
+def filter_rows(rows: list[FleetRow], text: str, outcome: str) -> list[FleetRow]:
+    """The rows whose name, address, hostname or OS holds ``text`` (any case) and whose
+    last outcome matches ``outcome`` (``all``, ``failing`` or an outcome's name)."""
+    needle = text.strip().lower()
+    found = []
+    for row in rows:
+        haystack = " ".join(filter(None, (row.name, row.address, row.hostname, row.os_name)))
+        if needle and needle not in haystack.lower():
+            continue
+        if outcome == "failing" and row.last_outcome == "ok":
+            continue
+        if outcome not in ("all", "failing") and row.last_outcome != outcome:
+            continue
+        found.append(row)
+    return found
