@@ -173,8 +173,8 @@ def test_digest_is_cut_at_mail_max_events_with_counts_and_the_sql_for_the_rest()
     assert draft.kind == "events"
     assert draft.subject == "[fleetstat] security events: 415 new on 1 of 1 host"
     assert "web01 (10.0.0.5): 415 new security events (415 failed)" in draft.body
-    assert " 415 × 4625 failed logon" in draft.body
-    assert draft.body.count("  4625 failed logon  user=bob") == 3
+    assert " 415 × 4625 logon failed" in draft.body
+    assert draft.body.count("  4625 logon failed  user=bob") == 3
     assert "… and 412 more: fleetstat history web01 --events" in draft.body
     assert "WHERE host_id = 7 AND run_id = 12" in draft.body
 

@@ -170,7 +170,7 @@ def test_forty_clients_and_three_recipients_get_at_most_two_mails_each_per_pass(
     body = ops_digest.body
     assert body.index("LOG NOT READ") < body.index("h08 (10.1.0.9): 2 new security events")
     assert "h39 (10.1.0.40): log not read: login refused (auth_failed): Permission denied" in body
-    assert "1 × 4625 failed logon" in body and "1 × 4624 successful logon" in body
+    assert "1 × 4625 logon failed" in body and "1 × 4624 logon" in body
     assert "No new security events since monitoring began: h00, h01, h02, h03," in body
     [dba_digest] = digests_of(mails, DBA)
     assert dba_digest.subject == "[fleetstat] security events: 2 new on 1 of 20 hosts"
@@ -294,7 +294,7 @@ def test_events_stored_by_a_pass_that_stopped_short_are_mailed_by_the_next(fleet
     digests = digests_of(fleet.new_mails(), OPS)
     assert len(digests) == 1
     assert "web01 (10.0.0.5): 1 new security event" in digests[0].body
-    assert "4625 failed logon  user=alice" in digests[0].body
+    assert "4625 logon failed  user=alice" in digests[0].body
     with fleet.store.session() as session:
         left = session.scalar(
             select(func.count()).select_from(MailItem).where(MailItem.handled_at.is_(None))

@@ -123,7 +123,7 @@ METRICS: dict[str, Metric] = {
         Metric(
             "cpu",
             Unit.PERCENT,
-            "CPU busy over the agent's `cpu-interval`",
+            "CPU busy since the last pass, or over `cpu-interval` (see below)",
             _cpu,
             lambda sample, _disks, _mount: sample.cpu_percent,
         ),
