@@ -157,7 +157,7 @@ class HostDetail:
 def host(session: Session, key: str) -> HostDetail | None:
     """The host whose id, address (``ip:port``) or name is ``key``; None when unknown."""
     where = [Host.address == key, Host.name == key]
-    if key.isdigit() and int(key) < 2**31:
+    if key.isascii() and key.isdigit() and int(key) < 2**31:
         where.append(Host.id == int(key))
     row = session.scalars(select(Host).where(or_(*where)).order_by(Host.id).limit(1)).first()
     if row is None:
