@@ -55,7 +55,8 @@ class WebFleet:
 
 
 def fleet_config(folder: Path, user: SshUser, server: SshdServer) -> Path:
-    """A ``<clients>`` config: web1, web2 (memory alert at 0 %, so firing), db1 (bad password)."""
+    """A ``<clients>`` config: web1, web2 (memory and cpu alerts at 0 %, so both fire), db1
+    (bad password)."""
     names = ("web1", "web2", "db1")
     clients = []
     for name, ip in zip(names, server.addresses, strict=True):
@@ -64,7 +65,7 @@ def fleet_config(folder: Path, user: SshUser, server: SshdServer) -> Path:
             f'  <client ip="{ip}" port="{server.port}" username="{user.name}" '
             f'password="{password}" name="{name}" mail="ops@example.org">\n'
             '    <alert type="memory" limit="0%"/>\n'
-            '    <alert type="cpu" limit="99.9%"/>\n'
+            '    <alert type="cpu" limit="0%"/>\n'
             "  </client>"
         )
     text = (
