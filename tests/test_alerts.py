@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from fleetstat import alerts, config
+from fleetstat.metrics import ALERT_TYPES
 from fleetstat.model import (
-    ALERT_TYPES,
     AlertRule,
     Answer,
     Client,
@@ -69,13 +69,19 @@ def failed_result(
 
 
 def run(
-    rule: AlertRule, results: list[HostResult], start: datetime = NOW
+    rule: AlertRule,
+    results: list[HostResult],
+    start: datetime = NOW,
+    *,
+    silenced: list[bool] | None = None,
 ) -> list[alerts.Evaluation]:
     """Evaluate ``rule`` over consecutive results, one minute apart, carrying the state."""
     state: alerts.AlertState | None = None
     out = []
+    hush = silenced or [False] * len(results)
     for index, result in enumerate(results):
-        evaluation = alerts.evaluate(rule, state, result, start + timedelta(minutes=index))
+        at = start + timedelta(minutes=index)
+        evaluation = alerts.evaluate(rule, state, result, at, silenced=hush[index])
         state = replace(evaluation.new, version=evaluation.new.version + 1)
         out.append(evaluation)
     return out
@@ -90,17 +96,17 @@ def kinds(evaluations: list[alerts.Evaluation]) -> list[str | None]:
 
 def test_value_over_the_limit_fires_at_once() -> None:
     [evaluation] = run(AlertRule("cpu", 20.0), [ok_result(cpu=87.2)])
-    assert evaluation.new.state == alerts.FIRING
+    assert evaluation.new.state == alerts.State.FIRING
     assert evaluation.transition == alerts.Transition("ok", "firing", "cpu 87.2% > 20%")
     assert evaluation.notice is not None
-    assert evaluation.notice.kind == alerts.NOTICE_FIRING
+    assert evaluation.notice.kind == alerts.NoticeKind.FIRING
     assert evaluation.new.last_notified_at == NOW
     assert evaluation.new.value == 87.2
 
 
 def test_value_equal_to_the_limit_does_not_fire() -> None:
     [evaluation] = run(AlertRule("cpu", 20.0), [ok_result(cpu=20.0)])
-    assert evaluation.new.state == alerts.OK
+    assert evaluation.new.state == alerts.State.OK
     assert not evaluation.changed
 
 
@@ -108,7 +114,7 @@ def test_for_runs_keeps_it_pending_until_enough_runs_in_a_row() -> None:
     rule = AlertRule("memory", 50.0, for_runs=3)
     evaluations = run(rule, [ok_result(memory=91.0)] * 3)
     assert [e.new.state for e in evaluations] == ["pending", "pending", "firing"]
-    assert kinds(evaluations) == [None, None, alerts.NOTICE_FIRING]
+    assert kinds(evaluations) == [None, None, alerts.NoticeKind.FIRING]
     assert [e.new.consecutive for e in evaluations] == [1, 2, 3]
     assert evaluations[2].transition is not None
     assert evaluations[2].transition.reason == "memory 91.0% > 50% for 3 runs in a row"
@@ -117,7 +123,7 @@ def test_for_runs_keeps_it_pending_until_enough_runs_in_a_row() -> None:
 def test_pending_that_recovers_goes_back_to_ok_without_mail() -> None:
     rule = AlertRule("memory", 50.0, for_runs=3)
     evaluations = run(rule, [ok_result(memory=91.0), ok_result(memory=20.0)])
-    assert evaluations[1].new.state == alerts.OK
+    assert evaluations[1].new.state == alerts.State.OK
     assert evaluations[1].transition == alerts.Transition("pending", "ok", "memory 20.0% <= 50%")
     assert evaluations[1].notice is None
 
@@ -126,10 +132,10 @@ def test_still_firing_reminds_only_after_repeat_seconds() -> None:
     rule = AlertRule("cpu", 20.0, repeat=150.0)
     evaluations = run(rule, [ok_result(cpu=90.0)] * 5)
     assert kinds(evaluations) == [
-        alerts.NOTICE_FIRING,
+        alerts.NoticeKind.FIRING,
         None,
         None,
-        alerts.NOTICE_REMINDER,
+        alerts.NoticeKind.REMINDER,
         None,
     ]
     assert evaluations[3].new.last_notified_at == NOW + timedelta(minutes=3)
@@ -139,27 +145,86 @@ def test_still_firing_reminds_only_after_repeat_seconds() -> None:
 def test_repeat_zero_reminds_every_run() -> None:
     evaluations = run(AlertRule("cpu", 20.0, repeat=0), [ok_result(cpu=90.0)] * 3)
     assert kinds(evaluations) == [
-        alerts.NOTICE_FIRING,
-        alerts.NOTICE_REMINDER,
-        alerts.NOTICE_REMINDER,
+        alerts.NoticeKind.FIRING,
+        alerts.NoticeKind.REMINDER,
+        alerts.NoticeKind.REMINDER,
     ]
 
 
 def test_firing_that_recovers_is_resolved() -> None:
     evaluations = run(AlertRule("swap", 10.0), [ok_result(swap=55.0), ok_result(swap=5.0)])
     resolved = evaluations[1]
-    assert resolved.new.state == alerts.OK
+    assert resolved.new.state == alerts.State.OK
     assert resolved.new.consecutive == 0
     assert resolved.notice is not None
-    assert resolved.notice.kind == alerts.NOTICE_RESOLVED
+    assert resolved.notice.kind == alerts.NoticeKind.RESOLVED
     assert resolved.transition == alerts.Transition("firing", "ok", "swap 5.0% <= 10%")
+
+
+def test_clear_holds_a_firing_rule_between_clear_and_limit() -> None:
+    rule = AlertRule("cpu", 90.0, clear=80.0)
+    values = [95.0, 85.0, 89.0, 80.0, 79.9]
+    evaluations = run(rule, [ok_result(cpu=v) for v in values])
+    assert [e.new.state for e in evaluations] == ["firing"] * 4 + ["ok"]
+    assert kinds(evaluations) == [alerts.NoticeKind.FIRING, None, None, None, "RESOLVED"]
+
+
+def test_clear_for_needs_that_many_runs_in_a_row_below() -> None:
+    rule = AlertRule("cpu", 90.0, clear_for=2)
+    values = [95.0, 50.0, 95.0, 50.0, 50.0]
+    evaluations = run(rule, [ok_result(cpu=v) for v in values])
+    assert [e.new.clearing for e in evaluations] == [0, 1, 0, 1, 0]
+    assert kinds(evaluations) == [alerts.NoticeKind.FIRING, None, None, None, "RESOLVED"]
+    assert evaluations[4].transition is not None
+    assert evaluations[4].transition.reason == "cpu 50.0% <= 90% for 2 runs in a row"
+
+
+def test_a_silenced_firing_is_marked_unmailed_and_mailed_once_the_silence_ends() -> None:
+    rule = AlertRule("cpu", 20.0)
+    evaluations = run(rule, [ok_result(cpu=90.0)] * 4, silenced=[True, True, False, False])
+    first = evaluations[0]
+    assert first.notice is not None and first.notice.silenced and first.new.unmailed
+    assert evaluations[1].notice is None
+    caught_up = evaluations[2].notice
+    assert caught_up is not None and caught_up.kind == "FIRING" and not caught_up.silenced
+    assert not evaluations[2].new.unmailed and evaluations[3].notice is None
+
+
+def test_a_firing_that_resolves_under_its_silence_is_never_mailed() -> None:
+    rule = AlertRule("cpu", 20.0)
+    results = [ok_result(cpu=90.0), ok_result(cpu=10.0)]
+    _fired, resolved = run(rule, results, silenced=[True, False])
+    assert resolved.notice is not None and resolved.notice.silenced
+
+
+def test_an_acknowledged_alert_gets_no_reminder() -> None:
+    rule = AlertRule("cpu", 20.0, repeat=0)
+    state = alerts.AlertState("cpu", "cpu", alerts.State.FIRING, since=NOW, version=3, acked_at=NOW)
+    evaluation = alerts.evaluate(rule, state, ok_result(cpu=90.0), NOW + timedelta(hours=2))
+    assert evaluation.notice is None
+    resolved = alerts.evaluate(rule, state, ok_result(cpu=10.0), NOW + timedelta(hours=2))
+    assert resolved.notice is not None and resolved.new.acked_at is None
+
+
+def test_a_retired_rule_resolves_with_the_reason_and_no_notice() -> None:
+    state = alerts.AlertState("disk:/var", "disk", alerts.State.FIRING, 91.0, 80.0, NOW)
+    evaluation = alerts.retire(state, NOW)
+    assert evaluation is not None and evaluation.notice is None
+    assert evaluation.transition == alerts.Transition("firing", "ok", "removed from the config")
+    assert alerts.retire(evaluation.new, NOW) is None
+
+
+def test_interrupted_and_lost_hosts_leave_the_reachability_rule_as_it_is() -> None:
+    for outcome in (Outcome.INTERRUPTED, Outcome.SHARD_LOST):
+        [evaluation] = run(alerts.UNREACHABLE, [failed_result(outcome, "stopped")])
+        assert not evaluation.changed
 
 
 def test_failed_result_leaves_metric_rules_untouched() -> None:
     rule = AlertRule("cpu", 20.0)
     _first, second = run(rule, [ok_result(cpu=90.0), failed_result()])
     assert second.old == second.new
-    assert second.new.state == alerts.FIRING
+    assert second.new.state == alerts.State.FIRING
     assert second.notice is None
     assert not second.changed
 
@@ -211,7 +276,7 @@ def test_disk_rule_with_mount_judges_that_mount_only() -> None:
 def test_disk_rule_for_a_missing_mount_fires_and_says_so() -> None:
     rule = AlertRule("disk", 90.0, mount="/srv")
     [evaluation] = run(rule, [ok_result(disks=(disk("/", 10.0),))])
-    assert evaluation.new.state == alerts.FIRING
+    assert evaluation.new.state == alerts.State.FIRING
     assert evaluation.notice is not None
     assert evaluation.notice.reading.detail == "no filesystem mounted at /srv"
     assert evaluation.new.rule == "disk:/srv"
@@ -241,17 +306,17 @@ def test_unreachable_fires_with_outcome_and_error_then_resolves() -> None:
         [failed_result(Outcome.AUTH_FAILED, "password rejected"), ok_result()],
     )
     assert evaluations[0].notice is not None
-    assert evaluations[0].notice.reading.detail == "auth_failed: password rejected"
-    assert kinds(evaluations) == [alerts.NOTICE_FIRING, alerts.NOTICE_RESOLVED]
+    assert evaluations[0].notice.reading.detail == "login refused: password rejected"
+    assert kinds(evaluations) == [alerts.NoticeKind.FIRING, alerts.NoticeKind.RESOLVED]
 
 
 def test_host_key_mismatch_is_mailed_on_every_run_it_happens() -> None:
     mismatch = failed_result(Outcome.HOST_KEY_MISMATCH, "key changed")
     evaluations = run(alerts.HOST_KEY, [mismatch, mismatch, mismatch])
     assert kinds(evaluations) == [
-        alerts.NOTICE_FIRING,
-        alerts.NOTICE_REMINDER,
-        alerts.NOTICE_REMINDER,
+        alerts.NoticeKind.FIRING,
+        alerts.NoticeKind.REMINDER,
+        alerts.NoticeKind.REMINDER,
     ]
 
 

@@ -102,9 +102,58 @@ def test_run_stores_every_host_with_its_ip_and_mails_its_admin(
     assert ips == ["127.0.0.21", "127.0.0.22"]
     assert attempts == outcomes
     subjects = {m.recipients[0]: m.subject for m in smtp_server.messages if "FIRING" in m.subject}
-    assert "memory" in subjects["ops0@example.org"]
-    assert "unreachable" in subjects["ops2@example.org"]
-    assert "auth_failed" in subjects["ops2@example.org"]
+    assert subjects["ops0@example.org"] == "[fleetstat] 1 FIRING: memory on host0"
+    assert subjects["ops2@example.org"] == "[fleetstat] 1 FIRING: login refused on host2"
+    for n in range(3):
+        [digest] = [m for m in smtp_server.to(f"ops{n}@example.org") if "security" in m.subject]
+        assert f"host{n} (127.0.0.2{n + 1})" in digest.body
+    [unread] = [m for m in smtp_server.to("ops2@example.org") if "security" in m.subject]
+    assert unread.subject == "[fleetstat] security events: none new on 1 host, 1 not read"
+    assert "log not read: login refused (auth_failed)" in unread.body
+    assert len(smtp_server.messages) == 6  # an alert mail and a digest per address
+
+
+def test_alerts_silence_ack_and_forget_commands_over_real_passes(
+    tmp_path, capsys, ssh_user, three_hosts, smtp_server
+):
+    config = write_config(tmp_path, ssh_user, three_hosts, smtp_server.port)
+    on = ["--config", str(config)]
+    args = ["silence", "add", "--host", "host1", "--for", "2h", "--reason", "new RAM"]
+    assert main([*args, *on]) == 0
+    assert capsys.readouterr().out.startswith("silence 1: host1 all rules until ")
+    assert main(["run", *on]) == 0
+    capsys.readouterr()
+    [digest] = smtp_server.to("ops1@example.org")  # the silenced host's address: no alert mail
+    assert "1 alert silenced: FIRING memory on host1." in digest.body
+    assert main(["alerts", *on, "--json"]) == 0
+    firing = json.loads(capsys.readouterr().out)
+    assert sorted((a["host"], a["rule"], a["state"]) for a in firing) == [
+        (f"host{n}", "memory", "firing") for n in range(3)
+    ]
+    assert [a["silenced_by"] for a in firing] == [None, 1, None]
+    assert firing[0]["limit"] == "0%" and firing[0]["value"].endswith("%")
+
+    assert main(["silence", "list", *on]) == 0
+    assert "new RAM" in capsys.readouterr().out
+    assert main(["alerts", "ack", "host0", "memory", "--reason", "known", *on]) == 0
+    assert main(["alerts", *on]) == 0
+    table = capsys.readouterr().out
+    assert "silenced (silence 1)" in table and "acknowledged" in table and "known" in table
+    assert main(["alerts", "ack", "host0", "cpu", *on]) == 2
+    assert "no firing alert 'cpu' on 'host0'" in capsys.readouterr().err
+
+    assert main(["silence", "expire", "1", *on]) == 0
+    assert main(["silence", "expire", "1", *on]) == 2
+    smtp_server.clear()
+    assert main(["run", *on]) == 0
+    [caught_up] = [m for m in smtp_server.to("ops1@example.org") if "FIRING" in m.subject]
+    assert caught_up.subject == "[fleetstat] 1 FIRING: memory on host1"
+    assert len(smtp_server.messages) == 4  # that alert mail and three digests
+
+    assert main(["hosts", "forget", "host0", *on]) == 2
+    assert "still in the config" in capsys.readouterr().err
+    assert main(["watch", *on, "--every", "1s"]) == 2
+    assert "too short" in capsys.readouterr().err
 
 
 def test_hosts_and_history_read_back_what_run_stored(
@@ -212,7 +261,7 @@ def test_watch_runs_passes_and_stops_cleanly_on_sigterm(
             "--config",
             str(config),
             "--every",
-            "1s",
+            "10s",
             "--json",
         ],
         stdout=subprocess.PIPE,

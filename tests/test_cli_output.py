@@ -103,7 +103,7 @@ def test_watch_json_writes_one_line_per_pass(tmp_path, ssh_user, sshd_factory, s
     server = sshd_factory(["127.0.0.32"])
     config = write_config(tmp_path, ssh_user, server, smtp_server.port)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETSTAT_")}
-    argv = ["watch", "-c", str(config), "--every", "1s", "--json"]
+    argv = ["watch", "-c", str(config), "--every", "10s", "--json"]
     watch = subprocess.Popen(
         [sys.executable, "-m", "fleetstat.cli", *argv],
         stdout=subprocess.PIPE,

@@ -111,7 +111,7 @@ def test_watch_stops_after_the_pass_on_ctrl_c_and_aborts_the_pass_on_a_second(
     tmp_path, silent_host
 ):
     config = write_config(tmp_path, silent_host.getsockname()[1])
-    watch = start([*FLEETSTAT, "watch", "--config", str(config), "--every", "1s"])
+    watch = start([*FLEETSTAT, "watch", "--config", str(config), "--every", "10s"])
     assert watch.stderr is not None
     with wait_for_the_pass(silent_host):
         watch.send_signal(signal.SIGINT)

@@ -9,7 +9,8 @@ import pytest
 
 from fleetstat import config
 from fleetstat.errors import ConfigError
-from fleetstat.model import ALERT_TYPES
+from fleetstat.metrics import ALERT_TYPES
+from fleetstat.model import Settings
 
 SEED = """\
 <client ip="127.0.0.1" port="22" username="user" password="password" mail="asa@asda.com">
@@ -552,6 +553,48 @@ def test_the_examples_in_the_doc_load(tmp_path: Path) -> None:
     assert len(blocks) >= 3
     for block in blocks:
         assert load(tmp_path, block, {"WEB_PASSWORD": "x"}).clients
+
+
+# ---------------------------------------------------------------- hysteresis and mail settings
+
+CLIENT_OPEN = '<client ip="10.0.0.5" username="stat" password="x" mail="ops@example.org">\n'
+
+
+def test_clear_and_clear_for_are_parsed_in_the_metrics_unit(tmp_path: Path) -> None:
+    body = (
+        CLIENT_OPEN + '  <alert type="cpu" limit="90%" clear="80%" clear-for="3"/>\n'
+        '  <alert type="load" limit="2" clear="1.5"/>\n</client>\n'
+    )
+    (client,) = load(tmp_path, clients(body)).clients
+    cpu, load_rule = client.alerts
+    assert (cpu.clear, cpu.clear_for) == (80.0, 3)
+    assert (load_rule.clear, load_rule.clear_for) == (1.5, 1)
+
+
+def test_clear_above_the_limit_names_line_and_fix(tmp_path: Path) -> None:
+    body = CLIENT_OPEN + '  <alert type="cpu" limit="80%" clear="90%"/>\n</client>\n'
+    err = refused(tmp_path, clients(body))
+    assert err.line == 3
+    assert "clear='90%' is above limit='80%'" in err.problem
+    assert "at or below the limit" in err.fix
+
+
+def test_a_load_clear_written_as_a_percentage_is_refused(tmp_path: Path) -> None:
+    body = CLIENT_OPEN + '  <alert type="load" limit="2" clear="50%"/>\n</client>\n'
+    assert "PER CORE" in refused(tmp_path, clients(body)).problem
+
+
+def test_mail_templates_must_be_a_folder_and_mail_expire_a_duration(tmp_path: Path) -> None:
+    (tmp_path / "mail").mkdir()
+    body = CLIENT_OPEN + "</client>\n"
+    loaded = load(tmp_path, clients(body, '<settings mail-templates="mail" mail-expire="6h"/>\n'))
+    assert loaded.settings.mail_templates == tmp_path / "mail"
+    assert loaded.settings.mail_expire == 6 * 3600
+    assert Settings().mail_expire == 86400
+    err = refused(tmp_path, clients(body, '<settings mail-templates="nowhere"/>\n'))
+    assert "is not a folder" in err.problem
+    err = refused(tmp_path, clients(body, '<settings mail-expire="0"/>\n'))
+    assert "mail-expire" in str(err)
 
 
 # ---------------------------------------------------------------- every problem at once

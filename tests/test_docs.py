@@ -10,7 +10,8 @@ import click
 import pytest
 
 from fleetstat.cli import cli
-from fleetstat.model import ALERT_TYPES, Outcome
+from fleetstat.metrics import ALERT_TYPES, METRICS
+from fleetstat.model import Outcome
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -44,6 +45,12 @@ def test_the_command_line_has_every_command_of_the_design():
         "demo",
         "mail test",
         "mail flush",
+        "alerts",
+        "alerts ack",
+        "silence add",
+        "silence list",
+        "silence expire",
+        "hosts forget",
     ):
         assert f"fleetstat {expected}" in names
 
@@ -94,6 +101,20 @@ def test_every_outcome_is_explained_with_its_fix(outcome):
 @pytest.mark.parametrize("alert_type", ALERT_TYPES)
 def test_every_alert_type_is_documented(alert_type):
     assert f"`{alert_type}`" in (DOCS / "alerts.md").read_text()
+
+
+@pytest.mark.parametrize("metric", list(METRICS.values()), ids=list(METRICS))
+def test_every_metric_has_its_row_with_the_tables_doc_line_and_unit(metric):
+    row = f"| `{metric.name}` | {metric.doc} | {metric.unit} |"
+    assert row in (DOCS / "alerts.md").read_text(), f"docs/alerts.md lacks: {row}"
+
+
+def test_every_outcome_but_ok_has_its_wording_in_the_alerts_doc():
+    from fleetstat.alerts import REACHABILITY
+
+    text = (DOCS / "alerts.md").read_text()
+    for outcome, words in REACHABILITY.items():
+        assert f"| `{outcome}` | {words.headline} |" in text
 
 
 def test_readme_links_point_at_files_that_exist():

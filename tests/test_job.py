@@ -67,7 +67,9 @@ def test_a_pass_over_twenty_hosts_stores_one_sample_per_host_with_its_ip(
     assert all(attempts[ip] == "ok" for ip in ADDRESSES[:-1])
     assert tuple(finished) == (20, 19)
     events_mails = [m for m in smtp_server.messages if "security events" in m.subject]
-    assert len(events_mails) == 19
+    assert len(events_mails) == 20  # one digest per address, every pass
+    [unread] = [m for m in smtp_server.to("ops19@example.org") if "security events" in m.subject]
+    assert "log not read: login refused (auth_failed)" in unread.body
 
 
 @pytest.mark.parametrize(
@@ -88,10 +90,10 @@ def test_results_that_cannot_be_stored_are_reported_and_the_pass_goes_on(
     # that the pass goes on, stores the other host and says which result was not stored.
     original = store.record
 
-    def record_then_fail(run_id: int, result: model.HostResult, now):
+    def record_then_fail(run_id: int, result: model.HostResult, now, then=None):
         if result.client.ip == "127.0.0.122":
             raise failure
-        return original(run_id, result, now)
+        return original(run_id, result, now, then=then)
 
     store.record = record_then_fail  # type: ignore[method-assign]
     try:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fleetstat import alerts, mail, mailtext
 from fleetstat.errors import MailError
-from fleetstat.model import AlertRule, Event, Outcome, Settings
+from fleetstat.mailtemplates import NAMES, MailTemplateError, Templates
+from fleetstat.model import AlertRule, Event, HostResult, Outcome, Settings
 from fleetstat.store import Store, outbox
 from tests.support.smtp import SMTP_PASSWORD, SmtpServer, make_cert
 from tests.test_alerts import CLIENT, NOW, failed_result, ok_result
@@ -40,28 +42,31 @@ def event(n: int, event_id: str = "4625", message: str = "An account failed to l
 
 # ---------------------------------------------------------------- composing
 
-
-def test_single_notice_subject_says_it_all() -> None:
-    subject = mailtext.alert_subject(CLIENT, [notice(AlertRule("cpu", 20.0), cpu=87.2)])
-    assert subject == "[fleetstat] FIRING cpu on web01 (10.0.0.5): 87.2% > 20%"
+TEMPLATES = Templates()
 
 
-def test_digest_subject_counts_each_kind_and_lists_the_first_rules() -> None:
-    firing = [
-        notice(AlertRule("cpu", 20.0), cpu=87.2),
-        notice(AlertRule("memory", 50.0), memory=91.0),
-        notice(AlertRule("swap", 1.0), swap=5.0),
+def facts(notice: alerts.Notice, result: HostResult | None = None, **kw: Any) -> dict[str, Any]:
+    history = kw.get("history", ())
+    return mailtext.alert_facts(notice, result or ok_result(), history, SETTINGS)
+
+
+def test_alert_subject_counts_each_kind_and_names_the_hosts_of_each_rule() -> None:
+    other = replace(CLIENT, name="web02", ip="10.0.0.6")
+    items = [
+        facts(notice(AlertRule("cpu", 20.0), cpu=87.2)),
+        facts(notice(AlertRule("cpu", 20.0), cpu=87.2), ok_result(other)),
+        facts(notice(AlertRule("memory", 50.0), memory=91.0)),
     ]
     resolved = alerts.Notice(
-        alerts.NOTICE_RESOLVED,
+        alerts.NoticeKind.RESOLVED,
         AlertRule("disk", 90.0),
-        firing[0].state,
+        alerts.AlertState("disk", "disk", since=NOW),
         alerts.Reading(False, 50.0, "disk / 50.0% <= 90%"),
     )
-    subject = mailtext.alert_subject(CLIENT, [*firing, resolved])
-    assert subject == (
-        "[fleetstat] 3 FIRING, 1 RESOLVED on web01 (10.0.0.5): "
-        "cpu 87.2% > 20%, memory 91.0% > 50%, swap 5.0% > 1%, …"
+    draft = mailtext.compose_alerts([*items, facts(resolved)], TEMPLATES, NOW)
+    assert draft.kind == "alert"
+    assert draft.subject == (
+        "[fleetstat] 3 FIRING, 1 RESOLVED: cpu on web01, web02; disk on web01; memory on web01"
     )
 
 
@@ -69,19 +74,18 @@ def test_subject_stays_one_line_whatever_the_error_text() -> None:
     result = failed_result(Outcome.AGENT_FAILED, "Traceback:\n  File x\r\nOSError: " + "x" * 300)
     evaluation = alerts.evaluate(alerts.UNREACHABLE, None, result, NOW)
     assert evaluation.notice is not None
-    subject = mailtext.alert_subject(CLIENT, [evaluation.notice])
-    assert subject.startswith("[fleetstat] FIRING unreachable on web01 (10.0.0.5): agent_failed: ")
-    assert "\n" not in subject and "\r" not in subject
-    assert len(subject) == mailtext.SUBJECT_WIDTH and subject.endswith("…")
+    draft = mailtext.compose_alerts([facts(evaluation.notice, result)], TEMPLATES, NOW)
+    assert draft.subject == "[fleetstat] 1 FIRING: agent failed on web01"
+    assert "outcome   agent_failed" in draft.body
+    assert "\n" not in draft.subject and "\r" not in draft.subject
 
 
 def test_alert_body_gives_value_limit_since_previous_values_and_history_command() -> None:
     rule = AlertRule("cpu", 20.0)
-    history = {"cpu": [(NOW, 87.2), (NOW - timedelta(minutes=5), 80.0)]}
-    draft = mailtext.compose_alert(ok_result(cpu=87.2), [notice(rule, cpu=87.2)], history, SETTINGS)
-    assert draft.kind == "alert"
-    assert "web01 (10.0.0.5), port 22" in draft.body
-    assert "FIRING: cpu 87.2% > 20%" in draft.body
+    history = [(NOW, 87.2), (NOW - timedelta(minutes=5), 80.0)]
+    item = facts(notice(rule, cpu=87.2), history=history)
+    draft = mailtext.compose_alerts([item], TEMPLATES, NOW)
+    assert "FIRING: cpu 87.2% > 20% on web01 (10.0.0.5), port 22" in draft.body
     assert "state     firing since 2026-11-27 12:00:00 UTC" in draft.body
     assert "value     87.2%\n  limit     20%" in draft.body
     assert "previous  11-27 12:00 87.2%, 11-27 11:55 80.0%" in draft.body
@@ -92,20 +96,45 @@ def test_unreachable_body_gives_outcome_error_and_what_to_do() -> None:
     result = failed_result(error="no answer within 60 s")
     evaluation = alerts.evaluate(alerts.UNREACHABLE, None, result, NOW)
     assert evaluation.notice is not None
-    draft = mailtext.compose_alert(result, [evaluation.notice], {}, SETTINGS)
+    draft = mailtext.compose_alerts([facts(evaluation.notice, result)], TEMPLATES, NOW)
     assert "outcome   timeout\n  error     no answer within 60 s" in draft.body
     assert "raise timeout= for this client" in draft.body
 
 
 def test_host_key_body_says_how_to_accept_a_legitimate_new_key() -> None:
     result = replace(
-        failed_result(), client=replace(CLIENT, port=2222), outcome="host_key_mismatch"
+        failed_result(), client=replace(CLIENT, port=2222), outcome=Outcome.HOST_KEY_MISMATCH
     )
     evaluation = alerts.evaluate(alerts.HOST_KEY, None, result, NOW)
     assert evaluation.notice is not None
-    draft = mailtext.compose_alert(result, [evaluation.notice], {}, SETTINGS)
+    draft = mailtext.compose_alerts([facts(evaluation.notice, result)], TEMPLATES, NOW)
     assert "ssh-keygen -R '[10.0.0.5]:2222' -f /var/lib/fleetstat/known_hosts" in draft.body
     assert "attack" in draft.body
+
+
+def test_a_template_in_the_mail_templates_folder_replaces_the_built_in_one(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "alert-subject.txt").write_text("ALERT {{ counts }} / {{ summary }}\n")
+    item = facts(notice(AlertRule("cpu", 20.0), cpu=87.2))
+    draft = mailtext.compose_alerts([item], Templates(tmp_path), NOW)
+    assert draft.subject == "ALERT 1 FIRING / cpu on web01"
+    assert "value     87.2%" in draft.body  # alert.txt stays the built-in one
+
+
+def test_a_broken_template_names_its_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "alert.txt").write_text("line one\n{% if %}\n")
+    item = facts(notice(AlertRule("cpu", 20.0), cpu=87.2))
+    with pytest.raises(MailTemplateError, match=r"alert\.txt:2"):
+        mailtext.compose_alerts([item], Templates(tmp_path), NOW)
+    (tmp_path / "alert.txt").write_text("{{ nothing_like_this }}\n")
+    with pytest.raises(MailTemplateError, match="nothing_like_this"):
+        mailtext.compose_alerts([item], Templates(tmp_path), NOW)
+
+
+def test_every_built_in_template_ships_with_the_package() -> None:
+    folder = Path(mailtext.__file__).parent / "templates" / "mail"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(NAMES)
 
 
 def test_event_lines_name_well_known_ids_and_cut_long_messages() -> None:
@@ -126,34 +155,46 @@ def test_event_lines_name_well_known_ids_and_cut_long_messages() -> None:
     assert "  4999 event 4999 (no meaning known)  " in mailtext.event_line(event(3, "4999"))
 
 
-def test_event_mail_is_cut_at_mail_max_events_with_the_sql_for_the_rest() -> None:
-    settings = replace(SETTINGS, mail_max_events=3)
+def log_entry(events: list[Event], *, since: datetime | None = None, problems=()) -> Any:
+    result = ok_result()
+    if problems:
+        answer = result.answer
+        assert answer is not None
+        result = replace(
+            result, answer=replace(answer, errors=tuple(("events", p) for p in problems))
+        )
+    found = mailtext.log_facts(result, run_id=12, host_id=7, since=since)
+    return mailtext.LogEntry(found, events)
+
+
+def test_digest_is_cut_at_mail_max_events_with_counts_and_the_sql_for_the_rest() -> None:
     events = [event(n) for n in range(415)]
-    draft = mailtext.compose_events(
-        CLIENT, events, host_id=7, run_id=12, since=None, settings=settings
-    )
-    assert draft.subject == "[fleetstat] 415 security events on web01 (10.0.0.5) (415 failed)"
-    assert draft.body.count("4625 logon failed") == 3
+    draft = mailtext.compose_digest([log_entry(events)], [], TEMPLATES, max_events=3, at=NOW)
+    assert draft.kind == "events"
+    assert draft.subject == "[fleetstat] security events: 415 new on 1 of 1 host"
+    assert "web01 (10.0.0.5): 415 new security events (415 failed)" in draft.body
+    assert " 415 × 4625 logon failed" in draft.body
+    assert draft.body.count("  4625 logon failed  user=bob") == 3
     assert "… and 412 more: fleetstat history web01 --events" in draft.body
     assert "WHERE host_id = 7 AND run_id = 12" in draft.body
 
 
-def test_event_mail_without_events_says_since_when() -> None:
+def test_digest_without_events_says_since_when() -> None:
     since = datetime(2026, 11, 27, 11, 55, tzinfo=UTC)
-    draft = mailtext.compose_events(CLIENT, [], host_id=1, run_id=2, since=since, settings=SETTINGS)
-    assert draft.subject == "[fleetstat] no new security events on web01 (10.0.0.5)"
-    assert draft.body == (
-        "web01 (10.0.0.5): no new security events since 2026-11-27 11:55:00 UTC.\n"
+    draft = mailtext.compose_digest(
+        [log_entry([], since=since)], [], TEMPLATES, max_events=3, at=NOW
     )
+    assert draft.subject == "[fleetstat] security events: none new on 1 host"
+    assert "No new security events since 2026-11-27 11:55:00 UTC: web01." in draft.body
 
 
-def test_event_mail_says_when_the_log_could_not_be_read() -> None:
+def test_digest_says_first_when_a_log_could_not_be_read() -> None:
     denied = "Security log: access denied (add the user to Event Log Readers)"
-    draft = mailtext.compose_events(
-        CLIENT, [], host_id=1, run_id=2, since=None, settings=SETTINGS, problems=[denied]
-    )
-    assert draft.subject == "[fleetstat] security events NOT READ on web01 (10.0.0.5)"
-    assert draft.body.startswith(f"The security log was not fully read: {denied}\n")
+    entries = [log_entry([event(1)]), log_entry([], problems=[denied])]
+    draft = mailtext.compose_digest(entries, [], TEMPLATES, max_events=3, at=NOW)
+    assert draft.subject.endswith(", 1 not read")
+    assert draft.body.index("LOG NOT READ") < draft.body.index("1 new security event")
+    assert f"web01 (10.0.0.5): log not read: {denied}" in draft.body
 
 
 # ---------------------------------------------------------------- sending for real

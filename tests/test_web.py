@@ -217,6 +217,12 @@ def test_a_30_day_chart_has_at_most_1000_points_a_series(client):
     assert [a["outcome"] for a in attempts] == ["ok", "ok"]
 
 
+def test_a_host_key_of_unicode_digits_is_an_unknown_host_not_a_crash(client):
+    for key in ("%C2%B2", "%D9%A3"):  # superscript two, Arabic-Indic three
+        response = client.get(f"/api/hosts/{key}", auth=AUTH)
+        assert response.status_code < 500 and "web1" not in response.text
+
+
 def test_metrics_give_each_hosts_figures_outcome_and_the_last_pass(client):
     text = client.get("/metrics", auth=AUTH).text
     assert 'fleetstat_memory_percent{host="web1",ip="127.0.0.41"}' in text

@@ -1,32 +1,48 @@
 """Alert rules: from one host result and the stored state, the new state and what to say.
 
 Everything here is pure: ``evaluate`` takes the stored ``AlertState`` of one
-(client, rule), the run's ``HostResult`` and ``now``, and returns an ``Evaluation``
-(the new state, the transition to record, the notice to mail). Writing the state
-compare-and-set and mailing the notice belong to ``notify``.
+(client, rule), the run's ``HostResult``, whether a silence covers the rule, and
+``now``, and returns an ``Evaluation`` (the new state, the transition to record, the
+notice to mail). Writing the state compare-and-set and queueing the notice belong to
+``notify``.
 
 States: ``ok`` → (``pending`` while fewer than ``for_runs`` runs in a row were over
 the limit) → ``firing`` → ``ok``. A notice goes out on ``ok``/``pending`` → ``firing``
 (FIRING), while still firing once ``repeat`` seconds have passed since the last one
-(REMINDER; ``repeat`` 0 = every run), and on ``firing`` → ``ok`` (RESOLVED).
+(REMINDER; ``repeat`` 0 = every run; none while acknowledged or silenced), and on
+``firing`` → ``ok`` (RESOLVED). A firing rule resolves only below its ``clear`` value
+(default: at or under the limit) for ``clear_for`` runs in a row.
+
+A silenced rule changes state all the same; its notice is marked ``silenced`` (counted,
+not mailed) and the state remembers that its firing was never mailed, so that the first
+run after the silence ends mails it (FIRING) if it still fires.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from fleetstat.model import AlertRule, Answer, Client, HostResult, Outcome
+from fleetstat.metrics import METRICS, Metric, missing_mount
+from fleetstat.model import AlertRule, Client, HostResult, Outcome
 
-OK = "ok"
-PENDING = "pending"
-FIRING = "firing"
 
-NOTICE_FIRING = "FIRING"
-NOTICE_REMINDER = "REMINDER"
-NOTICE_RESOLVED = "RESOLVED"
+class State(enum.StrEnum):
+    """The state of one (client, rule), as stored in ``alert_states.state``."""
 
-PERCENT_TYPES = ("memory", "cpu", "swap", "disk")
+    OK = "ok"
+    PENDING = "pending"
+    FIRING = "firing"
+
+
+class NoticeKind(enum.StrEnum):
+    """What a notice tells."""
+
+    FIRING = "FIRING"
+    REMINDER = "REMINDER"
+    RESOLVED = "RESOLVED"
+
 
 #: Every client has these two beside its configured rules.
 UNREACHABLE = AlertRule(type="unreachable", limit=0.0, repeat=3600.0)
@@ -34,24 +50,92 @@ HOST_KEY = AlertRule(type="host_key", limit=0.0, repeat=0.0)
 BUILTIN_RULES = (UNREACHABLE, HOST_KEY)
 BUILTIN_TYPES = (UNREACHABLE.type, HOST_KEY.type)
 
+#: The reason recorded when a rule or client left the config.
+REMOVED = "removed from the config"
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """How the built-in ``unreachable`` rule words one outcome: a headline and what to do."""
+
+    headline: str
+    hint: str
+
+
+#: Each failed outcome in its own words. An outcome absent here (``interrupted``,
+#: ``shard_lost``: not the client's doing) leaves the rule as it is.
+REACHABILITY = {
+    Outcome.UNREACHABLE: Reachability(
+        "unreachable",
+        "Check that the machine is up and that its SSH port is reachable from the "
+        "collector (address, firewall, sshd running).",
+    ),
+    Outcome.AUTH_FAILED: Reachability(
+        "login refused",
+        "Check username, password or keyfile for this client in the config, and that the "
+        "account is not locked or expired.",
+    ),
+    Outcome.HOST_KEY_MISMATCH: Reachability(
+        "host key changed, not logged in",
+        "The SSH host key changed; see the host key section.",
+    ),
+    Outcome.NO_PYTHON: Reachability(
+        "no Python on the client",
+        "Install Python 3.6 or newer on the client, or set python= on the client in the "
+        "config to the interpreter's path.",
+    ),
+    Outcome.AGENT_FAILED: Reachability(
+        "agent failed",
+        "The agent could not run; the error is its own message. Check free space in the "
+        "temp directory and that the user may execute there.",
+    ),
+    Outcome.BAD_PAYLOAD: Reachability(
+        "answer rejected",
+        "The answer could not be decrypted or validated: something between the collector "
+        "and the client altered the output (a login banner printed to stdout, a wrapper "
+        "shell, or an attack).",
+    ),
+    Outcome.TIMEOUT: Reachability(
+        "timed out",
+        "The client did not finish in time: check its load and network, or raise timeout= "
+        "for this client.",
+    ),
+    Outcome.STORE_REFUSED: Reachability(
+        "answer refused by the database",
+        "The database refused a value of the answer; the error names it. A client that "
+        "sends such values every run may be compromised.",
+    ),
+    Outcome.INTERNAL_ERROR: Reachability(
+        "fleetstat failed on this host",
+        "fleetstat's own error, not the client's: report it with the traceback from the log.",
+    ),
+}
+
 
 @dataclass(frozen=True)
 class AlertState:
     """The stored state of one (client, rule); ``version`` 0 means no row yet.
 
     ``value`` and ``threshold`` are in the rule's unit (percent, or load per core);
-    ``since`` is when ``state`` began; ``consecutive`` counts runs over the limit in a row.
+    ``since`` is when ``state`` began; ``consecutive`` counts runs over the limit in a
+    row, ``clearing`` runs below the clear value while firing. ``unmailed`` is True
+    while a firing was never mailed (it began under a silence). ``acked_at`` and
+    ``ack_reason`` are set by ``fleetstat alerts ack`` until the rule resolves.
     """
 
     rule: str
     type: str
-    state: str = OK
+    state: State = State.OK
     value: float | None = None
     threshold: float | None = None
     since: datetime | None = None
     consecutive: int = 0
     last_notified_at: datetime | None = None
     version: int = 0
+    clearing: int = 0
+    unmailed: bool = False
+    acked_at: datetime | None = None
+    ack_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,30 +143,33 @@ class Reading:
     """What one rule sees in one result: over the limit or not, the value, and in words.
 
     ``value`` is None where there is no figure (a missing mount, an unreachable host).
+    ``outcome`` is the run's outcome for the built-in rules.
     """
 
     over: bool
     value: float | None
     detail: str
+    outcome: Outcome | None = None
 
 
 @dataclass(frozen=True)
 class Transition:
     """One state change, as recorded in ``alert_transitions``."""
 
-    old_state: str
-    new_state: str
+    old_state: State
+    new_state: State
     reason: str
 
 
 @dataclass(frozen=True)
 class Notice:
-    """Something to mail: ``kind`` is FIRING, REMINDER or RESOLVED."""
+    """Something to mail. ``silenced``: recorded and counted, but mailed to nobody."""
 
-    kind: str
+    kind: NoticeKind
     rule: AlertRule
     state: AlertState
     reading: Reading
+    silenced: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,18 +198,22 @@ def initial_state(rule: AlertRule, now: datetime) -> AlertState:
     return AlertState(rule=rule.key, type=rule.type, threshold=_threshold(rule), since=now)
 
 
-def format_value(rule_type: str, value: float | None) -> str:
-    """A value in its unit: ``87.2%`` for percentages, ``1.52`` for load per core."""
-    if value is None:
-        return "-"
-    if rule_type in PERCENT_TYPES:
-        return f"{value:.1f}%"
-    return f"{value:.2f}"
+def metric_of(rule: AlertRule) -> Metric | None:
+    """The row of ``metrics.METRICS`` a configured rule watches; None for the built-in ones."""
+    return METRICS.get(rule.type)
 
 
-def format_limit(rule: AlertRule) -> str:
-    """The limit as written in the config, with its unit: ``20%``, ``1.5``."""
-    return f"{rule.limit:g}%" if rule.type in PERCENT_TYPES else f"{rule.limit:g}"
+def format_value(rule: AlertRule, value: float | None) -> str:
+    """A value of ``rule``'s metric in its unit: ``87.2%``, ``1.52``; ``-`` for none."""
+    metric = metric_of(rule)
+    return metric.format_value(value) if metric else "-"
+
+
+def format_limit(rule: AlertRule, limit: float | None = None) -> str:
+    """``rule``'s limit (or ``limit``) as written in the config: ``20%``, ``1.5``."""
+    metric = metric_of(rule)
+    shown = rule.limit if limit is None else limit
+    return metric.format_limit(shown) if metric else f"{shown:g}"
 
 
 # ---------------------------------------------------------------- readings
@@ -134,76 +225,35 @@ def read(rule: AlertRule, result: HostResult) -> Reading | None:
         return _read_unreachable(result)
     if rule.type == HOST_KEY.type:
         return _read_host_key(result)
-    if result.outcome != Outcome.OK or result.answer is None:
+    metric = metric_of(rule)
+    if metric is None or result.outcome != Outcome.OK or result.answer is None:
         return None
-    if rule.type == "disk":
-        return _read_disk(rule, result.answer)
-    return _compare(rule, metric_value(rule.type, result.answer), rule.type)
-
-
-def metric_value(rule_type: str, answer: Answer) -> float | None:
-    """The figure a memory, cpu, swap or load rule judges; None when it was not collected.
-
-    memory, cpu, swap: percent used. load: the 1-minute load average divided by the
-    number of CPUs (load per core).
-    """
-    if rule_type == "memory":
-        return answer.memory.percent if answer.memory else None
-    if rule_type == "cpu":
-        return answer.cpu.percent if answer.cpu else None
-    if rule_type == "swap":
-        return answer.swap.percent if answer.swap else None
-    if rule_type == "load":
-        return _load_per_core(answer)
-    return None
-
-
-def _load_per_core(answer: Answer) -> float | None:
-    if answer.load is None or answer.cpu is None or answer.cpu.count <= 0:
-        return None
-    return answer.load[0] / answer.cpu.count
-
-
-def _read_disk(rule: AlertRule, answer: Answer) -> Reading | None:
-    if rule.mount is None:
-        measured = [disk for disk in answer.disks if disk.measured]
-        if not measured:
-            return None
-        fullest = max(measured, key=lambda disk: disk.percent)
-        return _compare(rule, fullest.percent, f"disk {fullest.mount}")
-    for disk in answer.disks:
-        if disk.mount == rule.mount and disk.error:
-            return None
-        if disk.mount == rule.mount:
-            return _compare(rule, disk.percent, f"disk {disk.mount}")
-    if not answer.disks:
-        return None
-    return Reading(over=True, value=None, detail=f"no filesystem mounted at {rule.mount}")
-
-
-def _compare(rule: AlertRule, value: float | None, label: str) -> Reading | None:
+    value, label = metric.read(result.answer, rule.mount)
     if value is None:
+        if rule.mount and missing_mount(result.answer, rule.mount):
+            return Reading(over=True, value=None, detail=f"no filesystem mounted at {rule.mount}")
         return None
     over = value > rule.limit
     sign = ">" if over else "<="
-    detail = f"{label} {format_value(rule.type, value)} {sign} {format_limit(rule)}"
+    detail = f"{label} {metric.format_value(value)} {sign} {metric.format_limit(rule.limit)}"
     return Reading(over=over, value=value, detail=detail)
 
 
-def _read_unreachable(result: HostResult) -> Reading:
+def _read_unreachable(result: HostResult) -> Reading | None:
     if result.outcome == Outcome.OK:
-        return Reading(over=False, value=None, detail="reachable again")
-    detail = str(result.outcome)
-    if result.error:
-        detail += f": {result.error}"
-    return Reading(over=True, value=None, detail=detail)
+        return Reading(over=False, value=None, detail="reachable again", outcome=result.outcome)
+    words = REACHABILITY.get(result.outcome)
+    if words is None:
+        return None
+    detail = f"{words.headline}: {result.error}" if result.error else words.headline
+    return Reading(over=True, value=None, detail=detail, outcome=result.outcome)
 
 
 def _read_host_key(result: HostResult) -> Reading | None:
     if result.outcome == Outcome.HOST_KEY_MISMATCH:
-        return Reading(over=True, value=None, detail="host key changed")
+        return Reading(over=True, value=None, detail="host key changed", outcome=result.outcome)
     if result.outcome == Outcome.OK:
-        return Reading(over=False, value=None, detail="host key accepted")
+        return Reading(over=False, value=None, detail="host key accepted", outcome=result.outcome)
     return None
 
 
@@ -211,48 +261,127 @@ def _read_host_key(result: HostResult) -> Reading | None:
 
 
 def evaluate(
-    rule: AlertRule, state: AlertState | None, result: HostResult, now: datetime
+    rule: AlertRule,
+    state: AlertState | None,
+    result: HostResult,
+    now: datetime,
+    *,
+    silenced: bool = False,
 ) -> Evaluation:
     """Apply one rule to one result: the new state, the transition and the notice.
 
     ``state`` is the stored state (None: the rule has no row yet). ``now`` is the
     evaluation time (UTC); ``repeat`` is compared against ``now - last_notified_at``.
+    ``silenced``: a silence covers this (client, rule) now.
     """
     old = state if state is not None else initial_state(rule, now)
     reading = read(rule, result)
     if reading is None:
         return Evaluation(rule, old, old)
     if reading.over:
-        return _over(rule, old, reading, now)
-    return _under(rule, old, reading, now)
+        return _over(rule, old, reading, now, silenced)
+    return _under(rule, old, reading, now, silenced)
 
 
-def _over(rule: AlertRule, old: AlertState, reading: Reading, now: datetime) -> Evaluation:
+def _over(
+    rule: AlertRule, old: AlertState, reading: Reading, now: datetime, silenced: bool
+) -> Evaluation:
     runs = old.consecutive + 1
-    current = replace(old, value=reading.value, threshold=_threshold(rule), consecutive=runs)
-    if old.state == FIRING:
-        if not _reminder_due(rule, old, now):
-            return Evaluation(rule, old, current)
-        new = replace(current, last_notified_at=now)
-        return Evaluation(rule, old, new, notice=Notice(NOTICE_REMINDER, rule, new, reading))
-    target = FIRING if runs >= max(rule.for_runs, 1) else PENDING
-    if target == PENDING:
-        new = current if old.state == PENDING else replace(current, state=PENDING, since=now)
-        return Evaluation(rule, old, new, _transition(old, new, reading, runs))
-    new = replace(current, state=FIRING, since=now, last_notified_at=now)
-    transition = _transition(old, new, reading, runs)
-    return Evaluation(rule, old, new, transition, Notice(NOTICE_FIRING, rule, new, reading))
-
-
-def _under(rule: AlertRule, old: AlertState, reading: Reading, now: datetime) -> Evaluation:
-    if old.state == OK:
-        return Evaluation(rule, old, old)
-    new = replace(
-        old, state=OK, value=reading.value, threshold=_threshold(rule), since=now, consecutive=0
+    current = replace(
+        old, value=reading.value, threshold=_threshold(rule), consecutive=runs, clearing=0
     )
-    transition = Transition(old.state, OK, reading.detail)
-    notice = Notice(NOTICE_RESOLVED, rule, new, reading) if old.state == FIRING else None
+    if old.state == State.FIRING:
+        return _still_firing(rule, old, current, reading, now, silenced)
+    if runs < max(rule.for_runs, 1):
+        pending = replace(current, state=State.PENDING, since=now)
+        new = current if old.state == State.PENDING else pending
+        return Evaluation(rule, old, new, _transition(old, new, reading, runs))
+    new = replace(
+        current,
+        state=State.FIRING,
+        since=now,
+        last_notified_at=None if silenced else now,
+        unmailed=silenced,
+        acked_at=None,
+        ack_reason=None,
+    )
+    notice = Notice(NoticeKind.FIRING, rule, new, reading, silenced)
+    return Evaluation(rule, old, new, _transition(old, new, reading, runs), notice)
+
+
+def _still_firing(  # noqa: PLR0917 (the steps of one evaluation)
+    rule: AlertRule,
+    old: AlertState,
+    current: AlertState,
+    reading: Reading,
+    now: datetime,
+    silenced: bool,
+) -> Evaluation:
+    """Over the limit while firing: a catch-up after a silence, a reminder, or nothing."""
+    if silenced:
+        return Evaluation(rule, old, current)
+    if old.unmailed:
+        new = replace(current, last_notified_at=now, unmailed=False)
+        return Evaluation(rule, old, new, notice=Notice(NoticeKind.FIRING, rule, new, reading))
+    if old.acked_at is not None or not _reminder_due(rule, old, now):
+        return Evaluation(rule, old, current)
+    new = replace(current, last_notified_at=now)
+    return Evaluation(rule, old, new, notice=Notice(NoticeKind.REMINDER, rule, new, reading))
+
+
+def _under(
+    rule: AlertRule, old: AlertState, reading: Reading, now: datetime, silenced: bool
+) -> Evaluation:
+    if old.state == State.OK:
+        return Evaluation(rule, old, old)
+    if old.state == State.FIRING and not _cleared(rule, reading):
+        held = replace(old, value=reading.value, consecutive=0, clearing=0)
+        return Evaluation(rule, old, held)
+    clearing = old.clearing + 1
+    if old.state == State.FIRING and clearing < max(rule.clear_for, 1):
+        return Evaluation(rule, old, replace(old, value=reading.value, clearing=clearing))
+    new = _resolved(rule, old, reading.value, now)
+    reason = reading.detail if clearing <= 1 else f"{reading.detail} for {clearing} runs in a row"
+    transition = Transition(old.state, State.OK, reason)
+    if old.state != State.FIRING:
+        return Evaluation(rule, old, new, transition)
+    notice = Notice(NoticeKind.RESOLVED, rule, new, reading, silenced or old.unmailed)
     return Evaluation(rule, old, new, transition, notice)
+
+
+def _cleared(rule: AlertRule, reading: Reading) -> bool:
+    """Under the limit, and under the clear value when the rule has one."""
+    if rule.clear is None or reading.value is None:
+        return True
+    return reading.value < rule.clear
+
+
+def _resolved(rule: AlertRule, old: AlertState, value: float | None, now: datetime) -> AlertState:
+    return replace(
+        old,
+        state=State.OK,
+        value=value,
+        threshold=_threshold(rule),
+        since=now,
+        consecutive=0,
+        clearing=0,
+        unmailed=False,
+        acked_at=None,
+        ack_reason=None,
+    )
+
+
+def retire(old: AlertState, now: datetime) -> Evaluation | None:
+    """A rule that left the config (or whose client did): quietly ``ok``, no notice.
+
+    None when it was ``ok`` already.
+    """
+    if old.state == State.OK:
+        return None
+    rule = AlertRule(type=old.type, limit=old.threshold or 0.0)
+    new = _resolved(rule, old, old.value, now)
+    new = replace(new, threshold=old.threshold)
+    return Evaluation(rule, old, new, Transition(old.state, State.OK, REMOVED))
 
 
 def _transition(old: AlertState, new: AlertState, reading: Reading, runs: int) -> Transition | None:

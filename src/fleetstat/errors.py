@@ -106,6 +106,12 @@ class HostError(FleetstatError):
         super().__init__(message)
 
 
+class UsageError(FleetstatError):
+    """A command was asked for something it cannot do: says what and how to ask instead."""
+
+    exit_code = 2
+
+
 class Interrupted(FleetstatError):
     """A pass was stopped by a signal; the hosts in flight were cleaned up and recorded.
 

@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
+
+from sqlalchemy.orm import Session
 
 from fleetstat import collector, mail, notify, ssh, writer
 from fleetstat import config as configs
@@ -25,6 +27,8 @@ from fleetstat.store.retention import Retention
 from fleetstat.store.spool import Spool
 
 Clock = Callable[[], datetime]
+#: Collects one pass: ``collector.collect``'s signature (tests feed stored results through it).
+Collect = Callable[..., Awaitable[list[HostResult]]]
 
 
 Progress = Callable[[int, int], None]
@@ -112,6 +116,7 @@ async def run_pass(
     progress: Progress | None = None,
     display: Display | None = None,
     concurrency: int | None = None,
+    collect: Collect = collector.collect,
     connections: ssh.Connections | None = None,
 ) -> PassReport:
     """Collect from every client of ``config`` and store, alert and mail as each host finishes.
@@ -121,7 +126,9 @@ async def run_pass(
     one worker thread, in the order results arrive, so the SSH event loop never waits
     on the database; a write that fails because the database is away is tried again
     while the pass lasts, and what is left is spooled for the next pass (``writer``).
-    Mail is flushed once at the end. ``connections`` are kept SSH connections
+    Each host result, its alert states and what it gives to mail are one transaction.
+    At the end the pass's mails are composed (at most an alert mail and a digest per
+    recipient) and flushed. ``connections`` are kept SSH connections
     (``watch``), else each host's is closed after its run.
 
     Cancelled (SIGINT, SIGTERM), the pass stores the ``interrupted`` results, closes
@@ -138,6 +145,7 @@ async def run_pass(
             display=display,
             concurrency=concurrency,
             connections=connections,
+            collect=collect,
         )
 
 
@@ -149,6 +157,7 @@ async def _run_pass(
     progress: Progress | None,
     display: Display | None,
     concurrency: int | None,
+    collect: Collect,
     connections: ssh.Connections | None,
 ) -> PassReport:
     started = clock()
@@ -167,8 +176,9 @@ async def _run_pass(
             results_writer.unstored.update(unstored)
         else:
             results = await _collect(
-                config, store, run_id, config.clients, results_writer, seen, display=display,
-                progress=progress, concurrency=concurrency, connections=connections,
+                config, store, config.clients, results_writer, seen, display=display,
+                progress=progress, concurrency=concurrency, collect=collect,
+                connections=connections,
             )  # fmt: skip
     except asyncio.CancelledError:
         await results_writer.drain()
@@ -181,7 +191,7 @@ async def _run_pass(
     mail_error: str | None = f"{results_writer.away}: mail is sent by the next pass"
     tidy_error = None
     if not results_writer.away:
-        flushed, mail_error = await _flush(store, config, clock)
+        flushed, mail_error = await _mail(store, config, run_id, clock)
         tidy_error = await _tidy(store, config, clock)
     _log_learned(results)
     return PassReport(
@@ -199,10 +209,9 @@ async def _run_pass(
     )
 
 
-async def _collect(  # noqa: PLR0917 (the two callers below, in this order)
+async def _collect(
     config: Config,
     store: Store,
-    run_id: int,
     clients: Sequence[Client],
     sink: writer.Writer,
     seen: list[HostResult],
@@ -210,9 +219,10 @@ async def _collect(  # noqa: PLR0917 (the two callers below, in this order)
     display: Display | None,
     progress: Progress | None,
     concurrency: int | None,
+    collect: Collect,
     connections: ssh.Connections | None,
 ) -> list[HostResult]:
-    """Collect ``clients`` for run ``run_id``, each result to ``sink`` (and ``seen``) at once.
+    """Collect ``clients``, each result to ``sink`` (and ``seen``) as it arrives.
 
     The one path of a host, whether its pass runs here or its shard on a Celery worker.
     Returns the results in the order of ``clients``, as stored.
@@ -226,7 +236,7 @@ async def _collect(  # noqa: PLR0917 (the two callers below, in this order)
         if display is not None:
             display.finished(result)
 
-    results = await collector.collect(
+    results = await collect(
         clients,
         config.settings,
         cursors=cursors,
@@ -255,8 +265,8 @@ async def collect_shard(
     await asyncio.to_thread(writer.replay, store, spool, {c.address: c for c in clients}, write)
     sink = writer.Writer(run_id, write, spool)
     results = await _collect(
-        config, store, run_id, clients, sink, [], display=None, progress=None,
-        concurrency=None, connections=None,
+        config, store, clients, sink, [], display=None, progress=None, concurrency=None,
+        collect=collector.collect, connections=None,
     )  # fmt: skip
     return results, sink.unstored
 
@@ -288,16 +298,19 @@ async def _finish(  # noqa: PLR0917 (one call site, in this order)
 
 
 def _write_with(config: Config, store: Store, clock: Clock) -> writer.Write:
-    """The write of one host result: store it, then judge its alerts and queue its mail."""
+    """The write of one host result: store it, judge its alerts and keep what it gives to
+    mail, all in the host's one transaction."""
 
     def write(run_id: int, result: HostResult) -> Recorded:
         now = clock()
-        done = store.record(run_id, result, now)
-        if done.new and result.outcome is not Outcome.INTERRUPTED:
-            # (an interrupted host says nothing about the host: its alerts stay as they are)
+
+        def alerts_and_mail(session: Session, done: Recorded) -> None:
             stored = done.applied_to(result)
-            notify.after_host(store, run_id, done.host_id, stored, config.settings, now)
-        return done
+            notify.after_host(session, run_id, done.host_id, stored, config.settings, now)
+
+        if result.outcome is Outcome.INTERRUPTED:  # says nothing about the host
+            return store.record(run_id, result, now)
+        return store.record(run_id, result, now, then=alerts_and_mail)
 
     return write
 
@@ -318,17 +331,38 @@ async def _tidy(store: Store, config: Config, clock: Clock) -> str | None:
     return None
 
 
-async def _flush(
-    store: Store, config: Config, clock: Clock
+async def _mail(
+    store: Store, config: Config, run_id: int, clock: Clock
 ) -> tuple[mail.FlushReport | None, str | None]:
-    """Send what the outbox holds; a mail server that is down leaves it there for the next pass."""
+    """Queue the pass's mails, then send what the outbox holds.
+
+    A mail server that is down leaves the mails in the outbox for the next pass; mail
+    that could not be composed stays in ``mail_items`` for the next pass to compose.
+    """
+    try:
+        await asyncio.to_thread(_compose, store, config, run_id, clock())
+    except FleetstatError as err:
+        log.error("composing the mail of run %s failed: %s", run_id, err)
+        composed_error: str | None = str(err)
+    else:
+        composed_error = None
     try:
         flushed = await asyncio.to_thread(
-            mail.flush, store, config.settings.smtp, clock(), clock=clock
+            mail.flush,
+            store,
+            config.settings.smtp,
+            clock(),
+            clock=clock,
+            expire_after=config.settings.mail_expire,
         )
-        return flushed, None
     except FleetstatError as err:
         return None, str(err)
+    return flushed, composed_error
+
+
+def _compose(store: Store, config: Config, run_id: int, now: datetime) -> None:
+    with store.session() as session:
+        notify.compose_pass(session, config, run_id, now)
 
 
 def spool_folder(config: Config, store: Store) -> Path:
@@ -345,16 +379,16 @@ async def pass_lock(
 
     PostgreSQL and MariaDB: a lock of the database itself (across machines and URL
     spellings); SQLite: a file lock beside the database file. While another pass holds
-    it, this one says once who that is (host, pid, since) to the log and to ``on_wait``,
-    and tries again every ``LOCK_POLL`` seconds.
+    it, this one says once who that is (host, pid, since) — to ``on_wait`` when given
+    (the display), and to the log — and tries again every ``LOCK_POLL`` seconds.
     """
     lock = store.pass_lock()
     told = False
     while (holder := await asyncio.to_thread(lock.try_acquire)) is not None:
         if not told:
-            log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
             if on_wait is not None:
                 on_wait(str(holder))
+            log.warning("waiting for the pass lock of %s: held by %s", store.url, holder)
             told = True
         await asyncio.sleep(LOCK_POLL)
     try:

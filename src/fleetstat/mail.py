@@ -11,7 +11,7 @@ import socket
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from fleetstat.errors import MailError
@@ -39,6 +39,7 @@ class FlushReport:
     failed: int = 0
     errors: tuple[str, ...] = field(default=())
     taken_over: int = 0
+    expired: int = 0
 
 
 #: How many outbox rows one flush claims at a time.
@@ -60,6 +61,7 @@ def flush(
     batch: int = FLUSH_BATCH,
     *,
     clock: Clock = utcnow,
+    expire_after: float | None = None,
 ) -> FlushReport:
     """Send every pending outbox mail over one SMTP connection; what happened to each.
 
@@ -67,7 +69,9 @@ def flush(
     is marked ``sent``; a refused connection, a timeout or a 4xx leaves it ``pending``
     for the next flush; a 5xx marks it ``failed``. When the connection fails or drops,
     the claimed rows not yet sent go back to ``pending`` and the flush stops. Rows left
-    in ``sending`` by a collector that died return to ``pending`` first.
+    in ``sending`` by a collector that died return to ``pending`` first. With
+    ``expire_after`` (seconds, the ``mail-expire`` setting), a pending row queued longer
+    ago than that is marked ``expired`` instead of sent (counted in ``expired``).
 
     ``now`` (UTC) is the start of the flush: stale rows are released against it and the
     first batch is claimed at it. ``clock`` gives every later time: the claim of each
@@ -84,9 +88,11 @@ def flush(
     window left is a single SMTP transaction longer than ``STALE_SENDING``, far beyond
     the connection's timeout; ``mark_sent`` then reports the lost claim in ``errors``.
     """
+    tally = _Tally()
     with store.session() as session:
         outbox.release_stale(session, now)
-    tally = _Tally()
+        if expire_after is not None:
+            tally.expired = outbox.expire(session, now - timedelta(seconds=expire_after))
     conn: smtplib.SMTP | None = None
     after = 0
     claimed_at = now
@@ -111,11 +117,14 @@ class _Tally:
     retried: int = 0
     failed: int = 0
     taken_over: int = 0
+    expired: int = 0
     errors: list[str] = field(default_factory=list)
 
     def report(self) -> FlushReport:
         errors = tuple(self.errors)
-        return FlushReport(self.sent, self.retried, self.failed, errors, self.taken_over)
+        return FlushReport(
+            self.sent, self.retried, self.failed, errors, self.taken_over, self.expired
+        )
 
 
 def _claim(store: Store, after: int, batch: int, now: datetime) -> list[QueuedMail]:

@@ -1,170 +1,179 @@
-"""Mail text: the alert digest and the event-log mail, composed from values (pure).
+"""Mail text: the facts a host result gives to mail, and the mails of a pass (pure).
 
-Composing turns notices and events into an ``outbox.Draft`` (subject and plain-text
-body); ``build_message`` turns one outbox row into the RFC 5322 message that
-``mail.flush`` sends. Nothing here does I/O.
+Per host, in its transaction, ``alert_facts`` and ``log_facts`` turn a notice or the
+host's event-log outcome into plain, JSON-ready facts (values already written in their
+units), which ``notify`` keeps in ``mail_items``. At the end of a pass
+``compose_alerts`` and ``compose_digest`` turn one recipient's facts into one
+``outbox.Draft`` each, through the Jinja2 templates of ``templates`` (shipped in
+``fleetstat/templates/mail``, overridable file by file from the ``mail-templates``
+folder). ``build_message`` turns one outbox row into the RFC 5322 message that
+``mail.flush`` sends. Nothing here does I/O but reading templates.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 from fleetstat import alerts
 from fleetstat.agent import meanings
-from fleetstat.model import Client, Event, HostResult, Outcome, Settings, SmtpSettings
-from fleetstat.store.outbox import Draft, QueuedMail
+from fleetstat.mailtemplates import Templates
+from fleetstat.model import Client, Event, EventGap, HostResult, Outcome, Settings, SmtpSettings
+from fleetstat.store.outbox import Draft, Kind, QueuedMail
 
 PREFIX = "[fleetstat]"
-SUBJECT_ITEMS = 3
 SUMMARY_WIDTH = 100
 SUBJECT_WIDTH = 200
+SUBJECT_HOSTS = 3
 
 NOTICE_WORDS = {
-    alerts.NOTICE_FIRING: "FIRING",
-    alerts.NOTICE_REMINDER: "STILL FIRING",
-    alerts.NOTICE_RESOLVED: "RESOLVED",
+    alerts.NoticeKind.FIRING: "FIRING",
+    alerts.NoticeKind.REMINDER: "STILL FIRING",
+    alerts.NoticeKind.RESOLVED: "RESOLVED",
 }
 
-#: What to do about each way a host's run can fail.
-OUTCOME_HINTS = {
-    Outcome.UNREACHABLE: "Check that the machine is up and that its SSH port is reachable "
-    "from the collector (address, firewall, sshd running).",
-    Outcome.AUTH_FAILED: "Check username, password or keyfile for this client in the config, "
-    "and that the account is not locked or expired.",
-    Outcome.HOST_KEY_MISMATCH: "The SSH host key changed; see the host key section below.",
-    Outcome.NO_PYTHON: "Install Python 3.6 or newer on the client, or set python= on the "
-    "client in the config to the interpreter's path.",
-    Outcome.AGENT_FAILED: "The agent could not run; the error above is its own message. "
-    "Check free space in the temp directory and that the user may execute there.",
-    Outcome.BAD_PAYLOAD: "The answer could not be decrypted or validated: something between "
-    "the collector and the client altered the output (a login banner printed to stdout, "
-    "a wrapper shell, or an attack).",
-    Outcome.TIMEOUT: "The client did not finish in time: check its load and network, or "
-    "raise timeout= for this client.",
-}
 
-# ---------------------------------------------------------------- composing: alerts
+def meaning(event_id: str) -> str | None:
+    """What a well-known event id means, from the agent's ``meanings`` table; or None."""
+    found = meanings.meaning(event_id)
+    return found[1] if found else None
 
 
-def compose_alert(
-    result: HostResult,
-    notices: Sequence[alerts.Notice],
-    history: Mapping[str, Sequence[tuple[datetime, float | None]]],
-    settings: Settings,
-) -> Draft:
-    """One digest mail for all of one client's alert notices of one run.
-
-    ``history`` maps a rule key to its last stored values, newest first.
-    """
-    client = result.client
-    sections = [_notice_section(n, result, history.get(n.rule.key, ()), settings) for n in notices]
-    head = f"fleetstat alert for {_who(client)}, port {client.port}"
-    head += f", group {client.group}" if client.group else ""
-    head += f"\nrun finished {_when(result.finished_at)}"
-    body = "\n\n".join([head, *sections]) + "\n"
-    return Draft(kind="alert", subject=alert_subject(client, notices), body=body)
+# ---------------------------------------------------------------- facts, per host
 
 
-def alert_subject(client: Client, notices: Sequence[alerts.Notice]) -> str:
-    """``[fleetstat] FIRING cpu on web01 (10.0.0.5): 87.2% > 20%``, or a count per kind.
-
-    Always one line of at most ``SUBJECT_WIDTH`` characters (error texts are cut).
-    """
-    return _one_line(_subject(client, notices), SUBJECT_WIDTH)
-
-
-def _subject(client: Client, notices: Sequence[alerts.Notice]) -> str:
-    if len(notices) == 1:
-        notice = notices[0]
-        what = _short_detail(notice)
-        return f"{PREFIX} {NOTICE_WORDS[notice.kind]} {notice.rule.key} on {_who(client)}: {what}"
-    tally = [
-        f"{sum(n.kind == kind for n in notices)} {word}"
-        for kind, word in NOTICE_WORDS.items()
-        if any(n.kind == kind for n in notices)
-    ]
-    details = [_detail(n) for n in notices[:SUBJECT_ITEMS]]
-    if len(notices) > SUBJECT_ITEMS:
-        details.append("…")
-    return f"{PREFIX} {', '.join(tally)} on {_who(client)}: {', '.join(details)}"
-
-
-def _notice_section(
+def alert_facts(
     notice: alerts.Notice,
     result: HostResult,
     history: Sequence[tuple[datetime, float | None]],
     settings: Settings,
-) -> str:
-    state = notice.state
-    lines = [f"{NOTICE_WORDS[notice.kind]}: {_detail(notice)}"]
-    lines.append(f"  state     {state.state} since {_when(state.since)}{_runs(notice)}")
-    if notice.rule.type in alerts.BUILTIN_TYPES:
-        lines += _builtin_lines(notice, result, settings)
+) -> dict[str, Any]:
+    """What the alert mail says about one notice of one host, as JSON-ready values.
+
+    ``history`` is the rule's last stored values, newest first.
+    """
+    rule, state, client = notice.rule, notice.state, result.client
+    facts: dict[str, Any] = {
+        "kind": str(notice.kind),
+        "word": NOTICE_WORDS[notice.kind],
+        "group": group_of(notice),
+        "rule": rule.key,
+        "host": client.label,
+        "who": who(client),
+        "port": client.port,
+        "client_group": client.group,
+        "detail": _detail(notice),
+        "state": str(state.state),
+        "since": when(state.since),
+        "runs": _runs(notice),
+        "history_command": history_command(client, config=settings.config),
+        "builtin": rule.type in alerts.BUILTIN_TYPES,
+    }
+    if rule.type in alerts.BUILTIN_TYPES:
+        facts |= _builtin_facts(notice, result, settings)
     else:
-        lines.append(f"  value     {alerts.format_value(notice.rule.type, state.value)}")
-        lines.append(f"  limit     {alerts.format_limit(notice.rule)}")
-        lines.append(f"  previous  {_history_line(notice.rule.type, history)}")
-    lines.append(f"  history   {history_command(result.client, config=settings.config)}")
-    return "\n".join(lines)
+        facts |= {
+            "value": alerts.format_value(rule, state.value),
+            "limit": alerts.format_limit(rule),
+            "clears": alerts.format_limit(rule, rule.clear) if rule.clear is not None else None,
+            "previous": _history_line(rule, history),
+        }
+    return facts
 
 
-def _builtin_lines(notice: alerts.Notice, result: HostResult, settings: Settings) -> list[str]:
-    if notice.kind == alerts.NOTICE_RESOLVED:
-        return [f"  outcome   {result.outcome}"]
+def group_of(notice: alerts.Notice) -> str:
+    """The heading a notice is grouped under: the rule, or the outcome's own words."""
+    outcome = notice.reading.outcome
+    if notice.rule.type != alerts.UNREACHABLE.type:
+        return notice.rule.key
+    if outcome in alerts.REACHABILITY:
+        return alerts.REACHABILITY[outcome].headline
+    return notice.reading.detail
+
+
+def _builtin_facts(notice: alerts.Notice, result: HostResult, settings: Settings) -> dict[str, Any]:
+    facts: dict[str, Any] = {"outcome": str(result.outcome), "error": result.error or "-"}
+    if notice.kind == alerts.NoticeKind.RESOLVED:
+        return facts
     if notice.rule.type == alerts.HOST_KEY.type:
-        return _host_key_lines(result.client, settings)
-    lines = [f"  outcome   {result.outcome}", f"  error     {result.error or '-'}"]
-    hint = OUTCOME_HINTS.get(result.outcome)
-    if hint:
-        lines.append(f"  to do     {hint}")
-    return lines
+        known = str(settings.known_hosts.expanduser())
+        entry = (
+            result.client.ip
+            if result.client.port == 22
+            else (f"[{result.client.ip}]:{result.client.port}")
+        )
+        facts["host_key"] = {
+            "known_hosts": known,
+            "command": f"ssh-keygen -R {shlex.quote(entry)} -f {shlex.quote(known)}",
+        }
+        return facts
+    words = alerts.REACHABILITY.get(result.outcome)
+    facts["hint"] = words.hint if words else None
+    return facts
 
 
-def _host_key_lines(client: Client, settings: Settings) -> list[str]:
-    known = str(settings.known_hosts.expanduser())
-    entry = client.ip if client.port == 22 else f"[{client.ip}]:{client.port}"
-    return [
-        "  WARNING   the client's SSH host key is not the one fleetstat knows. This may be",
-        "            an attack (someone between the collector and the client); fleetstat",
-        "            did not log in and sent nothing.",
-        "  if legit  (a reinstalled machine, a new key) remove the client's line from",
-        f"            {known}",
-        '            and, with host-keys="accept-new", the next run learns the new key:',
-        f"            ssh-keygen -R {shlex.quote(entry)} -f {shlex.quote(known)}",
-    ]
+def log_facts(
+    result: HostResult,
+    *,
+    run_id: int,
+    host_id: int,
+    since: datetime | None,
+    config: Path | None = None,
+) -> dict[str, Any]:
+    """What the event-log digest says about one host of one run, as JSON-ready values.
+
+    ``since`` is the previous ok run's time (None: the client's first run); ``config``
+    is the config file the commands in the mail name. The events themselves are read
+    from ``security_events`` when the digest is composed.
+    """
+    answer = result.answer
+    problems: list[str]
+    if result.outcome == Outcome.OK and answer is not None:
+        problems = [text for part, text in answer.errors if part == "events"]
+        problems += [gap_text(gap) for gap in answer.gaps]
+    else:
+        words = alerts.REACHABILITY.get(result.outcome)
+        headline = words.headline if words else str(result.outcome)
+        problems = [f"{headline} ({result.outcome}): {result.error or '-'}"]
+    return {
+        "host": result.client.label,
+        "who": who(result.client),
+        "run_id": run_id,
+        "host_id": host_id,
+        "outcome": str(result.outcome),
+        "problems": problems,
+        "since": when(since) if since else None,
+        "history_command": history_command(result.client, events=True, config=config),
+    }
 
 
-def _history_line(rule_type: str, history: Sequence[tuple[datetime, float | None]]) -> str:
+def _history_line(rule: Any, history: Sequence[tuple[datetime, float | None]]) -> str:
     if not history:
         return "no earlier samples"
     return ", ".join(
-        f"{at.astimezone(UTC):%m-%d %H:%M} {alerts.format_value(rule_type, v)}" for at, v in history
+        f"{at.astimezone(UTC):%m-%d %H:%M} {alerts.format_value(rule, v)}" for at, v in history
     )
 
 
 def _runs(notice: alerts.Notice) -> str:
     runs = notice.state.consecutive
-    if notice.kind == alerts.NOTICE_RESOLVED or runs <= 1:
+    if notice.kind == alerts.NoticeKind.RESOLVED or runs <= 1:
         return ""
     return f" ({runs} runs in a row over the limit)"
 
 
 def _detail(notice: alerts.Notice) -> str:
     detail = notice.reading.detail
-    if notice.rule.type in alerts.BUILTIN_TYPES:
+    if notice.rule.type == alerts.HOST_KEY.type:
         return f"{notice.rule.key}: {detail}"
     return detail
-
-
-def _short_detail(notice: alerts.Notice) -> str:
-    detail = notice.reading.detail
-    label = f"{notice.rule.type} "
-    return detail[len(label) :] if detail.startswith(label) else detail
 
 
 def history_command(client: Client, *, events: bool = False, config: Path | None = None) -> str:
@@ -178,93 +187,149 @@ def history_command(client: Client, *, events: bool = False, config: Path | None
     return command + " --events" if events else command
 
 
-# ---------------------------------------------------------------- composing: events
+# ---------------------------------------------------------------- the alert mail of a pass
 
 
-def compose_events(
-    client: Client,
-    events: Sequence[Event],
-    *,
-    host_id: int,
-    run_id: int,
-    since: datetime | None,
-    settings: Settings,
-    problems: Sequence[str] = (),
-) -> Draft:
-    """The event-log mail of one client and one run, sent every run even with no events.
+def compose_alerts(facts: Sequence[Mapping[str, Any]], templates: Templates, at: datetime) -> Draft:
+    """One recipient's alert mail of one pass: every notice, grouped by rule, then host.
 
-    ``since`` is the previous ok run's time (None: the client's first run). At most
-    ``settings.mail_max_events`` events are listed; the count of the rest is given.
-    ``problems`` are the agent's errors reading the logs, told first: "no new events"
-    from a log that could not be read would be a false all-clear.
+    ``at`` is when the pass composed it (UTC).
     """
-    warning = [f"The security log was not fully read: {p}" for p in problems]
-    if not events:
-        start = f"since {_when(since)}" if since else "since monitoring began"
-        what = "security events NOT READ" if problems else "no new security events"
-        subject = f"{PREFIX} {what} on {_who(client)}"
-        body = [*warning, f"{_who(client)}: no new security events {start}."]
-        return Draft(kind="events", subject=subject, body="\n".join(body) + "\n")
-    failures = sum(e.level == "audit_failure" for e in events)
-    subject = f"{PREFIX} {_plural(len(events), 'security event')} on {_who(client)}"
-    if failures:
-        subject += f" ({failures} failed)"
-    lines = [*warning, f"{_who(client)}: {_plural(len(events), 'new security event')}.", ""]
-    shown = events[: max(settings.mail_max_events, 0)]
-    lines += [event_line(event) for event in shown]
-    rest = len(events) - len(shown)
-    if rest > 0:
-        lines += [
-            "",
-            *_rest_lines(client, rest, host_id=host_id, run_id=run_id, config=settings.config),
-        ]
-    return Draft(kind="events", subject=subject, body="\n".join(lines) + "\n")
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for fact in sorted(facts, key=lambda f: (f["group"], f["host"])):
+        groups.setdefault(fact["group"], []).append(fact)
+    tally = Counter(fact["word"] for fact in facts)
+    counts = ", ".join(f"{tally[word]} {word}" for word in NOTICE_WORDS.values() if tally[word])
+    context = {"groups": groups, "counts": counts, "at": when(at), "total": len(facts)}
+    subject = templates.render("alert-subject.txt", context | {"summary": _summary(groups)})
+    body = templates.render("alert.txt", context)
+    return Draft(kind=Kind.ALERT, subject=one_line(subject, SUBJECT_WIDTH), body=body)
+
+
+def _summary(groups: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """``memory on db01, db02, db03; cpu on web01``: the hosts of each group, a few each."""
+    parts = []
+    for group, facts in groups.items():
+        hosts = list(dict.fromkeys(fact["host"] for fact in facts))
+        shown = ", ".join(hosts[:SUBJECT_HOSTS])
+        if len(hosts) > SUBJECT_HOSTS:
+            shown += f" and {len(hosts) - SUBJECT_HOSTS} more"
+        parts.append(f"{group} on {shown}")
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------- the event-log digest
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One host of a digest: its log facts (``log_facts``) and the events its run stored."""
+
+    facts: Mapping[str, Any]
+    events: Sequence[Event]
+
+
+def compose_digest(
+    entries: Sequence[LogEntry],
+    silenced: Sequence[Mapping[str, Any]],
+    templates: Templates,
+    *,
+    max_events: int,
+    at: datetime,
+) -> Draft:
+    """One recipient's event-log digest of one pass, sent every pass even with no events.
+
+    Hosts whose log could not be read come first, then those with new events (counts per
+    event id, then at most ``max_events`` lines each), then one line of the quiet ones.
+    ``silenced`` are the alert facts a silence kept from the alert mail: counted here.
+    """
+    unread = [e for e in entries if e.facts["problems"]]
+    noisy = [e for e in entries if e.events]
+    quiet = [e for e in entries if not e.events and not e.facts["problems"]]
+    new = sum(len(e.events) for e in entries)
+    context = {
+        "unread": [_log_host(e, max_events) for e in unread],
+        "noisy": [_log_host(e, max_events) for e in noisy],
+        "quiet": ", ".join(e.facts["host"] for e in quiet),
+        "quiet_since": _quiet_since(quiet),
+        "silenced": silenced,
+        "hosts": len({e.facts["host_id"] for e in entries}),
+        "new": new,
+        "noisy_hosts": len({e.facts["host_id"] for e in noisy}),
+        "unread_hosts": len({e.facts["host_id"] for e in unread}),
+        "at": when(at),
+    }
+    subject = templates.render("digest-subject.txt", context)
+    body = templates.render("digest.txt", context)
+    return Draft(kind=Kind.EVENTS, subject=one_line(subject, SUBJECT_WIDTH), body=body)
+
+
+def _log_host(entry: LogEntry, max_events: int) -> dict[str, Any]:
+    events = entry.events
+    shown = events[: max(max_events, 0)]
+    kinds = Counter(_event_kind(e) for e in events)
+    facts = entry.facts
+    return {
+        **facts,
+        "count": len(events),
+        "failed": sum(e.level == "audit_failure" for e in events),
+        "kinds": kinds.most_common(),
+        "lines": [event_line(e) for e in shown],
+        "rest": len(events) - len(shown),
+        "sql": f"SELECT * FROM security_events WHERE host_id = {facts['host_id']}"
+        f" AND run_id = {facts['run_id']} ORDER BY time;",
+    }
+
+
+def _quiet_since(quiet: Sequence[LogEntry]) -> str:
+    """Since when the quiet hosts have nothing new: the oldest previous run of theirs."""
+    times = [e.facts["since"] for e in quiet if e.facts["since"]]
+    if len(times) < len(quiet) or not times:
+        return "since monitoring began" if not times else f"since {min(times)} or earlier"
+    return f"since {min(times)}"
+
+
+def _event_kind(event: Event) -> str:
+    known = meaning(event.event_id)
+    return f"{event.event_id} {known}" if known else event.event_id
 
 
 def event_line(event: Event) -> str:
     """One event on one line: time, id and meaning (``meanings.describe``: worded as a
     failure when it failed, with who did it to what), user, source IP, summary."""
     known = meanings.describe(event)
-    what = f"{event.event_id} {known}"
-    parts = [f"{event.time.astimezone(UTC):%Y-%m-%d %H:%M:%S}", what]
+    parts = [f"{event.time.astimezone(UTC):%Y-%m-%d %H:%M:%S}", f"{event.event_id} {known}"]
     if event.user:
         parts.append(f"user={event.user}")
     if event.source_ip:
         parts.append(f"from={event.source_ip}")
     if event.message != known:
-        parts.append(_summary(event.message))
+        parts.append(one_line(event.message.split("\n", 1)[0], SUMMARY_WIDTH))
     return "  ".join(parts)
 
 
-def _rest_lines(
-    client: Client, rest: int, *, host_id: int, run_id: int, config: Path | None
-) -> list[str]:
-    return [
-        f"… and {rest} more: {history_command(client, events=True, config=config)}",
-        f"or in SQL: SELECT * FROM security_events WHERE host_id = {host_id}"
-        f" AND run_id = {run_id} ORDER BY time;",
-    ]
+def gap_text(gap: EventGap) -> str:
+    """What the digest says about log data that was gone: how much, and why."""
+    amount = "an unknown number of bytes" if gap.bytes is None else f"{gap.bytes} bytes"
+    return f"{amount} of {gap.file} were skipped: {gap.reason}"
 
 
-def _summary(message: str) -> str:
-    return _one_line(message.split("\n", 1)[0], SUMMARY_WIDTH)
+# ---------------------------------------------------------------- small helpers
 
 
-def _one_line(text: str, width: int) -> str:
+def one_line(text: str, width: int) -> str:
     """``text`` with every run of whitespace (newlines too) made one space, cut at ``width``."""
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
-
-
-def _who(client: Client) -> str:
+def who(client: Client) -> str:
+    """``web01 (10.0.0.5)``, or the IP alone when the client has no other name."""
     return f"{client.label} ({client.ip})" if client.label != client.ip else client.ip
 
 
-def _when(moment: datetime | None) -> str:
+def when(moment: datetime | None) -> str:
+    """``2026-11-27 12:00:00 UTC``, or ``-``."""
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if moment else "-"
 
 
@@ -276,10 +341,10 @@ def compose_test(smtp: SmtpSettings, address: str, moment: datetime) -> EmailMes
     mail = QueuedMail(
         id=0,
         created_at=moment,
-        kind="test",
+        kind=Kind.TEST,
         recipient=address,
         subject=f"{PREFIX} test mail",
-        body=f"This is a test mail from fleetstat, sent {_when(moment)} via "
+        body=f"This is a test mail from fleetstat, sent {when(moment)} via "
         f"{smtp.host}:{smtp.port} ({smtp.tls}).\n",
         attempts=0,
     )

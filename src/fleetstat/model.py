@@ -14,7 +14,6 @@ from typing import Any
 
 # ---------------------------------------------------------------- configuration
 
-ALERT_TYPES = ("memory", "cpu", "swap", "disk", "load")
 #: Filesystem types of read-only images: always full, never "the fullest filesystem".
 READ_ONLY_IMAGES = frozenset(["iso9660", "squashfs", "erofs", "udf", "cramfs", "romfs"])
 
@@ -37,9 +36,11 @@ ENGINES = ("local", "celery")
 class AlertRule:
     """One ``<alert>``: fires when the value is greater than ``limit``.
 
-    ``limit`` is a percentage for memory, cpu, swap and disk, and the 1-minute load
-    average *per core* for load. ``repeat`` is seconds between reminders while firing
-    (0: every run); ``for_runs`` is how many consecutive runs over the limit fire it.
+    ``limit`` is in the metric's unit (``metrics.METRICS``): a percentage for memory,
+    cpu, swap and disk, the 1-minute load average *per core* for load. ``repeat`` is
+    seconds between reminders while firing (0: every run); ``for_runs`` is how many
+    consecutive runs over the limit fire it. Once firing it resolves only at a value
+    below ``clear`` (None: at or under ``limit``) for ``clear_for`` runs in a row.
     """
 
     type: str
@@ -47,6 +48,8 @@ class AlertRule:
     mount: str | None = None
     repeat: float = 3600.0
     for_runs: int = 1
+    clear: float | None = None
+    clear_for: int = 1
     line: int = 0
 
     @property
@@ -107,6 +110,8 @@ class Settings:
     """Server settings: ``<settings>`` in the XML, overridden by ``FLEETSTAT_*`` variables.
 
     Times are seconds. ``timeout`` bounds one whole host (connect, upload, run, cleanup).
+    ``mail_templates`` is a folder whose files override the built-in mail templates;
+    queued mail older than ``mail_expire`` is marked expired instead of sent.
     ``ssh_config`` is the OpenSSH client config handed to the connection (None: none).
     ``known_hosts`` is fleetstat's own known_hosts file (learned keys are appended to it);
     ``known_hosts_read_only`` are the further files of the ``known-hosts`` setting.
@@ -137,6 +142,8 @@ class Settings:
     retain_attempts: float = 90 * DAY
     retain_events: float = 365 * DAY
     retain_mail: float = 30 * DAY
+    mail_templates: Path | None = None
+    mail_expire: float = 86400.0
     max_answer: int = 16 * 1024 * 1024
     keep_connections: bool = True
     max_kept_connections: int = 1000

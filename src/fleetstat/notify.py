@@ -1,26 +1,40 @@
-"""After each host's result is stored: judge its alert rules and queue the mails.
+"""Alert states and mail: per host in its transaction, then once per pass per recipient.
 
-``after_host`` runs once per client per run, after ``Store.record``. In ONE transaction
-it writes every alert state change (compare-and-set, with its ``alert_transitions``
-row), the digest mail of the notices this collector won, and the event-log mail. The
-run's caller then sends the outbox with ``mail.flush`` once at the end of the run.
+``after_host`` runs inside the transaction that stores one host result (the same
+session as ``Store.record``): it writes every alert state change (compare-and-set, with
+its ``alert_transitions`` row), quietly resolves the rules that left the client's
+config, and keeps in ``mail_items`` what each of the client's addresses is to read —
+one item per notice and one for the host's event log. So the sample, its events, the
+states and what is to be mailed commit together or not at all.
 
-A failed result (any outcome but ``ok``) gets no event-log mail: nothing was read from
-the client, and the ``unreachable`` alert already tells what happened.
+``compose_pass`` runs once at the end of a pass, in one transaction: it retires the
+hosts that left the config (their alerts resolve quietly), then turns every item not
+yet mailed — this pass's, and any an earlier pass left behind when it stopped short —
+into at most two mails per recipient: one alert mail (only when a notice is not
+silenced) and one event-log digest (always). ``mail.flush`` then sends them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from fleetstat import alerts, mailtext
-from fleetstat.model import AlertRule, EventGap, HostResult, Outcome, Settings
-from fleetstat.store import Store, alert_states, outbox
+from fleetstat import alerts, mailtext, silences
+from fleetstat.errors import FleetstatError
+from fleetstat.mailtemplates import Templates
+from fleetstat.model import AlertRule, Config, HostResult, Settings
+from fleetstat.store import alert_states, outbox, queries, retired
+from fleetstat.store import silences as stored_silences
+from fleetstat.store.models import MailItem
+from fleetstat.store.outbox import Kind
+from fleetstat.store.silences import SilenceRow
 
 log = logging.getLogger(__name__)
 
@@ -28,65 +42,86 @@ log = logging.getLogger(__name__)
 HISTORY_POINTS = 5
 
 
-def after_host(  # noqa: PLR0917 (the run's caller passes these in order)
-    store: Store,
-    run_id: int,
-    host_id: int,
-    result: HostResult,
-    settings: Settings,
-    now: datetime,
-) -> list[int]:
-    """Evaluate the client's rules and the two built-in ones; queue its mails.
-
-    Returns the ids of the outbox rows queued (none for a client without ``mail``).
-    ``now`` is the evaluation time (UTC).
-    """
-    host = _Host(run_id, host_id, result, now)
-    if not result.client.mail:
-        log.info("%s has no mail address: no mail is sent for it", result.client.label)
-    rules = alerts.rules_for(result.client)
-    alert_states.create_missing(store, host_id, rules, now)
-    drafts = [_events_draft(store, host, settings)] if _wants_events(result) else []
-    with store.session() as session:
-        notices = _apply(session, host, rules)
-        if notices:
-            drafts.insert(0, _alert_draft(session, host, notices, settings))
-        return _enqueue(session, host, drafts)
-
-
 @dataclass(frozen=True)
 class _Host:
     """One client's result in one run, as the steps below need it."""
 
+    session: Session
     run_id: int
     host_id: int
     result: HostResult
     now: datetime
 
 
-def _apply(session: Session, host: _Host, rules: Sequence[AlertRule]) -> list[alerts.Notice]:
+def after_host(  # noqa: PLR0917 (the host transaction's caller passes these in order)
+    session: Session,
+    run_id: int,
+    host_id: int,
+    result: HostResult,
+    settings: Settings,
+    now: datetime,
+) -> int:
+    """Judge the client's rules and the two built-in ones; keep what is to be mailed.
+
+    Runs in the host's transaction (``session``). Returns how many mail items it kept
+    (none for a client without ``mail``). ``now`` is the evaluation time (UTC).
+    """
+    host = _Host(session, run_id, host_id, result, now)
+    client = result.client
+    if not client.mail:
+        log.info("%s has no mail address: no mail is sent for it", client.label)
+    retired.revive(session, host_id)
+    rules = alerts.rules_for(client)
+    alert_states.create_missing(session, host_id, rules, now)
+    quiet = stored_silences.in_force(session, now)
+    notices = _apply(host, rules, quiet)
+    _retire_rules(host, {rule.key for rule in rules})
+    facts = [
+        (notice, mailtext.alert_facts(notice, result, _history(host, notice), settings))
+        for notice in notices
+    ]
+    since = queries.previous_ok_at(session, host_id, run_id)
+    log_facts = mailtext.log_facts(
+        result, run_id=run_id, host_id=host_id, since=since, config=settings.config
+    )
+    kept = 0
+    for recipient in client.mail:
+        for notice, fact in facts:
+            kept += _keep(host, recipient, Kind.ALERT, fact, notice)
+        kept += _keep(host, recipient, Kind.EVENTS, log_facts)
+    return kept
+
+
+def _apply(
+    host: _Host, rules: Sequence[AlertRule], quiet: Sequence[SilenceRow]
+) -> list[alerts.Notice]:
     """Write each changed state compare-and-set; the notices of the changes this call won."""
-    states = alert_states.load(session, host.host_id)
+    states = alert_states.load(host.session, host.host_id)
+    client = host.result.client
     notices = []
     for rule in rules:
-        evaluation = alerts.evaluate(rule, states.get(rule.key), host.result, host.now)
-        if evaluation.changed and _save(session, host, evaluation) and evaluation.notice:
+        hushed = silences.any_covers(quiet, client, rule)
+        evaluation = alerts.evaluate(
+            rule, states.get(rule.key), host.result, host.now, silenced=hushed
+        )
+        if evaluation.changed and _save(host, evaluation) and evaluation.notice:
             notices.append(evaluation.notice)
     return notices
 
 
-def _save(session: Session, host: _Host, evaluation: alerts.Evaluation) -> bool:
+def _save(host: _Host, evaluation: alerts.Evaluation) -> bool:
     """Write one change and its transition; False when another collector changed it first."""
-    if not alert_states.save(session, host.host_id, evaluation.old, evaluation.new, host.now):
+    old, new = evaluation.old, evaluation.new
+    if not alert_states.save(host.session, host.host_id, old, new, host.now):
         log.info(
             "%s %s: changed by another collector", host.result.client.label, evaluation.rule.key
         )
         return False
     if evaluation.transition:
         alert_states.record_transition(
-            session,
+            host.session,
             host.host_id,
-            evaluation.new,
+            new,
             evaluation.transition,
             run_id=host.run_id,
             now=host.now,
@@ -94,54 +129,154 @@ def _save(session: Session, host: _Host, evaluation: alerts.Evaluation) -> bool:
     return True
 
 
-def _alert_draft(
-    session: Session, host: _Host, notices: Sequence[alerts.Notice], settings: Settings
-) -> outbox.Draft:
-    history = {
-        n.rule.key: alert_states.recent_values(
-            session, host.host_id, n.rule, HISTORY_POINTS, before_run=host.run_id
+def _retire_rules(host: _Host, keep: set[str]) -> None:
+    """Resolve quietly the host's rules that are no longer in its config."""
+    for key, state in alert_states.load(host.session, host.host_id).items():
+        if key not in keep:
+            _retire(host.session, host.host_id, state, host.run_id, host.now)
+
+
+def _retire(
+    session: Session, host_id: int, state: alerts.AlertState, run_id: int | None, now: datetime
+) -> None:
+    evaluation = alerts.retire(state, now)
+    if evaluation is None:
+        return
+    if alert_states.save(session, host_id, evaluation.old, evaluation.new, now):
+        assert evaluation.transition is not None
+        alert_states.record_transition(
+            session, host_id, evaluation.new, evaluation.transition, run_id=run_id, now=now
         )
-        for n in notices
-    }
-    return mailtext.compose_alert(host.result, notices, history, settings)
 
 
-def _wants_events(result: HostResult) -> bool:
-    return result.outcome == Outcome.OK and bool(result.client.mail)
-
-
-def _events_draft(store: Store, host: _Host, settings: Settings) -> outbox.Draft:
-    events = [e for e in store.events_of_run(host.run_id, host.host_id) if not e.own_session]
-    since = None if events else store.previous_ok_at(host.host_id, host.run_id)
-    answer = host.result.answer
-    problems = [text for part, text in answer.errors if part == "events"] if answer else []
-    problems += [gap_text(gap) for gap in answer.gaps] if answer else []
-    return mailtext.compose_events(
-        host.result.client,
-        events,
-        host_id=host.host_id,
-        run_id=host.run_id,
-        since=since,
-        settings=settings,
-        problems=problems,
+def _history(host: _Host, notice: alerts.Notice) -> list[alert_states.Point]:
+    return alert_states.recent_values(
+        host.session, host.host_id, notice.rule, HISTORY_POINTS, before_run=host.run_id
     )
 
 
-def gap_text(gap: EventGap) -> str:
-    """What the mail says about log data that was gone: how much, and why."""
-    amount = "an unknown number of bytes" if gap.bytes is None else f"{gap.bytes} bytes"
-    return f"{amount} of {gap.file} were skipped: {gap.reason}"
-
-
-def _enqueue(session: Session, host: _Host, drafts: Sequence[outbox.Draft]) -> list[int]:
-    ids: list[int] = []
-    for draft in drafts:
-        ids += outbox.enqueue(
-            session,
-            draft,
-            host.result.client.mail,
-            now=host.now,
+def _keep(
+    host: _Host,
+    recipient: str,
+    kind: Kind,
+    facts: Mapping[str, Any],
+    notice: alerts.Notice | None = None,
+) -> int:
+    host.session.add(
+        MailItem(
+            created_at=host.now,
             run_id=host.run_id,
             host_id=host.host_id,
+            recipient=recipient,
+            kind=str(kind),
+            rule=notice.rule.key if notice else None,
+            silenced=bool(notice and notice.silenced),
+            facts=json.dumps(facts, sort_keys=True),
         )
-    return ids
+    )
+    return 1
+
+
+# ---------------------------------------------------------------- once per pass
+
+
+def compose_pass(session: Session, config: Config, run_id: int, now: datetime) -> list[int]:
+    """Retire the hosts that left ``config``, then queue the mails of every item not yet mailed.
+
+    Per recipient: one alert mail when any of its notices is not silenced, and one
+    event-log digest when it has any log item. Every item is marked handled, with the
+    outbox row that carried it, compare-and-set: when another collector composed some of
+    them first, ``TakenByAnother`` is raised and the transaction rolls back. Returns the
+    ids of the outbox rows queued.
+    """
+    retire_hosts(session, config, run_id, now)
+    items = session.scalars(
+        select(MailItem).where(MailItem.handled_at.is_(None)).order_by(MailItem.id)
+    ).all()
+    by_recipient: dict[str, list[MailItem]] = {}
+    for item in items:
+        by_recipient.setdefault(item.recipient, []).append(item)
+    templates = Templates(config.settings.mail_templates)
+    queued: list[int] = []
+    for recipient, mine in sorted(by_recipient.items()):
+        queued += _queue_for(session, recipient, mine, templates, config.settings, run_id, now)
+    return queued
+
+
+def retire_hosts(session: Session, config: Config, run_id: int, now: datetime) -> list[int]:
+    """Mark retired the hosts not in ``config`` and resolve their alerts quietly; their ids."""
+    addresses = {client.address for client in config.clients}
+    gone = retired.retire_others(session, addresses, now)
+    states = alert_states.states_of_hosts(session)
+    for host_id in gone:
+        for state in states.get(host_id, {}).values():
+            _retire(session, host_id, state, run_id, now)
+    return gone
+
+
+def _queue_for(  # noqa: PLR0917 (one recipient's share of the pass)
+    session: Session,
+    recipient: str,
+    items: Sequence[MailItem],
+    templates: Templates,
+    settings: Settings,
+    run_id: int,
+    now: datetime,
+) -> list[int]:
+    notices = [item for item in items if item.kind == Kind.ALERT]
+    loud = [item for item in notices if not item.silenced]
+    logs = [item for item in items if item.kind == Kind.EVENTS]
+    queued = []
+    if loud:
+        draft = mailtext.compose_alerts([_facts(i) for i in loud], templates, now)
+        queued.append(_queue(session, draft, recipient, loud, run_id, now))
+    if logs:
+        entries = [_log_entry(session, item) for item in logs]
+        hushed = [_facts(item) for item in notices if item.silenced]
+        draft = mailtext.compose_digest(
+            entries, hushed, templates, max_events=settings.mail_max_events, at=now
+        )
+        queued.append(_queue(session, draft, recipient, logs, run_id, now))
+    _handled(session, [item.id for item in notices if item.silenced], None, now)
+    return queued
+
+
+def _queue(  # noqa: PLR0917 (one mail and what it carries)
+    session: Session,
+    draft: outbox.Draft,
+    recipient: str,
+    items: Sequence[MailItem],
+    run_id: int,
+    now: datetime,
+) -> int:
+    [outbox_id] = outbox.enqueue(session, draft, [recipient], now=now, run_id=run_id)
+    _handled(session, [item.id for item in items], outbox_id, now)
+    return outbox_id
+
+
+class TakenByAnother(FleetstatError):
+    """Another collector composed some of these items first: this composing rolls back."""
+
+
+def _handled(session: Session, ids: Sequence[int], outbox_id: int | None, now: datetime) -> None:
+    """Mark items handled compare-and-set (only while unhandled), so none is mailed twice."""
+    if not ids:
+        return
+    statement = (
+        update(MailItem)
+        .where(MailItem.id.in_(ids), MailItem.handled_at.is_(None))
+        .values(handled_at=now, outbox_id=outbox_id)
+    )
+    if cast(CursorResult[object], session.execute(statement)).rowcount != len(ids):
+        raise TakenByAnother("another collector mailed these items first; nothing was queued")
+
+
+def _facts(item: MailItem) -> dict[str, Any]:
+    facts: dict[str, Any] = json.loads(item.facts)
+    return facts
+
+
+def _log_entry(session: Session, item: MailItem) -> mailtext.LogEntry:
+    events = queries.events_of_run(session, item.run_id, item.host_id)
+    mailed = [event for event in events if not event.own_session]
+    return mailtext.LogEntry(facts=_facts(item), events=mailed)

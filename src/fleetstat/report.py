@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from fleetstat.job import PassReport
     from fleetstat.mail import FlushReport
     from fleetstat.model import Event, HostResult
+    from fleetstat.silences import CurrentAlert
     from fleetstat.store.queries import AttemptRow, HostRow
+    from fleetstat.store.silences import SilenceRow
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | None = None) -> str:
@@ -273,7 +275,7 @@ def hosts_table(rows: Sequence[HostRow]) -> str:
                 [
                     row.name,
                     row.address if row.ip in shared else row.ip,
-                    row.last_outcome or "-",
+                    "retired" if row.retired_at else (row.last_outcome or "-"),
                     percent(row.cpu_percent),
                     percent(row.mem_percent),
                     duration(row.uptime_seconds),
@@ -284,6 +286,52 @@ def hosts_table(rows: Sequence[HostRow]) -> str:
             ],
             rows,
         )
+    )
+
+
+def alerts_table(rows: Sequence[CurrentAlert]) -> str:
+    """``fleetstat alerts``: what fires and is pending, since when, value, limit, and notes."""
+    return table(
+        ["HOST", "RULE", "STATE", "SINCE", "VALUE", "LIMIT", "NOTE"],
+        [
+            [
+                row.host,
+                row.rule,
+                row.state,
+                when(row.since),
+                row.value,
+                row.limit,
+                _alert_note(row),
+            ]
+            for row in rows
+        ],
+    )
+
+
+def _alert_note(row: CurrentAlert) -> str:
+    notes = []
+    if row.silenced_by is not None:
+        notes.append(f"silenced (silence {row.silenced_by})")
+    if row.acked_at is not None:
+        notes.append(f"acknowledged {when(row.acked_at)}: {row.ack_reason or '-'}")
+    return _one_line("; ".join(notes))
+
+
+def silences_table(rows: Sequence[SilenceRow]) -> str:
+    """``fleetstat silence list``: each silence in force or to come."""
+    return table(
+        ["ID", "HOSTS", "RULE", "FROM", "UNTIL", "REASON"],
+        [
+            [
+                str(row.id),
+                row.host_pattern,
+                row.rule or "all",
+                when(row.starts_at),
+                when(row.ends_at),
+                _one_line(row.reason),
+            ]
+            for row in rows
+        ],
     )
 
 
@@ -330,6 +378,8 @@ def flush_line(flushed: FlushReport) -> str:
     text = f"{flushed.sent} sent, {flushed.retried} kept for a later try, {flushed.failed} rejected"
     if flushed.taken_over:
         text += f", {flushed.taken_over} taken over by another sender"
+    if flushed.expired:
+        text += f", {flushed.expired} expired unsent"
     return "\n".join([text, *(f"  {error}" for error in flushed.errors)])
 
 

@@ -11,11 +11,25 @@ from typing import TextIO
 
 from fleetstat import config as configs
 from fleetstat import interrupt, job, mail, ssh
-from fleetstat.errors import FleetstatError
+from fleetstat.errors import FleetstatError, UsageError
 from fleetstat.model import Config
 from fleetstat.progress import Progress
 from fleetstat.report import json_text
 from fleetstat.store import Store
+
+#: The shortest period ``watch --every`` accepts, in seconds: a pass over SSH takes
+#: seconds itself, and every pass mails each recipient its digest.
+MIN_PERIOD = 10.0
+
+
+def check_period(period: float) -> float:
+    """``period`` (seconds) when it is at least ``MIN_PERIOD``; UsageError otherwise."""
+    if period < MIN_PERIOD:
+        raise UsageError(
+            f"--every {period:g}s is too short: every pass mails each recipient a digest; "
+            f"give {MIN_PERIOD:g}s or more, like --every 5m"
+        )
+    return period
 
 
 def watch(
@@ -81,7 +95,13 @@ async def _watch(
             if max_passes is None or passes < max_passes:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=max(wait, 0))
-        await asyncio.to_thread(mail.flush, store, config.settings.smtp, job.utcnow())
+        await asyncio.to_thread(
+            mail.flush,
+            store,
+            config.settings.smtp,
+            job.utcnow(),
+            expire_after=config.settings.mail_expire,
+        )
     finally:
         await connections.aclose()
         store.close()

@@ -12,7 +12,7 @@ Standard library only; runs on Python 3.6+ (the server imports it too, so the
 functions it calls carry type annotations).
 """
 
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 LOGON, ACCOUNT, GROUP, PRIVILEGE, KERBEROS, NTLM = (
     "logon", "account", "group", "privilege", "kerberos", "ntlm"
@@ -299,7 +299,7 @@ KERBEROS_RESULTS = {
 _KERBEROS_IDS = frozenset(["4768", "4769", "4771", "4772", "4773"])
 
 
-def meaning(event_id):
+def meaning(event_id: str) -> Optional[Tuple[str, str, Optional[str]]]:
     """``(category, meaning, failure wording)`` of an event id, or ``None``.
 
     A Linux name with a login method (``sshd.accepted_publickey``) is found by the

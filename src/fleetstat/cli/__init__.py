@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "worker",
     "check",
     "read",
+    "alerting",
     "db",
     "agent",
     "mail",

@@ -83,7 +83,7 @@ def watch(  # noqa: PLR0917 (click passes the options by name)
     from fleetstat import watch as watching
 
     loaded = common.with_engine(target.config(), engine)
-    period = config.parse_duration(every, what="--every")
+    period = watching.check_period(config.parse_duration(every, what="--every"))
     if listen is None:
         return watching.watch(loaded, period=period, as_json=as_json, concurrency=concurrency)
     from fleetstat import web

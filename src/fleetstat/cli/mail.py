@@ -52,7 +52,9 @@ def flush(target: Target) -> int:
     settings = target.settings()
     store = Store.open(settings.db, timeout=settings.db_timeout)
     try:
-        flushed = mailing.flush(store, settings.smtp, job.utcnow())
+        flushed = mailing.flush(
+            store, settings.smtp, job.utcnow(), expire_after=settings.mail_expire
+        )
     finally:
         store.close()
     print(report.flush_line(flushed))

@@ -7,19 +7,28 @@ from collections.abc import Callable, Sequence
 import click
 
 from fleetstat.cli import cli, common
-from fleetstat.cli.common import Target
+from fleetstat.cli.common import Group, Target
 
 
-@common.command(
-    cli,
+@cli.group(
     "hosts",
-    "show the latest state of every host in the database",
-    "One row per host: its last outcome, CPU %, memory %, uptime and when it last answered.",
-    ["fleetstat hosts --db sqlite:///fleetstat.db", "fleetstat hosts -c clients.xml --json"],
+    cls=Group,
+    invoke_without_command=True,
+    no_args_is_help=False,
+    help=common.help_text(
+        "show the latest state of every host in the database",
+        "One row per host: its last outcome, CPU %, memory %, uptime and when it last "
+        "answered; a client removed from the config shows as retired.",
+        ["fleetstat hosts --db sqlite:///fleetstat.db", "fleetstat hosts -c clients.xml --json"],
+    ),
+    short_help="show the latest state of every host in the database",
 )
 @common.target_options()
 @common.json_option()
-def hosts(target: Target, as_json: bool) -> int:
+@click.pass_context
+def hosts(ctx: click.Context, target: Target, as_json: bool) -> int:
+    if ctx.invoked_subcommand is not None:
+        return 0
     from fleetstat import report
     from fleetstat.store import Store
 
@@ -36,6 +45,29 @@ def hosts(target: Target, as_json: bool) -> int:
         print("no hosts yet: run `fleetstat run --config FILE` first")
         return 0
     print(report.hosts_table(rows))
+    return 0
+
+
+@common.command(
+    hosts,
+    "forget",
+    "delete the whole history of a retired host",
+    "A client removed from the config is retired by the next pass; this deletes its samples, "
+    "events, attempts and alert states. A host still in the config is refused.",
+    ["fleetstat hosts forget old-web03 --config clients.xml"],
+)
+@click.argument("host", metavar="HOST")
+@common.target_options()
+def forget(target: Target, host: str) -> int:
+    from fleetstat import retirement
+    from fleetstat.cli.alerting import writable
+
+    store = writable(target)
+    try:
+        removed = retirement.forget(store, host)
+    finally:
+        store.close()
+    print(f"forgot {host}: {removed} rows deleted")
     return 0
 
 

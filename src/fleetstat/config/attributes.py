@@ -30,8 +30,8 @@ from fleetstat.config.values import (
     _text,
     _whole,
 )
+from fleetstat.metrics import ALERT_TYPES
 from fleetstat.model import (
-    ALERT_TYPES,
     ENGINES,
     HOST_KEY_POLICIES,
     SMTP_TLS_MODES,
@@ -42,7 +42,6 @@ from fleetstat.model import (
 SMTP_PASSWORD_ENV = "FLEETSTAT_SMTP_PASSWORD"
 SMTP_PASSWORD_FILE_ENV = "FLEETSTAT_SMTP_PASSWORD_FILE"
 SMTP_DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
-PERCENT_TYPES = ("memory", "cpu", "swap", "disk")
 
 
 @dataclass(frozen=True)
@@ -110,6 +109,10 @@ ALERT_ATTRS = (
          "reminder interval while firing; 0 = every run"),
     Attr("for", "for_runs", _whole(1), "whole number >= 1", "1",
          "consecutive runs over the limit before it fires"),
+    Attr("clear", "clear", _text, "like limit", "the limit",
+         "once firing, resolves only below this value: clear=\"80%\" with limit=\"90%\""),
+    Attr("clear-for", "clear_for", _whole(1), "whole number >= 1", "1",
+         "once firing, resolves only after this many runs in a row below clear"),
 )  # fmt: skip
 
 SETTINGS_ATTRS = (
@@ -151,7 +154,15 @@ SETTINGS_ATTRS = (
          "a client's first run reads the security events of this last stretch of time "
          "only (and at most max-events); 0: no time bound"),
     Attr("mail-max-events", "mail_max_events", _whole(0), "whole number >= 0",
-         _default(Settings, "mail_max_events"), "security events listed in one mail"),
+         _default(Settings, "mail_max_events"),
+         "security events listed per client in one digest"),
+    Attr("mail-templates", "mail_templates", _path, "folder", "the built-in texts",
+         "a folder whose alert.txt, alert-subject.txt, digest.txt, digest-subject.txt "
+         "replace the built-in mail templates; relative to the config's folder",
+         env="FLEETSTAT_MAIL_TEMPLATES"),
+    Attr("mail-expire", "mail_expire", _positive_duration, "duration", "1d",
+         "queued mail older than this is marked expired, never sent",
+         env="FLEETSTAT_MAIL_EXPIRE"),
     Attr("engine", "engine", _choice(ENGINES, "engine"), ", ".join(ENGINES),
          _default(Settings, "engine"), "where a pass runs: local (this process) or celery "
          "(shards on fleetstat workers)", env="FLEETSTAT_ENGINE"),

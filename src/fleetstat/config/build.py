@@ -10,6 +10,7 @@ from __future__ import annotations
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,6 @@ from fleetstat.config import sshconfig
 from fleetstat.config.attributes import (
     CLIENT_ATTRS,
     GROUP_ATTRS,
-    PERCENT_TYPES,
     SECRET_ATTRS,
     SMTP_PASSWORD_ENV,
     SMTP_PASSWORD_FILE_ENV,
@@ -28,7 +28,11 @@ from fleetstat.config.source import Source, check, parse_attr, require, values
 from fleetstat.config.tree import Node, parse_tree
 from fleetstat.config.values import _load_limit, _percent
 from fleetstat.errors import ConfigError
+from fleetstat.metrics import METRICS, Unit
 from fleetstat.model import AlertRule, Client, Config, Settings
+
+#: How a limit (and a clear value) is written, by the metric's unit.
+LIMIT_PARSERS = {Unit.PERCENT: _percent, Unit.PER_CORE: _load_limit}
 
 #: Where each value of one client came from, by field (``port`` → ``group web, line 3``).
 Sources = dict[str, str]
@@ -294,13 +298,25 @@ def _alert(node: Node, src: Source) -> AlertRule | None:
     check(node, src)
     require(node, ("type", "limit"), src, '<alert type="memory" limit="90%"/>')
     found = values(node, src)
-    kind = found.get("type")
-    if kind and "limit" in node.attrs:
-        parse_limit = _percent if kind in PERCENT_TYPES else _load_limit
-        limit = Attr("limit", "limit", parse_limit, "", "", "")
-        found["limit"] = src.collect(lambda: parse_attr(node, limit, src))
-    if "mount" in found and kind and kind != "disk":
-        src.report(node, f"mount on a {kind} alert", 'mount belongs to type="disk" only', "mount")
+    metric = METRICS.get(found.get("type", ""))
+    if metric is not None:
+        parse_limit = LIMIT_PARSERS[metric.unit]
+        for name in ("limit", "clear"):
+            if name in node.attrs:
+                attr = Attr(name, name, parse_limit, "", "", "")
+                found[name] = src.collect(partial(parse_attr, node, attr, src))
+    if "mount" in found and metric is not None and not metric.takes_mount:
+        src.report(
+            node, f"mount on a {metric.name} alert", 'mount belongs to type="disk" only', "mount"
+        )
+    limit, clear = found.get("limit"), found.get("clear")
+    if limit is not None and clear is not None and clear > limit:
+        src.report(
+            node,
+            f"clear={node.attrs['clear']!r} is above limit={node.attrs['limit']!r}",
+            "clear is where a firing alert resolves: give a value at or below the limit",
+            "clear",
+        )
     return None if src.failed_since(mark) else AlertRule(**found, line=node.line)
 
 

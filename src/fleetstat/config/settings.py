@@ -45,9 +45,23 @@ def _settings(
     own, *read_only = values.get("known_hosts", (Settings.known_hosts,))
     values["known_hosts"] = base / Path(own).expanduser()
     values["known_hosts_read_only"] = tuple(base / Path(p).expanduser() for p in read_only)
+    if values.get("mail_templates") is not None:
+        values["mail_templates"] = _template_folder(base / values["mail_templates"], where)
     if values.get("ssh_config") is not None:
         values["ssh_config"] = base / values["ssh_config"]
     return Settings(**values, smtp=SmtpSettings(**smtp))
+
+
+def _template_folder(folder: Path, where: str) -> Path:
+    """The ``mail-templates`` folder, which must exist."""
+    if not folder.expanduser().is_dir():
+        raise ConfigError(
+            where,
+            None,
+            f"mail-templates {str(folder)!r} is not a folder",
+            "give the folder that holds your alert.txt, digest.txt … (or leave it out)",
+        )
+    return folder.expanduser()
 
 
 def _from_env(table: tuple[Attr, ...], environ: Mapping[str, str], where: str) -> dict[str, Any]:

@@ -1,29 +1,28 @@
 """The queries of alert state (``alert_states``, ``alert_transitions``) and the recent values
 an alert mail shows.
 
-A state row is created once per (host, rule) and then only updated compare-and-set on
-``version``: ``UPDATE ... WHERE id = ? AND version = ?``. A row count of 0 means another
-collector changed it first; that collector owns the change and its mail.
+A state row is created once per (host, rule) — an insert that skips a row another
+collector made first — and then only updated compare-and-set on ``version``:
+``UPDATE ... WHERE host_id = ? AND rule = ? AND version = ?``. A row count of 0 means
+another collector changed it first; that collector owns the change and its mail. Every
+function works inside the caller's session and transaction; none commits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
-from sqlalchemy import CursorResult, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import CursorResult, Insert, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from fleetstat import alerts
-from fleetstat.errors import StoreError
+from fleetstat.metrics import METRICS
 from fleetstat.model import AlertRule
-from fleetstat.store.models import AlertState, AlertTransition, Sample, SampleDisk
-
-if TYPE_CHECKING:
-    from fleetstat.store import Store
-
+from fleetstat.store.models import AlertState, AlertTransition, Host, Sample, SampleDisk
 
 #: One earlier value of a metric: (collected_at UTC, value in the rule's unit or None).
 Point = tuple[datetime, float | None]
@@ -35,30 +34,37 @@ def load(session: Session, host_id: int) -> dict[str, alerts.AlertState]:
     return {row.rule: _state(row) for row in rows}
 
 
-def create_missing(store: Store, host_id: int, rules: Iterable[AlertRule], now: datetime) -> int:
-    """Create an ``ok`` row for each rule that has none, each in its own transaction.
+def create_missing(
+    session: Session, host_id: int, rules: Iterable[AlertRule], now: datetime
+) -> int:
+    """Insert an ``ok`` row for each rule that has none; how many this call made.
 
-    Another collector creating the same row first (the unique constraint on
-    (host_id, rule)) is not an error: that row is used. Returns how many this call made.
+    A row another collector made first (the unique key (host_id, rule)) is skipped by
+    the insert itself, so the host's transaction goes on.
     """
-    with store.session() as session:
-        have = set(load(session, host_id))
-    made = 0
-    for rule in rules:
-        if rule.key not in have:
-            made += _insert(store, host_id, alerts.initial_state(rule, now), now)
-    return made
+    have = set(load(session, host_id))
+    rows = [
+        _values(host_id, alerts.initial_state(rule, now), now)
+        for rule in rules
+        if rule.key not in have
+    ]
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    session.execute(_insert_ignoring_duplicates(dialect), rows)
+    return len(rows)
 
 
-def _insert(store: Store, host_id: int, state: alerts.AlertState, now: datetime) -> int:
-    try:
-        with store.session() as session:
-            session.add(_row(host_id, state, now))
-    except StoreError as err:
-        if isinstance(err.__cause__, IntegrityError):
-            return 0
-        raise
-    return 1
+def _insert_ignoring_duplicates(dialect: str) -> Insert:
+    if dialect == "postgresql":
+        return postgresql.insert(AlertState).on_conflict_do_nothing(
+            index_elements=["host_id", "rule"]
+        )
+    if dialect == "sqlite":
+        return sqlite.insert(AlertState).on_conflict_do_nothing(index_elements=["host_id", "rule"])
+    if dialect in ("mysql", "mariadb"):
+        return mysql.insert(AlertState).on_duplicate_key_update(id=AlertState.id)
+    raise NotImplementedError(f"no insert-or-skip for the {dialect} database")
 
 
 def save(
@@ -73,12 +79,16 @@ def save(
             AlertState.version == old.version,
         )
         .values(
-            state=new.state,
+            state=str(new.state),
             value=new.value,
             threshold=new.threshold,
             since=new.since,
             consecutive=new.consecutive,
+            clearing=new.clearing,
+            unmailed=new.unmailed,
             last_notified_at=new.last_notified_at,
+            acked_at=new.acked_at,
+            ack_reason=new.ack_reason,
             version=old.version + 1,
             updated_at=now,
         )
@@ -101,8 +111,8 @@ def record_transition(
         AlertTransition(
             host_id=host_id,
             rule=state.rule,
-            old_state=transition.old_state,
-            new_state=transition.new_state,
+            old_state=str(transition.old_state),
+            new_state=str(transition.new_state),
             value=state.value,
             threshold=state.threshold,
             reason=transition.reason,
@@ -117,68 +127,140 @@ def recent_values(
 ) -> list[Point]:
     """The last ``count`` stored values of the rule's metric, newest first.
 
-    memory, cpu, swap: percent; load: 1-minute load per core; disk: percent of the named
-    mount, or of the fullest filesystem of each sample. Samples of run ``before_run`` and
-    later are left out. Empty for the built-in rules.
+    In the metric's unit (``metrics.METRICS``); samples of run ``before_run`` and later
+    are left out. Empty for the built-in rules.
     """
+    metric = METRICS.get(rule.type)
+    if metric is None:
+        return []
     samples = select(Sample).where(Sample.host_id == host_id)
     if before_run is not None:
         samples = samples.where(Sample.run_id < before_run)
     rows = session.scalars(samples.order_by(Sample.collected_at.desc()).limit(count)).all()
-    if rule.type == "disk":
-        return [(row.collected_at, _disk_percent(session, row.id, rule.mount)) for row in rows]
-    if rule.type in SAMPLE_VALUES:
-        return [(row.collected_at, SAMPLE_VALUES[rule.type](row)) for row in rows]
-    return []
+    return [
+        (row.collected_at, metric.stored(row, _disks(session, row.id), rule.mount)) for row in rows
+    ]
 
 
-def _load_per_core(row: Sample) -> float | None:
-    if row.load1 is None or not row.cpu_count:
-        return None
-    return row.load1 / row.cpu_count
-
-
-def _disk_percent(session: Session, sample_id: int, mount: str | None) -> float | None:
+def _disks(session: Session, sample_id: int) -> dict[str, float]:
     statement = select(SampleDisk.mount, SampleDisk.percent).where(
         SampleDisk.sample_id == sample_id
     )
-    disks = {disk_mount: percent for disk_mount, percent in session.execute(statement)}
-    return disks.get(mount) if mount else max(disks.values(), default=None)
+    return {mount: percent for mount, percent in session.execute(statement)}
 
 
-SAMPLE_VALUES: dict[str, Callable[[Sample], float | None]] = {
-    "memory": lambda row: row.mem_percent,
-    "cpu": lambda row: row.cpu_percent,
-    "swap": lambda row: row.swap_percent,
-    "load": _load_per_core,
-}
+# ---------------------------------------------------------------- what is firing
+
+
+@dataclass(frozen=True)
+class ActiveAlert:
+    """One (host, rule) that is firing or pending now, as ``fleetstat alerts`` shows it.
+
+    ``value`` and ``threshold`` are in the rule's unit; times are UTC.
+    """
+
+    host_id: int
+    host: str
+    address: str
+    rule: str
+    type: str
+    state: str
+    since: datetime
+    value: float | None
+    threshold: float | None
+    acked_at: datetime | None
+    ack_reason: str | None
+
+
+def active(session: Session) -> list[ActiveAlert]:
+    """Every state that is not ``ok``, by host name and rule."""
+    query = (
+        select(AlertState, Host.name, Host.address)
+        .join(Host, Host.id == AlertState.host_id)
+        .where(AlertState.state != str(alerts.State.OK))
+        .order_by(Host.name, Host.address, AlertState.rule)
+    )
+    return [
+        ActiveAlert(
+            host_id=row.host_id,
+            host=name,
+            address=address,
+            rule=row.rule,
+            type=row.type,
+            state=row.state,
+            since=row.since,
+            value=row.value,
+            threshold=row.threshold,
+            acked_at=row.acked_at,
+            ack_reason=row.ack_reason,
+        )
+        for row, name, address in session.execute(query)
+    ]
 
 
 def _state(row: AlertState) -> alerts.AlertState:
     return alerts.AlertState(
         rule=row.rule,
         type=row.type,
-        state=row.state,
+        state=alerts.State(row.state),
         value=row.value,
         threshold=row.threshold,
         since=row.since,
         consecutive=row.consecutive,
         last_notified_at=row.last_notified_at,
         version=row.version,
+        clearing=row.clearing,
+        unmailed=row.unmailed,
+        acked_at=row.acked_at,
+        ack_reason=row.ack_reason,
     )
 
 
-def _row(host_id: int, state: alerts.AlertState, now: datetime) -> AlertState:
-    return AlertState(
-        host_id=host_id,
-        rule=state.rule,
-        type=state.type,
-        state=state.state,
-        value=state.value,
-        threshold=state.threshold,
-        since=state.since or now,
-        consecutive=state.consecutive,
-        last_notified_at=state.last_notified_at,
-        version=1,
-        updated_at=now,
+def _values(host_id: int, state: alerts.AlertState, now: datetime) -> dict[str, object]:
+    return {
+        "host_id": host_id,
+        "rule": state.rule,
+        "type": state.type,
+        "state": str(state.state),
+        "value": state.value,
+        "threshold": state.threshold,
+        "since": state.since or now,
+        "consecutive": state.consecutive,
+        "clearing": 0,
+        "unmailed": False,
+        "last_notified_at": state.last_notified_at,
+        "version": 1,
+        "updated_at": now,
+    }
+
+
+def acknowledge(
+    session: Session, host_id: int, rule: str, reason: str | None, now: datetime
+) -> bool:
+    """Mark the firing state of (host, rule) acknowledged at ``now``; False when not firing.
+
+    Compare-and-set like every state write: one UPDATE that also bumps ``version``.
+    """
+    statement = (
+        update(AlertState)
+        .where(
+            AlertState.host_id == host_id,
+            AlertState.rule == rule,
+            AlertState.state == str(alerts.State.FIRING),
+        )
+        .values(
+            acked_at=now,
+            ack_reason=reason,
+            version=AlertState.version + 1,
+            updated_at=now,
+        )
     )
+    return cast(CursorResult[object], session.execute(statement)).rowcount == 1
+
+
+def states_of_hosts(session: Session) -> dict[int, dict[str, alerts.AlertState]]:
+    """Every stored state, by host id and rule key (for retiring rules left out of the config)."""
+    found: dict[int, dict[str, alerts.AlertState]] = {}
+    for row in session.scalars(select(AlertState)):
+        found.setdefault(row.host_id, {})[row.rule] = _state(row)
+    return found

@@ -119,6 +119,7 @@ class Host(Base):
     last_ok_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_outcome: Mapped[str | None] = mapped_column(String(SHORT_LEN))
     event_cursor: Mapped[str | None] = mapped_column(Text)
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Run(Base):
@@ -291,6 +292,10 @@ class AlertState(Base):
     last_notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    clearing: Mapped[int] = mapped_column(Integer, default=0)
+    unmailed: Mapped[bool] = mapped_column(Boolean, default=False)
+    acked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ack_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class AlertTransition(Base):
@@ -330,6 +335,42 @@ class MailOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Silence(Base):
+    """A silence: the alerts of hosts matching ``host_pattern`` (and ``rule``) mail nothing
+    from ``starts_at`` until ``ends_at``."""
+
+    __tablename__ = "silences"
+    __table_args__ = (Index(None, "ends_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_pattern: Mapped[str] = mapped_column(String(NAME_LEN))
+    rule: Mapped[str | None] = mapped_column(String(RULE_LEN))
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MailItem(Base):
+    """One thing a host result gives one recipient to read (a notice, or its event log),
+    kept until the mail of a pass carries it (``handled_at``, ``outbox_id``)."""
+
+    __tablename__ = "mail_items"
+    __table_args__ = (Index(None, "handled_at", "recipient"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    recipient: Mapped[str] = mapped_column(String(NAME_LEN))
+    kind: Mapped[str] = mapped_column(String(SHORT_LEN))
+    rule: Mapped[str | None] = mapped_column(exact_string(RULE_LEN))
+    silenced: Mapped[bool] = mapped_column(Boolean, default=False)
+    facts: Mapped[str] = mapped_column(Text)
+    handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outbox_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("mail_outbox.id"))
 
 
 class PassHolder(Base):

@@ -3,14 +3,17 @@
 A row is ``pending`` until a flush claims it compare-and-set (``pending`` → ``sending``,
 ``attempts`` + 1, ``last_attempt_at`` the time of the claim), then ``sent`` (with
 ``sent_at``), back to ``pending`` (a transient failure, with ``last_error``) or
-``failed`` (permanently rejected). A claim is the pair (``sending``, ``attempts``): every
-later write by the claimant (``renew``, ``mark_*``) is compare-and-set on it, so a row
-that another flush released as stale and claimed again is never marked by the first.
+``failed`` (permanently rejected); a row still ``pending`` past the ``mail-expire``
+setting is ``expired`` and never sent (``expire``). A claim is the pair (``sending``,
+``attempts``): every later write by the claimant (``renew``, ``mark_*``) is
+compare-and-set on it, so a row that another flush released as stale and claimed again
+is never marked by the first.
 Every function works inside the caller's session and transaction; none commits.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,12 +24,24 @@ from sqlalchemy.orm import Session
 
 from fleetstat.store.models import MailOutbox
 
-PENDING = "pending"
-SENDING = "sending"
-SENT = "sent"
-FAILED = "failed"
 
-KINDS = ("alert", "events", "test")
+class Status(enum.StrEnum):
+    """Where one outbox row is on its way: ``mail_outbox.status``."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class Kind(enum.StrEnum):
+    """What one outbox row is: ``mail_outbox.kind``."""
+
+    ALERT = "alert"
+    EVENTS = "events"
+    TEST = "test"
+
 
 #: A row left in ``sending`` longer than this belonged to a collector that died.
 STALE_SENDING = timedelta(minutes=5)
@@ -34,9 +49,9 @@ STALE_SENDING = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class Draft:
-    """A composed mail before it is queued: ``kind`` is one of ``KINDS``."""
+    """A composed mail before it is queued."""
 
-    kind: str
+    kind: Kind
     subject: str
     body: str
 
@@ -73,7 +88,7 @@ def enqueue(
             recipient=recipient,
             subject=draft.subject,
             body=draft.body,
-            status=PENDING,
+            status=Status.PENDING,
             attempts=0,
         )
         for recipient in recipients
@@ -81,6 +96,20 @@ def enqueue(
     session.add_all(rows)
     session.flush()
     return [row.id for row in rows]
+
+
+def expire(session: Session, before: datetime) -> int:
+    """Mark every row still ``pending`` that was queued before ``before`` as ``expired``.
+
+    Such a mail is too old to tell anything true (after a long SMTP outage); returns
+    how many rows.
+    """
+    statement = (
+        update(MailOutbox)
+        .where(MailOutbox.status == Status.PENDING, MailOutbox.created_at < before)
+        .values(status=Status.EXPIRED, last_error="expired before it could be sent")
+    )
+    return _rowcount(session, statement)
 
 
 def release_stale(session: Session, now: datetime, older_than: timedelta = STALE_SENDING) -> int:
@@ -91,8 +120,8 @@ def release_stale(session: Session, now: datetime, older_than: timedelta = STALE
     """
     statement = (
         update(MailOutbox)
-        .where(MailOutbox.status == SENDING, MailOutbox.last_attempt_at < now - older_than)
-        .values(status=PENDING)
+        .where(MailOutbox.status == Status.SENDING, MailOutbox.last_attempt_at < now - older_than)
+        .values(status=Status.PENDING)
     )
     return _rowcount(session, statement)
 
@@ -101,7 +130,7 @@ def pending_ids(session: Session, limit: int, after: int = 0) -> list[int]:
     """Up to ``limit`` pending row ids greater than ``after``, oldest first."""
     statement = (
         select(MailOutbox.id)
-        .where(MailOutbox.status == PENDING, MailOutbox.id > after)
+        .where(MailOutbox.status == Status.PENDING, MailOutbox.id > after)
         .order_by(MailOutbox.id)
         .limit(limit)
     )
@@ -120,8 +149,8 @@ def claim_all(session: Session, ids: Sequence[int], now: datetime) -> list[Queue
     """
     statement = (
         update(MailOutbox)
-        .where(MailOutbox.id.in_(ids), MailOutbox.status == PENDING)
-        .values(status=SENDING, attempts=MailOutbox.attempts + 1, last_attempt_at=now)
+        .where(MailOutbox.id.in_(ids), MailOutbox.status == Status.PENDING)
+        .values(status=Status.SENDING, attempts=MailOutbox.attempts + 1, last_attempt_at=now)
     )
     if _rowcount(session, statement) != len(ids):
         raise ClaimContended
@@ -143,8 +172,8 @@ def _load(session: Session, ids: Sequence[int]) -> list[QueuedMail]:
 def _claim_one(session: Session, row_id: int, now: datetime) -> bool:
     statement = (
         update(MailOutbox)
-        .where(MailOutbox.id == row_id, MailOutbox.status == PENDING)
-        .values(status=SENDING, attempts=MailOutbox.attempts + 1, last_attempt_at=now)
+        .where(MailOutbox.id == row_id, MailOutbox.status == Status.PENDING)
+        .values(status=Status.SENDING, attempts=MailOutbox.attempts + 1, last_attempt_at=now)
     )
     return _rowcount(session, statement) == 1
 
@@ -162,7 +191,9 @@ def renew(session: Session, mail: QueuedMail, now: datetime) -> bool:
 
 def mark_sent(session: Session, mail: QueuedMail, now: datetime) -> bool:
     """Record a delivered mail, never sent again; False when the claim was lost (row untouched)."""
-    statement = _owned(update(MailOutbox), mail).values(status=SENT, sent_at=now, last_error=None)
+    statement = _owned(update(MailOutbox), mail).values(
+        status=Status.SENT, sent_at=now, last_error=None
+    )
     return _rowcount(session, statement) == 1
 
 
@@ -181,10 +212,10 @@ def mark_retry(session: Session, mails: Iterable[QueuedMail], error: str) -> int
             update(MailOutbox)
             .where(
                 MailOutbox.id.in_(ids),
-                MailOutbox.status == SENDING,
+                MailOutbox.status == Status.SENDING,
                 MailOutbox.attempts == attempts,
             )
-            .values(status=PENDING, last_error=error)
+            .values(status=Status.PENDING, last_error=error)
         )
         returned += _rowcount(session, statement)
     return returned
@@ -192,7 +223,7 @@ def mark_retry(session: Session, mails: Iterable[QueuedMail], error: str) -> int
 
 def mark_failed(session: Session, mail: QueuedMail, error: str) -> bool:
     """Record a permanent rejection, not tried again; False when the claim was lost."""
-    statement = _owned(update(MailOutbox), mail).values(status=FAILED, last_error=error)
+    statement = _owned(update(MailOutbox), mail).values(status=Status.FAILED, last_error=error)
     return _rowcount(session, statement) == 1
 
 
@@ -200,7 +231,7 @@ def _owned(statement: Update, mail: QueuedMail) -> Update:
     """``statement`` limited to the row of ``mail`` while this claim still holds it."""
     return statement.where(
         MailOutbox.id == mail.id,
-        MailOutbox.status == SENDING,
+        MailOutbox.status == Status.SENDING,
         MailOutbox.attempts == mail.attempts,
     )
 

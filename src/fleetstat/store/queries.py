@@ -39,6 +39,7 @@ class HostRow:
     cpu_percent: float | None
     mem_percent: float | None
     uptime_seconds: float | None
+    retired_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def _host_row(host: Host, sample: Sample | None) -> HostRow:
         cpu_percent=sample.cpu_percent if sample else None,
         mem_percent=sample.mem_percent if sample else None,
         uptime_seconds=sample.uptime_seconds if sample else None,
+        retired_at=host.retired_at,
     )
 
 
@@ -234,3 +236,9 @@ def previous_ok_at(session: Session, host_id: int, before_run_id: int) -> dateti
         CollectionAttempt.outcome == str(model.Outcome.OK),
     )
     return session.scalar(query)
+
+
+def host_ids(session: Session, host: str) -> list[int]:
+    """The ids of the hosts named ``host`` (name, IP or ``ip:port``)."""
+    query = select(Host.id).where(or_(Host.address == host, Host.name == host, Host.ip == host))
+    return list(session.scalars(query.order_by(Host.id)))

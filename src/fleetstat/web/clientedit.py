@@ -21,7 +21,8 @@ from xml.sax.saxutils import quoteattr
 
 from fleetstat import config
 from fleetstat.errors import ConfigError
-from fleetstat.model import ALERT_TYPES, Client, Config
+from fleetstat.metrics import ALERT_TYPES
+from fleetstat.model import Client, Config
 
 #: The form's fields in the order of the element's lines: (field, XML attribute).
 FIELDS = (
