@@ -341,7 +341,15 @@ def test_later_reads_return_only_lines_appended_since(
     assert second["resets"] == []
     third = read_auth_file(str(path), second["cursor"][SOURCE], 100)
     assert third["records"] == []
-    assert third["cursor"] == second["cursor"]
+    assert without_read_time(third["cursor"]) == without_read_time(second["cursor"])
+
+
+def without_read_time(cursor: dict[str, Any]) -> dict[str, Any]:
+    """A cursor without the times of its reads (a later read of the same place is later)."""
+    return {
+        source: {k: v for k, v in place.items() if k != "read_at"}
+        for source, place in cursor.items()
+    }
 
 
 def test_capped_reads_resume_after_the_last_record(tmp_path: Path, auth_lines: list[str]) -> None:
