@@ -1,9 +1,12 @@
 """Collector CPU the database write path costs per host, on SQLite, PostgreSQL and MariaDB.
 
 Writes N realistic host results (figures, four filesystems, ten new security events
-each; one host in ten failed) of one run through ``Store.record``, one transaction per
-host, exactly as a pass does, and reports the CPU time of this process (user + system,
-``time.process_time``) per host, and the wall time: the minimum and median of several
+each; one host in ten failed; two alert rules and a recipient each) of one run exactly
+as a pass does: each through the pass's own write (``Store.record`` with its alert
+states and mail items, one transaction per host), then the run's end, its mail
+composed into the outbox and the database tidied (rollups, pruning). It reports the
+CPU time of this process (user + system, ``time.process_time``) per host, and the
+wall time: the minimum and median of several
 runs, as the machine's other load makes single runs noisy. The databases are fresh ones made on
 the servers of ``tests/support/databases.py``. Target: the store's share of the 15 ms
 a host may cost the whole collector stays small (a few ms).
@@ -23,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,10 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support import answers
 from tests.support.databases import fresh_database
 
-from fleetstat import model
+from fleetstat import job, model
 from fleetstat.store import Store
+from fleetstat.store.retention import Retention
 
 EVENTS_PER_HOST = 10
+#: Each host's alert rules: one that fires on the answers' figures, one that does not.
+RULES = (model.AlertRule("memory", 10.0), model.AlertRule("cpu", 95.0))
 
 
 def disks() -> tuple[model.Disk, ...]:
@@ -49,7 +56,11 @@ def results(count: int, start: datetime, run: int) -> list[model.HostResult]:
     """``count`` host results of run number ``run``: nine in ten answered, one failed."""
     made = []
     for n in range(count):
-        who = answers.client(ip=f"10.1.{n // 250}.{n % 250 + 1}", name=f"web{n:04d}")
+        who = replace(
+            answers.client(ip=f"10.1.{n // 250}.{n % 250 + 1}", name=f"web{n:04d}"),
+            mail=(f"ops{n % 3}@example.org",),
+            alerts=RULES,
+        )
         if n % 10 == 9:
             made.append(answers.failed_result(start, who=who))
             continue
@@ -61,10 +72,17 @@ def results(count: int, start: datetime, run: int) -> list[model.HostResult]:
 
 
 def write_run(store: Store, batch: list[model.HostResult], now: datetime) -> None:
+    """The database work of one pass over ``batch``, as ``job.run_pass`` does it."""
+    settings = model.Settings(db=store.url)
+    config = model.Config(Path("bench.xml"), settings, tuple(r.client for r in batch))
+    write = job._write_with(config, store, lambda: now)
     run_id = store.start_run(now, "bench")
     for result in batch:
-        store.record(run_id, result, now)
+        write(run_id, result)
     store.finish_run(run_id, now, len(batch), len(batch))
+    job._compose(store, config, run_id, now)
+    store.roll_up(now)
+    store.prune(Retention.of(settings), now, max_batches=job.TIDY_BATCHES)
 
 
 def measure(url: str, hosts: int, rounds: int, profile: bool) -> tuple[list[float], list[float]]:

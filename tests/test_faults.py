@@ -1,10 +1,17 @@
-"""The fault table: one pass through the real collector per fault, against real sshd hosts.
+"""The fault tables: each row one fault, through the real collector against real sshd hosts.
 
-Every row makes one client fail in one way beside a healthy one, runs ``job.run_pass``
-into a real SQLite database and checks three things: the faulty host ends in its
-outcome, every host has exactly one attempt (and the healthy one exactly one sample),
-and no temp dir or process of fleetstat is left on any client. Adding a fault is adding
-one ``Fault`` to ``FAULTS``.
+``FAULTS``: one client fails in one way beside a healthy one; one pass of ``job.run_pass``
+into a real SQLite database must end the faulty host in its outcome, give every host
+exactly one attempt (and the healthy one exactly one sample), and leave no temp dir or
+process of fleetstat on any client.
+
+``TROUBLES``: every client is healthy and the trouble is the collector's own — its
+database stopped, frozen or on a full disk, two collectors on a fresh database, a
+SIGINT, a SIGKILL. The troubled passes must exit as the row says; after one more pass
+every host has exactly one attempt per run (its result stored once, none lost) and
+nothing is left on any client.
+
+Adding a fault is adding one row.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import signal
 import socket
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
@@ -25,7 +33,10 @@ from sqlalchemy import create_engine, text
 
 from fleetstat import hostkeys, job, model
 from fleetstat.store import Store
+from tests.support.databases import fresh_database
 from tests.support.hostile import hostile_python, printing_python, sleeping_python
+from tests.support.private_postgres import PrivatePostgres, private_postgres_server
+from tests.support.runs import start_run, wait_for_dirs, write_config
 from tests.support.sshd import (
     SshdFactory,
     SshdServer,
@@ -33,6 +44,7 @@ from tests.support.sshd import (
     client_for,
     free_port,
     leftover_temp_dirs,
+    processes_of,
     user_processes,
 )
 
@@ -92,6 +104,19 @@ def hung_agent(lab: Lab) -> model.Client:
     return lab.client(python=python, timeout=HANG_TIMEOUT)
 
 
+def hung_agent_with_child(lab: Lab) -> model.Client:
+    """A client whose agent starts a child that sleeps, then hangs itself."""
+    change = "import subprocess, time\nsubprocess.Popen(['sleep', '600'])\ntime.sleep(600)"
+    python = lab.stack.enter_context(hostile_python(change))
+    return lab.client(python=python, timeout=HANG_TIMEOUT)
+
+
+def endless_answer(lab: Lab) -> model.Client:
+    """A client whose agent writes one line that never ends."""
+    change = "while True:\n    sys.stdout.write('a' * 65536)"
+    return lab.client(python=lab.stack.enter_context(hostile_python(change)))
+
+
 @dataclass(frozen=True)
 class Fault:
     """One row: how ``make`` breaks the client, the outcome it must get, what else to check.
@@ -116,6 +141,12 @@ def mail_kept(report: job.PassReport) -> None:
     assert report.mail.sent == 0
     assert report.mail.retried > 0
     assert any("connection refused" in error for error in report.mail.errors)
+
+
+def answer_capped(report: job.PassReport) -> None:
+    """An endless answer is cut at ``max-answer``, and the error says so."""
+    (faulty,) = [r for r in report.results if r.client.name == "faulty"]
+    assert faulty.error == "answer larger than 16 MiB"
 
 
 def bug_for_the_faulty_host(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,6 +178,7 @@ FAULTS = [
     ),
     Fault("black-hole", model.Outcome.UNREACHABLE, black_hole),
     Fault("hung-agent", model.Outcome.TIMEOUT, hung_agent),
+    Fault("hung-agent-with-a-child", model.Outcome.TIMEOUT, hung_agent_with_child),
     Fault("no-python", model.Outcome.NO_PYTHON, lambda lab: lab.client(python="/nonexistent/py")),
     Fault(
         "changed-host-key",
@@ -168,6 +200,7 @@ FAULTS = [
         model.Outcome.BAD_PAYLOAD,
         lambda lab: lab.client(python=lab.stack.enter_context(printing_python("hello there"))),
     ),
+    Fault("endless-answer", model.Outcome.BAD_PAYLOAD, endless_answer, check=answer_capped),
     Fault(
         "hostile-valid-answer",
         model.Outcome.BAD_PAYLOAD,
@@ -249,3 +282,210 @@ def test_a_fault_ends_in_its_outcome_and_harms_no_other_host(
     assert [p for needle in LEFTOVERS for p in user_processes(lab.user, needle)] == []
     if fault.check is not None:
         fault.check(report)
+
+
+# ---------------------------------------------------------------- the collector's surroundings
+
+#: The hosts of a trouble row; all healthy, the trouble is the collector's own.
+HOSTS = [f"127.0.0.{n}" for n in range(93, 99)]
+
+
+@dataclass
+class Scene:
+    """What a trouble is made in: healthy hosts, a database, a folder and an SMTP server."""
+
+    user: SshUser
+    server: SshdServer
+    folder: Path
+    smtp: Any
+    db: str
+    postgres: PrivatePostgres | None = None
+
+    def config(self) -> model.Config:
+        """The pass's config: every host, two at a time, into ``db``."""
+        settings = model.Settings(
+            db=self.db,
+            known_hosts=self.folder / "state" / "known_hosts",
+            connect_timeout=5.0,
+            timeout=30.0,
+            cpu_interval=0.05,
+            db_timeout=2.0,
+            concurrency=2,
+            smtp=self.smtp.settings(),
+        )
+        clients = [
+            client_for(self.user, self.server, ip, name=f"h{n}", mail=("ops@example.org",))
+            for n, ip in enumerate(HOSTS)
+        ]
+        return model.Config(self.folder / "clients.xml", settings, tuple(clients))
+
+    def run_pass(self, after_two: Callable[[], None] | None = None) -> int:
+        """One pass in this process; ``after_two`` runs once two hosts are done. Its exit."""
+        config = self.config()
+        Store.open(config.settings.db).close()  # made and migrated before any trouble
+
+        def progress(done: int, _total: int) -> None:
+            if done == 2 and after_two is not None:
+                after_two()
+
+        store = Store.open(config.settings.db, timeout=config.settings.db_timeout)
+        try:
+            return asyncio.run(job.run_pass(config, store, progress=progress)).exit_code
+        finally:
+            store.close()
+
+    def postgres_stopped(self) -> list[int]:
+        """PostgreSQL stopped in the middle of the pass, started again after it."""
+        assert self.postgres is not None
+        status = self.run_pass(after_two=self.postgres.stop)
+        self.postgres.start()
+        return [status]
+
+    def postgres_frozen(self) -> list[int]:
+        """PostgreSQL frozen (SIGSTOP) in the middle of the pass, thawed after it."""
+        assert self.postgres is not None
+        try:
+            return [self.run_pass(after_two=self.postgres.freeze)]
+        finally:
+            self.postgres.thaw()
+
+    def disk_full(self) -> list[int]:
+        """The SQLite file's filesystem filled up in the middle of the pass, then freed."""
+        filler = Path(self.db.removeprefix("sqlite:///")).parent / "filler"
+
+        def fill() -> None:
+            with filler.open("wb") as out, contextlib.suppress(OSError):
+                while True:
+                    out.write(b"\0" * 65536)
+                    out.flush()
+
+        try:
+            return [self.run_pass(after_two=fill)]
+        finally:
+            filler.unlink(missing_ok=True)
+
+    def two_collectors(self) -> list[int]:
+        """Two ``fleetstat run`` at once on a database nobody made yet."""
+        configs = [self.cli_config(f"c{n}.xml", "0.05") for n in (1, 2)]
+        runs = [start_run(config) for config in configs]
+        return [run.wait(timeout=120) for run in runs]
+
+    def interrupted(self) -> list[int]:
+        """``fleetstat run`` stopped by SIGINT while every host's agent runs."""
+        run = start_run(self.cli_config("slow.xml", "30s"))
+        wait_for_dirs(self.user, len(HOSTS), run)
+        run.send_signal(signal.SIGINT)
+        return [run.wait(timeout=30)]
+
+    def killed(self) -> list[int]:
+        """``fleetstat run`` killed (SIGKILL) while every host's agent runs."""
+        run = start_run(self.cli_config("slow.xml", "30s"))
+        wait_for_dirs(self.user, len(HOSTS), run)
+        run.kill()
+        return [run.wait(timeout=30)]
+
+    def cli_config(self, name: str, cpu_interval: str) -> Path:
+        return write_config(
+            self.folder, self.user, self.server, cpu_interval, db=self.db, name=name
+        )
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """One row: what goes wrong around the collector, what its passes exit with, and what
+    their hosts end as in the database once the next pass is over (None: not recorded).
+
+    ``database`` is where the scene's database lives: ``sqlite``, ``private-postgres``
+    (a server of the test's own, to stop or freeze), ``fresh-postgres`` (a new database
+    on the machine's server) or ``tmpfs`` (SQLite on a small filesystem of its own).
+    """
+
+    name: str
+    cause: Callable[[Scene], list[int]]
+    exits: list[int]
+    outcome: model.Outcome | None
+    database: str = "sqlite"
+
+
+TROUBLES = [
+    Trouble("database-stopped", Scene.postgres_stopped, [3], model.Outcome.OK, "private-postgres"),
+    Trouble("database-frozen", Scene.postgres_frozen, [3], model.Outcome.OK, "private-postgres"),
+    Trouble("disk-full", Scene.disk_full, [3], model.Outcome.OK, "tmpfs"),
+    Trouble(
+        "two-collectors-on-a-fresh-postgresql",
+        Scene.two_collectors,
+        [0, 0],
+        model.Outcome.OK,
+        "fresh-postgres",
+    ),
+    Trouble("sigint", Scene.interrupted, [130], model.Outcome.INTERRUPTED),
+    Trouble("sigkill", Scene.killed, [-signal.SIGKILL], None),
+]
+
+
+@contextlib.contextmanager
+def database_for(trouble: Trouble, folder: Path) -> Iterator[tuple[str, PrivatePostgres | None]]:
+    """The URL of the row's database (and its private server, when it has one)."""
+    if trouble.database == "private-postgres":
+        with private_postgres_server() as server:
+            yield server.url, server
+    elif trouble.database == "fresh-postgres":
+        with fresh_database("postgresql", folder) as url:
+            yield url, None
+    elif trouble.database == "tmpfs":
+        small = folder / "small"
+        small.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small)], check=True)
+        try:
+            yield f"sqlite:///{small}/fleetstat.db", None
+        finally:
+            subprocess.run(["umount", "-l", str(small)], check=True)
+    else:
+        yield f"sqlite:///{folder}/fleetstat.db", None
+
+
+def attempts_by_run(db: str) -> dict[int, dict[str, tuple[str, int]]]:
+    """Run id → host address → (outcome, how many samples), for every attempt stored.
+
+    Raises when a host has two attempts in one run: that would be a result stored twice.
+    """
+    engine = create_engine(db)
+    query = text(
+        "SELECT a.run_id, h.address, a.outcome,"
+        " (SELECT count(*) FROM samples s WHERE s.run_id = a.run_id AND s.host_id = h.id)"
+        " FROM collection_attempts a JOIN hosts h ON h.id = a.host_id ORDER BY a.run_id"
+    )
+    found: dict[int, dict[str, tuple[str, int]]] = {}
+    with engine.connect() as conn:
+        for run_id, address, outcome, samples in conn.execute(query):
+            hosts = found.setdefault(int(run_id), {})
+            assert address not in hosts, f"{address} has two attempts in run {run_id}"
+            hosts[address] = (outcome, int(samples))
+    engine.dispose()
+    return found
+
+
+@pytest.mark.parametrize("trouble", TROUBLES, ids=[t.name for t in TROUBLES])
+def test_a_trouble_of_the_collector_loses_doubles_and_leaves_nothing(
+    trouble: Trouble, ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path, smtp_server: Any
+) -> None:
+    server = sshd_factory(HOSTS)
+    with database_for(trouble, tmp_path) as (db, postgres):
+        scene = Scene(ssh_user, server, tmp_path, smtp_server, db, postgres)
+        exits = trouble.cause(scene)
+        assert exits == trouble.exits
+        assert leftover_temp_dirs(ssh_user) == [] or trouble.outcome is None  # SIGKILL: next pass
+        assert scene.run_pass() == 0  # the next pass: back to normal, the spool written back
+        runs = attempts_by_run(db)
+
+    addresses = {client.address for client in scene.config().clients}
+    *troubled, last = sorted(runs)
+    assert runs[last] == dict.fromkeys(addresses, ("ok", 1))
+    expected = {} if trouble.outcome is None else dict.fromkeys(addresses, trouble.outcome.value)
+    samples = 1 if trouble.outcome is model.Outcome.OK else 0
+    for run_id in troubled:
+        assert {a: outcome for a, (outcome, _) in runs[run_id].items()} == expected
+        assert {n for _, n in runs[run_id].values()} <= {samples}
+    assert len(troubled) == (len(trouble.exits) if trouble.outcome else 0)
+    assert leftover_temp_dirs(ssh_user) == []
+    assert processes_of(ssh_user) == []

@@ -2,64 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.sshd import (
-    SshdFactory,
-    SshdServer,
-    SshUser,
-    leftover_temp_dirs,
-    processes_of,
-)
+from tests.support.runs import start_run, wait_for_dirs, write_config
+from tests.support.sshd import SshdFactory, SshUser, leftover_temp_dirs, processes_of
 
 pytestmark = pytest.mark.slow
-
-
-def write_config(folder: Path, user: SshUser, server: SshdServer, cpu_interval: str) -> Path:
-    """A config over every address of ``server``; the agents measure CPU for ``cpu_interval``."""
-    clients = "\n".join(
-        f'  <client ip="{ip}" port="{server.port}" username="{user.name}" '
-        f'keyfile="{user.key_path}" />'
-        for ip in server.addresses
-    )
-    path = folder / f"clients-{cpu_interval}.xml"
-    path.write_text(
-        "<clients>\n"
-        f'  <settings db="sqlite:///{folder}/fleetstat.db" known-hosts="{folder}/known_hosts"'
-        f' cpu-interval="{cpu_interval}" connect-timeout="10" timeout="60" concurrency="50">\n'
-        '    <smtp host="127.0.0.1" port="9" />\n'
-        "  </settings>\n" + clients + "\n</clients>\n"
-    )
-    path.chmod(0o600)
-    return path
-
-
-def start_run(config: Path) -> subprocess.Popen[str]:
-    """``fleetstat run`` on ``config`` in a process of its own."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "fleetstat.cli", "run", "--config", str(config), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def wait_for_dirs(user: SshUser, count: int, proc: subprocess.Popen[str]) -> None:
-    """Wait until ``count`` agents run (each has its temp dir)."""
-    deadline = time.monotonic() + 60
-    while len(leftover_temp_dirs(user)) < count:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, f"only {len(leftover_temp_dirs(user))} agents started"
-        time.sleep(0.1)
 
 
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

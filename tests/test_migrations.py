@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,26 @@ def test_the_migrations_form_one_line_from_the_initial_schema() -> None:
     assert history[-1].revision == "0001"
     assert history[-1].down_revision is None
     assert Path(history[-1].path).name == "0001_initial.py"
+
+
+def test_each_migration_is_named_for_its_revision_and_the_newest_file_is_the_head() -> None:
+    scripts = ScriptDirectory.from_config(migrations.alembic_config())
+    by_file = {Path(script.path).name: script.revision for script in scripts.walk_revisions()}
+
+    assert all(name.startswith(f"{revision}_") for name, revision in by_file.items())
+    assert migrations.revisions() == tuple(sorted(by_file.values()))
+    assert migrations.head() == scripts.get_current_head()
+
+
+def test_opening_a_database_at_the_newest_revision_does_not_import_alembic(
+    sqlite_url: str,
+) -> None:
+    Store.open(sqlite_url).close()
+    code = (
+        "import sys\n"
+        "from fleetstat.store import Store\n"
+        f"Store.open({sqlite_url!r}).close()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('alembic')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -95,9 +95,9 @@ class PrivatePostgres:
                 process.send_signal(signum)
 
 
-@pytest.fixture
-def private_postgres() -> Iterator[PrivatePostgres]:
-    """A running PostgreSQL of this test's own, removed afterwards."""
+@contextlib.contextmanager
+def private_postgres_server() -> Iterator[PrivatePostgres]:
+    """A running PostgreSQL of the caller's own, removed on exit."""
     binaries = _bin_folder()
     if binaries is None:
         reason = "no PostgreSQL server binaries under /usr/lib/postgresql"
@@ -117,3 +117,10 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         with contextlib.suppress(subprocess.CalledProcessError):  # it was not running
             server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A running PostgreSQL of this test's own, removed afterwards."""
+    with private_postgres_server() as server:
+        yield server
