@@ -88,11 +88,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 
 import fleetstat
-from fleetstat import config as configs, envelope, job, payload
+from fleetstat import config as configs, envelope, job, payload, shards
 from fleetstat.answer import parse_answer
 from fleetstat.errors import ConfigError, EnvelopeError
-from fleetstat.model import HostResult, Outcome, SmtpSettings
-from fleetstat.store import Store, browse
+from fleetstat.model import Client, HostResult, Outcome, SmtpSettings
+from fleetstat.store import Store, browse, spool
 from fleetstat.store.models import Base, Sample, SampleRollup
 from fleetstat.web.metrics import FleetCollector
 
@@ -107,6 +107,10 @@ done = subprocess.run([sys.executable, "-I", "-S", str(agent)], input=request,
                       capture_output=True, check=True, timeout=60)
 answer = envelope.open_answer(done.stdout, key)
 report["figures"] = answer.figures
+client = Client(ip="10.0.0.5", username="stat")
+result = HostResult(client, Outcome.OK, datetime.now(UTC), datetime.now(UTC), answer=answer)
+report["spooled"] = spool.decode(HostResult, spool.encode(result)).answer.figures
+report["over_the_broker"] = shards.from_wire(shards.to_wire(result), client).answer.figures
 
 raw = json.loads(envelope.decompress(envelope.decrypt(done.stdout, key)))
 raw["procs"]["count"] = -3
@@ -212,6 +216,7 @@ def test_a_metric_added_by_its_row_is_validated_stored_rolled_up_alerted_mailed_
 
     count = report["figures"]["procs_count"]
     assert isinstance(count, int) and count > 1  # the real agent counted this machine's
+    assert report["spooled"] == report["over_the_broker"] == {"procs_count": count}
     assert report["bad"] == "agent answer: procs.count is -3, outside 0 to 10000000 processes"
     assert "limit='lots' on <alert>: 'lots' is not a number" in report["config_error"]
     assert report["schema_differences"] == []  # the migration makes what the row declares

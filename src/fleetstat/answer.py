@@ -8,6 +8,10 @@ than ``MAX_DEPTH`` raise ``EnvelopeError`` naming the field (``cpu.percent``,
 ``events.records[3].time``): the outcome is ``bad_payload``. Free text is made safe
 instead: control characters and lone surrogates replaced, cut at its length.
 
+The metrics' figures take their ranges from the metrics table (``metrics.METRICS``);
+a metric's *plain* figures, numbers at ``section.name`` that no typed section reads,
+are read by ``read_figures`` into ``Answer.figures``.
+
 Epoch seconds become aware UTC datetimes; event times (ISO 8601 with ``Z``) likewise.
 """
 

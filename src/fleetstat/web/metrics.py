@@ -2,7 +2,8 @@
 
 One query reads every host with its newest sample (an index lookup per host), its
 fullest filesystem and its firing alerts; a second reads the newest finished run.
-Labels: ``host`` (the client's name) and ``ip``.
+Labels: ``host`` (the client's name) and ``ip``. Each figure of the metrics table
+(``metrics.COLUMNS``) is one gauge, named by its row.
 """
 
 from __future__ import annotations
