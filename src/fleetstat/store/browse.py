@@ -115,8 +115,9 @@ def latest(session: Session) -> list[LatestRow]:
 
 def _latest_row(names: list[str], cells: list[Any]) -> LatestRow:
     """A ``LatestRow`` from the cells of ``latest``: the named ones, then the figures."""
-    figures = dict(zip((column.name for column in COLUMNS), cells[len(names) :], strict=True))
-    return LatestRow(**dict(zip(names, cells, strict=False)), figures=figures)
+    named, figures = cells[: len(names)], cells[len(names) :]
+    by_column = dict(zip((column.name for column in COLUMNS), figures, strict=True))
+    return LatestRow(**dict(zip(names, named, strict=True)), figures=by_column)
 
 
 @dataclass(frozen=True)
