@@ -8,6 +8,10 @@ than ``MAX_DEPTH`` raise ``EnvelopeError`` naming the field (``cpu.percent``,
 ``events.records[3].time``): the outcome is ``bad_payload``. Free text is made safe
 instead: control characters and lone surrogates replaced, cut at its length.
 
+The metrics' figures take their ranges from the metrics table (``metrics.METRICS``);
+a metric's *plain* figures, numbers at ``section.name`` that no typed section reads,
+are read by ``read_figures`` into ``Answer.figures``.
+
 Epoch seconds become aware UTC datetimes; event times (ISO 8601 with ``Z``) likewise.
 """
 
@@ -17,17 +21,31 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from fleetstat import metrics
+from fleetstat.bounds import (
+    BYTES,
+    CORES,
+    EPOCH,
+    ERROR,
+    INT64_MAX,
+    NAME,
+    PERCENT,
+    SECONDS,
+    SHORT,
+    Figure,
+    Items,
+    Text,
+    shown,
+)
 from fleetstat.errors import EnvelopeError
 from fleetstat.model import Answer, Cpu, CpuMethod, Disk, Event, EventGap, HostInfo, Memory, Swap
 
 VERSION = 1
 T = TypeVar("T")
 
-INT64_MAX = 2**63 - 1
 #: Deepest nesting of arrays and objects in an answer (the real agent's is 5).
 MAX_DEPTH = 16
 #: Largest event cursor, as JSON characters (it is stored and sent back next run).
@@ -36,71 +54,10 @@ MAX_CURSOR = 16 * 1024
 
 # ---------------------------------------------------------------- the table of limits
 
-
-@dataclass(frozen=True)
-class Figure:
-    """A number: ``whole`` or finite float, from ``low`` to ``high`` inclusive, in ``unit``."""
-
-    unit: str
-    low: float
-    high: float
-    whole: bool = False
-    span: str = ""
-
-    @property
-    def allowed(self) -> str:
-        """The range in words: ``0 to 100 percent``."""
-        return self.span or f"{shown(self.low)} to {shown(self.high)} {self.unit}"
-
-
-def shown(value: float) -> str:
-    """A number as an error message shows it: whole numbers exactly (up to 20 digits)."""
-    if not isinstance(value, int):
-        return f"{value:g}"
-    digits = str(value)
-    return digits if len(digits) <= 20 else f"a {len(digits)}-digit number"
-
-
-@dataclass(frozen=True)
-class Text:
-    """A string of at most ``limit`` characters: longer free text is cut (``cut``),
-    a longer identifier refuses the answer."""
-
-    limit: int
-    cut: bool = True
-
-    @property
-    def allowed(self) -> str:
-        """The rule in words: ``text, cut at 255 characters``."""
-        if self.cut:
-            return f"text, cut at {self.limit} characters"
-        return f"at most {self.limit} printable characters, else refused"
-
-
-@dataclass(frozen=True)
-class Items:
-    """An array or object of at most ``limit`` entries."""
-
-    limit: int
-
-    @property
-    def allowed(self) -> str:
-        """The rule in words: ``at most 64 entries``."""
-        return f"at most {self.limit} entries"
-
-
-PERCENT = Figure("percent", 0, 100)
-BYTES = Figure("bytes", 0, INT64_MAX, whole=True)
-CORES = Figure("cores", 1, 1_000_000, whole=True)
-SECONDS = Figure("seconds", 0, 1e15)
-LOAD = Figure("load average", 0, 1_000_000)
-#: 1970-01-01 to 2100-01-01 UTC: times a sane clock can show.
-EPOCH = Figure("epoch seconds", 0, 4_102_444_800, span="the years 1970 to 2099")
-NAME = Text(255)
-SHORT = Text(32)
-ERROR = Text(2048)
+_INDEX = re.compile(r"\[[0-9]+\]")
 
 #: Every value of an answer by its path (``[]`` for any array index): what it may hold.
+#: The metrics' figures come from ``metrics.METRICS`` (``cpu.percent``, ``load[]`` …).
 LIMITS: dict[str, Figure | Text | Items] = {
     "clock": EPOCH,
     "host.hostname": NAME,
@@ -110,7 +67,6 @@ LIMITS: dict[str, Figure | Text | Items] = {
     "host.kernel": NAME,
     "host.arch": SHORT,
     "host.python": SHORT,
-    "cpu.percent": PERCENT,
     "cpu.count": CORES,
     "cpu.interval": SECONDS,
     "cpu.busy": SECONDS,
@@ -118,14 +74,11 @@ LIMITS: dict[str, Figure | Text | Items] = {
     "memory.total": BYTES,
     "memory.available": BYTES,
     "memory.used": BYTES,
-    "memory.percent": PERCENT,
     "swap.total": BYTES,
     "swap.used": BYTES,
     "swap.free": BYTES,
-    "swap.percent": PERCENT,
     "uptime.seconds": SECONDS,
     "uptime.boot_time": EPOCH,
-    "load[]": LOAD,
     "disks": Items(1024),
     "disks[].mount": Text(1024),
     "disks[].device": Text(1024),
@@ -158,9 +111,10 @@ LIMITS: dict[str, Figure | Text | Items] = {
     "errors": Items(64),
     "errors[].part": SHORT,
     "errors[].error": ERROR,
+    # the figures of the metrics, each in the range its row of the metrics table gives
+    **{_INDEX.sub("[]", column.path): column.bounds for column in metrics.COLUMNS},
 }
 
-_INDEX = re.compile(r"\[[0-9]+\]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _BREAKS = re.compile("[\t\n\v\f\r\x85\u2028\u2029]+")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -507,6 +461,22 @@ def read_errors(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(result)
 
 
+def read_figures(top: dict[str, Any]) -> dict[str, float]:
+    """The plain figures of the metrics table (``metrics.PLAIN_COLUMNS``) by column name.
+
+    Each is a number at ``section.name``, within its row's bounds; a section the agent
+    sent as null (its part failed, named in ``errors``) leaves its figures out.
+    """
+    figures: dict[str, float] = {}
+    for column in metrics.PLAIN_COLUMNS:
+        name, key = column.path.split(".")
+        part = field(top, name, "")
+        if part is not None:
+            value = field(as_dict(part, name), key, name + ".")
+            figures[column.name] = as_number(value, column.path)
+    return figures
+
+
 # ---------------------------------------------------------------- the whole answer
 
 
@@ -542,4 +512,5 @@ def parse_answer(obj: Any, *, max_events: int = INT64_MAX) -> Answer:
         resets=events[2],
         errors=read_errors(field(top, "errors", "")),
         gaps=events[3],
+        figures=read_figures(top),
     )

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fleetstat import cpurate, envelope, hostkeys, model, payload, ssh
-from fleetstat.answer import ERROR, clean
+from fleetstat.answer import clean
+from fleetstat.bounds import ERROR
 from fleetstat.errors import EnvelopeError, HostError
 
 Clock = Callable[[], datetime]

@@ -17,7 +17,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from fleetstat.answer import INT64_MAX, parse_answer
+from fleetstat.answer import parse_answer
+from fleetstat.bounds import INT64_MAX
 from fleetstat.errors import EnvelopeError
 from fleetstat.model import Answer
 

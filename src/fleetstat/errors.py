@@ -66,6 +66,16 @@ class ConfigErrors(ConfigError):
         return self.errors
 
 
+class Invalid(ValueError):
+    """A value of the config that does not parse: ``problem`` says what is wrong, ``fix``
+    what to write. Turned into a ``ConfigError`` at its file and line."""
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+
+
 class EnvelopeError(FleetstatError):
     """An agent's answer did not decrypt or is not a valid answer (outcome ``bad_payload``)."""
 

@@ -330,7 +330,9 @@ class Answer:
     ``cursor`` is what the next run sends back as ``events.since``; ``resets`` names the
     event sources that started over (log cleared or rotated); ``gaps`` the log data that
     was gone before it could be read. ``errors`` lists the parts that failed as
-    (part, message).
+    (part, message). ``figures`` holds the plain figures of the metrics table
+    (``metrics.PLAIN_COLUMNS``) by column name, in their unit; one whose section the
+    agent sent as null is absent.
     """
 
     host: HostInfo
@@ -347,3 +349,4 @@ class Answer:
     resets: tuple[str, ...]
     errors: tuple[tuple[str, str], ...]
     gaps: tuple[EventGap, ...] = ()
+    figures: dict[str, float] = field(default_factory=dict)

@@ -43,8 +43,8 @@ from fleetstat.config.secrets import with_passwords
 from fleetstat.config.settings import settings_from_env, sqlite_relative_to
 from fleetstat.config.show import show
 from fleetstat.config.tree import Node, parse_tree
-from fleetstat.config.values import Invalid, _duration
-from fleetstat.errors import ConfigError
+from fleetstat.config.values import _duration
+from fleetstat.errors import ConfigError, Invalid
 from fleetstat.model import Config
 
 __all__ = [

@@ -26,13 +26,9 @@ from fleetstat.config.attributes import (
 from fleetstat.config.settings import _settings
 from fleetstat.config.source import Source, check, parse_attr, require, values
 from fleetstat.config.tree import Node, parse_tree
-from fleetstat.config.values import _load_limit, _percent
 from fleetstat.errors import ConfigError
-from fleetstat.metrics import METRICS, Unit
+from fleetstat.metrics import METRICS
 from fleetstat.model import AlertRule, Client, Config, Settings
-
-#: How a limit (and a clear value) is written, by the metric's unit.
-LIMIT_PARSERS = {Unit.PERCENT: _percent, Unit.PER_CORE: _load_limit}
 
 #: Where each value of one client came from, by field (``port`` → ``group web, line 3``).
 Sources = dict[str, str]
@@ -300,10 +296,9 @@ def _alert(node: Node, src: Source) -> AlertRule | None:
     found = values(node, src)
     metric = METRICS.get(found.get("type", ""))
     if metric is not None:
-        parse_limit = LIMIT_PARSERS[metric.unit]
         for name in ("limit", "clear"):
             if name in node.attrs:
-                attr = Attr(name, name, parse_limit, "", "", "")
+                attr = Attr(name, name, metric.unit.parse_limit, "", "", "")
                 found[name] = src.collect(partial(parse_attr, node, attr, src))
     if "mount" in found and metric is not None and not metric.takes_mount:
         src.report(

@@ -16,8 +16,7 @@ from fleetstat.config.attributes import (
     SMTP_PASSWORD_FILE_ENV,
     Attr,
 )
-from fleetstat.config.values import Invalid
-from fleetstat.errors import ConfigError
+from fleetstat.errors import ConfigError, Invalid
 from fleetstat.model import Settings, SmtpSettings
 
 

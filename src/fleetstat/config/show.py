@@ -5,9 +5,8 @@ from __future__ import annotations
 from fleetstat.config.build import Built, Sources
 from fleetstat.config.values import _did_you_mean
 from fleetstat.errors import ConfigError
+from fleetstat.metrics import METRICS
 from fleetstat.model import AlertRule, Client
-
-_UNITS = {"load": " per core"}
 
 
 def find(built: Built, which: str) -> Client:
@@ -86,10 +85,11 @@ def _ssh_rows(sources: Sources) -> list[tuple[str, str, str]]:
 
 
 def _rule(rule: AlertRule) -> str:
-    unit = _UNITS.get(rule.type, "%")
+    unit = METRICS[rule.type].unit
+    limit = unit.format_limit(rule.limit) + unit.after
     mount = f" {rule.mount}" if rule.mount else ""
     runs = "" if rule.for_runs == 1 else f", after {rule.for_runs} runs"
-    return f"{rule.type}{mount} > {rule.limit:g}{unit} (repeat {_seconds(rule.repeat)}{runs})"
+    return f"{rule.type}{mount} > {limit} (repeat {_seconds(rule.repeat)}{runs})"
 
 
 def _seconds(value: float) -> str:

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 from fleetstat.config.attributes import CHILDREN, ELEMENTS, Attr
 from fleetstat.config.tree import Node
-from fleetstat.config.values import Invalid, _did_you_mean
-from fleetstat.errors import ConfigError
+from fleetstat.config.values import _did_you_mean
+from fleetstat.errors import ConfigError, Invalid
 
 T = TypeVar("T")
 

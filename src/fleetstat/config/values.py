@@ -16,15 +16,7 @@ from typing import NoReturn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-
-class Invalid(ValueError):
-    """A value that does not parse: ``problem`` says what is wrong, ``fix`` what to write."""
-
-    def __init__(self, problem: str, fix: str = "") -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.fix = fix
-
+from fleetstat.errors import Invalid
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -115,37 +107,6 @@ def _did_you_mean(text: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(text, known, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"{hint}known: {', '.join(known)}" if known else "remove it"
-
-
-def _number(text: str) -> float:
-    """A non-negative decimal number."""
-    if not re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", text.strip()):
-        raise Invalid(f"{text!r} is not a number", "write a number like 1.5")
-    return float(text)
-
-
-def _percent(text: str) -> float:
-    """A percentage 0-100 written ``50%`` or ``50``."""
-    fix = "write a percentage from 0 to 100, like 50% or 50"
-    try:
-        value = _number(text.strip().removesuffix("%"))
-    except Invalid:
-        raise Invalid(f"limit {text!r} is not a percentage", fix) from None
-    if value > 100:
-        raise Invalid(f"limit {text!r} is over 100%", fix)
-    return value
-
-
-def _load_limit(text: str) -> float:
-    """The 1-minute load average per core: a plain non-negative number."""
-    try:
-        return _number(text)
-    except Invalid:
-        raise Invalid(
-            f"limit {text!r} is not a plain number: a load limit is the 1-minute load "
-            "average PER CORE, not a percentage",
-            'write a number like limit="1.5" (fires when load / cores > 1.5)',
-        ) from None
 
 
 def _text(text: str) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from fleetstat.alerts import State
+from fleetstat.metrics import COLUMNS
 from fleetstat.store import series
 from fleetstat.store.models import (
     AlertState,
@@ -27,14 +29,15 @@ from fleetstat.store.models import (
 from fleetstat.store.queries import latest_sample_id
 
 #: The alert states that are shown as "active" (the others are ok).
-ACTIVE_STATES = ("firing", "pending")
+ACTIVE_STATES = (State.FIRING, State.PENDING)
 
 
 @dataclass(frozen=True)
 class LatestRow:
     """One host with the figures of its newest sample (None before the first): percents,
     load averages, ``uptime_seconds``, ``mem_total`` in bytes, the fullest filesystem
-    (``disk_percent`` of ``disk_mount``) and how many of its alert rules fire."""
+    (``disk_percent`` of ``disk_mount``) and how many of its alert rules fire.
+    ``figures`` holds every figure of the metrics table (``metrics.COLUMNS``) by column."""
 
     host_id: int
     name: str
@@ -56,6 +59,7 @@ class LatestRow:
     disk_percent: float | None
     disk_mount: str | None
     firing: int
+    figures: dict[str, float | None] = field(default_factory=dict)
 
 
 #: The columns of ``latest``: (LatestRow field, column), in query order.
@@ -85,17 +89,19 @@ def latest(session: Session) -> list[LatestRow]:
     )
     firing = (
         select(func.count())
-        .where(AlertState.host_id == Host.id, AlertState.state == "firing")
+        .where(AlertState.host_id == Host.id, AlertState.state == State.FIRING)
         .correlate(Host)
         .scalar_subquery()
     )
     columns = [column for _, column in _HOST_COLUMNS + _SAMPLE_COLUMNS]
+    figures = [getattr(Sample, column.name) for column in COLUMNS]
     query = (
         select(
             *columns,
             fullest.with_only_columns(SampleDisk.percent).scalar_subquery().label("disk_percent"),
             fullest.with_only_columns(SampleDisk.mount).scalar_subquery().label("disk_mount"),
             firing.label("firing"),
+            *figures,
         )
         .select_from(Host)
         .outerjoin(Sample, Sample.id == latest_sample_id())
@@ -104,7 +110,14 @@ def latest(session: Session) -> list[LatestRow]:
     names = [name for name, _ in _HOST_COLUMNS + _SAMPLE_COLUMNS] + [
         "disk_percent", "disk_mount", "firing",
     ]  # fmt: skip
-    return [LatestRow(**dict(zip(names, row, strict=True))) for row in session.execute(query)]
+    return [_latest_row(names, list(row)) for row in session.execute(query)]
+
+
+def _latest_row(names: list[str], cells: list[Any]) -> LatestRow:
+    """A ``LatestRow`` from the cells of ``latest``: the named ones, then the figures."""
+    named, figures = cells[: len(names)], cells[len(names) :]
+    by_column = dict(zip((column.name for column in COLUMNS), figures, strict=True))
+    return LatestRow(**dict(zip(names, named, strict=True)), figures=by_column)
 
 
 @dataclass(frozen=True)

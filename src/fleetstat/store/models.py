@@ -29,6 +29,8 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
 
+from fleetstat.metrics import PLAIN_COLUMNS
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -203,6 +205,18 @@ class Sample(Base):
     load15: Mapped[float | None] = mapped_column(Double)
 
 
+def _declare_plain_figures() -> None:
+    """Give ``Sample`` a nullable column for each plain figure of the metrics table
+    (``metrics.PLAIN_COLUMNS``): BIGINT for a whole number, else double precision. The
+    figures of the typed sections are declared above; a migration adds each new one."""
+    for column in PLAIN_COLUMNS:
+        kind = BigInteger if column.bounds.whole else Double
+        setattr(Sample, column.name, mapped_column(column.name, kind, nullable=True))
+
+
+_declare_plain_figures()
+
+
 class SampleDisk(Base):
     """One filesystem of one sample: bytes, and percent used as ``df`` shows it."""
 
@@ -227,8 +241,9 @@ class SampleDisk(Base):
 class SampleRollup(Base):
     """One figure of one host over one UTC hour: how many samples, their min, mean and max.
 
-    ``metric`` is a sample column (``cpu_percent``, ``mem_percent``, ``swap_percent``,
-    ``load1``, ``load5``, ``load15``) or ``disk:MOUNT`` for a filesystem's percent used.
+    ``metric`` is a sample column of the metrics table (``cpu_percent``, ``mem_percent``,
+    ``swap_percent``, ``load1``, ``load5``, ``load15``: ``metrics.COLUMNS``) or
+    ``disk:MOUNT`` for a filesystem's percent used.
     """
 
     __tablename__ = "sample_rollups"

@@ -17,6 +17,7 @@ from sqlalchemy import Select, Table, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from fleetstat.metrics import COLUMNS
 from fleetstat.model import Settings
 from fleetstat.store.models import (
     CollectionAttempt,
@@ -26,12 +27,14 @@ from fleetstat.store.models import (
     SampleRollup,
     SecurityEvent,
 )
+from fleetstat.store.outbox import Status
 from fleetstat.store.writes import insert_ignoring_duplicates
 
-#: The sample columns rolled up per hour, besides each disk's percent used.
-ROLLED_UP = ("cpu_percent", "mem_percent", "swap_percent", "load1", "load5", "load15")
+#: The sample columns rolled up per hour, besides each disk's percent used: every
+#: figure of the metrics table.
+ROLLED_UP = tuple(column.name for column in COLUMNS)
 #: Outbox rows that are done with, and so may be pruned (pending ones never are).
-FINISHED_MAIL = ("sent", "failed", "expired")
+FINISHED_MAIL = (Status.SENT, Status.FAILED, Status.EXPIRED)
 ROLLUPS: Table = SampleRollup.__table__  # type: ignore[assignment]
 #: What makes a rollup row unique.
 ROLLUP_KEY = ("host_id", "metric", "hour")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from fleetstat import model
 from fleetstat.agent import meanings
+from fleetstat.metrics import COLUMNS
 from fleetstat.store import refusal
 from fleetstat.store.models import (
     RECORD_ID_LEN,
@@ -205,17 +206,18 @@ def insert_attempt(session: Session, row: dict[str, Any]) -> bool:
 
 
 def sample_row(run_id: int, host_id: int, result: model.HostResult) -> dict[str, Any]:
-    """The ``samples`` row of an ok result; the figures of a failed part stay null."""
+    """The ``samples`` row of an ok result; the figures of a failed part stay null.
+
+    The metrics' figures (``metrics.COLUMNS``) come from their rows of the table."""
     answer = result.answer
     assert answer is not None
-    cpu, mem, swap, load = answer.cpu, answer.memory, answer.swap, answer.load
+    cpu, mem, swap = answer.cpu, answer.memory, answer.swap
     return {
         "run_id": run_id,
         "host_id": host_id,
         "ip": result.client.ip,
         "collected_at": result.finished_at,
         "agent_clock": answer.clock,
-        "cpu_percent": cpu and cpu.percent,
         "cpu_count": cpu and cpu.count,
         "cpu_busy_seconds": cpu and cpu.busy,
         "cpu_total_seconds": cpu and cpu.total,
@@ -224,16 +226,12 @@ def sample_row(run_id: int, host_id: int, result: model.HostResult) -> dict[str,
         "mem_total": mem and mem.total,
         "mem_available": mem and mem.available,
         "mem_used": mem and mem.used,
-        "mem_percent": mem and mem.percent,
         "swap_total": swap and swap.total,
         "swap_used": swap and swap.used,
         "swap_free": swap and swap.free,
-        "swap_percent": swap and swap.percent,
         "uptime_seconds": answer.uptime,
         "boot_time": answer.boot_time,
-        "load1": load and load[0],
-        "load5": load and load[1],
-        "load15": load and load[2],
+        **{column.name: column.value(answer) for column in COLUMNS},
     }
 
 

@@ -2,7 +2,8 @@
 
 One query reads every host with its newest sample (an index lookup per host), its
 fullest filesystem and its firing alerts; a second reads the newest finished run.
-Labels: ``host`` (the client's name) and ``ip``.
+Labels: ``host`` (the client's name) and ``ip``. Each figure of the metrics table
+(``metrics.COLUMNS``) is one gauge, named by its row.
 """
 
 from __future__ import annotations
@@ -18,19 +19,14 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fleetstat.metrics import COLUMNS
 from fleetstat.store import browse
 from fleetstat.web.guard import api_login
 
 router = APIRouter(dependencies=[Depends(api_login)])
 
-#: Gauges per host: (name, help, the LatestRow field).
+#: Gauges per host besides the metrics' figures: (name, help, the LatestRow field).
 FIGURES = (
-    ("fleetstat_cpu_percent", "CPU busy, percent, at the last sample", "cpu_percent"),
-    ("fleetstat_memory_percent", "memory used, percent, at the last sample", "mem_percent"),
-    ("fleetstat_swap_percent", "swap used, percent, at the last sample", "swap_percent"),
-    ("fleetstat_load1", "1-minute load average at the last sample", "load1"),
-    ("fleetstat_load5", "5-minute load average at the last sample", "load5"),
-    ("fleetstat_load15", "15-minute load average at the last sample", "load15"),
     ("fleetstat_disk_percent", "fullest filesystem, percent used, at the last sample",
      "disk_percent"),
     ("fleetstat_uptime_seconds", "seconds since boot at the last sample", "uptime_seconds"),
@@ -49,15 +45,21 @@ class FleetCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Every family: the figures per host, the outcomes and their ages, the last pass."""
+        for column in COLUMNS:
+            values = [row.figures.get(column.name) for row in self.rows]
+            yield self._gauge(column.gauge, column.help, values)
         for name, text, field in FIGURES:
-            family = GaugeMetricFamily(name, text, labels=["host", "ip"])
-            for row in self.rows:
-                value = getattr(row, field)
-                if value is not None:
-                    family.add_metric([row.name, row.ip], float(value))
-            yield family
+            yield self._gauge(name, text, [getattr(row, field) for row in self.rows])
         yield from self._outcomes()
         yield from self._run()
+
+    def _gauge(self, name: str, text: str, values: list[float | None]) -> Metric:
+        """One family: ``values`` holds each row's value; a host without one is left out."""
+        family = GaugeMetricFamily(name, text, labels=["host", "ip"])
+        for row, value in zip(self.rows, values, strict=True):
+            if value is not None:
+                family.add_metric([row.name, row.ip], float(value))
+        return family
 
     def _outcomes(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
