@@ -10,6 +10,7 @@ $(BIN)/fleetstat: pyproject.toml tools/vendor_uplot.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m compileall -q src
 	touch $@
 
 # At a terminal the demo then serves the web page until Ctrl-C and prints its URL and login.

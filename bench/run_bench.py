@@ -22,6 +22,8 @@ with the rounds interleaved and medians over ``--rounds``:
 - **rtt**: ``--rtt-hosts`` hosts in network namespaces behind veth pairs with
   ``tc netem delay 10ms`` on each side (20 ms round trip), cold and warm vs the floor.
 
+The sources are byte-compiled first, as an installed fleetstat's are.
+
 ``--profile FOLDER`` runs one cold 200-host ``fleetstat run`` under py-spy instead and
 writes the top entries (``pip install py-spy``).
 """
@@ -494,6 +496,9 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="comma-separated: passes,memory,endless,rtt")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
+    # byte-compiled as an installed fleetstat is (PYTHONDONTWRITEBYTECODE would leave
+    # every start compiling the sources again)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src")], check=True)
     with tempfile.TemporaryDirectory(prefix="fleetstat-bench-") as tmp:
         folder = Path(tmp)
         with own_user(folder) as user:

@@ -289,3 +289,16 @@ def test_message_is_plain_utf8_text_with_date_and_message_id(
     assert message["Message-ID"].endswith("@monitor.test>")
     assert message["To"] == "ops@example.org"
     assert received.mail_from == "fleetstat@monitor.test"
+
+
+def test_a_digest_larger_than_64_kb_is_queued_and_claimed_whole(store: Store) -> None:
+    body = "".join(
+        f"  web{n:04d} sshd.failed_password  user=root  from=10.0.0.{n % 250}\n"
+        for n in range(4000)
+    )
+    assert len(body.encode()) > 3 * 65536  # past MariaDB's TEXT, which would refuse it
+    with store.session() as session:
+        [row_id] = outbox.enqueue(session, outbox.Draft("events", "big", body), ["a@x.org"], now=T0)
+    with store.session() as session:
+        [claimed] = outbox.claim(session, [row_id], T0)
+    assert claimed.body == body

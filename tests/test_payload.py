@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import stat
 import subprocess
 import sys
 import zipfile
@@ -66,3 +69,40 @@ def test_the_agents_sources_go_in_without_docstrings_and_comments_on_the_same_li
             if kept.strip() not in ("", '""'):
                 assert original.startswith(kept.rstrip()), (path.name, number + 1)
         assert "#" not in "".join(line for line in lean.splitlines() if line.lstrip()[:1] == "#")
+
+
+def digest_in_a_new_process(cache: Path) -> str:
+    """``agent_digest()`` of a fresh process whose cache folder is under ``cache``."""
+    code = "from fleetstat import payload; print(payload.agent_digest())"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return done.stdout.strip()
+
+
+def test_the_built_agent_is_cached_privately_and_read_back(tmp_path: Path) -> None:
+    assert digest_in_a_new_process(tmp_path) == payload.agent_digest()
+    folder = tmp_path / "fleetstat"
+    [cached] = folder.glob("agent-*.pyz")
+    assert cached.name == f"agent-{payload.inputs_digest(payload.source_files())}.pyz"
+    assert cached.read_bytes() == payload.build_agent()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(cached.stat().st_mode) == 0o600
+
+    cached.write_bytes(b"not an agent")  # what is cached is what goes to the clients
+    assert digest_in_a_new_process(tmp_path) == hashlib.sha256(b"not an agent").hexdigest()
+
+
+def test_a_cached_agent_others_may_write_is_not_used(tmp_path: Path) -> None:
+    digest_in_a_new_process(tmp_path)
+    [cached] = (tmp_path / "fleetstat").glob("agent-*.pyz")
+    cached.write_bytes(b"planted")
+    cached.chmod(0o666)
+    assert digest_in_a_new_process(tmp_path) == payload.agent_digest()
+
+
+def test_any_change_of_a_source_names_another_archive() -> None:
+    sources = payload.source_files()
+    changed = {**sources, "fleetstat_agent/linux.py": sources["fleetstat_agent/linux.py"] + b"\n"}
+    assert payload.inputs_digest(changed) != payload.inputs_digest(sources)

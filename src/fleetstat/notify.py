@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from fleetstat import alerts, mailtext, silences
 from fleetstat.errors import FleetstatError
 from fleetstat.mailtemplates import Templates
-from fleetstat.model import AlertRule, Config, HostResult, Settings
+from fleetstat.model import AlertRule, Config, Event, HostResult, Settings
 from fleetstat.store import alert_states, outbox, queries, retired
 from fleetstat.store import silences as stored_silences
 from fleetstat.store.models import MailItem
@@ -70,12 +70,12 @@ def after_host(  # noqa: PLR0917 (the host transaction's caller passes these in 
     client = result.client
     if not client.mail:
         log.info("%s has no mail address: no mail is sent for it", client.label)
-    retired.revive(session, host_id)
     rules = alerts.rules_for(client)
-    alert_states.create_missing(session, host_id, rules, now)
+    states = alert_states.load(session, host_id)
+    states.update(alert_states.create_missing(session, host_id, rules, now, have=states))
     quiet = stored_silences.in_force(session, now)
-    notices = _apply(host, rules, quiet)
-    _retire_rules(host, {rule.key for rule in rules})
+    notices = _apply(host, rules, quiet, states)
+    _retire_rules(host, {rule.key for rule in rules}, states)
     facts = [
         (notice, mailtext.alert_facts(notice, result, _history(host, notice), settings))
         for notice in notices
@@ -84,19 +84,24 @@ def after_host(  # noqa: PLR0917 (the host transaction's caller passes these in 
     log_facts = mailtext.log_facts(
         result, run_id=run_id, host_id=host_id, since=since, config=settings.config
     )
-    kept = 0
-    for recipient in client.mail:
-        for notice, fact in facts:
-            kept += _keep(host, recipient, Kind.ALERT, fact, notice)
-        kept += _keep(host, recipient, Kind.EVENTS, log_facts)
-    return kept
+    items = [
+        _item(host, recipient, Kind.ALERT, fact, notice)
+        for recipient in client.mail
+        for notice, fact in facts
+    ]
+    items += [_item(host, recipient, Kind.EVENTS, log_facts) for recipient in client.mail]
+    if items:
+        session.execute(_KEEP, items)
+    return len(items)
 
 
 def _apply(
-    host: _Host, rules: Sequence[AlertRule], quiet: Sequence[SilenceRow]
+    host: _Host,
+    rules: Sequence[AlertRule],
+    quiet: Sequence[SilenceRow],
+    states: Mapping[str, alerts.AlertState],
 ) -> list[alerts.Notice]:
     """Write each changed state compare-and-set; the notices of the changes this call won."""
-    states = alert_states.load(host.session, host.host_id)
     client = host.result.client
     notices = []
     for rule in rules:
@@ -129,9 +134,9 @@ def _save(host: _Host, evaluation: alerts.Evaluation) -> bool:
     return True
 
 
-def _retire_rules(host: _Host, keep: set[str]) -> None:
+def _retire_rules(host: _Host, keep: set[str], states: Mapping[str, alerts.AlertState]) -> None:
     """Resolve quietly the host's rules that are no longer in its config."""
-    for key, state in alert_states.load(host.session, host.host_id).items():
+    for key, state in states.items():
         if key not in keep:
             _retire(host.session, host.host_id, state, host.run_id, host.now)
 
@@ -155,26 +160,29 @@ def _history(host: _Host, notice: alerts.Notice) -> list[alert_states.Point]:
     )
 
 
-def _keep(
+MAIL_ITEMS: Table = MailItem.__table__  # type: ignore[assignment]
+#: Every host result's mail items, in one statement.
+_KEEP = insert(MAIL_ITEMS)
+
+
+def _item(
     host: _Host,
     recipient: str,
     kind: Kind,
     facts: Mapping[str, Any],
     notice: alerts.Notice | None = None,
-) -> int:
-    host.session.add(
-        MailItem(
-            created_at=host.now,
-            run_id=host.run_id,
-            host_id=host.host_id,
-            recipient=recipient,
-            kind=str(kind),
-            rule=notice.rule.key if notice else None,
-            silenced=bool(notice and notice.silenced),
-            facts=json.dumps(facts, sort_keys=True),
-        )
-    )
-    return 1
+) -> dict[str, Any]:
+    """The ``mail_items`` row of one thing to mail ``recipient``."""
+    return {
+        "created_at": host.now,
+        "run_id": host.run_id,
+        "host_id": host.host_id,
+        "recipient": recipient,
+        "kind": str(kind),
+        "rule": notice.rule.key if notice else None,
+        "silenced": bool(notice and notice.silenced),
+        "facts": json.dumps(facts, sort_keys=True),
+    }
 
 
 # ---------------------------------------------------------------- once per pass
@@ -231,7 +239,8 @@ def _queue_for(  # noqa: PLR0917 (one recipient's share of the pass)
         draft = mailtext.compose_alerts([_facts(i) for i in loud], templates, now)
         queued.append(_queue(session, draft, recipient, loud, run_id, now))
     if logs:
-        entries = [_log_entry(session, item) for item in logs]
+        events = queries.events_of_runs(session, [(item.run_id, item.host_id) for item in logs])
+        entries = [_log_entry(item, events[(item.run_id, item.host_id)]) for item in logs]
         hushed = [_facts(item) for item in notices if item.silenced]
         draft = mailtext.compose_digest(
             entries, hushed, templates, max_events=settings.mail_max_events, at=now
@@ -276,7 +285,6 @@ def _facts(item: MailItem) -> dict[str, Any]:
     return facts
 
 
-def _log_entry(session: Session, item: MailItem) -> mailtext.LogEntry:
-    events = queries.events_of_run(session, item.run_id, item.host_id)
+def _log_entry(item: MailItem, events: Sequence[Event]) -> mailtext.LogEntry:
     mailed = [event for event in events if not event.own_session]
     return mailtext.LogEntry(facts=_facts(item), events=mailed)

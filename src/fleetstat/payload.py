@@ -7,6 +7,12 @@ agent. Inside the zip the agent package is ``fleetstat_agent`` (the server's own
 its name; a ``__main__.py`` at the top runs the agent. The agent's own sources go in
 without their docstrings and comments (``lean_source``), every line kept where it
 was, so a traceback from a client still names the line of the source here.
+
+Making the lean sources costs a collector more CPU than a hundred hosts' SSH, so the
+built archive is kept in fleetstat's cache folder (``$XDG_CACHE_HOME/fleetstat``, else
+``~/.cache/fleetstat``), named by a digest of every input, and read back while the
+inputs stay the same. Only a file of this user's own, in a folder no one else may
+write to, is read back: the archive runs on every client.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import functools
 import hashlib
 import importlib.util
 import io
+import os
+import stat
 import tokenize
 import zipfile
 from pathlib import Path
@@ -87,12 +95,19 @@ def _blank(lines: list[str], statement: ast.stmt) -> None:
         lines[index] = "\n"
 
 
-def archive_entries() -> dict[str, bytes]:
+def source_files() -> dict[str, bytes]:
+    """The sources of ``agent.pyz`` as they are installed: archive name to contents."""
+    return {
+        **python_files(agent_sources(), AGENT_PACKAGE),
+        **python_files(pyaes_sources(), "pyaes"),
+    }
+
+
+def archive_entries(sources: dict[str, bytes] | None = None) -> dict[str, bytes]:
     """Every file of ``agent.pyz``: archive name to contents (the agent's own lean)."""
     entries = {"__main__.py": MAIN}
-    agent = python_files(agent_sources(), AGENT_PACKAGE)
-    entries.update({name: lean_source(data) for name, data in agent.items()})
-    entries.update(python_files(pyaes_sources(), "pyaes"))
+    for name, data in (source_files() if sources is None else sources).items():
+        entries[name] = lean_source(data) if name.startswith(f"{AGENT_PACKAGE}/") else data
     return entries
 
 
@@ -116,8 +131,57 @@ def zip_bytes(entries: dict[str, bytes]) -> bytes:
 
 @functools.cache
 def build_agent() -> bytes:
-    """The bytes of ``agent.pyz``, built once per process from the installed sources."""
-    return zip_bytes(archive_entries())
+    """The bytes of ``agent.pyz`` from the installed sources: the cached archive of these
+    very inputs when there is one, else built (and cached). Once per process."""
+    sources = source_files()
+    cached = cache_folder() / f"agent-{inputs_digest(sources)}.pyz"
+    found = _read_own(cached)
+    if found is not None:
+        return found
+    built = zip_bytes(archive_entries(sources))
+    _keep(cached, built)
+    return built
+
+
+def cache_folder() -> Path:
+    """fleetstat's cache folder: ``$XDG_CACHE_HOME/fleetstat``, else ``~/.cache/fleetstat``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fleetstat"
+
+
+def inputs_digest(sources: dict[str, bytes]) -> str:
+    """A digest of everything the archive is made of: its sources and this builder."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for name in sorted(sources):
+        digest.update(b"\0%s\0%d\0" % (name.encode(), len(sources[name])))
+        digest.update(sources[name])
+    return digest.hexdigest()[:32]
+
+
+def _read_own(path: Path) -> bytes | None:
+    """The bytes of ``path`` when it and its folder are this user's and only theirs to write."""
+    try:
+        for item in (path.parent, path):
+            info = item.lstat()
+            if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                return None
+        return path.read_bytes() if stat.S_ISREG(path.lstat().st_mode) else None
+    except OSError:
+        return None
+
+
+def _keep(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a temp file, then a rename); silently not at
+    all where the cache folder cannot be made or written."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        temp.replace(path)
+    except OSError:
+        return
 
 
 @functools.cache

@@ -282,7 +282,7 @@ class Store:
     def events_of_run(self, run_id: int, host_id: int) -> list[model.Event]:
         """The security events run ``run_id`` stored for host ``host_id``, oldest first."""
         with self._reading() as session:
-            return queries.events_of_run(session, run_id, host_id)
+            return queries.events_of_runs(session, [(run_id, host_id)])[(run_id, host_id)]
 
     def events_of_host(self, host: str, limit: int = 50) -> list[model.Event]:
         """The newest ``limit`` security events of ``host`` (name, IP or ``ip:port``)."""

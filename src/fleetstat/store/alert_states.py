@@ -11,18 +11,32 @@ function works inside the caller's session and transaction; none commits.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import CursorResult, Insert, select, update
-from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy import CursorResult, Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from fleetstat import alerts
 from fleetstat.metrics import METRICS
 from fleetstat.model import AlertRule
 from fleetstat.store.models import AlertState, AlertTransition, Host, Sample, SampleDisk
+from fleetstat.store.writes import insert_ignoring_duplicates
+
+STATES: Table = AlertState.__table__  # type: ignore[assignment]
+TRANSITIONS: Table = AlertTransition.__table__  # type: ignore[assignment]
+#: The statements of every host result, built once (building one costs more than running it).
+_LOAD = select(STATES).where(STATES.c.host_id == bindparam("b_host"))
+_SAVE = update(STATES).where(  # SET: the row's keys
+    STATES.c.host_id == bindparam("b_host"),
+    STATES.c.rule == bindparam("b_rule"),
+    STATES.c.version == bindparam("b_version"),
+)
+_ADD_TRANSITION = insert(TRANSITIONS)
+
+#: The ``version`` of a state row as first inserted.
+FIRST_VERSION = 1
 
 #: One earlier value of a metric: (collected_at UTC, value in the rule's unit or None).
 Point = tuple[datetime, float | None]
@@ -30,70 +44,55 @@ Point = tuple[datetime, float | None]
 
 def load(session: Session, host_id: int) -> dict[str, alerts.AlertState]:
     """The stored states of one host, by rule key."""
-    rows = session.scalars(select(AlertState).where(AlertState.host_id == host_id))
+    rows = session.execute(_LOAD, {"b_host": host_id})
     return {row.rule: _state(row) for row in rows}
 
 
 def create_missing(
-    session: Session, host_id: int, rules: Iterable[AlertRule], now: datetime
-) -> int:
-    """Insert an ``ok`` row for each rule that has none; how many this call made.
+    session: Session,
+    host_id: int,
+    rules: Iterable[AlertRule],
+    now: datetime,
+    have: dict[str, alerts.AlertState],
+) -> dict[str, alerts.AlertState]:
+    """Insert an ``ok`` row for each rule missing from ``have`` (the host's stored states);
+    the states this call made, by rule key.
 
     A row another collector made first (the unique key (host_id, rule)) is skipped by
-    the insert itself, so the host's transaction goes on.
+    the insert itself, so the host's transaction goes on; its compare-and-set update
+    then finds another version and leaves the change to that collector.
     """
-    have = set(load(session, host_id))
-    rows = [
-        _values(host_id, alerts.initial_state(rule, now), now)
+    made = {
+        rule.key: replace(alerts.initial_state(rule, now), version=FIRST_VERSION)
         for rule in rules
         if rule.key not in have
-    ]
-    if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    session.execute(_insert_ignoring_duplicates(dialect), rows)
-    return len(rows)
-
-
-def _insert_ignoring_duplicates(dialect: str) -> Insert:
-    if dialect == "postgresql":
-        return postgresql.insert(AlertState).on_conflict_do_nothing(
-            index_elements=["host_id", "rule"]
-        )
-    if dialect == "sqlite":
-        return sqlite.insert(AlertState).on_conflict_do_nothing(index_elements=["host_id", "rule"])
-    if dialect in ("mysql", "mariadb"):
-        return mysql.insert(AlertState).on_duplicate_key_update(id=AlertState.id)
-    raise NotImplementedError(f"no insert-or-skip for the {dialect} database")
+    }
+    if made:
+        rows = [_values(host_id, state, now) for state in made.values()]
+        session.execute(insert_ignoring_duplicates(session, STATES, ("host_id", "rule")), rows)
+    return made
 
 
 def save(
     session: Session, host_id: int, old: alerts.AlertState, new: alerts.AlertState, now: datetime
 ) -> bool:
     """Write ``new`` over ``old`` compare-and-set on ``old.version``; False when another won."""
-    statement = (
-        update(AlertState)
-        .where(
-            AlertState.host_id == host_id,
-            AlertState.rule == old.rule,
-            AlertState.version == old.version,
-        )
-        .values(
-            state=str(new.state),
-            value=new.value,
-            threshold=new.threshold,
-            since=new.since,
-            consecutive=new.consecutive,
-            clearing=new.clearing,
-            unmailed=new.unmailed,
-            last_notified_at=new.last_notified_at,
-            acked_at=new.acked_at,
-            ack_reason=new.ack_reason,
-            version=old.version + 1,
-            updated_at=now,
-        )
-    )
-    result = cast(CursorResult[object], session.execute(statement))
+    values = {
+        "state": str(new.state),
+        "value": new.value,
+        "threshold": new.threshold,
+        "since": new.since,
+        "consecutive": new.consecutive,
+        "clearing": new.clearing,
+        "unmailed": new.unmailed,
+        "last_notified_at": new.last_notified_at,
+        "acked_at": new.acked_at,
+        "ack_reason": new.ack_reason,
+        "version": old.version + 1,
+        "updated_at": now,
+    }
+    where = {"b_host": host_id, "b_rule": old.rule, "b_version": old.version}
+    result = cast(CursorResult[object], session.execute(_SAVE, {**values, **where}))
     return result.rowcount == 1
 
 
@@ -107,19 +106,18 @@ def record_transition(
     now: datetime,
 ) -> None:
     """Add one ``alert_transitions`` row for a state change."""
-    session.add(
-        AlertTransition(
-            host_id=host_id,
-            rule=state.rule,
-            old_state=str(transition.old_state),
-            new_state=str(transition.new_state),
-            value=state.value,
-            threshold=state.threshold,
-            reason=transition.reason,
-            run_id=run_id,
-            created_at=now,
-        )
-    )
+    row = {
+        "host_id": host_id,
+        "rule": state.rule,
+        "old_state": str(transition.old_state),
+        "new_state": str(transition.new_state),
+        "value": state.value,
+        "threshold": state.threshold,
+        "reason": transition.reason,
+        "run_id": run_id,
+        "created_at": now,
+    }
+    session.execute(_ADD_TRANSITION, row)
 
 
 def recent_values(
@@ -198,7 +196,7 @@ def active(session: Session) -> list[ActiveAlert]:
     ]
 
 
-def _state(row: AlertState) -> alerts.AlertState:
+def _state(row: Row[Any]) -> alerts.AlertState:
     return alerts.AlertState(
         rule=row.rule,
         type=row.type,
@@ -229,7 +227,7 @@ def _values(host_id: int, state: alerts.AlertState, now: datetime) -> dict[str, 
         "clearing": 0,
         "unmailed": False,
         "last_notified_at": state.last_notified_at,
-        "version": 1,
+        "version": FIRST_VERSION,
         "updated_at": now,
     }
 
@@ -261,6 +259,6 @@ def acknowledge(
 def states_of_hosts(session: Session) -> dict[int, dict[str, alerts.AlertState]]:
     """Every stored state, by host id and rule key (for retiring rules left out of the config)."""
     found: dict[int, dict[str, alerts.AlertState]] = {}
-    for row in session.scalars(select(AlertState)):
+    for row in session.execute(select(STATES)):
         found.setdefault(row.host_id, {})[row.rule] = _state(row)
     return found

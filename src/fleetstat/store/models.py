@@ -1,7 +1,8 @@
 """The tables of the fleetstat database: the contract documented in ``docs/schema.md``.
 
 Every timestamp is UTC. Byte counts are ``BigInteger``, percents and seconds are
-double-precision floats, long text is ``Text``. Index and constraint names come from
+double-precision floats, long text is ``Text`` (``LongText`` where it may pass
+MariaDB's 64 KB). Index and constraint names come from
 the naming convention below, so the migrations name them the same on every database.
 Changes reach a database only through the Alembic migrations in ``migrations/``.
 """
@@ -87,6 +88,9 @@ def exact_string(length: int) -> TypeEngine[str]:
     binary = mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin")
     return String(length).with_variant(binary, "mysql", "mariadb")
 
+
+#: Text that can pass MariaDB's 64 KB ``TEXT``: a pass's digest, an event's raw fields.
+LongText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 
 #: Primary keys of the tables that grow with every run: 64-bit, but SQLite's rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -281,8 +285,8 @@ class SecurityEvent(Base):
     level: Mapped[str] = mapped_column(String(SHORT_LEN))
     user: Mapped[str | None] = mapped_column(String(NAME_LEN))
     source_ip: Mapped[str | None] = mapped_column(String(IP_LEN))
-    message: Mapped[str] = mapped_column(Text)
-    fields: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(LongText)
+    fields: Mapped[str] = mapped_column(LongText)
     actor: Mapped[str | None] = mapped_column(String(NAME_LEN))
     target: Mapped[str | None] = mapped_column(String(NAME_LEN))
     category: Mapped[str | None] = mapped_column(String(SHORT_LEN))
@@ -344,7 +348,7 @@ class MailOutbox(Base):
     kind: Mapped[str] = mapped_column(String(SHORT_LEN))
     recipient: Mapped[str] = mapped_column(String(NAME_LEN))
     subject: Mapped[str] = mapped_column(String(1024))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(LongText)
     status: Mapped[str] = mapped_column(String(SHORT_LEN), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -383,7 +387,7 @@ class MailItem(Base):
     kind: Mapped[str] = mapped_column(String(SHORT_LEN))
     rule: Mapped[str | None] = mapped_column(exact_string(RULE_LEN))
     silenced: Mapped[bool] = mapped_column(Boolean, default=False)
-    facts: Mapped[str] = mapped_column(Text)
+    facts: Mapped[str] = mapped_column(LongText)
     handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     outbox_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("mail_outbox.id"))
 

@@ -6,11 +6,13 @@ Each function takes an open session and returns typed, frozen rows; times are UT
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Row, Table, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from fleetstat import cpurate, model
@@ -189,14 +191,27 @@ def _attempt_row(row: Any) -> AttemptRow:
     )
 
 
-def events_of_run(session: Session, run_id: int, host_id: int) -> list[model.Event]:
-    """The events run ``run_id`` stored for host ``host_id``, oldest first."""
-    query = (
-        select(SecurityEvent)
-        .where(SecurityEvent.run_id == run_id, SecurityEvent.host_id == host_id)
-        .order_by(SecurityEvent.time, SecurityEvent.id)
-    )
-    return [_event(row) for row in session.scalars(query)]
+def events_of_runs(
+    session: Session, pairs: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], list[model.Event]]:
+    """The events stored for each (run id, host id) of ``pairs``, oldest first: one query
+    per run however many hosts."""
+    hosts_by_run: dict[int, set[int]] = defaultdict(set)
+    for run_id, host_id in pairs:
+        hosts_by_run[run_id].add(host_id)
+    found: dict[tuple[int, int], list[model.Event]] = {
+        (run_id, host_id): [] for run_id, hosts in hosts_by_run.items() for host_id in hosts
+    }
+    events: Table = SecurityEvent.__table__  # type: ignore[assignment]
+    for run_id, hosts in hosts_by_run.items():
+        query = (
+            select(events)
+            .where(events.c.run_id == run_id, events.c.host_id.in_(sorted(hosts)))
+            .order_by(events.c.time, events.c.id)
+        )
+        for row in session.execute(query):
+            found[(run_id, row.host_id)].append(_event(row))
+    return found
 
 
 def events_of_host(session: Session, host: str, limit: int = 50) -> list[model.Event]:
@@ -211,7 +226,7 @@ def events_of_host(session: Session, host: str, limit: int = 50) -> list[model.E
     return [_event(row) for row in session.scalars(query)]
 
 
-def _event(row: SecurityEvent) -> model.Event:
+def _event(row: SecurityEvent | Row[Any]) -> model.Event:
     return model.Event(
         source=row.source,
         record_id=row.record_id,
@@ -230,12 +245,15 @@ def _event(row: SecurityEvent) -> model.Event:
 
 def previous_ok_at(session: Session, host_id: int, before_run_id: int) -> datetime | None:
     """When host ``host_id`` last answered ok in a run older than ``before_run_id``."""
-    query = select(func.max(CollectionAttempt.finished_at)).where(
-        CollectionAttempt.host_id == host_id,
-        CollectionAttempt.run_id < before_run_id,
-        CollectionAttempt.outcome == str(model.Outcome.OK),
-    )
-    return session.scalar(query)
+    return session.scalar(_PREVIOUS_OK, {"b_host": host_id, "b_run": before_run_id})
+
+
+#: Read for every host result, so built once.
+_PREVIOUS_OK = select(func.max(CollectionAttempt.finished_at)).where(
+    CollectionAttempt.host_id == bindparam("b_host"),
+    CollectionAttempt.run_id < bindparam("b_run"),
+    CollectionAttempt.outcome == str(model.Outcome.OK),
+)
 
 
 def host_ids(session: Session, host: str) -> list[int]:

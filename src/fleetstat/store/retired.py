@@ -38,13 +38,6 @@ def retire_others(session: Session, addresses: Collection[str], now: datetime) -
     return ids
 
 
-def revive(session: Session, host_id: int) -> None:
-    """A retired host is back in the config: live again."""
-    session.execute(
-        update(Host).where(Host.id == host_id, Host.retired_at.is_not(None)).values(retired_at=None)
-    )
-
-
 def forget(session: Session, host_id: int) -> int:
     """Delete every row of host ``host_id``, the host's own last; how many rows in all.
 

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Row, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from fleetstat.store.models import Silence
+
+SILENCES: Table = Silence.__table__  # type: ignore[assignment]
+#: Read for every host result, so built once.
+_IN_FORCE = (
+    select(SILENCES)
+    .where(SILENCES.c.starts_at <= bindparam("b_now"), SILENCES.c.ends_at > bindparam("b_now"))
+    .order_by(SILENCES.c.id)
+)
 
 
 @dataclass(frozen=True)
@@ -52,10 +60,7 @@ def add(  # noqa: PLR0917 (the fields of one row)
 
 def in_force(session: Session, now: datetime) -> list[SilenceRow]:
     """The silences that cover ``now`` (started, not yet ended), oldest first."""
-    query = (
-        select(Silence).where(Silence.starts_at <= now, Silence.ends_at > now).order_by(Silence.id)
-    )
-    return [_row(row) for row in session.scalars(query)]
+    return [_row(row) for row in session.execute(_IN_FORCE, {"b_now": now})]
 
 
 def listed(session: Session, now: datetime) -> list[SilenceRow]:
@@ -72,7 +77,7 @@ def end(session: Session, silence_id: int, now: datetime) -> bool:
     return cast(CursorResult[object], session.execute(statement)).rowcount == 1
 
 
-def _row(row: Silence) -> SilenceRow:
+def _row(row: Silence | Row[Any]) -> SilenceRow:
     return SilenceRow(
         id=row.id,
         host_pattern=row.host_pattern,

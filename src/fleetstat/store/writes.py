@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, insert, select, update
+from sqlalchemy import Insert, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,14 @@ ATTEMPTS: Table = CollectionAttempt.__table__  # type: ignore[assignment]
 SAMPLES: Table = Sample.__table__  # type: ignore[assignment]
 DISKS: Table = SampleDisk.__table__  # type: ignore[assignment]
 EVENTS: Table = SecurityEvent.__table__  # type: ignore[assignment]
+
+#: The statements of every host result, built once (building one costs more than running it).
+_HOST_BY_ADDRESS = select(HOSTS.c.id, HOSTS.c.event_cursor).where(
+    HOSTS.c.address == bindparam("address")
+)
+_UPDATE_HOST = update(HOSTS).where(HOSTS.c.id == bindparam("b_id"))  # SET: the row's keys
+_INSERT_SAMPLE = insert(SAMPLES)
+_INSERT_DISKS = insert(DISKS)
 
 EVENT_KEY = ("host_id", "source", "record_id")
 ATTEMPT_KEY = ("run_id", "host_id")
@@ -104,7 +112,7 @@ def record(session: Session, run_id: int, result: model.HostResult, now: datetim
         insert_events(session, event_rows(run_id, host_id, result.client.ip, answer.events))
         previous = json.loads(cursor) if cursor else {}
         changes["event_cursor"] = json.dumps({**previous, **answer.cursor}, sort_keys=True)
-    session.execute(update(HOSTS).where(HOSTS.c.id == host_id).values(changes))
+    session.execute(_UPDATE_HOST, {**changes, "b_id": host_id})
     return Recorded(host_id, result.outcome)
 
 
@@ -125,8 +133,9 @@ def record_refused(
     changes = {
         "last_attempt_at": result.started_at,
         "last_outcome": str(model.Outcome.STORE_REFUSED),
+        "retired_at": None,
     }
-    session.execute(update(HOSTS).where(HOSTS.c.id == host_id).values(changes))
+    session.execute(_UPDATE_HOST, {**changes, "b_id": host_id})
     return Recorded(host_id, model.Outcome.STORE_REFUSED, error=error)
 
 
@@ -150,8 +159,7 @@ def ensure_host(session: Session, client: model.Client, now: datetime) -> tuple[
     Race-safe: two collectors seeing a new host at once both insert-or-skip on the
     unique address, then both read the one row that won.
     """
-    query = select(HOSTS.c.id, HOSTS.c.event_cursor).where(HOSTS.c.address == client.address)
-    found = session.execute(query).one_or_none()
+    found = session.execute(_HOST_BY_ADDRESS, {"address": client.address}).one_or_none()
     if found is None:
         new = {
             "address": client.address,
@@ -161,7 +169,7 @@ def ensure_host(session: Session, client: model.Client, now: datetime) -> tuple[
             "first_seen_at": now,
         }
         session.execute(insert_ignoring_duplicates(session, HOSTS, ("address",)), new)
-        found = session.execute(query).one()
+        found = session.execute(_HOST_BY_ADDRESS, {"address": client.address}).one()
     return int(found.id), found.event_cursor
 
 
@@ -175,6 +183,7 @@ def host_changes(result: model.HostResult) -> dict[str, Any]:
         "group_name": fit("hosts", "group_name", client.group),
         "last_attempt_at": result.started_at,
         "last_outcome": str(result.outcome),
+        "retired_at": None,  # collected, so in the config: live again if it was retired
     }
     if result.outcome is model.Outcome.OK and result.answer is not None:
         changes["last_ok_at"] = result.finished_at
@@ -199,10 +208,17 @@ def attempt_row(run_id: int, host_id: int, result: model.HostResult) -> dict[str
 
 def insert_attempt(session: Session, row: dict[str, Any]) -> bool:
     """Insert one attempt; False when this run already holds one of this host (skipped)."""
-    statement = insert_ignoring_duplicates(session, ATTEMPTS, ATTEMPT_KEY)
-    if session.get_bind().dialect.name in ("mysql", "mariadb"):  # no row on a duplicate: id 0
+    dialect = session.get_bind().dialect.name
+    statement = _insert_attempt(dialect)
+    if dialect in ("mysql", "mariadb"):  # no row on a duplicate: id 0
         return bool(session.execute(statement, row).lastrowid)  # type: ignore[attr-defined]
-    return session.execute(statement.returning(ATTEMPTS.c.id), row).first() is not None
+    return session.execute(statement, row).first() is not None
+
+
+@functools.cache
+def _insert_attempt(dialect: str) -> Insert:
+    statement = _insert_ignoring(dialect, ATTEMPTS, ATTEMPT_KEY)
+    return statement if dialect in ("mysql", "mariadb") else statement.returning(ATTEMPTS.c.id)
 
 
 def sample_row(run_id: int, host_id: int, result: model.HostResult) -> dict[str, Any]:
@@ -237,7 +253,7 @@ def sample_row(run_id: int, host_id: int, result: model.HostResult) -> dict[str,
 
 def insert_sample(session: Session, row: dict[str, Any]) -> int:
     """Insert one ``samples`` row; its id."""
-    return int(session.execute(insert(SAMPLES), row).inserted_primary_key[0])  # type: ignore[attr-defined]
+    return int(session.execute(_INSERT_SAMPLE, row).inserted_primary_key[0])  # type: ignore[attr-defined]
 
 
 def disk_rows(sample_id: int, disks: Iterable[model.Disk]) -> list[dict[str, Any]]:
@@ -261,7 +277,7 @@ def disk_rows(sample_id: int, disks: Iterable[model.Disk]) -> list[dict[str, Any
 def insert_disks(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert the ``sample_disks`` rows of one sample in one statement."""
     if rows:
-        session.execute(insert(DISKS), rows)
+        session.execute(_INSERT_DISKS, rows)
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -332,9 +348,13 @@ def insert_ignoring_duplicates(session: Session, table: Table, key: tuple[str, .
 
     PostgreSQL and SQLite: ``ON CONFLICT (key) DO NOTHING``; MariaDB/MySQL: ``ON
     DUPLICATE KEY UPDATE id = id`` (not ``INSERT IGNORE``, which would also silence
-    truncated or invalid values).
+    truncated or invalid values). Built once per database kind, table and key.
     """
-    dialect = session.get_bind().dialect.name
+    return _insert_ignoring(session.get_bind().dialect.name, table, key)
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, table: Table, key: tuple[str, ...]) -> Insert:
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(key))
     if dialect == "sqlite":
