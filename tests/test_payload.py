@@ -94,6 +94,16 @@ def test_the_built_agent_is_cached_privately_and_read_back(tmp_path: Path) -> No
     assert digest_in_a_new_process(tmp_path) == hashlib.sha256(b"not an agent").hexdigest()
 
 
+def test_a_new_build_removes_the_archives_of_other_sources(tmp_path: Path) -> None:
+    (tmp_path / "fleetstat").mkdir(mode=0o700)
+    older = tmp_path / "fleetstat" / "agent-0123456789abcdef0123456789abcdef.pyz"
+    older.write_bytes(b"an agent of other sources")
+    digest_in_a_new_process(tmp_path)
+    assert [p.name for p in (tmp_path / "fleetstat").iterdir()] == [
+        f"agent-{payload.inputs_digest(payload.source_files())}.pyz"
+    ]
+
+
 def test_a_cached_agent_others_may_write_is_not_used(tmp_path: Path) -> None:
     digest_in_a_new_process(tmp_path)
     [cached] = (tmp_path / "fleetstat").glob("agent-*.pyz")

@@ -171,8 +171,8 @@ def _read_own(path: Path) -> bytes | None:
 
 
 def _keep(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (a temp file, then a rename); silently not at
-    all where the cache folder cannot be made or written."""
+    """Write ``data`` to ``path`` atomically (a temp file, then a rename) and remove the
+    archives of other inputs; silently not at all where the folder cannot be written."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temp = path.with_name(f".{path.name}.{os.getpid()}")
@@ -180,6 +180,9 @@ def _keep(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         temp.replace(path)
+        for older in path.parent.glob("agent-*.pyz"):  # of sources no longer installed
+            if older != path:
+                older.unlink(missing_ok=True)
     except OSError:
         return
 
