@@ -6,7 +6,9 @@ one read reports every mistake of a file; ``raise_problems`` raises them togethe
 
 from __future__ import annotations
 
+import bisect
 import difflib
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -70,7 +72,12 @@ class Source:
             return node.line
         pattern = re.compile(rb"\s" + re.escape(attr.encode()) + rb"\s*=")
         found = pattern.search(self.data, node.offset)
-        return self.data.count(b"\n", 0, found.start() + 1) + 1 if found else node.line
+        return bisect.bisect_right(self._line_ends, found.start()) + 1 if found else node.line
+
+    @functools.cached_property
+    def _line_ends(self) -> list[int]:
+        """The offset of every newline of the file, in order (a line number is a search)."""
+        return [match.start() for match in re.finditer(b"\n", self.data)]
 
     def where(self, node: Node, attr: str = "") -> str:
         """``line N`` of ``attr`` (or of ``node``), for saying where a value came from."""
