@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import shutil
 import threading
 import uuid
@@ -18,6 +19,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 
 from fleetstat import model
+from fleetstat.answer import MAX_CURSOR
 from fleetstat.errors import StoreError
 from fleetstat.store import Store
 from fleetstat.store.models import (
@@ -209,6 +211,15 @@ def test_an_answer_whose_events_part_failed_keeps_that_sources_cursor(store: Sto
     assert store.cursors() == {
         "127.0.0.1:22": {"linux-auth": {"journal": "s=1;i=2"}, "windows-security": {"record_id": 9}}
     }
+
+
+def test_a_cursor_of_new_sources_every_run_never_grows_past_its_bound(store: Store) -> None:
+    for n in range(4):  # a hostile client: 12 KB of sources never seen before, every run
+        cursor = {f"source-{n}-{k}": "x" * 1000 for k in range(12)}
+        record_ok(store, T0 + timedelta(minutes=5 * n), answers.answer(T0, cursor=cursor))
+        stored = store.cursors()["127.0.0.1:22"]
+        assert len(json.dumps(stored)) <= MAX_CURSOR
+        assert cursor.items() <= stored.items()  # what the client sent is kept
 
 
 def test_latest_hosts_shows_each_host_with_its_newest_sample(store: Store) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from fleetstat import model
 from fleetstat.agent import meanings
+from fleetstat.answer import MAX_CURSOR
 from fleetstat.metrics import COLUMNS
 from fleetstat.store import refusal
 from fleetstat.store.models import (
@@ -110,10 +111,20 @@ def record(session: Session, run_id: int, result: model.HostResult, now: datetim
         sample_id = insert_sample(session, sample_row(run_id, host_id, result))
         insert_disks(session, disk_rows(sample_id, answer.disks))
         insert_events(session, event_rows(run_id, host_id, result.client.ip, answer.events))
-        previous = json.loads(cursor) if cursor else {}
-        changes["event_cursor"] = json.dumps({**previous, **answer.cursor}, sort_keys=True)
+        changes["event_cursor"] = merged_cursor(cursor, answer.cursor)
     session.execute(_UPDATE_HOST, {**changes, "b_id": host_id})
     return Recorded(host_id, result.outcome)
+
+
+def merged_cursor(stored: str | None, sent: dict[str, Any]) -> str:
+    """The answer's cursor laid over the stored one, source by source, as JSON.
+
+    A source the answer did not name keeps its place, unless keeping the old sources would
+    pass ``MAX_CURSOR``: then only what the answer sent is kept (a client that names new
+    sources every run must not grow the row without end).
+    """
+    merged = json.dumps({**(json.loads(stored) if stored else {}), **sent}, sort_keys=True)
+    return merged if len(merged) <= MAX_CURSOR else json.dumps(sent, sort_keys=True)
 
 
 def record_refused(
