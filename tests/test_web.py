@@ -27,7 +27,7 @@ from fleetstat import web
 from fleetstat.cli import main
 from fleetstat.web import clientedit
 from tests.support.sshd import free_port
-from tests.support.web import HOSTILE, HOSTILE_USER, PASSWORD, WebFleet
+from tests.support.web import HOSTILE, HOSTILE_USER, PASSWORD, WebFleet, add_silences
 
 AUTH = ("admin", PASSWORD)
 
@@ -183,6 +183,27 @@ def test_no_secret_is_rendered_or_returned(client, web_fleet):
         assert "wrong-password" not in body
 
 
+def test_the_alerts_page_shows_silences_in_force_and_ended_and_what_they_cover(client, web_fleet):
+    quiet, over = add_silences(web_fleet.db, "tc")
+    page = logged_in(client).get("/alerts").text
+    in_force, ended = page.split("<h3>In force or to come</h3>", 1)[1].split("<h3>Ended in", 1)
+    assert f'<tr id="silence-{quiet}"><td class="num">{quiet}</td><td class="mono">web1</td>' in (
+        in_force
+    )
+    assert "every rule" in in_force and "kernel update tc &lt;b&gt;now&lt;/b&gt;" in in_force
+    assert f'id="silence-{over}"' in ended and "disk swap tc" in ended
+    assert "disk swap tc" not in in_force and "kernel update tc" not in ended
+    firing = page.split('id="active-h"', 1)[1].split('id="silences-h"', 1)[0]
+    web1_rows = [row for row in firing.split("<tr>") if ">web1</a>" in row]
+    assert len(web1_rows) == 2  # memory and disk fire on web1, both under the silence
+    assert all(f"silenced (silence {quiet})" in row for row in web1_rows)
+    api = client.get("/api/alerts", auth=AUTH).json()
+    assert quiet in [s["id"] for s in api["silences"]] and over not in [
+        s["id"] for s in api["silences"]
+    ]
+    assert {a["host"] for a in api["active"]} >= {"web1", "web2"}
+
+
 def test_the_events_csv_holds_the_matches_and_defuses_formulas(client):
     logged_in(client)
     response = client.get("/events.csv?host=evil")
@@ -209,7 +230,7 @@ def test_a_30_day_chart_has_at_most_1000_points_a_series(client):
     assert web1["last_outcome"] == "ok" and web1["mem_percent"] > 0 and web1["firing"] == 2
     assert hosts["db1"]["last_outcome"] == "auth_failed"
     data = client.get(f"/api/hosts/{web1['host_id']}/samples?range=30d", auth=AUTH).json()
-    assert data["step"] == 2592
+    assert data["step"] == 3600  # by the hour: the rollups, then the newest raw samples
     for line in [*data["series"].values(), *data["disks"].values()]:
         assert 1 <= len(line["times"]) <= 1000
     assert data["series"]["memory"]["values"][-1] > 0
