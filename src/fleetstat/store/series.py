@@ -180,6 +180,44 @@ def hourly_series(
     return HostSeries(start=start, end=end, step=width, series=series, disks=disks)
 
 
+@dataclass(frozen=True)
+class HourFigures:
+    """One bucket of a host's hourly chart (``fleetstat history --hourly``): its start
+    (UTC), the mean CPU, memory and swap (percent) and load averages of its samples, and
+    the filesystem with the highest mean percent used (``disk_percent`` of ``disk_mount``)."""
+
+    hour: datetime
+    cpu_percent: float | None
+    mem_percent: float | None
+    swap_percent: float | None
+    load1: float | None
+    load5: float | None
+    load15: float | None
+    disk_percent: float | None
+    disk_mount: str | None
+
+
+def by_hour(charts: HostSeries) -> list[HourFigures]:
+    """The buckets of ``charts`` as rows, newest first."""
+    disks = {
+        mount: dict(zip(line.times, line.values, strict=True))
+        for mount, line in charts.disks.items()
+    }
+    columns = {name: column.key for name, column in SAMPLE_SERIES.items()}
+    rows = []
+    for n, at in enumerate(charts.series["cpu"].times):
+        used = [
+            (percent, mount)
+            for mount, line in disks.items()
+            if (percent := line.get(at)) is not None
+        ]
+        fullest = max(used, default=(None, None))
+        figures = {key: charts.series[name].values[n] for name, key in columns.items()}
+        rows.append(HourFigures(hour=_at(at), **figures, disk_percent=fullest[0],
+                                disk_mount=fullest[1]))  # fmt: skip
+    return rows[::-1]
+
+
 def rolled_until(session: Session) -> datetime | None:
     """The end of the rolled-up hours: the hour after the newest rollup (None: none yet).
 
