@@ -75,11 +75,9 @@ def rows(hosts: int, times: list[datetime]) -> Iterator[tuple[str, tuple[object,
     for tick, at in enumerate(times, start=1):
         done = at + timedelta(seconds=2)
         if hour_of is not None and done.replace(minute=0, second=0) != hour_of:
-            for host, values in hour.items():
-                for metric, column in zip(ROLLED, zip(*values, strict=True), strict=True):
-                    rollup_id += 1
-                    yield "sample_rollups", (rollup_id, host, metric, hour_of, len(column),
-                                             min(column), sum(column) / len(column), max(column))  # fmt: skip
+            for row in rollups(hour_of, hour):
+                rollup_id += 1
+                yield "sample_rollups", (rollup_id, *row)
             hour = {}
         hour_of = done.replace(minute=0, second=0)
         yield "runs", (tick, at, at + timedelta(seconds=40), hosts, hosts, "bench")
@@ -92,6 +90,23 @@ def rows(hosts: int, times: list[datetime]) -> Iterator[tuple[str, tuple[object,
             yield "samples", (sid, tick, host, ip, done, cpu, mem, swap, load, 86400.0 * 30)
             yield "sample_disks", (sid, sid, "/", "/dev/vda1", "ext4", 10**11,
                                    int(disk * 10**9), 10**11 - int(disk * 10**9), disk)  # fmt: skip
+
+
+def rollups(
+    hour: datetime, figures_of: dict[int, list[tuple[float, ...]]]
+) -> Iterator[tuple[object, ...]]:
+    """The rollup rows (host, metric, hour, count, min, avg, max) of one hour's figures."""
+    for host, values in figures_of.items():
+        for metric, column in zip(ROLLED, zip(*values, strict=True), strict=True):
+            yield (
+                host,
+                metric,
+                hour,
+                len(column),
+                min(column),
+                sum(column) / len(column),
+                max(column),
+            )
 
 
 COLUMNS = {
