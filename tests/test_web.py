@@ -204,6 +204,18 @@ def test_the_alerts_page_shows_silences_in_force_and_ended_and_what_they_cover(c
     assert {a["host"] for a in api["active"]} >= {"web1", "web2"}
 
 
+def test_a_lone_sparkline_point_is_a_dot_and_a_line_keeps_its_ends():
+    from fleetstat.web.filters import spark
+
+    lone = spark([None] * 23 + [50.0])
+    assert lone.line == "" and lone.dots == ((96.0, 11.0),)
+    pair = spark([None] * 22 + [50.0, 60.0])
+    assert pair.line == "91.8,11.0 96.0,9.0" and len(pair.dots) == 2
+    gappy = spark([10.0, None, 30.0, 40.0, None, None, 70.0])
+    assert gappy.line.count(",") == 4 and gappy.dots == ((0.0, 19.0), (96.0, 7.0))
+    assert not spark([None, None]) and not spark(None)
+
+
 def test_the_events_csv_holds_the_matches_and_defuses_formulas(client):
     logged_in(client)
     response = client.get("/events.csv?host=evil")

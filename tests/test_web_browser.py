@@ -75,6 +75,20 @@ def test_the_fleet_page_shows_every_host_and_sorts_and_filters_without_reloading
     assert page.js_errors == []
 
 
+def test_a_sparkline_of_one_sample_shows_a_dot(page, web_server, tmp_path):
+    login(page, web_server)
+    web1 = page.locator("#fleet-rows tr", has=page.get_by_role("link", name="web1", exact=True))
+    dots = web1.locator("svg.spark circle")
+    assert dots.count() == 4  # two passes in one hour: one point per sparkline
+    for n in range(4):
+        box = dots.nth(n).bounding_box()
+        assert box is not None and box["width"] >= 3 and box["height"] >= 3
+    color = dots.first.evaluate("(dot) => getComputedStyle(dot).fill")
+    assert color not in ("none", "rgba(0, 0, 0, 0)")
+    web1.screenshot(path=str(tmp_path / "sparkline-dots-row.png"))
+    shot(page, tmp_path, "fleet-sparkline-dots")
+
+
 def test_a_host_page_draws_its_charts_and_filters_its_events(page, web_server, tmp_path):
     login(page, web_server)
     page.get_by_role("link", name="web1", exact=True).click()
