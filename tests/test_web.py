@@ -27,7 +27,14 @@ from fleetstat import web
 from fleetstat.cli import main
 from fleetstat.web import clientedit
 from tests.support.sshd import free_port
-from tests.support.web import HOSTILE, HOSTILE_USER, PASSWORD, WebFleet, add_silences
+from tests.support.web import (
+    HOSTILE,
+    HOSTILE_USER,
+    PASSWORD,
+    WebFleet,
+    add_silences,
+    clear_of_table_turn,
+)
 
 AUTH = ("admin", PASSWORD)
 
@@ -332,6 +339,61 @@ def test_a_bad_value_gets_check_configs_message_at_its_field(tmp_path, capsys):
     problem = caught.value.fields["port"].split(" — fix: ")[0]
     assert problem in said
     assert path.read_text().count("<client ") == 1
+
+
+# ---------------------------------------------------------------- the refresh over HTTP
+
+
+def _store_pass(db: str, hosts: int) -> None:
+    """One pass in which ``hosts`` hosts answered, written through the store."""
+    from datetime import UTC, datetime
+
+    from fleetstat.store import Store
+    from tests.support import answers
+
+    now = datetime.now(UTC)
+    store = Store.open(db)
+    try:
+        run_id = store.start_run(now)
+        for n in range(hosts):
+            who = answers.client(f"10.0.1.{n + 1}", name=f"host{n:02d}")
+            store.record(run_id, answers.ok_result(now, answers.answer(now), who=who), now)
+        store.finish_run(run_id, now, hosts, hosts)
+    finally:
+        store.close()
+
+
+def test_the_fleet_refresh_is_gzipped_and_a_304_while_nothing_changed(tmp_path):
+    db = f"sqlite:///{tmp_path}/fleet.db"
+    _store_pass(db, 12)
+    clear_of_table_turn(10)  # the table's tag turns with the minute: not in this test
+    port = free_port(["127.0.0.1"])
+    settings = web.WebSettings(db=db, password=PASSWORD, config=None, port=port)
+    with web.serving(settings), httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+        csrf = _csrf(http.get("/login").text)
+        http.post("/login", data={"password": PASSWORD, "csrf": csrf, "next": "/"})
+        gzip = {"Accept-Encoding": "gzip"}
+        with http.stream("GET", "/fleet/rows", headers=gzip) as first:
+            sent = sum(len(chunk) for chunk in first.iter_raw())
+        assert first.status_code == 200 and first.headers["content-encoding"] == "gzip"
+        plain = http.get("/fleet/rows", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and "host11" in plain.text
+        assert sent * 4 < len(plain.content), (sent, len(plain.content))
+        tag = first.headers["etag"]
+        assert tag.startswith('W/"') and plain.headers["etag"] == tag
+
+        again = http.get("/fleet/rows", headers={**gzip, "If-None-Match": tag})
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+        strong = http.get("/fleet/rows", headers={"If-None-Match": tag.removeprefix("W/")})
+        assert strong.status_code == 304
+        other = http.get("/fleet/rows?sort=cpu", headers={"If-None-Match": tag})
+        assert other.status_code == 200 and other.headers["etag"] != tag
+
+        _store_pass(db, 13)  # a new pass, and one host more
+        changed = http.get("/fleet/rows", headers={"If-None-Match": tag})
+        assert changed.status_code == 200 and "host12" in changed.text
+        assert changed.headers["etag"] != tag
+        assert changed.headers["x-fleet-summary"] == "13 hosts, 0 not ok"
 
 
 # ---------------------------------------------------------------- watch --serve

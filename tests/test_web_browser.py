@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from fleetstat.cli import main
-from tests.support.web import HOSTILE, HOSTILE_USER, login, shot
+from tests.support.web import HOSTILE, HOSTILE_USER, clear_of_table_turn, login, shot
 
 pytestmark = pytest.mark.slow
 
@@ -72,6 +72,27 @@ def test_the_fleet_page_shows_every_host_and_sorts_and_filters_without_reloading
     assert page.locator("#fleet-summary").inner_text() == "4 hosts, 1 not ok"
     assert page.evaluate("() => window.notReloaded") is True
     shot(page, tmp_path, "fleet-filtered")
+    assert page.js_errors == []
+
+
+def test_the_fleet_refresh_is_a_304_while_nothing_changed_and_its_times_move_on(
+    page, web_server, tmp_path
+):
+    clear_of_table_turn(25)  # the table's tag turns with the minute: not in this test
+    login(page, web_server)
+    rows = page.locator("#fleet-rows").inner_html()
+    answered = page.locator("#fleet-rows time[data-ago]").first
+    said = answered.inner_text()
+    with page.expect_response(lambda r: "/fleet/rows" in r.url, timeout=20_000) as refresh:
+        pass
+    assert refresh.value.status == 304
+    assert refresh.value.request.headers["if-none-match"].startswith('W/"')
+    page.wait_for_function(
+        "() => /updated/.test(document.getElementById('refresh-state').innerText)"
+    )
+    assert answered.inner_text() != said and answered.inner_text().endswith("ago")
+    untimed = re.compile(r">[^<]* ago</time>")
+    assert untimed.sub("", page.locator("#fleet-rows").inner_html()) == untimed.sub("", rows)
     assert page.js_errors == []
 
 

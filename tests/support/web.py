@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -176,6 +177,14 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+def clear_of_table_turn(seconds: float) -> None:
+    """Wait until the fleet table's tag will not turn with the minute for ``seconds``."""
+    from fleetstat.web.pages import TABLE_TTL
+
+    while time.time() % TABLE_TTL > TABLE_TTL - seconds:
+        time.sleep(1)
+
+
 def login(page: Any, server: str, password: str = PASSWORD) -> None:
     """Log ``page`` in through the form."""
     page.goto(f"{server}/login")
@@ -192,4 +201,7 @@ def shot(page: Any, folder: Path, name: str) -> Path:
     return path
 
 
-__all__ = ["HOSTILE", "HOSTILE_USER", "PASSWORD", "WebFleet", "add_silences", "login", "shot"]
+__all__ = [
+    "HOSTILE", "HOSTILE_USER", "PASSWORD", "WebFleet", "add_silences", "clear_of_table_turn",
+    "login", "shot",
+]  # fmt: skip

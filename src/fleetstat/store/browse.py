@@ -130,6 +130,19 @@ def fleet(session: Session, now: datetime) -> list[FleetRow]:
     ]  # fmt: skip
 
 
+def fleet_version(session: Session) -> tuple[int, ...]:
+    """What changes whenever the fleet's rows do (but for the passing of time): the
+    newest attempt, alert transition and security event, and the hosts' count and
+    newest id. A few index lookups: cheap enough to ask on every refresh."""
+    newest = [
+        select(func.coalesce(func.max(column), 0)).scalar_subquery()
+        for column in (CollectionAttempt.id, AlertTransition.id, SecurityEvent.id, Host.id)
+    ]
+    hosts = select(func.count()).select_from(Host).scalar_subquery()
+    row = session.execute(select(*newest, hosts)).one()
+    return tuple(int(value) for value in row)
+
+
 @dataclass(frozen=True)
 class HostDetail:
     """What the host page says of a host besides its charts (times UTC)."""

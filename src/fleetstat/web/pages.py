@@ -5,6 +5,7 @@ fleet table and draws the charts from the JSON API."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -117,8 +118,10 @@ def fleet_page(
     q: Text = "",
     outcome: OutcomeChoice = "all",
 ) -> Response:
-    """Every host, sortable and filtered; the table refreshes itself from ``/fleet/rows``."""
-    return render(request, "fleet.html", _fleet(request, sort, order, q, outcome))
+    """Every host, sortable and filtered; the table refreshes itself from ``/fleet/rows``
+    (its ETag in the page, so the first refresh is already a 304 when nothing changed)."""
+    tag = _fleet_tag(request, sort, order, q, outcome)
+    return render(request, "fleet.html", {**_fleet(request, sort, order, q, outcome), "tag": tag})
 
 
 @router.get("/fleet/rows", dependencies=logged_in)
@@ -130,10 +133,34 @@ def fleet_rows(
     q: Text = "",
     outcome: OutcomeChoice = "all",
 ) -> Response:
-    """The fleet table's body alone, for the page's refresh."""
+    """The fleet table's body alone, for the page's refresh; 304 when nothing changed
+    since the ``ETag`` the browser sends back in ``If-None-Match``."""
+    tag = _fleet_tag(request, sort, order, q, outcome)
+    if tag in _tags(request.headers.get("if-none-match", "")):
+        return Response(status_code=304, headers={"ETag": tag})
     context = _fleet(request, sort, order, q, outcome)
     summary = f"{context['total']} hosts, {context['failing']} not ok"
-    return render(request, "fleet_rows.html", context, headers={"X-Fleet-Summary": summary})
+    headers = {"X-Fleet-Summary": summary, "ETag": tag}
+    return render(request, "fleet_rows.html", context, headers=headers)
+
+
+#: The fleet table is made again at least this often (its 24 h windows move on).
+TABLE_TTL = 60
+
+
+def _fleet_tag(request: Request, *asked: str) -> str:
+    """The weak ETag of the fleet table asked for: the fleet's version, the query and
+    the minute (events and sparklines cover the last 24 h, so time changes them too)."""
+    with request.app.state.db.session() as session:
+        version = browse.fleet_version(session)
+    minute = int(datetime.now(UTC).timestamp()) // TABLE_TTL
+    key = repr((version, minute, asked)).encode()
+    return f'W/"{hashlib.sha256(key).hexdigest()[:24]}"'
+
+
+def _tags(header: str) -> set[str]:
+    """The ETags of an ``If-None-Match`` header, each written weak (comparison is weak)."""
+    return {f"W/{tag.strip().removeprefix('W/')}" for tag in header.split(",") if tag.strip()}
 
 
 # ---------------------------------------------------------------- host
