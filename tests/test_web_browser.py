@@ -9,7 +9,14 @@ import pytest
 from playwright.sync_api import expect
 
 from fleetstat.cli import main
-from tests.support.web import HOSTILE, HOSTILE_USER, clear_of_table_turn, login, shot
+from tests.support.web import (
+    HOSTILE,
+    HOSTILE_USER,
+    add_silences,
+    clear_of_table_turn,
+    login,
+    shot,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -203,6 +210,28 @@ def test_adding_a_client_checks_it_like_check_config_and_removing_it_restores_th
     assert questions == ["Remove new-box (127.0.0.77:2222) from the config?"]
     assert web_fleet.config.read_bytes() == original
     shot(page, tmp_path, "client-removed")
+
+
+def test_the_alerts_page_shows_the_silences_and_what_they_cover(
+    page, web_server, web_fleet, tmp_path
+):
+    quiet, over = add_silences(web_fleet.db, "pw")
+    login(page, web_server)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Alerts").click()
+    expect(page.get_by_role("heading", name="Silences")).to_be_visible()
+    in_force = page.get_by_role("table", name="Silences in force or still to come")
+    row = in_force.locator(f"#silence-{quiet}")
+    expect(row).to_contain_text("kernel update pw <b>now</b>")  # a reason shows as text
+    expect(row).to_contain_text("every rule")
+    ended = page.get_by_role("table", name="Silences that ended in the last 7 days, newest first")
+    expect(ended.locator(f"#silence-{over}")).to_contain_text("disk swap pw")
+    firing = page.get_by_role("table", name="Alerts firing or pending")
+    covered = firing.locator("tr", has=page.get_by_role("link", name="web1", exact=True))
+    expect(covered.first).to_contain_text(f"silenced (silence {quiet})")
+    covered.first.get_by_role("link", name=f"silenced (silence {quiet})").click()
+    expect(page).to_have_url(re.compile(f"#silence-{quiet}$"))
+    shot(page, tmp_path, "alerts-silences")
+    assert page.js_errors == []
 
 
 def test_logging_out_ends_the_session(page, web_server, tmp_path):
