@@ -79,7 +79,8 @@ def forget(target: Target, host: str) -> int:
     "Each attempt with its outcome, error, CPU % and memory %, newest first; with "
     "--events, the host's stored security events instead; with --hourly, one row per "
     "hour of the last --since (7d): the mean CPU %, memory % and load of its samples and "
-    "its fullest disk, from the hourly rollups (kept a year) and the newest samples.",
+    "its fullest disk, from the hourly rollups (kept for retain-rollups, a year) and the "
+    "newest samples.",
     [
         "fleetstat history web01 --config clients.xml",
         "fleetstat history 10.0.0.5 --limit 100",
