@@ -6,7 +6,9 @@
 ``--fill`` makes the schema (``Store.open``) and bulk-inserts ``--hosts`` hosts (1,000)
 with ``--days`` days (30) of 5-minute passes: one run, one attempt, one sample and one
 filesystem per host and pass (8.64 million samples at the defaults), in time order as
-real passes write them; a PostgreSQL database is created when missing. Without
+real passes write them, and the hourly rollups of every completed hour (count, min,
+mean, max of cpu, memory, swap, load1 and the disk, as ``retention.roll_up`` writes
+them); a PostgreSQL database is created when missing. Without
 ``--fill`` it times what is there. Then, through the real app (the ASGI app in process,
 with basic auth): ``/api/hosts`` (the fleet page's data: every host, its latest figures
 and its 24 h sparklines) and ``/api/hosts/{id}/samples`` over 30 days (≤ 1,000 points a
@@ -54,25 +56,57 @@ def figures(host: int, tick: int) -> tuple[float, float, float, float, float]:
     return cpu, mem, (host + tick // 12) % 20, (cpu / 25.0), 40 + (host + tick // 288) % 55
 
 
+#: The rolled-up metrics of the bench's samples, in the order ``figures`` gives them.
+ROLLED = ("cpu_percent", "mem_percent", "swap_percent", "load1", "disk:/")
+
+
 def rows(hosts: int, times: list[datetime]) -> Iterator[tuple[str, tuple[object, ...]]]:
-    """(table, row) in insert order: hosts, then per pass its run and every host's rows."""
+    """(table, row) in insert order: hosts, then per pass its run and every host's rows,
+    and after each completed hour its rollups."""
     first = times[0]
     for host in range(1, hosts + 1):
         ip = f"10.{host // 65536}.{host // 256 % 256}.{host % 256}"
         last = times[-1]
         yield "hosts", (host, f"{ip}:22", ip, 22, f"host{host:04d}", f"host{host:04d}", "linux",
                         "Debian GNU/Linux 12", first, last, last, "ok")  # fmt: skip
+    hour: dict[int, list[tuple[float, ...]]] = {}
+    hour_of = None
+    rollup_id = 0
     for tick, at in enumerate(times, start=1):
+        done = at + timedelta(seconds=2)
+        if hour_of is not None and done.replace(minute=0, second=0) != hour_of:
+            for row in rollups(hour_of, hour):
+                rollup_id += 1
+                yield "sample_rollups", (rollup_id, *row)
+            hour = {}
+        hour_of = done.replace(minute=0, second=0)
         yield "runs", (tick, at, at + timedelta(seconds=40), hosts, hosts, "bench")
         for host in range(1, hosts + 1):
             sid = (tick - 1) * hosts + host
             ip = f"10.{host // 65536}.{host // 256 % 256}.{host % 256}"
             cpu, mem, swap, load, disk = figures(host, tick)
-            done = at + timedelta(seconds=2)
+            hour.setdefault(host, []).append((cpu, mem, swap, load, disk))
             yield "collection_attempts", (sid, tick, host, ip, at, done, 2.0, "ok")
             yield "samples", (sid, tick, host, ip, done, cpu, mem, swap, load, 86400.0 * 30)
             yield "sample_disks", (sid, sid, "/", "/dev/vda1", "ext4", 10**11,
                                    int(disk * 10**9), 10**11 - int(disk * 10**9), disk)  # fmt: skip
+
+
+def rollups(
+    hour: datetime, figures_of: dict[int, list[tuple[float, ...]]]
+) -> Iterator[tuple[object, ...]]:
+    """The rollup rows (host, metric, hour, count, min, avg, max) of one hour's figures."""
+    for host, values in figures_of.items():
+        for metric, column in zip(ROLLED, zip(*values, strict=True), strict=True):
+            yield (
+                host,
+                metric,
+                hour,
+                len(column),
+                min(column),
+                sum(column) / len(column),
+                max(column),
+            )
 
 
 COLUMNS = {
@@ -84,6 +118,7 @@ COLUMNS = {
     "samples": "id, run_id, host_id, ip, collected_at, cpu_percent, mem_percent, swap_percent, "
     "load1, uptime_seconds",
     "sample_disks": "id, sample_id, mount, device, fstype, total, used, free, percent",
+    "sample_rollups": "id, host_id, metric, hour, count, min, avg, max",
 }
 
 

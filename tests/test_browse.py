@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from fleetstat import model
-from fleetstat.store import Store, browse, series
+from fleetstat.store import Store, alert_states, browse, series
 from tests.support import answers
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -86,6 +86,6 @@ def test_the_last_run_is_the_newest_finished_one(store):
     _fill(store)
     with store.session() as session:
         run = browse.last_run(session)
-        assert browse.alert_states(session) == []
+        assert alert_states.active(session) == []
         assert browse.transitions(session) == []
     assert run is not None and run.hosts_total == 2 and run.hosts_ok == 1

@@ -312,6 +312,38 @@ def test_history_events_lists_the_stored_security_events_newest_first(tmp_path, 
     assert [e["record_id"] for e in listed] == [e.record_id for e in reversed(evts)]
 
 
+def test_history_hourly_shows_each_hours_means_from_rollups_and_newest_samples(tmp_path, capsys):
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from fleetstat.store import Store
+    from tests.support import answers
+
+    db = f"sqlite:///{tmp_path}/fleetstat.db"
+    store = Store.open(db)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    for tick in range(9):  # 20 minutes apart over the three hours before this one
+        at = hour - timedelta(hours=3) + timedelta(minutes=20 * tick)
+        base = answers.answer(at)
+        assert base.cpu is not None
+        ans = dataclasses.replace(base, cpu=dataclasses.replace(base.cpu, percent=10.0 * tick))
+        store.record(store.start_run(at), answers.ok_result(at, ans), at)
+    store.roll_up(hour - timedelta(minutes=90))  # the oldest hour rolled up, the rest raw
+    store.close()
+
+    assert main(["history", "web01", "--hourly", "--since", "6h", "--json", "--db", db]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["cpu_percent"] for row in rows] == [70.0, 40.0, 10.0]  # newest first
+    assert rows[0]["hour"] == (hour - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert rows[0]["disk_mount"] == "/var" and rows[0]["disk_percent"] == 85.0
+    assert main(["history", "web01", "--hourly", "--db", db]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["HOUR", "CPU", "MEMORY", "LOAD", "FULLEST", "DISK"]
+    assert table[-1].split()[2:] == ["10.0%", "20.8%", "0.15", "85.0%", "/var"]
+    assert main(["history", "web01", "--since", "6h", "--db", db]) == 2
+    assert "--since goes with --hourly" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", [["hosts"], ["history", "web01"]], ids=" ".join)
 def test_a_reading_command_on_a_missing_database_creates_nothing(tmp_path, capsys, command):
     typo = tmp_path / "fleetsat.db"

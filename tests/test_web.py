@@ -27,7 +27,14 @@ from fleetstat import web
 from fleetstat.cli import main
 from fleetstat.web import clientedit
 from tests.support.sshd import free_port
-from tests.support.web import HOSTILE, HOSTILE_USER, PASSWORD, WebFleet
+from tests.support.web import (
+    HOSTILE,
+    HOSTILE_USER,
+    PASSWORD,
+    WebFleet,
+    add_silences,
+    clear_of_table_turn,
+)
 
 AUTH = ("admin", PASSWORD)
 
@@ -183,6 +190,39 @@ def test_no_secret_is_rendered_or_returned(client, web_fleet):
         assert "wrong-password" not in body
 
 
+def test_the_alerts_page_shows_silences_in_force_and_ended_and_what_they_cover(client, web_fleet):
+    quiet, over = add_silences(web_fleet.db, "tc")
+    page = logged_in(client).get("/alerts").text
+    in_force, ended = page.split("<h3>In force or to come</h3>", 1)[1].split("<h3>Ended in", 1)
+    assert f'<tr id="silence-{quiet}"><td class="num">{quiet}</td><td class="mono">web1</td>' in (
+        in_force
+    )
+    assert "every rule" in in_force and "kernel update tc &lt;b&gt;now&lt;/b&gt;" in in_force
+    assert f'id="silence-{over}"' in ended and "disk swap tc" in ended
+    assert "disk swap tc" not in in_force and "kernel update tc" not in ended
+    firing = page.split('id="active-h"', 1)[1].split('id="silences-h"', 1)[0]
+    web1_rows = [row for row in firing.split("<tr>") if ">web1</a>" in row]
+    assert len(web1_rows) == 2  # memory and disk fire on web1, both under the silence
+    assert all(f"silenced (silence {quiet})" in row for row in web1_rows)
+    api = client.get("/api/alerts", auth=AUTH).json()
+    assert quiet in [s["id"] for s in api["silences"]] and over not in [
+        s["id"] for s in api["silences"]
+    ]
+    assert {a["host"] for a in api["active"]} >= {"web1", "web2"}
+
+
+def test_a_lone_sparkline_point_is_a_dot_and_a_line_keeps_its_ends():
+    from fleetstat.web.filters import spark
+
+    lone = spark([None] * 23 + [50.0])
+    assert lone.line == "" and lone.dots == ((96.0, 11.0),)
+    pair = spark([None] * 22 + [50.0, 60.0])
+    assert pair.line == "91.8,11.0 96.0,9.0" and len(pair.dots) == 2
+    gappy = spark([10.0, None, 30.0, 40.0, None, None, 70.0])
+    assert gappy.line.count(",") == 4 and gappy.dots == ((0.0, 19.0), (96.0, 7.0))
+    assert not spark([None, None]) and not spark(None)
+
+
 def test_the_events_csv_holds_the_matches_and_defuses_formulas(client):
     logged_in(client)
     response = client.get("/events.csv?host=evil")
@@ -209,7 +249,7 @@ def test_a_30_day_chart_has_at_most_1000_points_a_series(client):
     assert web1["last_outcome"] == "ok" and web1["mem_percent"] > 0 and web1["firing"] == 2
     assert hosts["db1"]["last_outcome"] == "auth_failed"
     data = client.get(f"/api/hosts/{web1['host_id']}/samples?range=30d", auth=AUTH).json()
-    assert data["step"] == 2592
+    assert data["step"] == 3600  # by the hour: the rollups, then the newest raw samples
     for line in [*data["series"].values(), *data["disks"].values()]:
         assert 1 <= len(line["times"]) <= 1000
     assert data["series"]["memory"]["values"][-1] > 0
@@ -299,6 +339,61 @@ def test_a_bad_value_gets_check_configs_message_at_its_field(tmp_path, capsys):
     problem = caught.value.fields["port"].split(" — fix: ")[0]
     assert problem in said
     assert path.read_text().count("<client ") == 1
+
+
+# ---------------------------------------------------------------- the refresh over HTTP
+
+
+def _store_pass(db: str, hosts: int) -> None:
+    """One pass in which ``hosts`` hosts answered, written through the store."""
+    from datetime import UTC, datetime
+
+    from fleetstat.store import Store
+    from tests.support import answers
+
+    now = datetime.now(UTC)
+    store = Store.open(db)
+    try:
+        run_id = store.start_run(now)
+        for n in range(hosts):
+            who = answers.client(f"10.0.1.{n + 1}", name=f"host{n:02d}")
+            store.record(run_id, answers.ok_result(now, answers.answer(now), who=who), now)
+        store.finish_run(run_id, now, hosts, hosts)
+    finally:
+        store.close()
+
+
+def test_the_fleet_refresh_is_gzipped_and_a_304_while_nothing_changed(tmp_path):
+    db = f"sqlite:///{tmp_path}/fleet.db"
+    _store_pass(db, 12)
+    clear_of_table_turn(10)  # the table's tag turns with the minute: not in this test
+    port = free_port(["127.0.0.1"])
+    settings = web.WebSettings(db=db, password=PASSWORD, config=None, port=port)
+    with web.serving(settings), httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+        csrf = _csrf(http.get("/login").text)
+        http.post("/login", data={"password": PASSWORD, "csrf": csrf, "next": "/"})
+        gzip = {"Accept-Encoding": "gzip"}
+        with http.stream("GET", "/fleet/rows", headers=gzip) as first:
+            sent = sum(len(chunk) for chunk in first.iter_raw())
+        assert first.status_code == 200 and first.headers["content-encoding"] == "gzip"
+        plain = http.get("/fleet/rows", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and "host11" in plain.text
+        assert sent * 4 < len(plain.content), (sent, len(plain.content))
+        tag = first.headers["etag"]
+        assert tag.startswith('W/"') and plain.headers["etag"] == tag
+
+        again = http.get("/fleet/rows", headers={**gzip, "If-None-Match": tag})
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+        strong = http.get("/fleet/rows", headers={"If-None-Match": tag.removeprefix("W/")})
+        assert strong.status_code == 304
+        other = http.get("/fleet/rows?sort=cpu", headers={"If-None-Match": tag})
+        assert other.status_code == 200 and other.headers["etag"] != tag
+
+        _store_pass(db, 13)  # a new pass, and one host more
+        changed = http.get("/fleet/rows", headers={"If-None-Match": tag})
+        assert changed.status_code == 200 and "host12" in changed.text
+        assert changed.headers["etag"] != tag
+        assert changed.headers["x-fleet-summary"] == "13 hosts, 0 not ok"
 
 
 # ---------------------------------------------------------------- watch --serve

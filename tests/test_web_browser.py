@@ -9,7 +9,14 @@ import pytest
 from playwright.sync_api import expect
 
 from fleetstat.cli import main
-from tests.support.web import HOSTILE, HOSTILE_USER, login, shot
+from tests.support.web import (
+    HOSTILE,
+    HOSTILE_USER,
+    add_silences,
+    clear_of_table_turn,
+    login,
+    shot,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +80,41 @@ def test_the_fleet_page_shows_every_host_and_sorts_and_filters_without_reloading
     assert page.evaluate("() => window.notReloaded") is True
     shot(page, tmp_path, "fleet-filtered")
     assert page.js_errors == []
+
+
+def test_the_fleet_refresh_is_a_304_while_nothing_changed_and_its_times_move_on(
+    page, web_server, tmp_path
+):
+    clear_of_table_turn(25)  # the table's tag turns with the minute: not in this test
+    login(page, web_server)
+    rows = page.locator("#fleet-rows").inner_html()
+    answered = page.locator("#fleet-rows time[data-ago]").first
+    said = answered.inner_text()
+    with page.expect_response(lambda r: "/fleet/rows" in r.url, timeout=20_000) as refresh:
+        pass
+    assert refresh.value.status == 304
+    assert refresh.value.request.headers["if-none-match"].startswith('W/"')
+    page.wait_for_function(
+        "() => /updated/.test(document.getElementById('refresh-state').innerText)"
+    )
+    assert answered.inner_text() != said and answered.inner_text().endswith("ago")
+    untimed = re.compile(r">[^<]* ago</time>")
+    assert untimed.sub("", page.locator("#fleet-rows").inner_html()) == untimed.sub("", rows)
+    assert page.js_errors == []
+
+
+def test_a_sparkline_of_one_sample_shows_a_dot(page, web_server, tmp_path):
+    login(page, web_server)
+    web1 = page.locator("#fleet-rows tr", has=page.get_by_role("link", name="web1", exact=True))
+    dots = web1.locator("svg.spark circle")
+    assert dots.count() == 4  # two passes in one hour: one point per sparkline
+    for n in range(4):
+        box = dots.nth(n).bounding_box()
+        assert box is not None and box["width"] >= 3 and box["height"] >= 3
+    color = dots.first.evaluate("(dot) => getComputedStyle(dot).fill")
+    assert color not in ("none", "rgba(0, 0, 0, 0)")
+    web1.screenshot(path=str(tmp_path / "sparkline-dots-row.png"))
+    shot(page, tmp_path, "fleet-sparkline-dots")
 
 
 def test_a_host_page_draws_its_charts_and_filters_its_events(page, web_server, tmp_path):
@@ -168,6 +210,30 @@ def test_adding_a_client_checks_it_like_check_config_and_removing_it_restores_th
     assert questions == ["Remove new-box (127.0.0.77:2222) from the config?"]
     assert web_fleet.config.read_bytes() == original
     shot(page, tmp_path, "client-removed")
+
+
+def test_the_alerts_page_shows_the_silences_and_what_they_cover(
+    page, web_server, web_fleet, tmp_path
+):
+    quiet, over = add_silences(web_fleet.db, "pw")
+    login(page, web_server)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Alerts").click()
+    expect(page.get_by_role("heading", name="Silences")).to_be_visible()
+    in_force = page.get_by_role("table", name="Silences in force or still to come")
+    row = in_force.locator(f"#silence-{quiet}")
+    expect(row).to_contain_text("kernel update pw <b>now</b>")  # a reason shows as text
+    expect(row).to_contain_text("every rule")
+    ended = page.get_by_role("table", name="Silences that ended in the last 7 days, newest first")
+    expect(ended.locator(f"#silence-{over}")).to_contain_text("disk swap pw")
+    firing = page.get_by_role("table", name="Alerts firing or pending")
+    covered = firing.locator("tr", has=page.get_by_role("link", name="web1", exact=True))
+    note = covered.first.get_by_role("link", name=re.compile(r"^silenced \(silence \d+\)$"))
+    first = int(re.findall(r"\d+", note.inner_text())[0])  # an earlier test's may come first
+    assert first <= quiet and in_force.locator(f"#silence-{first}").count() == 1
+    note.click()
+    expect(page).to_have_url(re.compile(f"#silence-{first}$"))
+    shot(page, tmp_path, "alerts-silences")
+    assert page.js_errors == []
 
 
 def test_logging_out_ends_the_session(page, web_server, tmp_path):

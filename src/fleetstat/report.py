@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from fleetstat.model import Event, HostResult
     from fleetstat.silences import CurrentAlert
     from fleetstat.store.queries import AttemptRow, HostRow
+    from fleetstat.store.series import HourFigures
     from fleetstat.store.silences import SilenceRow
 
 
@@ -348,6 +349,23 @@ def history_table(rows: Sequence[AttemptRow]) -> str:
                 percent(row.mem_percent),
                 f"{row.duration_seconds:.1f} s",
                 _one_line(row.error or ""),
+            ]
+            for row in rows
+        ],
+    )
+
+
+def hourly_table(rows: Sequence[HourFigures]) -> str:
+    """``fleetstat history HOST --hourly``: one row per hour, newest first (means)."""
+    return table(
+        ["HOUR", "CPU", "MEMORY", "LOAD", "FULLEST DISK"],
+        [
+            [
+                row.hour.strftime("%Y-%m-%d %H:00Z"),
+                percent(row.cpu_percent),
+                percent(row.mem_percent),
+                "-" if row.load1 is None else f"{row.load1:.2f}",
+                "-" if row.disk_mount is None else f"{percent(row.disk_percent)} {row.disk_mount}",
             ]
             for row in rows
         ],

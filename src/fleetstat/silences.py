@@ -63,10 +63,14 @@ def current(store: Store, now: datetime) -> list[CurrentAlert]:
     return [_current(row, quiet) for row in rows]
 
 
-def _current(row: alert_states.ActiveAlert, quiet: Sequence[SilenceRow]) -> CurrentAlert:
-    ip = row.address.rpartition(":")[0]
-    names = (row.host, ip, row.address)
+def silenced_by(row: alert_states.AlertRow, quiet: Sequence[SilenceRow]) -> int | None:
+    """The id of the first silence of ``quiet`` that covers the alert ``row``; None: none."""
+    names = (row.host, row.address.rpartition(":")[0], row.address)
     covering = [s.id for s in quiet if _matches(s, names, row.type, row.rule)]
+    return covering[0] if covering else None
+
+
+def _current(row: alert_states.AlertRow, quiet: Sequence[SilenceRow]) -> CurrentAlert:
     rule = AlertRule(type=row.type, limit=row.threshold or 0.0)
     return CurrentAlert(
         host=row.host,
@@ -76,7 +80,7 @@ def _current(row: alert_states.ActiveAlert, quiet: Sequence[SilenceRow]) -> Curr
         since=row.since,
         value=alerts.format_value(rule, row.value),
         limit=alerts.format_limit(rule) if row.threshold is not None else "-",
-        silenced_by=covering[0] if covering else None,
+        silenced_by=silenced_by(row, quiet),
         acked_at=row.acked_at,
         ack_reason=row.ack_reason,
     )

@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -97,6 +98,24 @@ def record_hostile_host(db: str) -> None:
         store.close()
 
 
+def add_silences(db: str, tag: str) -> tuple[int, int]:
+    """A silence of web1's every rule in force for an hour and one of db* that ended a
+    minute ago, their reasons marked with ``tag``; their ids."""
+    from fleetstat.store import silences
+
+    now = datetime.now(UTC)
+    store = Store.open(db, create=False)
+    try:
+        with store.session() as session:
+            quiet = silences.add(session, "web1", None, now, now + timedelta(hours=1),
+                                 f"kernel update {tag} <b>now</b>")  # fmt: skip
+            over = silences.add(session, "db*", "disk", now - timedelta(hours=2),
+                                now - timedelta(minutes=1), f"disk swap {tag}")  # fmt: skip
+        return quiet.id, over.id
+    finally:
+        store.close()
+
+
 @pytest.fixture(scope="session")
 def web_fleet(tmp_path_factory: pytest.TempPathFactory, ssh_user: SshUser) -> Iterator[WebFleet]:
     """Three real hosts, two real passes, and a hostile host, in one SQLite database."""
@@ -158,6 +177,14 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+def clear_of_table_turn(seconds: float) -> None:
+    """Wait until the fleet table's tag will not turn with the minute for ``seconds``."""
+    from fleetstat.web.pages import TABLE_TTL
+
+    while time.time() % TABLE_TTL > TABLE_TTL - seconds:
+        time.sleep(1)
+
+
 def login(page: Any, server: str, password: str = PASSWORD) -> None:
     """Log ``page`` in through the form."""
     page.goto(f"{server}/login")
@@ -174,4 +201,7 @@ def shot(page: Any, folder: Path, name: str) -> Path:
     return path
 
 
-__all__ = ["HOSTILE", "HOSTILE_USER", "PASSWORD", "WebFleet", "login", "shot"]
+__all__ = [
+    "HOSTILE", "HOSTILE_USER", "PASSWORD", "WebFleet", "add_silences", "clear_of_table_turn",
+    "login", "shot",
+]  # fmt: skip

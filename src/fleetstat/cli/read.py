@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 import click
 
@@ -74,27 +75,48 @@ def forget(target: Target, host: str) -> int:
 @common.command(
     cli,
     "history",
-    "show the recent runs of one host",
+    "show the recent runs of one host, its events, or its figures hour by hour",
     "Each attempt with its outcome, error, CPU % and memory %, newest first; with "
-    "--events, the host's stored security events instead.",
+    "--events, the host's stored security events instead; with --hourly, one row per "
+    "hour of the last --since (7d): the mean CPU %, memory % and load of its samples and "
+    "its fullest disk, from the hourly rollups (kept for retain-rollups, a year) and the "
+    "newest samples.",
     [
         "fleetstat history web01 --config clients.xml",
         "fleetstat history 10.0.0.5 --limit 100",
         "fleetstat history web01 --events",
+        "fleetstat history web01 --hourly --since 30d --json",
     ],
 )
 @click.argument("host", metavar="HOST")
 @common.target_options()
 @click.option("--limit", type=click.IntRange(min=1), default=20, metavar="N", help="how many rows")
 @click.option("--events", is_flag=True, help="the security events, newest first")
+@click.option("--hourly", is_flag=True, help="the figures hour by hour, newest first")
+@click.option("--since", metavar="DURATION", help="with --hourly: how far back (7d, 36h, 30d)")
 @common.json_option()
-def history(target: Target, host: str, limit: int, events: bool, as_json: bool) -> int:
+def history(  # noqa: PLR0917 (the command's options)
+    target: Target,
+    host: str,
+    limit: int,
+    events: bool,
+    hourly: bool,
+    since: str | None,
+    as_json: bool,
+) -> int:
     from fleetstat import report
     from fleetstat.store import Store
 
+    if since is not None and not hourly:
+        raise click.UsageError("--since goes with --hourly")
+    if events and hourly:
+        raise click.UsageError("give --events or --hourly, not both")
     settings = target.settings()
     store = Store.open_existing(settings.db, timeout=settings.db_timeout)
     try:
+        if hourly:
+            hours = store.hourly(host, *_window(since or "7d"))
+            return _show(host, as_json, "samples", hours, report.hourly_table)
         if events:
             found = store.events_of_host(host, limit=limit)
             return _show(host, as_json, "security events", found, report.events_table)
@@ -102,6 +124,14 @@ def history(target: Target, host: str, limit: int, events: bool, as_json: bool) 
         return _show(host, as_json, "runs", attempts, report.history_table)
     finally:
         store.close()
+
+
+def _window(since: str) -> tuple[datetime, datetime]:
+    """[now - since, now) in UTC."""
+    from fleetstat import config, job
+
+    now = job.utcnow()
+    return now - timedelta(seconds=config.parse_duration(since, what="--since")), now
 
 
 def _show(

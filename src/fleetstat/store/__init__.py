@@ -26,9 +26,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from fleetstat import cpurate, model
-from fleetstat.errors import NoDatabase, StoreError, StoreUnavailable
+from fleetstat.errors import NoDatabase, StoreError, StoreUnavailable, UsageError
 from fleetstat.store import engine as engines
-from fleetstat.store import locks, migrations, queries, refusal, retention, writes
+from fleetstat.store import locks, migrations, queries, refusal, retention, series, writes
 from fleetstat.store.deadline import Deadline
 from fleetstat.store.engine import DEFAULT_TIMEOUT
 from fleetstat.store.queries import AttemptRow, HostRow
@@ -278,6 +278,21 @@ class Store:
         """The last ``limit`` attempts of ``host`` (name, IP or ``ip:port``), newest first."""
         with self._reading() as session:
             return queries.history(session, host, limit)
+
+    def hourly(self, host: str, start: datetime, end: datetime) -> list[series.HourFigures]:
+        """The hourly figures of ``host`` (name, IP or ``ip:port``) over [start, end),
+        newest first, from the rollups and the newest raw samples (``series.hourly_series``);
+        empty for an unknown host, UsageError when ``host`` names several."""
+        with self._reading() as session:
+            found = queries.host_ids(session, host)
+            if len(found) > 1:
+                raise UsageError(
+                    f"{host!r} names {len(found)} hosts (they share the IP): give its ip:port"
+                )
+            if not found:
+                return []
+            charts = series.hourly_series(session, found[0], start, end, series.HOUR)
+        return series.by_hour(charts)
 
     def events_of_run(self, run_id: int, host_id: int) -> list[model.Event]:
         """The security events run ``run_id`` stored for host ``host_id``, oldest first."""

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from fleetstat import alerts
 from fleetstat.metrics import METRICS
@@ -151,8 +152,8 @@ def _disks(session: Session, sample_id: int) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
-class ActiveAlert:
-    """One (host, rule) that is firing or pending now, as ``fleetstat alerts`` shows it.
+class AlertRow:
+    """The state of one rule on one host, as ``fleetstat alerts`` and the web page show it.
 
     ``value`` and ``threshold`` are in the rule's unit; times are UTC.
     """
@@ -170,16 +171,25 @@ class ActiveAlert:
     ack_reason: str | None
 
 
-def active(session: Session) -> list[ActiveAlert]:
-    """Every state that is not ``ok``, by host name and rule."""
+def active(session: Session) -> list[AlertRow]:
+    """Every state that is not ``ok`` (firing, pending), by host name and rule."""
+    return _rows(session, AlertState.state != str(alerts.State.OK))
+
+
+def of_host(session: Session, host_id: int) -> list[AlertRow]:
+    """Every state of host ``host_id``, ``ok`` ones too, by rule."""
+    return _rows(session, AlertState.host_id == host_id)
+
+
+def _rows(session: Session, where: ColumnElement[bool]) -> list[AlertRow]:
     query = (
         select(AlertState, Host.name, Host.address)
         .join(Host, Host.id == AlertState.host_id)
-        .where(AlertState.state != str(alerts.State.OK))
+        .where(where)
         .order_by(Host.name, Host.address, AlertState.rule)
     )
     return [
-        ActiveAlert(
+        AlertRow(
             host_id=row.host_id,
             host=name,
             address=address,

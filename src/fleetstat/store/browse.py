@@ -28,9 +28,6 @@ from fleetstat.store.models import (
 )
 from fleetstat.store.queries import latest_sample_id
 
-#: The alert states that are shown as "active" (the others are ok).
-ACTIVE_STATES = (State.FIRING, State.PENDING)
-
 
 @dataclass(frozen=True)
 class LatestRow:
@@ -144,6 +141,19 @@ def fleet(session: Session, now: datetime) -> list[FleetRow]:
                  spark=sparks.get(row.host_id, {}))
         for row in latest(session)
     ]  # fmt: skip
+
+
+def fleet_version(session: Session) -> tuple[int, ...]:
+    """What changes whenever the fleet's rows do (but for the passing of time): the
+    newest attempt, alert transition and security event, and the hosts' count and
+    newest id. A few index lookups: cheap enough to ask on every refresh."""
+    newest = [
+        select(func.coalesce(func.max(column), 0)).scalar_subquery()
+        for column in (CollectionAttempt.id, AlertTransition.id, SecurityEvent.id, Host.id)
+    ]
+    hosts = select(func.count()).select_from(Host).scalar_subquery()
+    row = session.execute(select(*newest, hosts)).one()
+    return tuple(int(value) for value in row)
 
 
 @dataclass(frozen=True)
@@ -293,21 +303,6 @@ def _event_row(row: Any) -> EventRow:
 
 
 @dataclass(frozen=True)
-class AlertRow:
-    """The state of one rule on one host; ``value`` and ``threshold`` in the rule's unit."""
-
-    host_id: int
-    host: str
-    address: str
-    rule: str
-    type: str
-    state: str
-    value: float | None
-    threshold: float | None
-    since: datetime
-
-
-@dataclass(frozen=True)
 class TransitionRow:
     """One change of an alert state, with its reason."""
 
@@ -320,22 +315,6 @@ class TransitionRow:
     threshold: float | None
     reason: str
     created_at: datetime
-
-
-def alert_states(
-    session: Session, host_id: int | None = None, active_only: bool = True
-) -> list[AlertRow]:
-    """Alert states (firing and pending only with ``active_only``), firing first, by host."""
-    query = select(AlertState, Host.name, Host.address).join(Host, Host.id == AlertState.host_id)
-    if host_id is not None:
-        query = query.where(AlertState.host_id == host_id)
-    if active_only:
-        query = query.where(AlertState.state.in_(ACTIVE_STATES))
-    rows = session.execute(query.order_by(AlertState.state, Host.name, AlertState.rule))
-    return [
-        AlertRow(s.host_id, name, address, s.rule, s.type, s.state, s.value, s.threshold, s.since)
-        for s, name, address in rows
-    ]
 
 
 def transitions(

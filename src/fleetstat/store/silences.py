@@ -69,6 +69,17 @@ def listed(session: Session, now: datetime) -> list[SilenceRow]:
     return [_row(row) for row in session.scalars(query)]
 
 
+def ended(session: Session, now: datetime, since: datetime, limit: int = 50) -> list[SilenceRow]:
+    """The newest ``limit`` silences that ended in [since, now] (by their end), newest first."""
+    query = (
+        select(Silence)
+        .where(Silence.ends_at <= now, Silence.ends_at >= since)
+        .order_by(Silence.ends_at.desc(), Silence.id.desc())
+        .limit(limit)
+    )
+    return [_row(row) for row in session.scalars(query)]
+
+
 def end(session: Session, silence_id: int, now: datetime) -> bool:
     """End silence ``silence_id`` at ``now``; False when there is none still in force."""
     statement = (

@@ -14,7 +14,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel
 from starlette.requests import Request
 
-from fleetstat.store import browse, series
+from fleetstat.store import alert_states, browse, series
+from fleetstat.store import silences as stored_silences
+from fleetstat.store.silences import SilenceRow
 from fleetstat.web import query
 from fleetstat.web.guard import api_login
 
@@ -137,14 +139,22 @@ def events(
 
 @dataclass(frozen=True)
 class Alerts:
-    """Alert states firing or pending now, and the newest transitions."""
+    """Alert states firing or pending now, the silences in force or to come, and the
+    newest transitions."""
 
-    active: list[browse.AlertRow]
+    active: list[alert_states.AlertRow]
+    silences: list[SilenceRow]
     transitions: list[browse.TransitionRow]
 
 
-@router.get("/alerts", summary="what fires and is pending now, and recent transitions")
+@router.get("/alerts", summary="what fires and is pending now, silences, recent transitions")
 def alerts(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Alerts:
-    """Firing and pending states across the fleet, and the newest ``limit`` transitions."""
+    """Firing and pending states across the fleet, the silences in force or to come, and
+    the newest ``limit`` transitions."""
+    now = datetime.now(UTC)
     with request.app.state.db.session() as session:
-        return Alerts(browse.alert_states(session), browse.transitions(session, limit=limit))
+        return Alerts(
+            alert_states.active(session),
+            stored_silences.listed(session, now),
+            browse.transitions(session, limit=limit),
+        )

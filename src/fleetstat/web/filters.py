@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import jinja2
@@ -72,22 +73,37 @@ def num(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def spark(values: Sequence[float | None] | None, top: float | None = 100.0) -> str:
-    """The ``points`` of an SVG polyline for ``values`` (None: a gap is bridged), scaled
-    to ``top`` (None: to the largest value); empty when there is nothing to draw."""
-    known = [(i, v) for i, v in enumerate(values or ()) if v is not None]
+@dataclass(frozen=True)
+class Spark:
+    """An SVG sparkline: ``line`` the points of its polyline (empty: none) and ``dots``
+    the (x, y) of the points drawn as dots; false when there is nothing to draw."""
+
+    line: str = ""
+    dots: tuple[tuple[float, float], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.line or self.dots)
+
+
+def spark(values: Sequence[float | None] | None, top: float | None = 100.0) -> Spark:
+    """The sparkline of ``values``, oldest first, scaled to ``top`` (None: to the largest
+    value). The line bridges a gap (None); a point without a known neighbour, and every
+    point of a line of fewer than three, is also a dot, so a lone sample shows."""
+    known = {i: v for i, v in enumerate(values or ()) if v is not None}
     if not known or values is None:
-        return ""
-    high = top if top is not None else max(*(v for _, v in known), 1e-9)
+        return Spark()
+    high = top if top is not None else max(*known.values(), 1e-9)
     step = SPARK_WIDTH / max(len(values) - 1, 1)
-    points = []
-    for index, value in known:
-        y = SPARK_HEIGHT - 1 - min(max(value / high, 0.0), 1.0) * (SPARK_HEIGHT - 2)
-        points.append(f"{index * step:.1f},{y:.1f}")
-    if len(points) == 1:  # one point: a short stroke ending at it
-        last_x, last_y = points[0].split(",")
-        points.insert(0, f"{max(float(last_x) - 6, 0):.1f},{last_y}")
-    return " ".join(points)
+    at = {
+        i: (
+            round(i * step, 1),
+            round(SPARK_HEIGHT - 1 - min(max(v / high, 0.0), 1.0) * (SPARK_HEIGHT - 2), 1),
+        )
+        for i, v in known.items()
+    }
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in at.values()) if len(at) > 1 else ""
+    alone = [xy for i, xy in at.items() if len(at) < 3 or not ({i - 1, i + 1} & at.keys())]
+    return Spark(line, tuple(alone))
 
 
 def outcome_class(outcome: str | None) -> str:

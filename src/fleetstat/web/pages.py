@@ -5,16 +5,19 @@ fleet table and draws the charts from the JSON API."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from fleetstat.store import browse
+from fleetstat import silences
+from fleetstat.store import alert_states, browse
+from fleetstat.store import silences as stored_silences
 from fleetstat.web import clientpages, query
 from fleetstat.web.auth import USER, client_address, same
 from fleetstat.web.guard import page_login, sessions_of
@@ -22,8 +25,7 @@ from fleetstat.web.render import render
 
 router = APIRouter(include_in_schema=False)
 logged_in = [Depends(page_login)]
-Text = Annotated[str, Query(max_length=200, pattern=r"^[^\x00]*$")]
-When = Annotated[str, Query(max_length=40)]
+Text = query.Text
 
 #: Events per page, and the most rows one CSV download holds.
 PER_PAGE = 50
@@ -116,8 +118,10 @@ def fleet_page(
     q: Text = "",
     outcome: OutcomeChoice = "all",
 ) -> Response:
-    """Every host, sortable and filtered; the table refreshes itself from ``/fleet/rows``."""
-    return render(request, "fleet.html", _fleet(request, sort, order, q, outcome))
+    """Every host, sortable and filtered; the table refreshes itself from ``/fleet/rows``
+    (its ETag in the page, so the first refresh is already a 304 when nothing changed)."""
+    tag = _fleet_tag(request, sort, order, q, outcome)
+    return render(request, "fleet.html", {**_fleet(request, sort, order, q, outcome), "tag": tag})
 
 
 @router.get("/fleet/rows", dependencies=logged_in)
@@ -129,13 +133,40 @@ def fleet_rows(
     q: Text = "",
     outcome: OutcomeChoice = "all",
 ) -> Response:
-    """The fleet table's body alone, for the page's refresh."""
+    """The fleet table's body alone, for the page's refresh; 304 when nothing changed
+    since the ``ETag`` the browser sends back in ``If-None-Match``."""
+    tag = _fleet_tag(request, sort, order, q, outcome)
+    if tag in _tags(request.headers.get("if-none-match", "")):
+        return Response(status_code=304, headers={"ETag": tag})
     context = _fleet(request, sort, order, q, outcome)
     summary = f"{context['total']} hosts, {context['failing']} not ok"
-    return render(request, "fleet_rows.html", context, headers={"X-Fleet-Summary": summary})
+    headers = {"X-Fleet-Summary": summary, "ETag": tag}
+    return render(request, "fleet_rows.html", context, headers=headers)
+
+
+#: The fleet table is made again at least this often (its 24 h windows move on).
+TABLE_TTL = 60
+
+
+def _fleet_tag(request: Request, *asked: str) -> str:
+    """The weak ETag of the fleet table asked for: the fleet's version, the query and
+    the minute (events and sparklines cover the last 24 h, so time changes them too)."""
+    with request.app.state.db.session() as session:
+        version = browse.fleet_version(session)
+    minute = int(datetime.now(UTC).timestamp()) // TABLE_TTL
+    key = repr((version, minute, asked)).encode()
+    return f'W/"{hashlib.sha256(key).hexdigest()[:24]}"'
+
+
+def _tags(header: str) -> set[str]:
+    """The ETags of an ``If-None-Match`` header, each written weak (comparison is weak)."""
+    return {f"W/{tag.strip().removeprefix('W/')}" for tag in header.split(",") if tag.strip()}
 
 
 # ---------------------------------------------------------------- host
+
+
+Events = Annotated[query.EventQuery, Depends()]
 
 
 @router.get("/hosts/{key}", dependencies=logged_in)
@@ -143,26 +174,17 @@ def host_page(
     request: Request,
     *,
     key: str,
+    wanted: Events,
     range: query.RangeName = query.RangeName["24h"],
-    kind: Text = "",
-    user: Text = "",
-    source_ip: Text = "",
-    since: When = "",
-    until: When = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     """One host: details, charts, attempts, security events (filtered, paged), alerts."""
     now = datetime.now(UTC)
     start, end = query.window(now, range.value, None, None)
-    wanted = browse.EventFilter(
-        kind=kind, user=user, source_ip=source_ip,
-        since=_time(since, "from"), until=_time(until, "to"),
-    )  # fmt: skip
     with request.app.state.db.session() as session:
         host = browse.host(session, key)
         if host is None:
             raise HTTPException(404, f"no host {key!r} in the database")
-        wanted = browse.EventFilter(**{**wanted.__dict__, "host_id": host.host_id})
         context = {
             "host": host,
             "range": range.value,
@@ -170,127 +192,69 @@ def host_page(
             "start": start,
             "end": end,
             "attempts": browse.attempts(session, host.host_id, start, end, limit=500),
-            "events": browse.events(session, wanted, page, PER_PAGE),
+            "events": browse.events(session, wanted.filter(host.host_id), page, PER_PAGE),
             "show_host": False,
-            "filters": {"kind": kind, "user": user, "source_ip": source_ip,
-                        "since": _form_time(since), "until": _form_time(until)},
-            "alerts": browse.alert_states(session, host.host_id, active_only=False),
+            "filters": wanted.form(),
+            "alerts": alert_states.of_host(session, host.host_id),
             "transitions": browse.transitions(session, host.host_id, limit=50),
-        }  # fmt: skip
+        }
     return render(request, "host.html", context)
-
-
-def _form_time(text: str) -> str:
-    """A time as the ``datetime-local`` input shows it (UTC); empty when not a time."""
-    try:
-        when = query.parse_time(text, "time")
-    except ValueError:
-        return ""
-    return when.strftime("%Y-%m-%dT%H:%M") if when else ""
-
-
-def _time(text: str, what: str) -> datetime | None:
-    """The time of a filter field; 422 with the reason when it is not one."""
-    try:
-        return query.parse_time(text, what)
-    except ValueError as err:
-        raise HTTPException(422, str(err)) from None
 
 
 # ---------------------------------------------------------------- alerts
 
+#: How far back the alerts page shows the silences that ended.
+ENDED_SINCE = timedelta(days=7)
+
 
 @router.get("/alerts", dependencies=logged_in)
 def alerts_page(request: Request) -> Response:
-    """What fires and is pending across the fleet now, and the recent transitions."""
+    """What fires and is pending across the fleet now (and which silence covers it), the
+    silences in force, to come and ended in the last week, and the recent transitions."""
+    now = datetime.now(UTC)
     with request.app.state.db.session() as session:
-        active = browse.alert_states(session)
-        recent = browse.transitions(session, limit=200)
-    return render(request, "alerts.html", {"active": active, "transitions": recent})
+        active = alert_states.active(session)
+        quiet = stored_silences.in_force(session, now)
+        context = {
+            "active": [(row, silences.silenced_by(row, quiet)) for row in active],
+            "silences": stored_silences.listed(session, now),
+            "ended": stored_silences.ended(session, now, now - ENDED_SINCE),
+            "transitions": browse.transitions(session, limit=200),
+        }
+    return render(request, "alerts.html", context)
 
 
 # ---------------------------------------------------------------- events
 
 
-def _event_filter(
-    request: Request,
-    *,
-    host: str,
-    kind: str,
-    user: str,
-    source_ip: str,
-    text: str,
-    since: str,
-    until: str,
-) -> browse.EventFilter:  # fmt: skip
+def _event_filter(request: Request, wanted: query.EventQuery) -> browse.EventFilter:
+    """The store's filter of ``wanted``; an unknown host matches no event."""
     host_id = None
-    if host:
+    if wanted.host:
         with request.app.state.db.session() as session:
-            found = browse.host(session, host)
+            found = browse.host(session, wanted.host)
         host_id = found.host_id if found else -1
-    return browse.EventFilter(
-        host_id=host_id, kind=kind, user=user, source_ip=source_ip, text=text,
-        since=_time(since, "from"), until=_time(until, "to"),
-    )  # fmt: skip
+    return wanted.filter(host_id)
 
 
 @router.get("/events", dependencies=logged_in)
 def events_page(
-    request: Request,
-    *,
-    host: Text = "",
-    kind: Text = "",
-    user: Text = "",
-    source_ip: Text = "",
-    text: Text = "",
-    since: When = "",
-    until: When = "",
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    request: Request, wanted: Events, page: Annotated[int, Query(ge=1, le=100_000)] = 1
 ) -> Response:
     """The fleet's security events, searched and paged, with a CSV download."""
-    wanted = _event_filter(
-        request,
-        host=host,
-        kind=kind,
-        user=user,
-        source_ip=source_ip,
-        text=text,
-        since=since,
-        until=until,
-    )
+    chosen = _event_filter(request, wanted)
     with request.app.state.db.session() as session:
-        found = browse.events(session, wanted, page, PER_PAGE)
-    filters = {"host": host, "kind": kind, "user": user, "source_ip": source_ip, "text": text,
-               "since": _form_time(since), "until": _form_time(until)}  # fmt: skip
-    context = {"events": found, "filters": filters, "show_host": True}
+        found = browse.events(session, chosen, page, PER_PAGE)
+    context = {"events": found, "filters": wanted.form(), "show_host": True}
     return render(request, "events.html", context)
 
 
 @router.get("/events.csv", dependencies=logged_in)
-def events_csv(
-    request: Request,
-    *,
-    host: Text = "",
-    kind: Text = "",
-    user: Text = "",
-    source_ip: Text = "",
-    text: Text = "",
-    since: When = "",
-    until: When = "",
-) -> Response:
+def events_csv(request: Request, wanted: Events) -> Response:
     """The matching events as CSV (newest first, at most ``CSV_LIMIT`` rows)."""
-    wanted = _event_filter(
-        request,
-        host=host,
-        kind=kind,
-        user=user,
-        source_ip=source_ip,
-        text=text,
-        since=since,
-        until=until,
-    )
+    chosen = _event_filter(request, wanted)
     with request.app.state.db.session() as session:
-        rows = browse.events(session, wanted, 1, CSV_LIMIT).rows
+        rows = browse.events(session, chosen, 1, CSV_LIMIT).rows
     headers = {"Content-Disposition": 'attachment; filename="fleetstat-events.csv"'}
     return StreamingResponse(_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
 

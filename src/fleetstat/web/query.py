@@ -1,14 +1,21 @@
-"""What a page or API call asks for: a time window, the fleet's sort and filter."""
+"""What a page or API call asks for: a time window, the fleet's sort and filter, an
+events search."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import HTTPException, Query
 
 from fleetstat.model import Outcome
-from fleetstat.store.browse import FleetRow
+from fleetstat.store.browse import EventFilter, FleetRow
+
+Text = Annotated[str, Query(max_length=200, pattern=r"^[^\x00]*$")]
+When = Annotated[str, Query(max_length=40)]
 
 #: The chart ranges the host page offers.
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
@@ -109,3 +116,49 @@ def filter_rows(rows: list[FleetRow], text: str, outcome: str) -> list[FleetRow]
             continue
         found.append(row)
     return found
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """The event filters of a page's address (``Depends()`` reads them from the query
+    string): host (name, address or id), kind or event id, user, source IP, a part of
+    the message, and ``since``/``until`` as the form's UTC times."""
+
+    host: Text = ""
+    kind: Text = ""
+    user: Text = ""
+    source_ip: Text = ""
+    text: Text = ""
+    since: When = ""
+    until: When = ""
+
+    def filter(self, host_id: int | None) -> EventFilter:
+        """The store's filter for these fields, of host ``host_id`` (None: every host);
+        422 when a time is not one."""
+        return EventFilter(
+            host_id=host_id, kind=self.kind, user=self.user, source_ip=self.source_ip,
+            text=self.text, since=_time(self.since, "from"), until=_time(self.until, "to"),
+        )  # fmt: skip
+
+    def form(self) -> dict[str, str]:
+        """The fields as the filter form shows them again (times as ``datetime-local``)."""
+        return {"host": self.host, "kind": self.kind, "user": self.user,
+                "source_ip": self.source_ip, "text": self.text,
+                "since": form_time(self.since), "until": form_time(self.until)}  # fmt: skip
+
+
+def form_time(text: str) -> str:
+    """A time as the ``datetime-local`` input shows it (UTC); empty when not a time."""
+    try:
+        when = parse_time(text, "time")
+    except ValueError:
+        return ""
+    return when.strftime("%Y-%m-%dT%H:%M") if when else ""
+
+
+def _time(text: str, what: str) -> datetime | None:
+    """The time of a filter field; 422 with the reason when it is not one."""
+    try:
+        return parse_time(text, what)
+    except ValueError as err:
+        raise HTTPException(422, str(err)) from None

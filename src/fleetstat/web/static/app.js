@@ -15,22 +15,29 @@
     const summary = document.getElementById("fleet-summary");
     let timer = null;
     let typing = null;
+    let shown = { query: params().toString(), tag: table.dataset.tag };  // to ask for a 304
 
     function params() {
       return new URLSearchParams(new FormData(form));
     }
 
     async function refresh() {
-      const query = params();
+      const query = params().toString();
+      const headers = { Accept: "text/html" };
+      if (shown.tag && shown.query === query) headers["If-None-Match"] = shown.tag;
       try {
         const response = await fetch(table.dataset.refresh + "?" + query, {
-          credentials: "same-origin", headers: { Accept: "text/html" },
+          credentials: "same-origin", cache: "no-store", headers,
         });
         if (response.status === 401 || response.redirected) { location.assign("/login?next=/"); return; }
-        if (!response.ok) throw new Error(response.status);
-        body.innerHTML = await response.text();
-        const total = response.headers.get("X-Fleet-Summary");
-        if (total) summary.textContent = total;
+        if (response.status !== 304) {  // 304: nothing changed, the rows stay
+          if (!response.ok) throw new Error(response.status);
+          body.innerHTML = await response.text();
+          shown = { query, tag: response.headers.get("ETag") };
+          const total = response.headers.get("X-Fleet-Summary");
+          if (total) summary.textContent = total;
+        }
+        relativeTimes(body);
         state.textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC";
       } catch (err) {
         state.textContent = "could not refresh (" + err.message + "), retrying";
@@ -82,6 +89,21 @@
     form.elements.q.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(apply, 250); });
     document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
     schedule();
+  }
+
+  // "12 s ago", "5 min ago", "3 h ago", "2 d ago": the wording of the server's ``ago`` filter.
+  function ago(iso, now) {
+    const seconds = (now - Date.parse(iso)) / 1000;
+    if (seconds < 0) return "just now";
+    for (const [size, unit] of [[86400, "d"], [3600, "h"], [60, "min"]]) {
+      if (seconds >= size) return Math.floor(seconds / size) + " " + unit + " ago";
+    }
+    return Math.floor(seconds) + " s ago";
+  }
+
+  function relativeTimes(root) {
+    const now = Date.now();
+    for (const time of root.querySelectorAll("time[data-ago]")) time.textContent = ago(time.dateTime, now);
   }
 
   // ------------------------------------------------------------ the host charts
