@@ -4,7 +4,10 @@
 ``sample_rollups`` row per host and figure (count, min, mean, max), a bounded number of
 hours at a time, so it never rescans history. ``prune`` deletes what is older than its
 retention, table by table, in batches of ``batch`` rows, each batch its own short
-transaction, so a pass that writes at the same time waits at most one batch.
+transaction, so a pass that writes at the same time waits at most one batch. Each batch
+is found by walking an index from the oldest row (the time column's, or for attempts
+their run's id), so a pass that finds little to prune pays for that little, not for the
+size of the table.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from fleetstat.model import Settings
 from fleetstat.store.models import (
     CollectionAttempt,
     MailOutbox,
+    Run,
     Sample,
     SampleDisk,
     SampleRollup,
@@ -75,6 +79,7 @@ class Target:
     keep: float
     only: Any = None  # an extra condition rows must meet to be pruned
     rolled_up_first: bool = False  # only rows whose hour is already in the rollups go
+    run: InstrumentedAttribute[int] | None = None  # found by their run's id (see _older)
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -187,6 +192,7 @@ def targets(retention: Retention) -> tuple[Target, ...]:
             CollectionAttempt.id,
             CollectionAttempt.started_at,
             retention.attempts,
+            run=CollectionAttempt.run_id,
         ),
         Target("security_events", SecurityEvent.id, SecurityEvent.time, retention.events),
         Target(
@@ -215,12 +221,11 @@ def prune(
     up yet are kept whatever their age, so pruning never loses a figure's history.
     """
     counts: dict[str, int] = {}
-    with Session(engine) as session:
-        rolled_until = _next_hour(session)
     for target in targets(retention):
         if target.keep <= 0:
             continue
-        old = _older(target, now, rolled_until)
+        with Session(engine) as session:
+            old = _older(session, target, now)
         if dry_run:
             with Session(engine) as session:
                 counts[target.table] = session.scalar(select(func.count()).where(old)) or 0
@@ -229,25 +234,33 @@ def prune(
     return counts
 
 
-def _older(target: Target, now: datetime, rolled_until: datetime | None) -> Any:
-    """The rows of ``target`` to prune: past their retention and, for samples, rolled up."""
+def _older(session: Session, target: Target, now: datetime) -> Any:
+    """The rows of ``target`` to prune: past their retention and, for samples, rolled up.
+
+    Attempts have no index of their own time: they are bounded by the newest run started
+    before the cutoff too (a run starts before its attempts), which the index of their
+    (run, host) key walks from the oldest.
+    """
     cutoff = now - timedelta(seconds=target.keep)
     if target.rolled_up_first:
+        rolled_until = _next_hour(session)
         cutoff = min(cutoff, rolled_until or datetime.min.replace(tzinfo=cutoff.tzinfo))
     condition = target.time < cutoff
+    if target.run is not None:
+        newest = select(Run.id).where(Run.started_at < cutoff).order_by(Run.id.desc()).limit(1)
+        condition = condition & (target.run <= (session.scalar(newest) or 0))
     return condition if target.only is None else condition & target.only
 
 
 def _delete_in_batches(
     engine: Engine, target: Target, old: Any, max_batches: int | None, batch: int
 ) -> int:
+    walk: Any = target.time if target.run is None else target.run
     deleted = 0
     done = 0
     while max_batches is None or done < max_batches:
         with Session(engine) as session, session.begin():
-            ids = list(
-                session.scalars(select(target.id).where(old).order_by(target.id).limit(batch))
-            )
+            ids = list(session.scalars(select(target.id).where(old).order_by(walk).limit(batch)))
             if not ids:
                 break
             if target.table == "samples":
