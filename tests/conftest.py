@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.support.databases",
     "tests.support.brokers",
     "tests.support.private_postgres",
+    "tests.support.private_rabbitmq",
     "tests.support.ansible",
     "tests.support.jump",
     "tests.support.web",

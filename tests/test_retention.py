@@ -29,6 +29,7 @@ from tests.support.sshd import client_for
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 KEEP = Retention(samples=2 * 86400, rollups=10 * 86400, attempts=3 * 86400, events=4 * 86400,
                  mail=1 * 86400)  # fmt: skip
 
@@ -39,11 +40,15 @@ def count(store: Store, table: type[Any]) -> int:
         return session.scalar(select(func.count()).select_from(table)) or 0
 
 
-def store_pass(store: Store, at: datetime, cpu: float, *, host: str = "web01", n: int = 0) -> None:
-    """One run at ``at`` in which ``host`` answered with ``cpu`` % CPU (and event ``n``)."""
+def store_pass(
+    store: Store, at: datetime, cpu: float | None, *, host: str = "web01", n: int = 0
+) -> None:
+    """One run at ``at`` in which ``host`` answered with ``cpu`` % CPU (None: its CPU part
+    failed), and event ``n``."""
     run_id = store.start_run(at)
     base = answers.answer(at, evts=answers.events([n], at) if n else ())
-    cpu_figures = dataclasses.replace(base.cpu, percent=cpu) if base.cpu else None
+    measured = base.cpu is not None and cpu is not None
+    cpu_figures = dataclasses.replace(base.cpu, percent=cpu) if measured else None
     who = answers.client(ip=f"10.0.0.{1 if host == 'web01' else 2}", name=host)
     result = answers.ok_result(at, dataclasses.replace(base, cpu=cpu_figures), who=who)
     store.record(run_id, result, at)
@@ -84,6 +89,16 @@ def test_hosts_are_rolled_up_apart_and_empty_hours_are_skipped(store: Store) -> 
         (T0, 90.0),
         (T0 + 3 * DAY, 40.0),
     ]
+
+
+def test_a_figure_missing_from_samples_is_rolled_up_from_the_others(store: Store) -> None:
+    store_pass(store, T0, 20.0)
+    store_pass(store, T0 + timedelta(minutes=5), None)
+    store_pass(store, T0 + timedelta(minutes=65), None)  # no CPU figure all that hour
+    store.roll_up(T0 + timedelta(hours=2))
+    assert rollups(store, "cpu_percent") == [(T0, 1, 20.0, 20.0, 20.0)]
+    assert [row[:2] for row in rollups(store, "mem_percent")] == [(T0, 2), (T0 + HOUR, 1)]
+    assert [row[:2] for row in rollups(store, "disk:/var")] == [(T0, 2), (T0 + HOUR, 1)]
 
 
 def test_one_call_rolls_up_a_bounded_number_of_hours(sqlite_store: Store) -> None:

@@ -1,7 +1,7 @@
 """A pass sharded over real Celery workers, on the real RabbitMQ and Redis, into PostgreSQL.
 
 Every test has queues of its own on the shared brokers; the broker restart uses a private
-Redis. Hosts are real sshd servers on loopback.
+Redis or a private RabbitMQ node. Hosts are real sshd servers on loopback.
 """
 
 from __future__ import annotations
@@ -227,27 +227,42 @@ def test_no_secret_is_in_a_broker_message_or_a_result(
     assert ssh_user.password.encode() not in stored
 
 
+@pytest.fixture(params=["private_rabbitmq", "private_redis"], ids=["rabbitmq", "redis"])
+def restartable_broker(request: pytest.FixtureRequest) -> Any:
+    """A broker of this test alone that it may stop and start: RabbitMQ or Redis."""
+    return request.getfixturevalue(request.param)
+
+
 def test_a_broker_restarted_mid_pass_loses_nothing_stored(
-    tmp_path: Path, postgres: str, ssh_user: SshUser, sshd_factory: Any, private_redis: Any
+    tmp_path: Path, postgres: str, ssh_user: SshUser, sshd_factory: Any, restartable_broker: Any
 ) -> None:
+    private = restartable_broker
     server = sshd_factory([f"127.0.0.{n}" for n in range(50, 70)])
     path = write_config(
-        tmp_path, ssh_user, server, db=postgres, broker=private_redis.url,
+        tmp_path, ssh_user, server, db=postgres, broker=private.url,
         queue=brokers.queue_name(), shard_size=2, timeout=10,
     )  # fmt: skip
     Store.open(postgres).close()
     with brokers.workers(path, 1, tmp_path, concurrency=1):
+        began = time.monotonic()
         outcome: dict[str, job.PassReport] = {}
         dispatcher = threading.Thread(target=lambda: outcome.update(r=run_sharded(path)))
         dispatcher.start()
         time.sleep(3)
-        private_redis.stop()
+        assert dispatcher.is_alive(), "the pass was over before the broker stopped"
+        private.stop()
         time.sleep(1)
-        private_redis.start()
+        private.start()
         dispatcher.join(timeout=400)
+        elapsed = time.monotonic() - began
     report = outcome["r"]
     counts = attempts_per_host(postgres, report.run_id)
     assert counts == {f"h{n:03d}": 1 for n in range(20)}
     lost = [r for r in report.results if r.outcome is Outcome.SHARD_LOST]
     assert report.ok + len(lost) == 20
     assert all("fleetstat worker" in (r.error or "") for r in lost)
+    loaded = fleet_config.load(path)
+    deadline = sum(
+        shards.shard_seconds(loaded.clients[n : n + 2], loaded.settings) for n in range(0, 20, 2)
+    )
+    assert elapsed < deadline, "the pass waited for its shards' deadline: answers were lost"

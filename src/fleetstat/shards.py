@@ -10,7 +10,10 @@ the clients' addresses; each worker reads the config and its secrets from its ow
 and refuses a task whose digest differs. Results carry what the hosts answered, never a
 ``Client``. Tasks are acknowledged late and given back when a worker dies, and a host
 already stored for the run is not collected again, so a redelivered shard doubles
-nothing; what no worker finished in time is recorded as ``shard_lost``.
+nothing; what no worker finished in time is recorded as ``shard_lost``. A shard whose
+hosts are all stored but whose answer has not come two looks in a row (the broker
+restarted and dropped it with its reply queue) is taken from the database, so the pass
+does not wait for the shards' deadline.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ TASK = "fleetstat.collect_shard"
 POLL = 0.25
 #: Seconds a shard may take beyond its hosts' timeouts (worker start, database, cleanup).
 SHARD_GRACE = 15.0
+#: Seconds between two looks in the database for shards whose every host is stored.
+STORE_LOOK = 5.0
 
 
 class ConfigMismatch(FleetstatError):
@@ -177,6 +182,8 @@ def _dispatch(
     results: dict[str, model.HostResult] = {}
     unstored: dict[str, str] = {}
     failures: dict[str, str] = {}
+    stored_before: set[str] = set()  # shards all stored at the last look, answer not come
+    next_look = time.monotonic() + STORE_LOOK
     while pending and time.monotonic() < deadline:
         time.sleep(POLL)
         for task_id in list(pending):
@@ -194,11 +201,42 @@ def _dispatch(
                 if progress is not None:
                     progress.finished(result)
             unstored.update(answer["unstored"])
+        if time.monotonic() >= next_look:
+            next_look = time.monotonic() + STORE_LOOK
+            stored_before = _answers_lost(
+                store, run_id, pending, stored_before, results=results, progress=progress
+            )
     for task_id in pending:
         handles[task_id].revoke()
     missing = [c for c in config.clients if c.address not in results]
     results.update(_settle(store, run_id, missing, failures, settings))
     return [results[client.address] for client in config.clients], unstored
+
+
+def _answers_lost(
+    store: Store,
+    run_id: int,
+    pending: dict[str, tuple[model.Client, ...]],
+    stored_before: set[str],
+    *,
+    results: dict[str, model.HostResult],
+    progress: job.Display | None,
+) -> set[str]:
+    """Take from the database the shards all stored at this look and the last one too (their
+    answer is lost, not late); the shards all stored now, whose answer may still come."""
+    stored = store.outcomes_of_run(run_id)
+    complete = {
+        task_id
+        for task_id, shard in pending.items()
+        if all(client.address in stored for client in shard)
+    }
+    now = dt.datetime.now(dt.UTC)
+    for task_id in complete & stored_before:
+        for client in pending.pop(task_id):
+            results[client.address] = _stored_result(client, stored[client.address], now)
+            if progress is not None:
+                progress.finished(results[client.address])
+    return complete - stored_before
 
 
 def _poll(handle: Any) -> dict[str, Any] | BaseException | None:
@@ -228,8 +266,7 @@ def _settle(
     settled: dict[str, model.HostResult] = {}
     for client in missing:
         if client.address in stored:
-            outcome, error = stored[client.address]
-            settled[client.address] = model.HostResult(client, outcome, now, now, error=error)
+            settled[client.address] = _stored_result(client, stored[client.address], now)
             continue
         why = failures.get(client.address) or (
             f"no worker finished its shard in time (is `fleetstat worker` running for the "
@@ -239,6 +276,14 @@ def _settle(
         store.record(run_id, lost, now)
         settled[client.address] = lost
     return settled
+
+
+def _stored_result(
+    client: model.Client, stored: tuple[model.Outcome, str | None], now: dt.datetime
+) -> model.HostResult:
+    """The result of a host a worker stored, as the database has it (no answer's figures)."""
+    outcome, error = stored
+    return model.HostResult(client, outcome, now, now, error=error)
 
 
 def _broker_name(url: str) -> str:

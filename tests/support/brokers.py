@@ -3,7 +3,8 @@
 The machine's RabbitMQ (127.0.0.1:5672, guest/guest) and Redis (127.0.0.1:6379) are
 shared: every test uses a queue of its own, so runs side by side never take each
 other's tasks. A test that restarts its broker starts a private ``redis-server`` on a
-free port instead (``private_redis``).
+free port instead (``private_redis``), or a private RabbitMQ node (``private_rabbitmq``,
+in ``private_rabbitmq.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ FLEETSTAT = str(Path(sys.executable).with_name("fleetstat"))
 READY_TIMEOUT = 30.0  # seconds for a worker to say it is ready
 
 
-def _reachable(url: str) -> bool:
+def reachable(url: str) -> bool:
+    """Whether something accepts TCP connections at the host and port of ``url``."""
     hostport = url.split("://", 1)[1].rsplit("@", 1)[-1].split("/", 1)[0]
     host, _, port = hostport.partition(":")
     with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=2):
@@ -39,7 +41,7 @@ def _reachable(url: str) -> bool:
 
 def require(url: str) -> str:
     """``url`` when its broker answers; else skip (under CI: fail) the test."""
-    if _reachable(url):
+    if reachable(url):
         return url
     message = f"the broker at {url.rsplit('@', 1)[-1]} is not reachable"
     if os.environ.get("CI"):
@@ -156,7 +158,7 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10
-        while not _reachable(self.url):
+        while not reachable(self.url):
             if time.monotonic() > deadline:
                 raise RuntimeError("the private redis-server does not start")
             time.sleep(0.05)

@@ -4,7 +4,10 @@
 ``sample_rollups`` row per host and figure (count, min, mean, max), a bounded number of
 hours at a time, so it never rescans history. ``prune`` deletes what is older than its
 retention, table by table, in batches of ``batch`` rows, each batch its own short
-transaction, so a pass that writes at the same time waits at most one batch.
+transaction, so a pass that writes at the same time waits at most one batch. Each batch
+is found by walking an index from the oldest row (the time column's, or for attempts
+their run's id), so a pass that finds little to prune pays for that little, not for the
+size of the table.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -22,6 +25,7 @@ from fleetstat.model import Settings
 from fleetstat.store.models import (
     CollectionAttempt,
     MailOutbox,
+    Run,
     Sample,
     SampleDisk,
     SampleRollup,
@@ -78,6 +82,7 @@ class Target:
     keep: float
     only: Any = None  # an extra condition rows must meet to be pruned
     rolled_up_first: bool = False  # only rows whose hour is already in the rollups go
+    run: InstrumentedAttribute[int] | None = None  # found by their run's id (see _older)
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -132,31 +137,42 @@ def _first_sampled_hour(session: Session, start: datetime | None, end: datetime)
 
 
 def _roll_up_hour(session: Session, hour: datetime) -> int:
-    """Write the rollups of the samples of ``hour``, aggregated by the database; how many."""
+    """Write the rollups of the samples of ``hour``, aggregated by the database; how many.
+
+    One scan of the hour's samples aggregates every column at once, and their disks are
+    found by the range of the hour's sample ids (an index range on any database, whatever
+    its statistics say), so the cost follows the hour, not the history.
+    """
     inside = (Sample.collected_at >= hour) & (Sample.collected_at < hour + HOUR)
+    figures = [figure for name in ROLLED_UP for figure in _figures(getattr(Sample, name))]
+    ids = (func.min(Sample.id), func.max(Sample.id))
+    columns = select(Sample.host_id, *ids, *figures).where(inside).group_by(Sample.host_id)
     rows: list[dict[str, Any]] = []
-    for name in ROLLED_UP:
-        column = getattr(Sample, name)
-        query = _aggregate(column, Sample.host_id).where(inside, column.is_not(None))
-        rows += (
-            _rollup_row(host, name, hour, *figures) for host, *figures in session.execute(query)
+    spans: list[tuple[int, int]] = []
+    for host, first, last, *values in session.execute(columns):
+        spans.append((first, last))
+        for n, name in enumerate(ROLLED_UP):
+            count, *rest = values[4 * n : 4 * n + 4]
+            if count:  # a column null all the hour long has no rollup
+                rows.append(_rollup_row(host, name, hour, count, *rest))
+    if spans:
+        low, high = min(first for first, _ in spans), max(last for _, last in spans)
+        disks = (
+            select(Sample.host_id, SampleDisk.mount, *_figures(SampleDisk.percent))
+            .join(Sample, SampleDisk.sample_id == Sample.id)
+            .where(SampleDisk.sample_id.between(low, high), inside)
+            .group_by(Sample.host_id, SampleDisk.mount)
         )
-    disks = (
-        _aggregate(SampleDisk.percent, Sample.host_id, SampleDisk.mount)
-        .join(Sample, SampleDisk.sample_id == Sample.id)
-        .where(inside)
-    )
-    for host, mount, *figures in session.execute(disks):
-        rows.append(_rollup_row(host, f"disk:{mount}", hour, *figures))
+        for host, mount, *values in session.execute(disks):
+            rows.append(_rollup_row(host, f"disk:{mount}", hour, *values))
     if rows:
         session.execute(insert_ignoring_duplicates(session, ROLLUPS, ROLLUP_KEY), rows)
     return len(rows)
 
 
-def _aggregate(column: Any, *keys: Any) -> Select[Any]:
-    """SELECT keys, count, min, avg, max of ``column`` GROUP BY keys."""
-    figures = (func.count(column), func.min(column), func.avg(column), func.max(column))
-    return select(*keys, *figures).group_by(*keys)
+def _figures(column: Any) -> tuple[Any, ...]:
+    """count, min, avg, max of ``column`` (its nulls left out)."""
+    return (func.count(column), func.min(column), func.avg(column), func.max(column))
 
 
 def _rollup_row(host_id: int, metric: str, hour: datetime, *figures: Any) -> dict[str, Any]:
@@ -179,6 +195,7 @@ def targets(retention: Retention) -> tuple[Target, ...]:
             CollectionAttempt.id,
             CollectionAttempt.started_at,
             retention.attempts,
+            run=CollectionAttempt.run_id,
         ),
         Target("security_events", SecurityEvent.id, SecurityEvent.time, retention.events),
         Target(
@@ -207,12 +224,11 @@ def prune(
     up yet are kept whatever their age, so pruning never loses a figure's history.
     """
     counts: dict[str, int] = {}
-    with Session(engine) as session:
-        rolled_until = _next_hour(session)
     for target in targets(retention):
         if target.keep <= 0:
             continue
-        old = _older(target, now, rolled_until)
+        with Session(engine) as session:
+            old = _older(session, target, now)
         if dry_run:
             with Session(engine) as session:
                 counts[target.table] = session.scalar(select(func.count()).where(old)) or 0
@@ -221,25 +237,33 @@ def prune(
     return counts
 
 
-def _older(target: Target, now: datetime, rolled_until: datetime | None) -> Any:
-    """The rows of ``target`` to prune: past their retention and, for samples, rolled up."""
+def _older(session: Session, target: Target, now: datetime) -> Any:
+    """The rows of ``target`` to prune: past their retention and, for samples, rolled up.
+
+    Attempts have no index of their own time: they are bounded by the newest run started
+    before the cutoff too (a run starts before its attempts), which the index of their
+    (run, host) key walks from the oldest.
+    """
     cutoff = now - timedelta(seconds=target.keep)
     if target.rolled_up_first:
+        rolled_until = _next_hour(session)
         cutoff = min(cutoff, rolled_until or datetime.min.replace(tzinfo=cutoff.tzinfo))
     condition = target.time < cutoff
+    if target.run is not None:
+        newest = select(Run.id).where(Run.started_at < cutoff).order_by(Run.id.desc()).limit(1)
+        condition = condition & (target.run <= (session.scalar(newest) or 0))
     return condition if target.only is None else condition & target.only
 
 
 def _delete_in_batches(
     engine: Engine, target: Target, old: Any, max_batches: int | None, batch: int
 ) -> int:
+    walk: Any = target.time if target.run is None else target.run
     deleted = 0
     done = 0
     while max_batches is None or done < max_batches:
         with Session(engine) as session, session.begin():
-            ids = list(
-                session.scalars(select(target.id).where(old).order_by(target.id).limit(batch))
-            )
+            ids = list(session.scalars(select(target.id).where(old).order_by(walk).limit(batch)))
             if not ids:
                 break
             if target.table == "samples":
