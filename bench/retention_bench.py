@@ -194,10 +194,14 @@ def main() -> None:
     parser.add_argument("--db", help="an empty database's URL (default: a fresh SQLite file)")
     parser.add_argument("--dir", help="where the SQLite file goes (default: a temp dir)")
     parser.add_argument("--vacuum", action="store_true", help="also the size after VACUUM")
+    parser.add_argument(
+        "--db-timeout", type=float, default=3600,
+        help="seconds a database call may take: a whole month's rollup is one call (3600)",
+    )  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fleetstat-retention-", dir=args.dir) as tmp:
         path = None if args.db else Path(tmp) / "fleetstat.db"
-        store = Store.open(args.db or f"sqlite:///{path}")
+        store = Store.open(args.db or f"sqlite:///{path}", timeout=args.db_timeout)
         keep = Retention.of(Settings())
         load = loader(store)
         add_hosts(load, args.hosts)

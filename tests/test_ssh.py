@@ -338,7 +338,7 @@ def test_the_probe_line_holds_no_operator_of_cmd_or_sh() -> None:
 
 
 def test_the_posix_part_is_hidden_from_powershell() -> None:
-    command = posix.job_command("/usr/bin/python3", 20.0, 20.0)
+    command = posix.job_command("/usr/bin/python3", 20.0)
     lines = command.splitlines()
     assert lines[:2] == [probe.PROBE, probe.HIDE_FROM_POWERSHELL]
     assert lines[-1] == probe.END_HIDE
@@ -359,18 +359,18 @@ def test_posix_shells_run_the_hidden_part_and_show_the_probe(shell: str, tmp_pat
 
 
 def test_posix_job_quotes_the_interpreter_and_keeps_the_request_off_the_command_line() -> None:
-    command = posix.job_command("/opt/py 3/bin/python", 19.5, 20.0)
+    command = posix.job_command("/opt/py 3/bin/python", 19.5)
     assert "p=$(command -v '/opt/py 3/bin/python')" in command
     assert '"$p" -I -S -c ' in command
     assert command.splitlines()[-2].endswith(
-        "19.500 20 || { s=$?; test $s = 2 && "
+        "' 20 || { s=$?; test $s = 2 && "
         'echo "fleetstat-job: version $("$p" -V 2>&1)" >&2; exit $s; }'
     )
-    assert "command -v python3 || command -v python" in posix.job_command(None, 1.0, 1.0)
+    assert "command -v python3 || command -v python" in posix.job_command(None, 1.0)
 
 
-def test_the_frame_gives_both_sizes_before_the_agent_and_the_request() -> None:
-    assert b"".join(posix.frame(b"PK-agent", b"{}\n")) == b"8 3\nPK-agent{}\n"
+def test_the_frame_gives_both_sizes_and_the_limit_before_the_agent_and_the_request() -> None:
+    assert b"".join(posix.frame(b"PK-agent", b"{}\n", 19.5)) == b"8 3 19.500\nPK-agent{}\n"
 
 
 def test_kill_command_ends_both_groups_and_removes_the_dir() -> None:

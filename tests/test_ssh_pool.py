@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import subprocess
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from fleetstat import model, ssh
 from fleetstat.errors import HostError
+from fleetstat.ssh import pool
 from tests.support.sshd import SshdFactory, SshdServer, SshUser, client_for, count_in_log
 from tests.test_ssh import ECHO, pyz, settings_in
 
@@ -160,3 +163,35 @@ def test_watch_logs_in_once_per_host_over_several_passes(
     assert watch.watch(config.load(path), period=0, out=out, max_passes=3) == 0
     assert [line.split(": ", 1)[1][:7] for line in out.getvalue().splitlines()] == ["2/2 ok,"] * 3
     assert count_in_log(server, "Accepted password") == 2
+
+
+@pytest.mark.slow
+def test_closed_connections_are_freed_while_the_pass_goes_on(
+    ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
+) -> None:
+    # A closed asyncssh connection is a reference cycle: left to Python's own schedule of
+    # full collections, hundreds of them stay in memory during a long pass.
+    server = sshd_factory(["127.0.0.87"])
+    client = client_for(ssh_user, server, auth="key")
+    settings = settings_in(tmp_path)
+    agent = pyz(ECHO)
+    at_once, hosts = 10, 150
+    most_alive = 0
+
+    async def one(connections: ssh.Connections, gate: asyncio.Semaphore) -> bytes:
+        nonlocal most_alive
+        async with gate:
+            line = await connections.run_agent(client, settings, agent, b"hi\n")
+        alive = sum(isinstance(o, asyncssh.SSHClientConnection) for o in gc.get_objects())
+        most_alive = max(most_alive, alive)
+        return line
+
+    async def one_pass() -> list[bytes]:
+        gate = asyncio.Semaphore(at_once)
+        async with ssh.Connections(keep=False, max_kept=0) as connections:
+            return await asyncio.gather(*(one(connections, gate) for _ in range(hosts)))
+
+    assert asyncio.run(one_pass()) == [b"echo:hi"] * hosts
+    assert most_alive <= at_once + pool.COLLECT_EVERY < hosts - at_once
+    gone = sum(isinstance(o, asyncssh.SSHClientConnection) for o in gc.get_objects())
+    assert gone == 0

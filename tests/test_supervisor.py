@@ -19,16 +19,21 @@ REPORT = (
 )
 
 
-def start(python: str) -> subprocess.Popen[bytes]:
-    """The supervisor under ``python`` with a 5 s limit; the frame is on its stdin, left open."""
+HANG = "import time\nwhile True:\n    time.sleep(1)\n"
+
+
+def start(
+    python: str = "python3", main: str = REPORT, request: bytes = b"hello\n", limit: float = 5.0
+) -> subprocess.Popen[bytes]:
+    """The supervisor under ``python`` running ``main``; the frame is on its stdin, left open."""
     proc = subprocess.Popen(
-        [python, "-I", "-S", "-c", supervisor.SOURCE, "5", "60"],
+        [python, "-I", "-S", "-c", supervisor.SOURCE, "60"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     assert proc.stdin is not None
-    proc.stdin.write(b"".join(posix.frame(pyz(REPORT), b"hello\n")))
+    proc.stdin.write(b"".join(posix.frame(pyz(main), request, limit)))
     proc.stdin.flush()
     return proc
 
@@ -49,14 +54,20 @@ def test_the_supervisor_runs_the_agent_isolated_and_removes_its_dir(python: str)
 
 
 def test_the_supervisor_stops_and_cleans_up_when_its_stdin_ends() -> None:
-    proc = subprocess.Popen(
-        ["python3", "-I", "-S", "-c", supervisor.SOURCE, "5", "60"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    hang = "import time\nwhile True:\n    time.sleep(1)\n"
-    _out, err = proc.communicate(b"".join(posix.frame(pyz(hang), b"x\n")), timeout=10)
+    proc = start(main=HANG)
+    _out, err = proc.communicate(timeout=10)
     assert proc.returncode == supervisor.EXIT_ABANDONED
     folder = posix.parse_report(err.decode()).folder
     assert folder is not None and not Path(folder).exists()
+
+
+def test_the_supervisor_kills_the_agent_at_the_limit_the_frame_gives() -> None:
+    proc = start(main=HANG, limit=0.5)  # stdin stays open: only the limit can end the job
+    assert proc.stdin is not None and proc.stderr is not None
+    err = proc.stderr.read()
+    proc.wait(timeout=10)
+    proc.stdin.close()
+    assert proc.returncode == supervisor.EXIT_DEADLINE
+    report = posix.parse_report(err.decode())
+    assert report.killed
+    assert report.folder is not None and not Path(report.folder).exists()

@@ -4,16 +4,21 @@ The built-in texts are ``fleetstat/templates/mail/*.txt``. The ``mail-templates`
 setting names a folder; a file there with the same name replaces the built-in one, the
 others stay. Templates are plain text: nothing is HTML-escaped, a missing variable is
 an error (``MailTemplateError``), and a block tag's own line leaves no blank line.
+
+Jinja2 is imported at the first render, not with this module: a pass that mails
+nothing never loads it (about 8 MB of a collector's memory).
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from fleetstat.errors import FleetstatError
+
+if TYPE_CHECKING:
+    import jinja2
 
 #: The templates a pass renders; a ``mail-templates`` folder may hold any of them.
 NAMES = ("alert.txt", "alert-subject.txt", "digest.txt", "digest-subject.txt")
@@ -27,11 +32,16 @@ class Templates:
     """The mail templates, the ``folder`` (when given) before the built-in ones."""
 
     def __init__(self, folder: Path | None = None) -> None:
-        loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("fleetstat", "templates/mail")]
-        if folder is not None:
-            loaders.insert(0, jinja2.FileSystemLoader(str(folder)))
         self.folder = folder
-        self._env = jinja2.Environment(
+
+    @functools.cached_property
+    def _env(self) -> jinja2.Environment:
+        import jinja2
+
+        loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("fleetstat", "templates/mail")]
+        if self.folder is not None:
+            loaders.insert(0, jinja2.FileSystemLoader(str(self.folder)))
+        env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=False,
             undefined=jinja2.StrictUndefined,
@@ -39,10 +49,13 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self._env.filters["plural"] = plural
+        env.filters["plural"] = plural
+        return env
 
     def render(self, name: str, context: dict[str, Any]) -> str:
         """Template ``name`` filled with ``context``; MailTemplateError says what failed."""
+        import jinja2
+
         try:
             return self._env.get_template(name).render(context)
         except jinja2.TemplateSyntaxError as err:

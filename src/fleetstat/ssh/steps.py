@@ -93,9 +93,9 @@ async def _posix(
     When the job is abandoned (deadline, cancellation), what its cleanup left behind
     is added to ``notes``.
     """
-    command = posix.job_command(job.client.python, job.left, stale=job.limit)
+    command = posix.job_command(job.client.python, stale=job.limit)
     capture = await session.start(conn, command, job.settings.max_answer)
-    for piece in posix.frame(job.payload, job.request):
+    for piece in posix.frame(job.payload, job.request, job.left):
         capture.send(piece)
     try:
         await asyncio.shield(capture.ended)

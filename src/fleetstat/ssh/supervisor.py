@@ -1,12 +1,14 @@
 """The supervisor: the small Python program that does one POSIX host's whole job.
 
-``SOURCE`` runs as ``python -I -S -c SOURCE LIMIT STALE`` in the one command of a POSIX
-host (see ``posix.job_command``). It is a text the server never runs itself (Python
-3.6+, stdlib only, no ``#`` anywhere so PowerShell's block comment around it holds):
+``SOURCE`` runs as ``python -I -S -c SOURCE STALE`` in the one command of a POSIX host
+(see ``posix.job_command``). It is a text the server never runs itself (Python 3.6+,
+stdlib only, no ``#`` anywhere so PowerShell's block comment around it holds):
 
 1. removes this login user's fleetstat temp dirs older than ``STALE`` seconds (left
    behind by a collector that was killed);
-2. reads ``"<agent bytes> <request bytes>\\n"``, the agent, then the request from stdin;
+2. reads ``"<agent bytes> <request bytes> <LIMIT>\\n"``, the agent, then the request
+   from stdin (``LIMIT`` is the seconds the job may take from its start: the one part
+   that differs between hosts, so the command itself is the same for all of them);
 3. makes a private (0700) temp dir and stores the agent there;
 4. forks the agent into a session (and process group) of its own, with the request as
    its stdin, running in this interpreter (``-I -S`` holds for it too);
@@ -73,7 +75,8 @@ def read_frame():
             return None
         data += chunk
     head, _, rest = data.partition(b"\n")
-    sizes = [int(part) for part in head.split()]
+    fields = head.split()
+    sizes = [int(fields[0]), int(fields[1])]
     parts, have = [rest], len(rest)
     while have < sizes[0] + sizes[1]:
         chunk = os.read(0, 1 << 20)
@@ -82,7 +85,7 @@ def read_frame():
         parts.append(chunk)
         have += len(chunk)
     data = b"".join(parts)
-    return data[:sizes[0]], data[sizes[0]:sizes[0] + sizes[1]]
+    return data[:sizes[0]], data[sizes[0]:sizes[0] + sizes[1]], float(fields[2])
 
 
 def make_dir(root):
@@ -164,12 +167,13 @@ def main():
     if sys.version_info < (3, 6):
         say("version Python %d.%d" % sys.version_info[:2])
         return EXIT_OLD_PYTHON
-    deadline = time.monotonic() + float(sys.argv[1])
+    started = time.monotonic()
     root = os.environ.get("TMPDIR") or "/tmp"
-    sweep(root, float(sys.argv[2]))
+    sweep(root, float(sys.argv[1]))
     frame = read_frame()
     if frame is None:
         return EXIT_ABANDONED
+    deadline = started + frame[2]
     try:
         folder = make_dir(root)
         agent = os.path.join(folder, AGENT_NAME)
