@@ -13,12 +13,14 @@ The database's size is printed after each month; it must level off once the long
 retention (a year) is reached.
 
     .venv/bin/python bench/retention_bench.py [--hosts 300] [--months 14] [--db URL]
+        [--vacuum] [--db-timeout 3600]
 
 Without ``--db`` a fresh SQLite file in a temp dir (``--dir`` to put it elsewhere); a
 PostgreSQL URL must name an empty database (``createdb fleetstat_bench``). ``--vacuum``
 runs ``VACUUM ANALYZE`` after each month, as autovacuum would (a server with autovacuum
 off never reuses the space of deleted rows), and prints its time and the size after it;
-SQLite needs none: its freed pages are reused in place.
+SQLite needs none: its freed pages are reused in place. A month's bulk rollup is one
+database call, longer than a pass's ``db-timeout`` allows: ``--db-timeout`` bounds it.
 """
 
 from __future__ import annotations

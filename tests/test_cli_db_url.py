@@ -11,12 +11,14 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
+from fleetstat import config, dburl
 from fleetstat.cli import main
 from tests.support import databases
 from tests.support.sshd import SshUser, free_port
@@ -140,3 +142,48 @@ def test_a_wrong_postgresql_password_says_to_check_user_and_password(ssh_user, c
     assert 'password authentication failed for user "fleet"' in err
     assert "fix: check the user and password in the URL" in err
     assert secret not in err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///fleetstat.db",
+        "sqlite:////var/lib/fleetstat/fleetstat.db",
+        "sqlite://",
+        "sqlite:///file:fleet.db?mode=ro&uri=true",
+        "postgresql+psycopg://fleet:s%40cret@db1:5432/fleet?sslmode=require",
+        "postgresql+psycopg://fleet@/fleet?host=/run/postgresql",
+        "mysql+pymysql://fleet:pw@[::1]:3306/fleet",
+        "mariadb+pymysql://fleet@db1/fleet?charset=utf8mb4",
+    ],
+)
+def test_urls_are_read_and_shown_as_sqlalchemy_reads_them(url):
+    ours, theirs = dburl.parse(url), make_url(url)
+    assert (ours.drivername, ours.backend) == (theirs.drivername, theirs.get_backend_name())
+    assert ours.database == theirs.database
+    assert make_url(ours.shown()) == make_url(theirs.render_as_string(hide_password=True))
+    assert "***" in ours.shown() if theirs.password else ours.shown() == url
+    assert str(ours) == url
+
+
+def test_a_relative_sqlite_path_is_made_absolute_and_nothing_else_changes(tmp_path):
+    assert config.sqlite_relative_to("sqlite:///x.db", tmp_path) == f"sqlite:///{tmp_path}/x.db"
+    assert config.sqlite_relative_to("sqlite:////abs/x.db", tmp_path) == "sqlite:////abs/x.db"
+    kept = "postgresql+psycopg://fleet:pw@db1/fleet"
+    assert config.sqlite_relative_to(kept, tmp_path) == kept
+
+
+def test_checking_a_config_loads_no_database_library(tmp_path):
+    path = tmp_path / "clients.xml"
+    path.write_text(
+        '<clients><settings db="postgresql+psycopg://fleet:pw@db1/fleet" />'
+        '<client ip="10.0.0.1" username="u" password="p" /></clients>'
+    )
+    code = (
+        "import sys\nfrom fleetstat.cli import main\n"
+        f"status = main(['check-config', {str(path)!r}])\n"
+        "print(status, sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'psycopg'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "0 []"
+    assert "fleet:***@db1" in done.stdout

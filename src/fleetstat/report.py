@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from fleetstat import dburl
+
 if TYPE_CHECKING:
     from fleetstat.job import PassReport
     from fleetstat.mail import FlushReport
@@ -403,9 +405,7 @@ def flush_line(flushed: FlushReport) -> str:
 
 def safe_url(url: str) -> str:
     """A database URL with its password hidden, fit to print."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    return dburl.shown(url)
 
 
 def prune_table(counts: dict[str, int], *, dry_run: bool, rolled_up: int = 0) -> str:

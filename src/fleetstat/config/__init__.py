@@ -21,8 +21,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
+from fleetstat import dburl
 from fleetstat.config.attributes import (
     ALERT_ATTRS,
     CHILDREN,
@@ -116,7 +115,7 @@ def describe(config: Config) -> str:
     more = f" and {len(clients) - 5} more" if len(clients) > 5 else ""
     rules = sum(len(client.alerts) for client in clients)
     mailed = len({address for client in clients for address in client.mail})
-    db = make_url(settings.db).render_as_string(hide_password=True)
+    db = dburl.shown(settings.db)
     login = f" as {smtp.user}" if smtp.user else ""
     groups = len({client.group for client in clients if client.group})
     grouped = f" in {_count(groups, 'group')}" if groups else ""

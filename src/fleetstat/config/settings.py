@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
+from fleetstat import dburl
 from fleetstat.config.attributes import (
     SETTINGS_ATTRS,
     SMTP_ATTRS,
@@ -103,11 +103,11 @@ def _smtp_password(environ: Mapping[str, str], where: str) -> str | None:
 
 def sqlite_relative_to(url: str, base: Path) -> str:
     """``url`` with a relative SQLite file path made absolute under ``base``; others as given."""
-    parsed = make_url(url)
+    parsed = dburl.parse(url)
     database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+    if parsed.backend != "sqlite" or not database or database == ":memory:":
         return url
     if database.startswith("file:"):
         return url
     absolute = base / Path(database).expanduser()
-    return parsed.set(database=str(absolute)).render_as_string(hide_password=False)
+    return str(dataclasses.replace(parsed, database=str(absolute)))

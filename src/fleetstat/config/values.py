@@ -13,9 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NoReturn
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
+from fleetstat import dburl
 from fleetstat.errors import Invalid
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)")
@@ -206,8 +204,8 @@ def _mount(text: str) -> str:
 def _db_url(text: str) -> str:
     """A SQLAlchemy database URL (checked for form only; nothing connects here)."""
     try:
-        make_url(text.strip())
-    except ArgumentError:
+        dburl.parse(text.strip())
+    except ValueError:
         raise Invalid(
             f"{text!r} is not a database URL",
             "write a SQLAlchemy URL: sqlite:///fleetstat.db, "
