@@ -11,13 +11,16 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 
 from fleetstat.job import pass_lock
 from fleetstat.store import Store, migrations
+from fleetstat.store import engine as engines
 from fleetstat.store.models import CollectionAttempt, Host
-from tests.support import answers
+from tests.support import answers, databases
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -139,3 +142,41 @@ def test_a_pass_in_another_process_waits_while_this_one_holds_the_lock(sqlite_ur
         store.close()
     assert out == "got it\n"
     assert f"held by pid {os.getpid()} on {socket.gethostname()}" in told
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_a_real_deadlock_is_known_as_one_and_a_plain_failure_is_not(backend: str) -> None:
+    with databases.server_database(backend) as url:
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE pair (id INTEGER PRIMARY KEY, n INTEGER)"))
+            connection.execute(text("INSERT INTO pair VALUES (1, 0), (2, 0)"))
+        first, second = engine.connect(), engine.connect()
+        victims: list[BaseException] = []
+
+        def bump(connection: Connection, ids: tuple[int, int], locked: threading.Barrier) -> None:
+            try:
+                with connection.begin():
+                    connection.execute(text(f"UPDATE pair SET n = 1 WHERE id = {ids[0]}"))
+                    locked.wait()
+                    connection.execute(text(f"UPDATE pair SET n = 1 WHERE id = {ids[1]}"))
+            except DBAPIError as err:
+                victims.append(err)
+
+        locked = threading.Barrier(2)
+        threads = [
+            threading.Thread(target=bump, args=(first, (1, 2), locked)),
+            threading.Thread(target=bump, args=(second, (2, 1), locked)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        with pytest.raises(DBAPIError) as plain:
+            first.execute(text("SELECT * FROM no_such_table"))
+        first.close()
+        second.close()
+        engine.dispose()
+    assert len(victims) == 1
+    assert engines.is_deadlock(victims[0])
+    assert not engines.is_deadlock(plain.value)

@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: Failures that say the database is away (down, frozen, unreachable), not that it refused.
 AWAY = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+#: Tries of a host result's transaction that keeps losing deadlocks.
+DEADLOCK_TRIES = 3
 
 
 class Store:
@@ -201,8 +203,7 @@ class Store:
         commits, or none. ``recorded.applied_to(result)`` is the result as stored.
         """
         try:
-            with self._sessions.begin() as session:
-                return self._record(session, writes.record(session, run_id, result, now), then)
+            return self._record_retrying_deadlocks(run_id, result, now, then)
         except (SQLAlchemyError, ValueError, OverflowError) as err:
             reason = self._refusal(err, run_id, result)
             if reason is None:
@@ -211,6 +212,20 @@ class Store:
         with self.session() as session:
             done = writes.record_refused(session, run_id, result, reason)
             return self._record(session, done, then)
+
+    def _record_retrying_deadlocks(
+        self, run_id: int, result: model.HostResult, now: datetime, then: Then | None
+    ) -> Recorded:
+        """``record``'s transaction, tried again when the database chose it as the victim
+        of a deadlock (MariaDB's gap locks, when collectors store one new host at once)."""
+        for attempt in range(1, DEADLOCK_TRIES + 1):
+            try:
+                with self._sessions.begin() as session:
+                    return self._record(session, writes.record(session, run_id, result, now), then)
+            except SQLAlchemyError as err:
+                if attempt == DEADLOCK_TRIES or not engines.is_deadlock(err):
+                    raise
+        raise AssertionError("unreachable: the last try returns or raises")
 
     @staticmethod
     def _record(session: Session, done: Recorded, then: Then | None) -> Recorded:

@@ -173,6 +173,20 @@ def _sqlite_pragmas(busy_timeout: float, *, readonly: bool = False) -> Any:
     return on_connect
 
 
+#: SQLSTATE of PostgreSQL's deadlock victim; MariaDB/MySQL's error number of one.
+DEADLOCK_SQLSTATE, DEADLOCK_MYSQL = "40P01", 1213
+
+
+def is_deadlock(err: BaseException) -> bool:
+    """True when the database rolled back ``err``'s transaction to break a deadlock: the
+    transaction did nothing and is to be tried again ("try restarting transaction")."""
+    cause = getattr(err, "orig", None)
+    if getattr(cause, "sqlstate", None) == DEADLOCK_SQLSTATE:
+        return True
+    args: tuple[object, ...] = getattr(cause, "args", ())
+    return bool(args) and args[0] == DEADLOCK_MYSQL
+
+
 def reason(err: BaseException) -> str:
     """The driver's own words, first line only (no SQL, no parameters)."""
     cause: BaseException = err.orig if isinstance(err, StatementError) and err.orig else err

@@ -48,6 +48,9 @@ EVENTS: Table = SecurityEvent.__table__  # type: ignore[assignment]
 _HOST_BY_ADDRESS = select(HOSTS.c.id, HOSTS.c.event_cursor).where(
     HOSTS.c.address == bindparam("address")
 )
+#: The row another collector may have just made: a locking read sees the newest version
+#: (MariaDB's plain reads keep the transaction's first view, from before that row).
+_HOST_BY_ADDRESS_NEWEST = _HOST_BY_ADDRESS.with_for_update()
 _UPDATE_HOST = update(HOSTS).where(HOSTS.c.id == bindparam("b_id"))  # SET: the row's keys
 _INSERT_SAMPLE = insert(SAMPLES)
 _INSERT_DISKS = insert(DISKS)
@@ -180,7 +183,7 @@ def ensure_host(session: Session, client: model.Client, now: datetime) -> tuple[
             "first_seen_at": now,
         }
         session.execute(insert_ignoring_duplicates(session, HOSTS, ("address",)), new)
-        found = session.execute(_HOST_BY_ADDRESS, {"address": client.address}).one()
+        found = session.execute(_HOST_BY_ADDRESS_NEWEST, {"address": client.address}).one()
     return int(found.id), found.event_cursor
 
 
