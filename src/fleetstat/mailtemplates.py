@@ -6,7 +6,7 @@ others stay. Templates are plain text: nothing is HTML-escaped, a missing variab
 an error (``MailTemplateError``), and a block tag's own line leaves no blank line.
 
 Jinja2 is imported at the first render, not with this module: a pass that mails
-nothing never loads it (about 8 MB of a collector's memory).
+nothing never loads it (about 2 MB of a collector's memory).
 """
 
 from __future__ import annotations

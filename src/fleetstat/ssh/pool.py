@@ -14,7 +14,8 @@ so only Python's cycle collector frees it, and that runs rarely: over 1,000 host
 ``COLLECT_EVERY`` closed connections, and once more when they are all closed,
 ``Connections`` runs the collector. What the process holds when its ``Connections`` are
 made (modules, config, the database's engine) is frozen out of those runs
-(``gc.freeze``), so each walks only what came since: about 1 ms instead of 25 ms.
+(``gc.freeze``), so each walks only what came since: in a pass over 1,000 hosts about
+20 ms of CPU a run instead of 75 ms.
 """
 
 from __future__ import annotations
