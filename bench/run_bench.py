@@ -1,7 +1,7 @@
 """fleetstat against the floor (plain OpenSSH) on real loopback hosts: time, CPU, memory.
 
     .venv/bin/python bench/run_bench.py [--hosts 200] [--rounds 3] [--memory-hosts 1000]
-        [--rtt-hosts 4] [--profile FOLDER] [--skip memory,rtt,endless]
+        [--rtt-hosts 4] [--profile FOLDER] [--skip memory,rtt,endless] [--versus SRC]
 
 Root only (it makes a test user, ``sshd`` servers and network namespaces). In one run,
 with the rounds interleaved and medians over ``--rounds``:
@@ -25,7 +25,9 @@ with the rounds interleaved and medians over ``--rounds``:
 The sources are byte-compiled first, as an installed fleetstat's are.
 
 ``--profile FOLDER`` runs one cold 200-host ``fleetstat run`` under py-spy instead and
-writes the top entries (``pip install py-spy``).
+writes the top entries (``pip install py-spy``). ``--versus SRC`` runs, instead, cold
+``--hosts`` passes of the fleetstat in the source folder SRC (another checkout's ``src``)
+and of this one, interleaved on one fleet: wall, CPU per host and peak RSS of each.
 """
 
 from __future__ import annotations
@@ -482,6 +484,27 @@ def top_entries(raw: str, count: int = 25) -> str:
     return "\n".join(lines) + "\n"
 
 
+def bench_versus(folder: Path, user: SshUser, other: Path, count: int, rounds: int) -> None:
+    """Cold passes of the fleetstat in ``other`` and of this one, interleaved on one fleet."""
+    trees = {"other": str(other), "this": str(ROOT / "src")}
+    with servers(folder, count, first=70) as server:
+        hosts = [(ip, server.port) for ip in server.addresses]
+        configs = {}
+        for name, tree in trees.items():
+            os.environ["PYTHONPATH"] = tree  # the children run ``python -m fleetstat.cli``
+            configs[name] = write_config(folder, f"versus-{name}", user, hosts, "key")
+            migrate(configs[name])
+        table: dict[str, list[dict[str, float | str]]] = {name: [] for name in trees}
+        for _ in range(rounds):
+            for name, tree in trees.items():
+                os.environ["PYTHONPATH"] = tree
+                table[name].append(cold_run(configs[name]))
+    print(f"\n{count} hosts, cold, medians of {rounds} rounds:")
+    for name, runs in table.items():
+        show(f"{name} ({trees[name]})", runs, count)
+        print(f"  {'':<28} peak RSS {median(runs, 'rss_mb'):.0f} MB", flush=True)
+
+
 def main() -> None:
     """Parse the options and run each part."""
     if sys.argv[1:] == ["--child"]:
@@ -493,6 +516,7 @@ def main() -> None:
     parser.add_argument("--memory-hosts", type=int, default=1000)
     parser.add_argument("--rtt-hosts", type=int, default=4)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--versus", type=Path, help="another fleetstat's src folder")
     parser.add_argument("--skip", default="", help="comma-separated: passes,memory,endless,rtt")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
@@ -504,6 +528,11 @@ def main() -> None:
         with own_user(folder) as user:
             if args.profile:
                 profile(folder, user, args.profile)
+                return
+            if args.versus:
+                subprocess.run([sys.executable, "-m", "compileall", "-q", str(args.versus)],
+                               check=True)  # fmt: skip
+                bench_versus(folder, user, args.versus.resolve(), args.hosts, args.rounds)
                 return
             if "passes" not in skip:
                 bench_passes(folder, user, args.hosts, args.rounds)
