@@ -24,8 +24,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
-from fleetstat import envelope, payload  # noqa: E402
 from fleetstat.agent import __main__ as agent_main  # noqa: E402
+from fleetstat.collect import envelope, payload  # noqa: E402
 
 RUNS = 10
 KIB = 1024

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import asyncssh
 
-from fleetstat import hostkeys
+from fleetstat.ssh import hostkeys
 
 LOOKUPS_PER_HOST = 4
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from fleetstat import mail
-from fleetstat.model import SmtpSettings
+from fleetstat.alerting import mail
+from fleetstat.core.model import SmtpSettings
 from fleetstat.store import Store, outbox
 
 TARGET = 200.0

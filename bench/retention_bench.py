@@ -37,8 +37,8 @@ from typing import Any
 from sqlalchemy import create_engine, event, insert, text
 from sqlalchemy.engine import Connection, Engine
 
-from fleetstat.job import TIDY_BATCHES
-from fleetstat.model import Settings
+from fleetstat.collect.job import TIDY_BATCHES
+from fleetstat.core.model import Settings
 from fleetstat.store import Store
 from fleetstat.store.models import Host, Run
 from fleetstat.store.retention import HOUR, Retention

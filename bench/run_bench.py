@@ -147,7 +147,8 @@ def cold_run(config: Path, concurrency: int = FLOOR_CONCURRENCY) -> dict[str, fl
 
 def child(spec: dict[str, str]) -> dict[str, float | str]:
     """In a fresh interpreter: two passes on kept connections; figures of each."""
-    from fleetstat import collector, config, job, ssh
+    from fleetstat import config, ssh
+    from fleetstat.collect import collector, job
     from fleetstat.ssh import connect
     from fleetstat.store import Store
 
@@ -244,7 +245,7 @@ async def floor(
     hosts: list[tuple[str, int]], user: SshUser, login: str, askpass: Path, concurrency: int
 ) -> dict[str, float | str]:
     """Plain ssh over every host, ``concurrency`` at a time: wall, CPU of the clients, ok."""
-    from fleetstat import envelope, payload
+    from fleetstat.collect import envelope, payload
 
     agent = payload.build_agent()
     request = envelope.request_bytes(

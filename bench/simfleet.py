@@ -35,7 +35,7 @@ from typing import Any
 import asyncssh
 from cryptography.fernet import Fernet
 
-from fleetstat import envelope, payload
+from fleetstat.collect import envelope, payload
 
 FLEETSTAT = str(Path(sys.executable).with_name("fleetstat"))
 PORT = 2299  # every simulated host listens on this port, each on its own loopback address

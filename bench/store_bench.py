@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support import answers
 from tests.support.databases import fresh_database
 
-from fleetstat import job, model
+from fleetstat.collect import job, writer
+from fleetstat.core import model
 from fleetstat.store import Store
 from fleetstat.store.retention import Retention
 
@@ -75,7 +76,7 @@ def write_run(store: Store, batch: list[model.HostResult], now: datetime) -> Non
     """The database work of one pass over ``batch``, as ``job.run_pass`` does it."""
     settings = model.Settings(db=store.url)
     config = model.Config(Path("bench.xml"), settings, tuple(r.client for r in batch))
-    write = job._write_with(config, store, lambda: now)
+    write = writer.host_write(config, store, lambda: now)
     run_id = store.start_run(now, "bench")
     for result in batch:
         write(run_id, result)

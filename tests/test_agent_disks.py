@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fleetstat import alerts
 from fleetstat.agent import linux
-from fleetstat.model import AlertRule, Disk
+from fleetstat.alerting import rules
+from fleetstat.core.model import AlertRule, Disk
 from tests.test_agent_linux import RunAgent, run_agent  # noqa: F401 - the fixture
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -127,8 +127,8 @@ def test_read_only_images_are_never_the_fullest_filesystem(image: str) -> None:
     rule = AlertRule(type="disk", limit=90.0)
     disks = (disk("/", 40.0), disk("/media/cd", 100.0, image), disk("/mnt/nfs", 0.0, "nfs4",
              "no answer from the filesystem within 5s"))  # fmt: skip
-    reading = alerts.read(rule, ok_result(disks=disks))
+    reading = rules.read(rule, ok_result(disks=disks))
     assert reading is not None
     assert (reading.over, reading.value, reading.detail) == (False, 40.0, "disk / 40.0% <= 90%")
-    hung = alerts.read(AlertRule(type="disk", limit=90.0, mount="/mnt/nfs"), ok_result(disks=disks))
+    hung = rules.read(AlertRule(type="disk", limit=90.0, mount="/mnt/nfs"), ok_result(disks=disks))
     assert hung is None  # no figure: the rule stays as it is

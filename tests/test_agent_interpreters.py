@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetstat import envelope, payload
+from fleetstat.collect import envelope, payload
 
 AGENT_DIR = Path(payload.agent_sources())
 PYENV_PYTHONS = sorted(glob.glob("/root/.pyenv/versions/*/bin/python3"))

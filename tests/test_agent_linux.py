@@ -14,10 +14,10 @@ from typing import Any
 import psutil
 import pytest
 
-from fleetstat import envelope, payload
 from fleetstat.agent import __main__ as agent_main
 from fleetstat.agent import linux
-from fleetstat.model import Answer
+from fleetstat.collect import envelope, payload
+from fleetstat.core.model import Answer
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 

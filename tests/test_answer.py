@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from fleetstat.agent.events_windows import parse_wevtutil_xml
-from fleetstat.answer import LIMITS, MAX_DEPTH, parse_answer
-from fleetstat.errors import EnvelopeError
+from fleetstat.collect.answer import parse_answer
+from fleetstat.collect.limits import LIMITS, MAX_DEPTH
+from fleetstat.core.errors import EnvelopeError
 from tests.test_envelope import sample_answer
 from tests.test_events_windows import EXPECTED_IDS, evtx_dir, live_text
 

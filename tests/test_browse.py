@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from fleetstat import model
+from fleetstat.core import model
 from fleetstat.store import Store, alert_states, browse, series
 from tests.support import answers
 

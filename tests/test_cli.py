@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetstat import payload
 from fleetstat.cli import main
+from fleetstat.collect import payload
 from tests.support.sshd import SshdServer, SshUser
 
 SEED = """<client ip="127.0.0.1" port="22" username="user" password="password" mail="asa@asda.com">

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from fleetstat import config, dburl
+from fleetstat import config
 from fleetstat.cli import main
+from fleetstat.core import dburl
 from tests.support import databases
 from tests.support.sshd import SshUser, free_port
 

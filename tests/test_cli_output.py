@@ -12,9 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fleetstat import report
-from fleetstat.cli import main
-from fleetstat.job import PassReport
+from fleetstat.cli import main, report
+from fleetstat.collect.job import PassReport
 from fleetstat.store import Store
 from tests.support import answers
 from tests.test_cli import write_config

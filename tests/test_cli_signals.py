@@ -74,7 +74,7 @@ def test_run_stops_the_pass_on_a_signal_and_exits_128_plus_its_number(
 SLOW_CLEANUP = textwrap.dedent(
     """
     import asyncio, sys
-    from fleetstat import interrupt
+    from fleetstat.collect import interrupt
 
     async def main():
         try:

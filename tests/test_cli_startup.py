@@ -54,7 +54,7 @@ def test_the_probe_sees_a_library_a_command_does_load(tmp_path):
 def test_loading_the_ssh_library_prints_no_warning(tmp_path):
     # cryptography 51 warns of DSA as asyncssh's type hints name it: ten lines at every start.
     done = subprocess.run(
-        [sys.executable, "-c", "import fleetstat.ssh, fleetstat.hostkeys"],
+        [sys.executable, "-c", "import fleetstat.ssh, fleetstat.ssh.hostkeys"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert done.stderr == ""
@@ -63,7 +63,8 @@ def test_loading_the_ssh_library_prints_no_warning(tmp_path):
 def test_a_mail_template_library_is_loaded_only_to_render_a_mail():
     code = (
         "import sys\n"
-        "from fleetstat import job, mailtemplates\n"
+        "from fleetstat.alerting import mailtemplates\n"
+        "from fleetstat.collect import job\n"
         "templates = mailtemplates.Templates()\n"
         "print('jinja2' in sys.modules)\n"
         "templates.render('digest-subject.txt', {})\n"

@@ -13,7 +13,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from fleetstat import collector, model
+from fleetstat.collect import collector
+from fleetstat.core import model
 from tests.support.sshd import (
     SshdFactory,
     SshUser,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from fleetstat import config
-from fleetstat.errors import ConfigError
-from fleetstat.metrics import ALERT_TYPES
-from fleetstat.model import Settings
+from fleetstat.core.errors import ConfigError
+from fleetstat.core.metrics import ALERT_TYPES
+from fleetstat.core.model import Settings
 
 SEED = """\
 <client ip="127.0.0.1" port="22" username="user" password="password" mail="asa@asda.com">

@@ -12,9 +12,10 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import create_engine, text
 
-from fleetstat import cpurate, job, model
 from fleetstat.agent import __main__ as agent_main
-from fleetstat.model import Cpu, CpuMethod
+from fleetstat.collect import job
+from fleetstat.core import cpurate, model
+from fleetstat.core.model import Cpu, CpuMethod
 from fleetstat.store import Store
 from tests.support.sshd import client_for
 
@@ -115,7 +116,7 @@ def test_with_cpu_interval_0_the_agent_measures_nothing() -> None:
 def test_a_cpu_rule_without_a_figure_leaves_the_state_and_check_config_warns(
     tmp_path: Path,
 ) -> None:
-    from fleetstat import alerts
+    from fleetstat.alerting import rules
     from fleetstat.config import load
     from tests.test_alerts import ok_result
 
@@ -123,7 +124,7 @@ def test_a_cpu_rule_without_a_figure_leaves_the_state_and_check_config_warns(
     assert result.answer is not None and result.answer.cpu is not None
     blank = replace(result.answer.cpu, percent=None, method=CpuMethod.NONE)
     unmeasured = replace(result, answer=replace(result.answer, cpu=blank))
-    assert alerts.read(model.AlertRule(type="cpu", limit=10.0), unmeasured) is None
+    assert rules.read(model.AlertRule(type="cpu", limit=10.0), unmeasured) is None
     xml = tmp_path / "clients.xml"
     xml.write_text(
         '<clients><settings cpu-interval="0"/>'

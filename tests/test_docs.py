@@ -10,8 +10,8 @@ import click
 import pytest
 
 from fleetstat.cli import cli
-from fleetstat.metrics import ALERT_TYPES, METRICS
-from fleetstat.model import Outcome
+from fleetstat.core.metrics import ALERT_TYPES, METRICS
+from fleetstat.core.model import Outcome
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -110,7 +110,7 @@ def test_every_metric_has_its_row_with_the_tables_doc_line_and_unit(metric):
 
 
 def test_every_outcome_but_ok_has_its_wording_in_the_alerts_doc():
-    from fleetstat.alerts import REACHABILITY
+    from fleetstat.alerting.rules import REACHABILITY
 
     text = (DOCS / "alerts.md").read_text()
     for outcome, words in REACHABILITY.items():

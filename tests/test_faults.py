@@ -31,7 +31,9 @@ import asyncssh
 import pytest
 from sqlalchemy import create_engine, text
 
-from fleetstat import hostkeys, job, model
+from fleetstat.collect import job
+from fleetstat.core import model
+from fleetstat.ssh import hostkeys
 from fleetstat.store import Store
 from tests.support.databases import fresh_database
 from tests.support.hostile import hostile_python, printing_python, sleeping_python

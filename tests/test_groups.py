@@ -12,7 +12,7 @@ import pytest
 
 from fleetstat import config
 from fleetstat.cli import main
-from fleetstat.errors import ConfigError
+from fleetstat.core.errors import ConfigError
 from tests.support.sshd import SshUser
 
 GROUPED = """\

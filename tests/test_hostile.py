@@ -15,7 +15,9 @@ from typing import Any, NoReturn
 import pytest
 from sqlalchemy import create_engine, text
 
-from fleetstat import collector, envelope, hostkeys, job, model
+from fleetstat.collect import collector, envelope, job
+from fleetstat.core import model
+from fleetstat.ssh import hostkeys
 from fleetstat.store import Store
 from tests.support.hostile import hostile_python
 from tests.support.sshd import SshdServer, SshUser, client_for, leftover_temp_dirs
@@ -149,13 +151,13 @@ def test_fleetstat_s_own_error_is_internal_error_with_its_traceback_logged(
 ) -> None:
     monkeypatch.setattr(module, name, broken)
     clients = [client_for(ssh_user, sshd), client_for(ssh_user, sshd, name="second")]
-    with caplog.at_level(logging.ERROR, logger="fleetstat.collector"):
+    with caplog.at_level(logging.ERROR, logger="fleetstat.collect.collector"):
         results = asyncio.run(collector.collect(clients, settings_in(tmp_path), cursors={}))
     assert [r.outcome for r in results] == [model.Outcome.INTERNAL_ERROR] * 2
     assert results[0].error == (
         "fleetstat's own error (see its log): KeyError: 'a bug in fleetstat'"
     )
-    logged = [r for r in caplog.records if r.name == "fleetstat.collector"]
+    logged = [r for r in caplog.records if r.name == "fleetstat.collect.collector"]
     assert len(logged) == 2
     assert logged[0].exc_info is not None and logged[0].exc_info[0] is KeyError
     assert leftover_temp_dirs(ssh_user) == []

@@ -15,8 +15,9 @@ from typing import Any
 import asyncssh
 import pytest
 
-from fleetstat import hostkeys, model
 from fleetstat.cli import main
+from fleetstat.core import model
+from fleetstat.ssh import hostkeys
 from tests.support.sshd import SshdFactory, SshdServer, SshUser, client_for
 from tests.test_cli import write_config
 from tests.test_config import clients, load
@@ -231,10 +232,10 @@ def test_each_first_contact_is_reported_in_the_summary_the_log_and_json(
     server = sshd_factory(["127.0.0.84", "127.0.0.85"])
     config = write_config(tmp_path, ssh_user, server, smtp_server.port)
     fingerprint = asyncssh.import_public_key(server.host_public_key).get_fingerprint()
-    with caplog.at_level(logging.WARNING, logger="fleetstat.job"):
+    with caplog.at_level(logging.WARNING, logger="fleetstat.collect.job"):
         assert main(["run", "--config", str(config)]) == 0
     assert "learned the host key of 2 hosts" in capsys.readouterr().out
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "fleetstat.job"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "fleetstat.collect.job"]
     assert line.startswith("learned the host key of 2 hosts: 127.0.0.84:")
     assert line.count(f"ssh-ed25519 {fingerprint}") == 2
 

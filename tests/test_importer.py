@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from fleetstat import config, importer, inventory
+from fleetstat import config
 from fleetstat.cli import main
+from fleetstat.config import importer, inventory
 from tests.support.ansible import ansible_list
 from tests.support.sshd import SshUser
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from fleetstat import job, model
-from fleetstat.errors import StoreError
+from fleetstat.collect import job
+from fleetstat.core import model
+from fleetstat.core.errors import StoreError
 from fleetstat.store import Store
 from tests.support.sshd import client_for
 

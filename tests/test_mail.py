@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from fleetstat import alerts, mail, mailtext
-from fleetstat.errors import MailError
-from fleetstat.mailtemplates import NAMES, MailTemplateError, Templates
-from fleetstat.model import AlertRule, Event, HostResult, Outcome, Settings
+from fleetstat.alerting import mail, mailtext, rules
+from fleetstat.alerting.mailtemplates import NAMES, MailTemplateError, Templates
+from fleetstat.core import alertstate
+from fleetstat.core.errors import MailError
+from fleetstat.core.model import AlertRule, Event, HostResult, Outcome, Settings
 from fleetstat.store import Store, outbox
 from tests.support.smtp import SMTP_PASSWORD, SmtpServer, make_cert
 from tests.test_alerts import CLIENT, NOW, failed_result, ok_result
@@ -20,8 +21,8 @@ from tests.test_alerts import CLIENT, NOW, failed_result, ok_result
 SETTINGS = Settings(known_hosts=Path("/var/lib/fleetstat/known_hosts"))
 
 
-def notice(rule: AlertRule, **figures: float) -> alerts.Notice:
-    evaluation = alerts.evaluate(rule, None, ok_result(**figures), NOW)
+def notice(rule: AlertRule, **figures: float) -> rules.Notice:
+    evaluation = rules.evaluate(rule, None, ok_result(**figures), NOW)
     assert evaluation.notice is not None
     return evaluation.notice
 
@@ -45,7 +46,7 @@ def event(n: int, event_id: str = "4625", message: str = "An account failed to l
 TEMPLATES = Templates()
 
 
-def facts(notice: alerts.Notice, result: HostResult | None = None, **kw: Any) -> dict[str, Any]:
+def facts(notice: rules.Notice, result: HostResult | None = None, **kw: Any) -> dict[str, Any]:
     history = kw.get("history", ())
     return mailtext.alert_facts(notice, result or ok_result(), history, SETTINGS)
 
@@ -57,11 +58,11 @@ def test_alert_subject_counts_each_kind_and_names_the_hosts_of_each_rule() -> No
         facts(notice(AlertRule("cpu", 20.0), cpu=87.2), ok_result(other)),
         facts(notice(AlertRule("memory", 50.0), memory=91.0)),
     ]
-    resolved = alerts.Notice(
-        alerts.NoticeKind.RESOLVED,
+    resolved = rules.Notice(
+        alertstate.NoticeKind.RESOLVED,
         AlertRule("disk", 90.0),
-        alerts.AlertState("disk", "disk", since=NOW),
-        alerts.Reading(False, 50.0, "disk / 50.0% <= 90%"),
+        alertstate.AlertState("disk", "disk", since=NOW),
+        rules.Reading(False, 50.0, "disk / 50.0% <= 90%"),
     )
     draft = mailtext.compose_alerts([*items, facts(resolved)], TEMPLATES, NOW)
     assert draft.kind == "alert"
@@ -72,7 +73,7 @@ def test_alert_subject_counts_each_kind_and_names_the_hosts_of_each_rule() -> No
 
 def test_subject_stays_one_line_whatever_the_error_text() -> None:
     result = failed_result(Outcome.AGENT_FAILED, "Traceback:\n  File x\r\nOSError: " + "x" * 300)
-    evaluation = alerts.evaluate(alerts.UNREACHABLE, None, result, NOW)
+    evaluation = rules.evaluate(rules.UNREACHABLE, None, result, NOW)
     assert evaluation.notice is not None
     draft = mailtext.compose_alerts([facts(evaluation.notice, result)], TEMPLATES, NOW)
     assert draft.subject == "[fleetstat] 1 FIRING: agent failed on web01"
@@ -94,7 +95,7 @@ def test_alert_body_gives_value_limit_since_previous_values_and_history_command(
 
 def test_unreachable_body_gives_outcome_error_and_what_to_do() -> None:
     result = failed_result(error="no answer within 60 s")
-    evaluation = alerts.evaluate(alerts.UNREACHABLE, None, result, NOW)
+    evaluation = rules.evaluate(rules.UNREACHABLE, None, result, NOW)
     assert evaluation.notice is not None
     draft = mailtext.compose_alerts([facts(evaluation.notice, result)], TEMPLATES, NOW)
     assert "outcome   timeout\n  error     no answer within 60 s" in draft.body
@@ -105,7 +106,7 @@ def test_host_key_body_says_how_to_accept_a_legitimate_new_key() -> None:
     result = replace(
         failed_result(), client=replace(CLIENT, port=2222), outcome=Outcome.HOST_KEY_MISMATCH
     )
-    evaluation = alerts.evaluate(alerts.HOST_KEY, None, result, NOW)
+    evaluation = rules.evaluate(rules.HOST_KEY, None, result, NOW)
     assert evaluation.notice is not None
     draft = mailtext.compose_alerts([facts(evaluation.notice, result)], TEMPLATES, NOW)
     assert "ssh-keygen -R '[10.0.0.5]:2222' -f /var/lib/fleetstat/known_hosts" in draft.body

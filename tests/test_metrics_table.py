@@ -22,15 +22,15 @@ from typing import Any
 
 import pytest
 
-from fleetstat import metrics
-from fleetstat.answer import limit_of
+from fleetstat.collect.limits import limit_of
+from fleetstat.core import metrics
 from fleetstat.store import migrations
 from fleetstat.store.models import Sample
 from fleetstat.store.retention import ROLLED_UP
 from fleetstat.web.metrics import FleetCollector
 from tests.support.smtp import SmtpServer
 
-PACKAGE = Path(metrics.__file__).resolve().parent
+PACKAGE = Path(metrics.__file__).resolve().parents[1]
 
 AGENT_LINUX = '''
 
@@ -88,10 +88,14 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 
 import fleetstat
-from fleetstat import config as configs, envelope, job, payload, shards
-from fleetstat.answer import parse_answer
-from fleetstat.errors import ConfigError, EnvelopeError
-from fleetstat.model import Client, HostResult, Outcome, SmtpSettings
+from fleetstat import config as configs
+from fleetstat.collect import envelope
+from fleetstat.collect import job
+from fleetstat.collect import payload
+from fleetstat.collect.answer import parse_answer
+from fleetstat.core import wire
+from fleetstat.core.errors import ConfigError, EnvelopeError
+from fleetstat.core.model import Client, HostResult, Outcome, SmtpSettings
 from fleetstat.store import Store, browse, spool
 from fleetstat.store.models import Base, Sample, SampleRollup
 from fleetstat.web.metrics import FleetCollector
@@ -109,8 +113,10 @@ answer = envelope.open_answer(done.stdout, key)
 report["figures"] = answer.figures
 client = Client(ip="10.0.0.5", username="stat")
 result = HostResult(client, Outcome.OK, datetime.now(UTC), datetime.now(UTC), answer=answer)
-report["spooled"] = spool.decode(HostResult, spool.encode(result)).answer.figures
-report["over_the_broker"] = shards.from_wire(shards.to_wire(result), client).answer.figures
+kept = spool.Spool(folder / "spool")
+kept.keep(1, result)
+report["spooled"] = next(kept.results()).result.answer.figures
+report["as_json"] = wire.decode_result(wire.encode_result(result), client).answer.figures
 
 raw = json.loads(envelope.decompress(envelope.decrypt(done.stdout, key)))
 raw["procs"]["count"] = -3
@@ -173,7 +179,7 @@ def add_a_metric(root: Path) -> None:
     guard = '    guarded(answer, "load", system.load)\n'
     edit(package / "agent" / "__main__.py", guard, guard + guard.replace("load", "procs"))
     end = "    )\n}\n\n#: The ``type`` values"
-    edit(package / "metrics.py", end, ROW + end)
+    edit(package / "core" / "metrics.py", end, ROW + end)
     versions = package / "store" / "migrations" / "versions"
     (versions / "0099_procs.py").write_text(MIGRATION.format(head=migrations.head()))
 
@@ -216,7 +222,7 @@ def test_a_metric_added_by_its_row_is_validated_stored_rolled_up_alerted_mailed_
 
     count = report["figures"]["procs_count"]
     assert isinstance(count, int) and count > 1  # the real agent counted this machine's
-    assert report["spooled"] == report["over_the_broker"] == {"procs_count": count}
+    assert report["spooled"] == report["as_json"] == {"procs_count": count}
     assert report["bad"] == "agent answer: procs.count is -3, outside 0 to 10000000 processes"
     assert "limit='lots' on <alert>: 'lots' is not a number" in report["config_error"]
     assert report["schema_differences"] == []  # the migration makes what the row declares

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from fleetstat.errors import StoreError
+from fleetstat.core.errors import StoreError
 from fleetstat.store import Store, migrations
 from fleetstat.store.models import Base
 

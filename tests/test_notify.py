@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from fleetstat import job, mail, notify, retirement, silences
-from fleetstat.errors import StoreError, UsageError
-from fleetstat.model import (
+from fleetstat.agent import meanings
+from fleetstat.alerting import mail, notify, silences
+from fleetstat.collect import job
+from fleetstat.core.errors import StoreError, UsageError
+from fleetstat.core.model import (
     AlertRule,
     Client,
     Config,
@@ -57,6 +59,7 @@ def event(record_id: str, event_id: str = "4625", minute: int = 0) -> Event:
         source_ip="10.0.0.9",
         message="An account failed to log on.\nSubject: ...",
         fields={"TargetUserName": "alice"},
+        category=meanings.category(event_id),
     )
 
 
@@ -224,7 +227,7 @@ def test_a_client_without_mail_is_in_nobodys_digest_but_its_state_is_kept(
     fleet: Fleet, caplog: pytest.LogCaptureFixture
 ) -> None:
     silent = replace(WEB, mail=())
-    with caplog.at_level("INFO", logger="fleetstat.notify"):
+    with caplog.at_level("INFO", logger="fleetstat.alerting.notify"):
         fleet.run(fleet.ok(silent, cpu=90.0), fleet.ok(DB))
     [digest] = fleet.new_mails()
     assert digest.recipients == (DBA,)
@@ -460,7 +463,7 @@ def test_a_removed_client_is_retired_quietly_and_can_be_forgotten(fleet: Fleet) 
     fleet.run(fleet.ok(cpu=90.0), fleet.ok(replace(DB, mail=(OPS,))))
     fleet.new_mails()
     with pytest.raises(UsageError, match="still in the config"):
-        retirement.forget(fleet.store, "web01")
+        fleet.store.forget("web01")
     fleet.run(fleet.ok(replace(DB, mail=(OPS,))))
     mails = fleet.new_mails()
     assert alerts_of(mails, OPS) == []
@@ -473,7 +476,7 @@ def test_a_removed_client_is_retired_quietly_and_can_be_forgotten(fleet: Fleet) 
             select(AlertTransition.reason).order_by(AlertTransition.id.desc()).limit(1)
         )
     assert reason == "removed from the config"
-    assert retirement.forget(fleet.store, "web01") > 0
+    assert fleet.store.forget("web01") > 0
     assert [row.name for row in fleet.store.latest_hosts()] == ["db01"]
     assert fleet.store.history("web01") == []
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from fleetstat import mail
+from fleetstat.alerting import mail
 from fleetstat.store import Store, outbox
 from fleetstat.store.models import MailOutbox
 from tests.support.smtp import SmtpServer

@@ -11,7 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from fleetstat import envelope, payload
+from fleetstat.collect import envelope, payload
 
 
 def test_two_builds_are_byte_identical() -> None:
@@ -19,7 +19,7 @@ def test_two_builds_are_byte_identical() -> None:
 
 
 def test_a_build_in_another_process_has_the_same_digest() -> None:
-    code = "from fleetstat import payload; print(payload.agent_digest())"
+    code = "from fleetstat.collect import payload; print(payload.agent_digest())"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
@@ -73,7 +73,7 @@ def test_the_agents_sources_go_in_without_docstrings_and_comments_on_the_same_li
 
 def digest_in_a_new_process(cache: Path) -> str:
     """``agent_digest()`` of a fresh process whose cache folder is under ``cache``."""
-    code = "from fleetstat import payload; print(payload.agent_digest())"
+    code = "from fleetstat.collect import payload; print(payload.agent_digest())"
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env

@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from fleetstat import job, model
+from fleetstat.collect import job
+from fleetstat.core import model
 from fleetstat.store import Store, retention
 from fleetstat.store import outbox as outbox_rows
 from fleetstat.store.models import (

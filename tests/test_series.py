@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from fleetstat import model
+from fleetstat.core import model
 from fleetstat.store import Store, browse, series
 from fleetstat.store.models import Sample, SampleDisk
 from fleetstat.store.retention import ROLLED_UP, Retention

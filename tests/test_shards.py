@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from fleetstat import config as fleet_config
-from fleetstat import job, shards
-from fleetstat.model import Outcome
+from fleetstat.collect import job, shards
+from fleetstat.core.model import Outcome
 from fleetstat.store import Store
 from fleetstat.store.models import CollectionAttempt, Host, MailOutbox
 from tests.support import brokers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import stat
 import threading
 import time
@@ -14,9 +15,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from fleetstat import job, model, writer
+from fleetstat.collect import job, writer
+from fleetstat.core import model, wire
 from fleetstat.store import Recorded, Store
-from fleetstat.store.spool import Spool, decode, encode
+from fleetstat.store.spool import FORMAT, Spool
 from tests.support import answers
 from tests.support.private_postgres import PrivatePostgres
 from tests.support.sshd import client_for
@@ -46,7 +48,24 @@ def test_a_result_comes_back_from_the_spool_as_it_went_in(tmp_path: Path) -> Non
 
 def test_a_failed_result_round_trips_too() -> None:
     failed = answers.failed_result(T0, model.Outcome.TIMEOUT, "no answer in 60 s")
-    assert decode(model.HostResult, encode(failed)) == failed
+    assert wire.decode_result(wire.encode_result(failed), failed.client) == failed
+
+
+def test_a_file_spooled_with_its_client_inside_the_result_is_read_back(tmp_path: Path) -> None:
+    """Files of earlier versions held the bare client inside the result as well."""
+    result = answers.ok_result(T0, answers.answer(T0))
+    bare = model.Client(ip=result.client.ip, username="", port=result.client.port, name="db9")
+    record = {
+        "format": FORMAT,
+        "run_id": 3,
+        "client": {"ip": bare.ip, "port": bare.port, "name": bare.name},
+        "result": wire.encode(replace(result, client=bare)),
+    }
+    folder = tmp_path / "spool"
+    folder.mkdir(mode=0o700)
+    (folder / "result-3-x.json").write_text(json.dumps(record))
+    [back] = list(Spool(folder).results())
+    assert back.run_id == 3 and back.result == replace(result, client=bare)
 
 
 def test_a_spooled_result_written_back_twice_is_stored_once(store: Store, tmp_path: Path) -> None:
@@ -181,4 +200,4 @@ def test_postgresql_stopped_mid_pass_loses_and_doubles_nothing(  # noqa: PLR0917
     assert attempts == {first.run_id: 30, second.run_id: 30}
     assert samples == {first.run_id: 30, second.run_id: 30}
     assert doubled == 0
-    assert list(job.spool_folder(config, Store.open(private_postgres.url)).glob("*")) == []
+    assert list(writer.spool_folder(config, Store.open(private_postgres.url)).glob("*")) == []

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from fleetstat import model, ssh
-from fleetstat.errors import HostError
+from fleetstat import ssh
+from fleetstat.core import model
+from fleetstat.core.errors import HostError
 from fleetstat.ssh import posix, probe, steps, supervisor, windows
 from fleetstat.ssh.probe import Shell
 from tests.support.sshd import (

@@ -10,7 +10,7 @@ import pytest
 
 from fleetstat import config
 from fleetstat.cli import main
-from fleetstat.errors import ConfigError
+from fleetstat.core.errors import ConfigError
 from tests.support.jump import JumpPair
 from tests.support.sshd import SshdServer, SshUser
 

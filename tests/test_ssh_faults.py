@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetstat import model
+from fleetstat.core import model
 from tests.support.sshd import (
     SshdFactory,
     SshdServer,

@@ -11,8 +11,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from fleetstat import model, ssh
-from fleetstat.errors import HostError
+from fleetstat import ssh
+from fleetstat.core import model
+from fleetstat.core.errors import HostError
 from fleetstat.ssh import pool
 from tests.support.sshd import SshdFactory, SshdServer, SshUser, client_for, count_in_log
 from tests.test_ssh import ECHO, pyz, settings_in
@@ -144,7 +145,8 @@ def test_connections_follow_the_keep_connections_setting(value: str) -> None:
 def test_watch_logs_in_once_per_host_over_several_passes(
     ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
 ) -> None:
-    from fleetstat import config, watch
+    from fleetstat import config
+    from fleetstat.cli import watch
 
     server = sshd_factory(["127.0.0.91", "127.0.0.92"])
     clients = "\n".join(

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 
-from fleetstat import model
-from fleetstat.answer import MAX_CURSOR
-from fleetstat.errors import StoreError
+from fleetstat.core import model
+from fleetstat.core.bounds import MAX_CURSOR
+from fleetstat.core.errors import StoreError
 from fleetstat.store import Store
 from fleetstat.store.models import (
     Base,

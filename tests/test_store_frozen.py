@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import create_engine, text
 
-from fleetstat import job
-from fleetstat.errors import StoreUnavailable
+from fleetstat.collect import job
+from fleetstat.core.errors import StoreUnavailable
 from fleetstat.store import Store
 from tests.support import answers
 from tests.support.databases import server_database

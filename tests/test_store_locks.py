@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 
-from fleetstat.job import pass_lock
+from fleetstat.collect.job import pass_lock
 from fleetstat.store import Store, migrations
 from fleetstat.store import engine as engines
 from fleetstat.store.models import CollectionAttempt, Host
@@ -113,7 +113,7 @@ def test_a_pass_in_another_process_waits_while_this_one_holds_the_lock(sqlite_ur
     store = Store.open(sqlite_url)
     code = (
         "import asyncio, sys\n"
-        "from fleetstat.job import pass_lock\n"
+        "from fleetstat.collect.job import pass_lock\n"
         "from fleetstat.store import Store\n"
         "async def main():\n"
         "    async with pass_lock(Store.open(sys.argv[1])):\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from fleetstat.errors import NoDatabase, StoreError
+from fleetstat.core.errors import NoDatabase, StoreError
 from fleetstat.store import Store
 from tests.support import answers
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from fleetstat import model
+from fleetstat.core import model
 from fleetstat.store import Store
 from fleetstat.store.models import CollectionAttempt, Host, Sample, SecurityEvent
 from tests.support import answers

@@ -468,7 +468,7 @@ def _wait_for_hosts_with(url: str, password: str) -> list[dict[str, object]]:
 
 def test_watch_collects_a_client_added_on_the_page_from_its_next_pass(tmp_path):
     from fleetstat import config as configs
-    from fleetstat import watch
+    from fleetstat.cli import watch
 
     path = tmp_path / "clients.xml"
     path.write_text('<clients>\n  <client ip="10.0.0.1" username="a"/>\n</clients>\n')

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from fleetstat import model
+from fleetstat.agent import meanings
+from fleetstat.core import model
 
 GIB = 1024**3
 
@@ -55,6 +56,7 @@ def event(n: int, time: datetime, *, source: str = "linux-auth") -> model.Event:
         source_ip=ip,
         message=message,
         fields=fields,
+        category=meanings.category("sshd.failed_password"),
     )
 
 

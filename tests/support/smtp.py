@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from fleetstat.model import SmtpSettings
+from fleetstat.core.model import SmtpSettings
 
 HOST = "127.0.0.1"
 SMTP_USER = "fleetstat-mailer"

@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from fleetstat import model
+from fleetstat.core import model
 
 SSHD = "/usr/sbin/sshd"
 USER_PREFIX = "fleetstat-t"

@@ -29,7 +29,8 @@ from typing import Any
 
 import pytest
 
-from fleetstat import model, web
+from fleetstat import web
+from fleetstat.core import model
 from fleetstat.store import Store
 from tests.support import answers
 from tests.support.sshd import SshdFactory, SshdServer, SshUser, free_port

@@ -28,7 +28,7 @@ import click
 
 from fleetstat import __version__
 from fleetstat.cli.common import CONTEXT, EXIT_CODES, Group
-from fleetstat.errors import ConfigError, FleetstatError
+from fleetstat.core.errors import ConfigError, FleetstatError
 
 #: The modules that add commands to ``cli``, in the order of ``fleetstat --help``.
 COMMAND_MODULES = (
@@ -98,11 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def explained(err: FleetstatError) -> str:
     """The message of ``err``, with the fix for a database failure that has a known one."""
-    from fleetstat.errors import StoreError
+    from fleetstat.core.errors import StoreError
 
     text = str(err)
     if isinstance(err, StoreError) and "fix:" not in text:
-        from fleetstat import dburl
+        from fleetstat.core import dburl
 
         fix = dburl.fix_for(err)
         if fix:

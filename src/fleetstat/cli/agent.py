@@ -33,7 +33,7 @@ agent = common.group(
     help="where to write agent.pyz",
 )
 def build(output: Path) -> int:
-    from fleetstat import payload
+    from fleetstat.collect import payload
 
     payload.write_agent(output)
     size = output.stat().st_size

@@ -1,6 +1,6 @@
 """``fleetstat alerts``, ``alerts ack`` and ``silence …``: what fires, and what an admin says.
 
-The logic is in ``fleetstat.silences``; here only the arguments and the output.
+The logic is in ``fleetstat.alerting.silences``; here only the arguments and the output.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import click
 
 from fleetstat.cli import cli, common
 from fleetstat.cli.common import Group, Target
+from fleetstat.core.clock import utcnow
 
 if TYPE_CHECKING:
     from fleetstat.store import Store
@@ -44,12 +45,13 @@ def writable(target: Target) -> Store:
 def alerts(ctx: click.Context, target: Target, as_json: bool) -> int:
     if ctx.invoked_subcommand is not None:
         return 0
-    from fleetstat import job, report, silences
+    from fleetstat.alerting import silences
+    from fleetstat.cli import report
     from fleetstat.store import Store
 
     store = Store.open_existing(target.settings().db)
     try:
-        rows = silences.current(store, job.utcnow())
+        rows = silences.current(store, utcnow())
     finally:
         store.close()
     if as_json:
@@ -74,11 +76,11 @@ def alerts(ctx: click.Context, target: Target, as_json: bool) -> int:
 @click.option("--reason", metavar="TEXT", help="why, for the next admin")
 @common.target_options()
 def ack(target: Target, host: str, rule: str, reason: str | None) -> int:
-    from fleetstat import job, silences
+    from fleetstat.alerting import silences
 
     store = writable(target)
     try:
-        silences.acknowledge(store, host, rule, reason, job.utcnow())
+        silences.acknowledge(store, host, rule, reason, utcnow())
     finally:
         store.close()
     print(f"acknowledged {rule} on {host}: no reminders until it resolves")
@@ -115,10 +117,12 @@ silence = common.group(
 def add(  # noqa: PLR0917 (the options of one command)
     target: Target, host: str, rule: str | None, for_: str | None, until: str | None, reason: str
 ) -> int:
-    from fleetstat import config, job, report, silences
+    from fleetstat import config
+    from fleetstat.alerting import silences
+    from fleetstat.cli import report
     from fleetstat.store import Store
 
-    now = job.utcnow()
+    now = utcnow()
     for_seconds = config.parse_duration(for_, what="--for") if for_ else None
     ends = silences.end_time(now, for_seconds=for_seconds, until=until)
     store = Store.open(target.settings().db)
@@ -142,12 +146,13 @@ def add(  # noqa: PLR0917 (the options of one command)
 @common.target_options()
 @common.json_option()
 def listing(target: Target, as_json: bool) -> int:
-    from fleetstat import job, report, silences
+    from fleetstat.alerting import silences
+    from fleetstat.cli import report
     from fleetstat.store import Store
 
     store = Store.open_existing(target.settings().db)
     try:
-        rows = silences.listed(store, job.utcnow())
+        rows = silences.listed(store, utcnow())
     finally:
         store.close()
     if as_json:
@@ -169,11 +174,11 @@ def listing(target: Target, as_json: bool) -> int:
 @click.argument("silence_id", metavar="ID", type=click.IntRange(min=1))
 @common.target_options()
 def expire(target: Target, silence_id: int) -> int:
-    from fleetstat import job, silences
+    from fleetstat.alerting import silences
 
     store = writable(target)
     try:
-        silences.expire(store, silence_id, job.utcnow())
+        silences.expire(store, silence_id, utcnow())
     finally:
         store.close()
     print(f"silence {silence_id} ended: its alerts mail again from the next pass")

@@ -33,7 +33,8 @@ from fleetstat.cli import cli, common
     "may be given again",
 )
 def check_config(file: Path, shown: tuple[str, ...]) -> int:
-    from fleetstat import config, dburl
+    from fleetstat import config
+    from fleetstat.core import dburl
 
     built = config.load_built(file)
     dburl.check(built.config.settings.db, str(file))

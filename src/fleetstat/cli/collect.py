@@ -23,8 +23,9 @@ from fleetstat.cli.common import Target
 @common.engine_option()
 @common.json_option("print the result as JSON, no progress bar")
 def run(target: Target, concurrency: int | None, engine: str | None, as_json: bool) -> int:
-    from fleetstat import interrupt, job, report
-    from fleetstat.progress import Progress
+    from fleetstat.cli import report
+    from fleetstat.cli.progress import Progress
+    from fleetstat.collect import interrupt, job
     from fleetstat.store import Store
 
     loaded = common.with_engine(target.config(), engine)
@@ -80,7 +81,7 @@ def watch(  # noqa: PLR0917 (click passes the options by name)
     listen: str | None,
 ) -> int:
     from fleetstat import config
-    from fleetstat import watch as watching
+    from fleetstat.cli import watch as watching
 
     loaded = common.with_engine(target.config(), engine)
     period = watching.check_period(config.parse_duration(every, what="--every"))

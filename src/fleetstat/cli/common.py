@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from fleetstat.model import Config, Settings
+    from fleetstat.core.model import Config, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,7 +87,7 @@ class Target:
         return settings
 
     def _check_db(self, url: str) -> None:
-        from fleetstat import dburl
+        from fleetstat.core import dburl
 
         where = "--db (or FLEETSTAT_DB)" if self.db else str(self.config_path or DB_ENV)
         dburl.check(url, where)

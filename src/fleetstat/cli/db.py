@@ -26,7 +26,7 @@ db = common.group(
 )
 @common.target_options()
 def upgrade(target: Target) -> int:
-    from fleetstat import report
+    from fleetstat.cli import report
     from fleetstat.store import Store
 
     settings = target.settings()
@@ -53,7 +53,7 @@ def upgrade(target: Target) -> int:
 def prune(target: Target, dry_run: bool) -> int:
     from datetime import UTC, datetime
 
-    from fleetstat import report
+    from fleetstat.cli import report
     from fleetstat.store import Store
     from fleetstat.store.retention import Retention
 

@@ -43,6 +43,6 @@ from fleetstat.cli import cli, common
     "127.0.0.1:8470), with a password it prints",
 )
 def demo(folder: Path, keep: bool, listen: str | None) -> int:
-    from fleetstat import demo as demonstration
+    from fleetstat.cli import demofleet as demonstration
 
     return demonstration.main(folder, keep=keep, serve=listen)

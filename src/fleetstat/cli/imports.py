@@ -43,7 +43,8 @@ imports = common.group(
     help="write the config here instead of stdout (mode 0600)",
 )
 def ansible(inventory: Path, output: Path | None) -> int:
-    from fleetstat import config, importer
+    from fleetstat import config
+    from fleetstat.config import importer
 
     imported = importer.import_ansible(inventory)
     config.parse(imported.text.encode(), output or Path.cwd() / "clients.xml", {})

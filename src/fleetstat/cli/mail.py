@@ -6,6 +6,7 @@ import click
 
 from fleetstat.cli import cli, common
 from fleetstat.cli.common import Target
+from fleetstat.core.clock import utcnow
 
 mail = common.group(
     cli,
@@ -26,7 +27,7 @@ mail = common.group(
 @click.argument("address", metavar="ADDRESS")
 @common.target_options()
 def test(target: Target, address: str) -> int:
-    from fleetstat import mail as mailing
+    from fleetstat.alerting import mail as mailing
 
     smtp = target.settings(uses_db=False).smtp
     mailing.send_test(smtp, address)
@@ -45,16 +46,14 @@ def test(target: Target, address: str) -> int:
 )
 @common.target_options()
 def flush(target: Target) -> int:
-    from fleetstat import job, report
-    from fleetstat import mail as mailing
+    from fleetstat.alerting import mail as mailing
+    from fleetstat.cli import report
     from fleetstat.store import Store
 
     settings = target.settings()
     store = Store.open(settings.db, timeout=settings.db_timeout)
     try:
-        flushed = mailing.flush(
-            store, settings.smtp, job.utcnow(), expire_after=settings.mail_expire
-        )
+        flushed = mailing.flush(store, settings.smtp, utcnow(), expire_after=settings.mail_expire)
     finally:
         store.close()
     print(report.flush_line(flushed))

@@ -9,6 +9,7 @@ import click
 
 from fleetstat.cli import cli, common
 from fleetstat.cli.common import Group, Target
+from fleetstat.core.clock import utcnow
 
 
 @cli.group(
@@ -30,7 +31,7 @@ from fleetstat.cli.common import Group, Target
 def hosts(ctx: click.Context, target: Target, as_json: bool) -> int:
     if ctx.invoked_subcommand is not None:
         return 0
-    from fleetstat import report
+    from fleetstat.cli import report
     from fleetstat.store import Store
 
     settings = target.settings()
@@ -60,12 +61,11 @@ def hosts(ctx: click.Context, target: Target, as_json: bool) -> int:
 @click.argument("host", metavar="HOST")
 @common.target_options()
 def forget(target: Target, host: str) -> int:
-    from fleetstat import retirement
     from fleetstat.cli.alerting import writable
 
     store = writable(target)
     try:
-        removed = retirement.forget(store, host)
+        removed = store.forget(host)
     finally:
         store.close()
     print(f"forgot {host}: {removed} rows deleted")
@@ -104,7 +104,7 @@ def history(  # noqa: PLR0917 (the command's options)
     since: str | None,
     as_json: bool,
 ) -> int:
-    from fleetstat import report
+    from fleetstat.cli import report
     from fleetstat.store import Store
 
     if since is not None and not hourly:
@@ -128,9 +128,9 @@ def history(  # noqa: PLR0917 (the command's options)
 
 def _window(since: str) -> tuple[datetime, datetime]:
     """[now - since, now) in UTC."""
-    from fleetstat import config, job
+    from fleetstat import config
 
-    now = job.utcnow()
+    now = utcnow()
     return now - timedelta(seconds=config.parse_duration(since, what="--since")), now
 
 
@@ -138,7 +138,7 @@ def _show(
     host: str, as_json: bool, what: str, rows: Sequence[object], text: Callable[..., str]
 ) -> int:
     """Print ``rows`` as JSON or as ``text(rows)``; 1 when there are none."""
-    from fleetstat import report
+    from fleetstat.cli import report
 
     if as_json:
         report.dump_json(rows)

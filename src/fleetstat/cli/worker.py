@@ -32,7 +32,7 @@ from fleetstat.cli.common import Target
     help="shards collected at the same time",
 )
 def worker(target: Target, concurrency: int) -> int:
-    from fleetstat import shards
+    from fleetstat.collect import shards
 
     shards.serve(target.config(), concurrency)
     return 0

@@ -21,7 +21,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from fleetstat import dburl
 from fleetstat.config.attributes import (
     ALERT_ATTRS,
     CHILDREN,
@@ -43,8 +42,9 @@ from fleetstat.config.settings import settings_from_env, sqlite_relative_to
 from fleetstat.config.show import show
 from fleetstat.config.tree import Node, parse_tree
 from fleetstat.config.values import _duration
-from fleetstat.errors import ConfigError, Invalid
-from fleetstat.model import Config
+from fleetstat.core import dburl
+from fleetstat.core.errors import ConfigError, Invalid
+from fleetstat.core.model import Config
 
 __all__ = [
     "ALERT_ATTRS",

@@ -30,8 +30,8 @@ from fleetstat.config.values import (
     _text,
     _whole,
 )
-from fleetstat.metrics import ALERT_TYPES
-from fleetstat.model import (
+from fleetstat.core.metrics import ALERT_TYPES
+from fleetstat.core.model import (
     ENGINES,
     HOST_KEY_POLICIES,
     SMTP_TLS_MODES,

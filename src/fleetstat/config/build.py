@@ -26,9 +26,9 @@ from fleetstat.config.attributes import (
 from fleetstat.config.settings import _settings
 from fleetstat.config.source import Source, check, parse_attr, require, values
 from fleetstat.config.tree import Node, parse_tree
-from fleetstat.errors import ConfigError
-from fleetstat.metrics import METRICS
-from fleetstat.model import AlertRule, Client, Config, Settings
+from fleetstat.core.errors import ConfigError
+from fleetstat.core.metrics import METRICS
+from fleetstat.core.model import AlertRule, Client, Config, Settings
 
 #: Where each value of one client came from, by field (``port`` → ``group web, line 3``).
 Sources = dict[str, str]

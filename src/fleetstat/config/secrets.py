@@ -10,8 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 
-from fleetstat.errors import ConfigError
-from fleetstat.model import Client, Config
+from fleetstat.core.errors import ConfigError
+from fleetstat.core.model import Client, Config
 
 
 def with_passwords(config: Config, environ: Mapping[str, str] = os.environ) -> Config:

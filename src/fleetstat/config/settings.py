@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fleetstat import dburl
 from fleetstat.config.attributes import (
     SETTINGS_ATTRS,
     SMTP_ATTRS,
@@ -16,8 +15,9 @@ from fleetstat.config.attributes import (
     SMTP_PASSWORD_FILE_ENV,
     Attr,
 )
-from fleetstat.errors import ConfigError, Invalid
-from fleetstat.model import Settings, SmtpSettings
+from fleetstat.core import dburl
+from fleetstat.core.errors import ConfigError, Invalid
+from fleetstat.core.model import Settings, SmtpSettings
 
 
 def settings_from_env(environ: Mapping[str, str], base: Path | None = None) -> Settings:

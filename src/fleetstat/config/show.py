@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fleetstat.config.build import Built, Sources
 from fleetstat.config.values import _did_you_mean
-from fleetstat.errors import ConfigError
-from fleetstat.metrics import METRICS
-from fleetstat.model import AlertRule, Client
+from fleetstat.core.errors import ConfigError
+from fleetstat.core.metrics import METRICS
+from fleetstat.core.model import AlertRule, Client
 
 
 def find(built: Built, which: str) -> Client:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from fleetstat.config.attributes import CHILDREN, ELEMENTS, Attr
 from fleetstat.config.tree import Node
 from fleetstat.config.values import _did_you_mean
-from fleetstat.errors import ConfigError, Invalid
+from fleetstat.core.errors import ConfigError, Invalid
 
 T = TypeVar("T")
 

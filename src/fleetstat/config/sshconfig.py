@@ -13,7 +13,7 @@ import getpass
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleetstat.errors import ConfigError
+from fleetstat.core.errors import ConfigError
 
 DEFAULT_PORT = 22
 

@@ -17,7 +17,7 @@ from xml.parsers import expat
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import DefusedXMLParser
 
-from fleetstat.errors import ConfigError
+from fleetstat.core.errors import ConfigError
 
 
 @dataclass

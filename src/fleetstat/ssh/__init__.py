@@ -5,7 +5,7 @@ that keeps its connections between passes. Each failure is raised as one
 ``errors.HostError`` whose ``outcome`` is the ``model.Outcome`` it is recorded as;
 asyncssh's exceptions are translated in one place, ``failures.translate``.
 
-The parts: ``connect`` (algorithms, retries; host keys are ``fleetstat.hostkeys``),
+The parts: ``connect`` (algorithms, retries; host keys are ``fleetstat.ssh.hostkeys``),
 ``probe`` (which shell answers), ``posix`` and ``supervisor`` (the one
 command of a POSIX host), ``windows`` (the command tables of cmd.exe and PowerShell),
 ``session`` (a command's output read with caps), ``steps`` (one host on one
@@ -14,7 +14,7 @@ connection), ``pool`` (the connections of a collector).
 
 from __future__ import annotations
 
-from fleetstat import model
+from fleetstat.core import model
 from fleetstat.ssh.connect import connect
 from fleetstat.ssh.pool import Connections
 from fleetstat.ssh.steps import CLEANUP_GRACE

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import asyncssh
 
-from fleetstat import hostkeys, model
+from fleetstat.core import model
+from fleetstat.ssh import hostkeys
 from fleetstat.ssh.failures import fail, retry_now, translate
 
 #: Key exchange offered first: fast, and what the benchmark's plain ``ssh`` uses.

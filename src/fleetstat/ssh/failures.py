@@ -7,8 +7,8 @@ from typing import Protocol
 
 import asyncssh
 
-from fleetstat import model
-from fleetstat.errors import HostError
+from fleetstat.core import model
+from fleetstat.core.errors import HostError
 
 
 class RefusalSource(Protocol):

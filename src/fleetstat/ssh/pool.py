@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from fleetstat import model
-from fleetstat.errors import HostError
+from fleetstat.core import model
+from fleetstat.core.errors import HostError
 from fleetstat.ssh.connect import connect_by
 from fleetstat.ssh.probe import Shell
 from fleetstat.ssh.steps import Job, run_on

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from fleetstat import model
-from fleetstat.errors import HostError
+from fleetstat.core import model
+from fleetstat.core.errors import HostError
 from fleetstat.ssh import posix, probe, session, supervisor, windows
 from fleetstat.ssh.failures import fail, noted, translate
 from fleetstat.ssh.probe import Shell

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import (
     DisconnectionError,
@@ -25,10 +26,19 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from fleetstat import cpurate, model
-from fleetstat.errors import NoDatabase, StoreError, StoreUnavailable, UsageError
+from fleetstat.core import cpurate, model
+from fleetstat.core.errors import NoDatabase, StoreError, StoreUnavailable, UsageError
 from fleetstat.store import engine as engines
-from fleetstat.store import locks, migrations, queries, refusal, retention, series, writes
+from fleetstat.store import (
+    locks,
+    migrations,
+    queries,
+    refusal,
+    retention,
+    retired,
+    series,
+    writes,
+)
 from fleetstat.store.deadline import Deadline
 from fleetstat.store.engine import DEFAULT_TIMEOUT
 from fleetstat.store.queries import AttemptRow, HostRow
@@ -168,6 +178,16 @@ class Store:
     def session(self) -> Iterator[Session]:
         """A session in one transaction: committed at the end, rolled back on any error."""
         with self._translating("using"), self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for many small reads (the web page's). On PostgreSQL without JIT: the
+        reads are index probes, and compiling them (tens of ms a query) costs more than
+        it saves."""
+        with self.session() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text("SET LOCAL jit = off"))
             yield session
 
     def close(self) -> None:
@@ -323,6 +343,23 @@ class Store:
         """When host ``host_id`` last answered in a run before ``before_run_id`` (UTC)."""
         with self._reading() as session:
             return queries.previous_ok_at(session, host_id, before_run_id)
+
+    def forget(self, host: str) -> int:
+        """Delete every row of the retired host ``host`` (name, IP or ip:port); how many rows.
+
+        UsageError when no such host is known, or when it is still in the config (not
+        retired): a pass retires the hosts its config no longer lists.
+        """
+        with self.session() as session:
+            ids = queries.host_ids(session, host)
+            if not ids:
+                raise UsageError(f"no host {host!r} in the database: `fleetstat hosts` lists them")
+            if not retired.all_retired(session, ids):
+                raise UsageError(
+                    f"{host!r} is still in the config (not retired): remove its <client> and "
+                    "run a pass first, so that fleetstat retires it"
+                )
+            return sum(retired.forget(session, host_id) for host_id in ids)
 
     # ------------------------------------------------------------ errors
 

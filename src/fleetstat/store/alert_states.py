@@ -19,9 +19,9 @@ from sqlalchemy import CursorResult, Row, Table, bindparam, insert, select, upda
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from fleetstat import alerts
-from fleetstat.metrics import METRICS
-from fleetstat.model import AlertRule
+from fleetstat.core import alertstate
+from fleetstat.core.metrics import METRICS
+from fleetstat.core.model import AlertRule
 from fleetstat.store.models import AlertState, AlertTransition, Host, Sample, SampleDisk
 from fleetstat.store.writes import insert_ignoring_duplicates
 
@@ -43,7 +43,7 @@ FIRST_VERSION = 1
 Point = tuple[datetime, float | None]
 
 
-def load(session: Session, host_id: int) -> dict[str, alerts.AlertState]:
+def load(session: Session, host_id: int) -> dict[str, alertstate.AlertState]:
     """The stored states of one host, by rule key."""
     rows = session.execute(_LOAD, {"b_host": host_id})
     return {row.rule: _state(row) for row in rows}
@@ -52,21 +52,21 @@ def load(session: Session, host_id: int) -> dict[str, alerts.AlertState]:
 def create_missing(
     session: Session,
     host_id: int,
-    rules: Iterable[AlertRule],
+    initial: Iterable[alertstate.AlertState],
     now: datetime,
-    have: dict[str, alerts.AlertState],
-) -> dict[str, alerts.AlertState]:
-    """Insert an ``ok`` row for each rule missing from ``have`` (the host's stored states);
-    the states this call made, by rule key.
+    have: dict[str, alertstate.AlertState],
+) -> dict[str, alertstate.AlertState]:
+    """Insert each of the ``initial`` states (the rules' starting states) whose rule is
+    missing from ``have`` (the host's stored states); the states this call made, by rule.
 
     A row another collector made first (the unique key (host_id, rule)) is skipped by
     the insert itself, so the host's transaction goes on; its compare-and-set update
     then finds another version and leaves the change to that collector.
     """
     made = {
-        rule.key: replace(alerts.initial_state(rule, now), version=FIRST_VERSION)
-        for rule in rules
-        if rule.key not in have
+        state.rule: replace(state, version=FIRST_VERSION)
+        for state in initial
+        if state.rule not in have
     }
     if made:
         rows = [_values(host_id, state, now) for state in made.values()]
@@ -75,7 +75,11 @@ def create_missing(
 
 
 def save(
-    session: Session, host_id: int, old: alerts.AlertState, new: alerts.AlertState, now: datetime
+    session: Session,
+    host_id: int,
+    old: alertstate.AlertState,
+    new: alertstate.AlertState,
+    now: datetime,
 ) -> bool:
     """Write ``new`` over ``old`` compare-and-set on ``old.version``; False when another won."""
     values = {
@@ -100,8 +104,8 @@ def save(
 def record_transition(
     session: Session,
     host_id: int,
-    state: alerts.AlertState,
-    transition: alerts.Transition,
+    state: alertstate.AlertState,
+    transition: alertstate.Transition,
     *,
     run_id: int | None,
     now: datetime,
@@ -173,7 +177,7 @@ class AlertRow:
 
 def active(session: Session) -> list[AlertRow]:
     """Every state that is not ``ok`` (firing, pending), by host name and rule."""
-    return _rows(session, AlertState.state != str(alerts.State.OK))
+    return _rows(session, AlertState.state != str(alertstate.State.OK))
 
 
 def of_host(session: Session, host_id: int) -> list[AlertRow]:
@@ -206,11 +210,11 @@ def _rows(session: Session, where: ColumnElement[bool]) -> list[AlertRow]:
     ]
 
 
-def _state(row: Row[Any]) -> alerts.AlertState:
-    return alerts.AlertState(
+def _state(row: Row[Any]) -> alertstate.AlertState:
+    return alertstate.AlertState(
         rule=row.rule,
         type=row.type,
-        state=alerts.State(row.state),
+        state=alertstate.State(row.state),
         value=row.value,
         threshold=row.threshold,
         since=row.since,
@@ -224,7 +228,7 @@ def _state(row: Row[Any]) -> alerts.AlertState:
     )
 
 
-def _values(host_id: int, state: alerts.AlertState, now: datetime) -> dict[str, object]:
+def _values(host_id: int, state: alertstate.AlertState, now: datetime) -> dict[str, object]:
     return {
         "host_id": host_id,
         "rule": state.rule,
@@ -254,7 +258,7 @@ def acknowledge(
         .where(
             AlertState.host_id == host_id,
             AlertState.rule == rule,
-            AlertState.state == str(alerts.State.FIRING),
+            AlertState.state == str(alertstate.State.FIRING),
         )
         .values(
             acked_at=now,
@@ -266,9 +270,9 @@ def acknowledge(
     return cast(CursorResult[object], session.execute(statement)).rowcount == 1
 
 
-def states_of_hosts(session: Session) -> dict[int, dict[str, alerts.AlertState]]:
+def states_of_hosts(session: Session) -> dict[int, dict[str, alertstate.AlertState]]:
     """Every stored state, by host id and rule key (for retiring rules left out of the config)."""
-    found: dict[int, dict[str, alerts.AlertState]] = {}
+    found: dict[int, dict[str, alertstate.AlertState]] = {}
     for row in session.execute(select(STATES)):
         found.setdefault(row.host_id, {})[row.rule] = _state(row)
     return found

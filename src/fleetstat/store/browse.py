@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from fleetstat.alerts import State
-from fleetstat.metrics import COLUMNS
+from fleetstat.core.alertstate import State
+from fleetstat.core.metrics import COLUMNS
 from fleetstat.store import series
 from fleetstat.store.models import (
     AlertState,

@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, StatementError
 from sqlalchemy.pool import NullPool, StaticPool
 
-from fleetstat.errors import StoreError
+from fleetstat.core.errors import StoreError
 from fleetstat.store.deadline import Deadline
 
 #: Seconds one database call may take by default (the ``db-timeout`` setting).

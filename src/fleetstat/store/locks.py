@@ -28,7 +28,7 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from fleetstat.errors import StoreError
+from fleetstat.core.errors import StoreError
 from fleetstat.store.deadline import Deadline
 from fleetstat.store.models import PassHolder
 

@@ -30,7 +30,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
 
-from fleetstat.metrics import PLAIN_COLUMNS
+from fleetstat.core.metrics import PLAIN_COLUMNS
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Row, Table, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from fleetstat import cpurate, model
+from fleetstat.core import cpurate, model
 from fleetstat.store.models import CollectionAttempt, Host, Sample, SecurityEvent
 
 
@@ -240,6 +240,7 @@ def _event(row: SecurityEvent | Row[Any]) -> model.Event:
         actor=row.actor,
         target=row.target,
         own_session=row.own_session,
+        category=row.category,
     )
 
 

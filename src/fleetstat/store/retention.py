@@ -20,8 +20,8 @@ from sqlalchemy import Table, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from fleetstat.metrics import COLUMNS
-from fleetstat.model import Settings
+from fleetstat.core.metrics import COLUMNS
+from fleetstat.core.model import Settings
 from fleetstat.store.models import (
     CollectionAttempt,
     MailOutbox,

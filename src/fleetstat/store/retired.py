@@ -60,3 +60,9 @@ def forget(session: Session, host_id: int) -> int:
     return sum(
         cast(CursorResult[object], session.execute(statement)).rowcount for statement in statements
     )
+
+
+def all_retired(session: Session, host_ids: Collection[int]) -> bool:
+    """True when every host of ``host_ids`` is retired (none is in the config any more)."""
+    live = select(Host.id).where(Host.id.in_(host_ids), Host.retired_at.is_(None)).limit(1)
+    return session.scalar(live) is None

@@ -13,21 +13,17 @@ writes it back takes the client (mail, alert rules) from its own config.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import json
 import os
 import tempfile
-import types
-import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fleetstat import model
-from fleetstat.errors import StoreError
+from fleetstat.core import model, wire
+from fleetstat.core.errors import StoreError
 
 FORMAT = 1
 
@@ -65,7 +61,7 @@ class Spool:
             "format": FORMAT,
             "run_id": run_id,
             "client": {"ip": client.ip, "port": client.port, "name": client.name},
-            "result": encode(dataclasses.replace(result, client=_bare(client))),
+            "result": wire.encode_result(result),
         }
         return self._write(f"result-{run_id}-{client.ip}-{client.port}", record)
 
@@ -82,7 +78,7 @@ class Spool:
         """Every spooled result, oldest run first."""
         for path in self._files("result-"):
             record = _read(path)
-            result = decode(model.HostResult, record["result"])
+            result = wire.decode_result(record["result"], _bare(record["client"]))
             yield Spooled(path, int(record["run_id"]), result)
 
     def run_ends(self) -> Iterator[SpooledRun]:
@@ -118,9 +114,9 @@ class Spool:
             raise StoreError(f"cannot keep a result in the spool {self.folder}: {err}") from err
 
 
-def _bare(client: model.Client) -> model.Client:
+def _bare(kept: dict[str, Any]) -> model.Client:
     """The client as the spool keeps it: address and name, no login, no secret."""
-    return model.Client(ip=client.ip, username="", port=client.port, name=client.name)
+    return model.Client(ip=kept["ip"], username="", port=kept["port"], name=kept.get("name") or "")
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -131,53 +127,3 @@ def _read(path: Path) -> dict[str, Any]:
     if record.get("format") != FORMAT:
         raise StoreError(f"{path}: spool format {record.get('format')!r}, expected {FORMAT}")
     return record
-
-
-# ---------------------------------------------------------------- model values as JSON
-
-
-def encode(value: Any) -> Any:
-    """``value`` (a model dataclass, tuple, datetime …) as plain JSON data."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (tuple, list)):
-        return [encode(v) for v in value]
-    if isinstance(value, dict):
-        return {k: encode(v) for k, v in value.items()}
-    return value
-
-
-def decode(kind: Any, data: Any) -> Any:
-    """The value of type ``kind`` that ``encode`` made ``data`` from."""
-    if data is None:
-        return None
-    origin = typing.get_origin(kind)
-    if origin in (types.UnionType, typing.Union):
-        inner = [a for a in typing.get_args(kind) if a is not type(None)]
-        return decode(inner[0], data)
-    if origin is tuple:
-        args = typing.get_args(kind)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(decode(args[0], v) for v in data)
-        return tuple(decode(a, v) for a, v in zip(args, data, strict=True))
-    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
-        hints = typing.get_type_hints(kind)
-        names = {f.name for f in dataclasses.fields(kind) if f.init}
-        return kind(**{k: decode(hints[k], v) for k, v in data.items() if k in names})
-    return _scalar(kind, data)
-
-
-def _scalar(kind: Any, data: Any) -> Any:
-    if kind is datetime:
-        return datetime.fromisoformat(data)
-    if kind is Path:
-        return Path(data)
-    if kind is float and isinstance(data, int):
-        return float(data)
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return kind(data)
-    return data

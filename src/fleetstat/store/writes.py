@@ -20,10 +20,9 @@ from sqlalchemy import Insert, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from fleetstat import model
-from fleetstat.agent import meanings
-from fleetstat.answer import MAX_CURSOR
-from fleetstat.metrics import COLUMNS
+from fleetstat.core import model
+from fleetstat.core.bounds import MAX_CURSOR
+from fleetstat.core.metrics import COLUMNS
 from fleetstat.store import refusal
 from fleetstat.store.models import (
     RECORD_ID_LEN,
@@ -321,7 +320,7 @@ def event_rows(
             "fields": json.dumps(e.fields, sort_keys=True, default=str),
             "actor": fit("security_events", "actor", e.actor),
             "target": fit("security_events", "target", e.target),
-            "category": meanings.category(e.event_id),
+            "category": e.category,
             "own_session": e.own_session,
         }
         for e in events

@@ -21,14 +21,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from fleetstat import __version__
-from fleetstat.errors import FleetstatError, NoDatabase, StoreError
+from fleetstat.core.errors import FleetstatError, NoDatabase, StoreError
 from fleetstat.store import Store
 from fleetstat.web import filters
 from fleetstat.web.auth import Sessions
@@ -74,11 +73,7 @@ class Database:
         with self._lock:
             if self._store is None:
                 self._store = Store.open_existing(self.url)
-        with self._store.session() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                # The fleet's reads are many small index probes: compiling them (JIT,
-                # tens of ms a query) costs more than it saves.
-                session.execute(text("SET LOCAL jit = off"))
+        with self._store.read_session() as session:
             yield session
 
     def close(self) -> None:

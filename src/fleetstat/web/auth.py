@@ -26,7 +26,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fleetstat.errors import FleetstatError
+from fleetstat.core.errors import FleetstatError
 
 PASSWORD_ENV = "FLEETSTAT_WEB_PASSWORD"
 PASSWORD_FILE_ENV = "FLEETSTAT_WEB_PASSWORD_FILE"

@@ -20,9 +20,9 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from fleetstat import config
-from fleetstat.errors import ConfigError
-from fleetstat.metrics import ALERT_TYPES
-from fleetstat.model import Client, Config
+from fleetstat.core.errors import ConfigError
+from fleetstat.core.metrics import ALERT_TYPES
+from fleetstat.core.model import Client, Config
 
 #: The form's fields in the order of the element's lines: (field, XML attribute).
 FIELDS = (

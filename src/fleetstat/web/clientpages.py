@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from fleetstat import config
-from fleetstat.errors import ConfigError
-from fleetstat.model import Client
+from fleetstat.core.errors import ConfigError
+from fleetstat.core.model import Client
 from fleetstat.web import clientedit
 from fleetstat.web.guard import page_login, sessions_of
 from fleetstat.web.render import render

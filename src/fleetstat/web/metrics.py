@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fleetstat.metrics import COLUMNS
+from fleetstat.core.metrics import COLUMNS
 from fleetstat.store import browse
 from fleetstat.web.guard import api_login
 

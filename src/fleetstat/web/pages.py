@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from fleetstat import silences
+from fleetstat.alerting import silences
 from fleetstat.store import alert_states, browse
 from fleetstat.store import silences as stored_silences
 from fleetstat.web import clientpages, query

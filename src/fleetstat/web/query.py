@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import HTTPException, Query
 
-from fleetstat.model import Outcome
+from fleetstat.core.model import Outcome
 from fleetstat.store.browse import EventFilter, FleetRow
 
 Text = Annotated[str, Query(max_length=200, pattern=r"^[^\x00]*$")]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from fleetstat.errors import StoreError
+from fleetstat.core.errors import StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
