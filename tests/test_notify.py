@@ -28,7 +28,7 @@ from fleetstat.core.model import (
     Outcome,
     Settings,
 )
-from fleetstat.store import Store
+from fleetstat.store import Store, alert_states
 from fleetstat.store.models import (
     AlertState,
     AlertTransition,
@@ -341,6 +341,35 @@ def test_two_collectors_on_the_same_result_mail_firing_once(
             store.close()
 
 
+def test_a_change_from_a_stale_read_of_its_state_is_written_and_recorded_once(
+    fleet_any: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two collectors read the host's states before either wrote: the second one's
+    compare-and-set finds another version, so one transition is recorded, not two.
+    Counted in the table: one mail per recipient would hide a doubled write."""
+    store, settings = fleet_any.store, fleet_any.settings
+    run_id = store.start_run(T0, "collector-1")
+    result = ok_result(WEB, T0, cpu=87.2)
+    host_id = store.record(run_id, result, T0).host_id
+    with store.session() as session:
+        before = alert_states.load(session, host_id)
+        notify.after_host(session, run_id, host_id, result, settings, T0)
+    monkeypatch.setattr(alert_states, "load", lambda _session, _host_id: dict(before))
+    with store.session() as session:
+        notify.after_host(session, run_id, host_id, result, settings, T0)
+    with store.session() as session:
+        changes = session.scalars(
+            select(AlertTransition.new_state).where(
+                AlertTransition.host_id == host_id, AlertTransition.rule == "cpu"
+            )
+        ).all()
+        state = session.scalars(
+            select(AlertState).where(AlertState.host_id == host_id, AlertState.rule == "cpu")
+        ).one()
+    assert list(changes) == ["firing"]
+    assert (state.state, state.version) == ("firing", 2)
+
+
 # ---------------------------------------------------------------- silences and acks
 
 
@@ -368,6 +397,16 @@ def test_a_silenced_alert_mails_nothing_is_counted_and_mails_when_the_silence_en
     assert "value     92.0%" in alert.body
     fleet.run(fleet.ok(cpu=93.0))
     assert alerts_of(fleet.new_mails(), OPS) == []  # mailed once, reminders wait for repeat
+
+
+def test_a_silence_of_one_rule_leaves_the_other_rules_of_its_host_loud(fleet: Fleet) -> None:
+    both = replace(WEB, alerts=(AlertRule("cpu", 50.0), AlertRule("memory", 50.0)))
+    silences.add(fleet.store, "web01", "cpu", T0 + timedelta(hours=1), "batch job", T0)
+    fleet.run(fleet.ok(both, cpu=90.0, memory=95.0))
+    mails = fleet.new_mails()
+    [alert] = alerts_of(mails, OPS)
+    assert alert.subject == "[fleetstat] 1 FIRING: memory on web01"
+    assert "1 alert silenced: FIRING cpu on web01." in digests_of(mails, OPS)[0].body
 
 
 def test_a_host_silence_covers_its_unreachable_alert(fleet: Fleet) -> None:

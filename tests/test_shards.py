@@ -7,6 +7,7 @@ Redis or a private RabbitMQ node. Hosts are real sshd servers on loopback.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
@@ -198,6 +199,31 @@ def test_a_worker_with_another_config_refuses_the_shard(
         report = run_sharded(dispatcher)
     assert [r.outcome for r in report.results] == [Outcome.SHARD_LOST] * 2
     assert all("is not the dispatcher's" in (r.error or "") for r in report.results)
+
+
+def test_a_redelivered_shard_collects_none_of_the_hosts_its_run_stored(
+    tmp_path: Path, postgres: str, ssh_user: SshUser, sshd_factory: Any
+) -> None:
+    """The broker gives a shard back when its worker dies after storing it: the worker that
+    takes it again logs in to no host its run already holds."""
+    server = sshd_factory(["127.0.0.45", "127.0.0.46", "127.0.0.47"])
+    path = write_config(
+        tmp_path, ssh_user, server, db=postgres, broker=brokers.REDIS, queue=brokers.queue_name()
+    )
+    config = fleet_config.load(path)
+    worker = shards.Worker(config, shards.config_digest(path), Store.open(postgres))
+    addresses = [client.address for client in config.clients]
+    try:
+        run_id = worker.store.start_run(dt.datetime.now(dt.UTC), "dispatcher")
+        first = shards.collect_shard_here(worker, run_id, worker.digest, addresses)
+        again = shards.collect_shard_here(worker, run_id, worker.digest, addresses)
+    finally:
+        worker.store.close()
+    assert [r["address"] for r in first["results"]] == addresses
+    assert [r["outcome"] for r in first["results"]] == ["ok"] * 3
+    assert again == {"results": [], "unstored": {}}
+    assert attempts_per_host(postgres, run_id) == {"h000": 1, "h001": 1, "h002": 1}
+    assert leftover_temp_dirs(ssh_user) == []
 
 
 def test_no_secret_is_in_a_broker_message_or_a_result(
