@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fleetstat.cli import main
-from tests.support.sshd import SshdServer, SshUser
+from tests.support.sshd import SshdServer, SshUser, count_in_log
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +21,7 @@ def _no_fleetstat_env(monkeypatch):
 
 
 def env_config(folder: Path, user: SshUser, server: SshdServer, smtp_port: int) -> Path:
-    """A config whose one client takes its password from ``$WEB_PASSWORD``."""
+    """A config whose one client takes its password from ``$FLEETSTAT_CLIENT_WEB``."""
     path = folder / "clients.xml"
     path.write_text(
         "<clients>\n"
@@ -30,7 +30,7 @@ def env_config(folder: Path, user: SshUser, server: SshdServer, smtp_port: int) 
         f'    <smtp host="127.0.0.1" port="{smtp_port}" />\n'
         "  </settings>\n"
         f'  <client ip="{server.addresses[0]}" port="{server.port}" username="{user.name}"\n'
-        '          password-env="WEB_PASSWORD" name="web01" />\n'
+        '          password-env="FLEETSTAT_CLIENT_WEB" name="web01" />\n'
         "</clients>\n"
     )
     return path
@@ -47,18 +47,49 @@ def test_commands_that_log_in_nowhere_work_without_the_clients_password(
     assert main(["history", "web01", "-c", str(config)]) == 1  # no runs yet, not an error
     assert main(["mail", "flush", "-c", str(config)]) == 0
     assert main(["check-config", str(config)]) == 0
-    capsys.readouterr()
+    unset = f"{config}:5: password-env names FLEETSTAT_CLIENT_WEB, which is not set"
+    assert f"warning: {unset}" in capsys.readouterr().err
 
-    assert main(["run", "-c", str(config)]) == 2
-    err = capsys.readouterr().err
-    assert f"{config}:5: password-env names WEB_PASSWORD, which is not set" in err
+    assert main(["run", "-c", str(config), "--json"]) == 1
+    [host] = json.loads(capsys.readouterr().out)["hosts"]
+    assert host["outcome"] == "config_error" and host["error"].startswith(unset)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WEB_PASSWORD", ssh_user.password)
+        patch.setenv("FLEETSTAT_CLIENT_WEB", ssh_user.password)
         assert main(["run", "-c", str(config), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["hosts"][0]["outcome"] == "ok"
     assert main(["hosts", "-c", str(config), "--json"]) == 0
     assert [h["name"] for h in json.loads(capsys.readouterr().out)] == ["web01"]
+
+
+def test_a_client_whose_secret_is_unset_fails_alone_and_the_others_are_collected(
+    tmp_path, capsys, ssh_user, sshd_factory, smtp_server
+):
+    server = sshd_factory(["127.0.0.42", "127.0.0.43"])
+    config = tmp_path / "clients.xml"
+    config.write_text(
+        "<clients>\n"
+        f'  <settings db="sqlite:///fleetstat.db" known-hosts="{tmp_path}/known_hosts"'
+        ' cpu-interval="0.1">\n'
+        f'    <smtp host="127.0.0.1" port="{smtp_server.port}" />\n'
+        "  </settings>\n"
+        f'  <client ip="127.0.0.42" port="{server.port}" username="{ssh_user.name}"'
+        ' password-env="FLEETSTAT_CLIENT_GONE" name="gone" mail="ops@example.org" />\n'
+        f'  <client ip="127.0.0.43" port="{server.port}" username="{ssh_user.name}"'
+        f' password="{ssh_user.password}" name="fine" mail="ops@example.org" />\n'
+        "</clients>\n"
+    )
+    config.chmod(0o600)
+    assert main(["run", "-c", str(config), "--json"]) == 1
+    hosts = {host["name"]: host for host in json.loads(capsys.readouterr().out)["hosts"]}
+    assert hosts["fine"]["outcome"] == "ok"
+    assert hosts["gone"]["outcome"] == "config_error"
+    assert "password-env names FLEETSTAT_CLIENT_GONE, which is not set" in hosts["gone"]["error"]
+    assert count_in_log(server, "Accepted password") == 1  # the fine one's; none tried for gone
+    assert count_in_log(server, "Failed") == 0
+    [alert] = [m for m in smtp_server.messages if "FIRING" in m.subject]
+    assert alert.subject == "[fleetstat] 1 FIRING: login not configured on gone"
+    assert "FLEETSTAT_CLIENT_GONE" in alert.body
 
 
 def tables(path: Path) -> set[str]:

@@ -195,7 +195,7 @@ BAD = [
     ("empty password", '<client ip="1.2.3.4" username="u" password=""/>', "empty", 1),
     (
         "password and password-env",
-        '<client ip="1.2.3.4" username="u" password="p" password-env="PW"/>',
+        '<client ip="1.2.3.4" username="u" password="p" password-env="FLEETSTAT_CLIENT_PW"/>',
         "both password and password-env",
         1,
     ),
@@ -306,22 +306,71 @@ def test_name_defaults_to_the_ip_and_ipv6_is_canonical(tmp_path: Path) -> None:
 
 
 def test_password_env_is_read_when_a_pass_asks_not_at_load(tmp_path: Path) -> None:
-    text = '<client ip="h" username="u" password-env="WEB_PW"/>'
+    text = '<client ip="h" username="u" password-env="FLEETSTAT_CLIENT_WEB_PW"/>'
     loaded = load(tmp_path, text, {})
     assert loaded.clients[0].password is None
-    (client,) = config.with_passwords(loaded, {"WEB_PW": "from env"}).clients
+    (client,) = config.with_passwords(loaded, {"FLEETSTAT_CLIENT_WEB_PW": "from env"}).clients
     assert client.password == "from env"
 
 
-def test_an_unset_password_env_names_the_file_line_and_fix_when_a_pass_asks(
+def test_an_unset_password_env_is_that_clients_problem_alone_when_a_pass_asks(
     tmp_path: Path,
 ) -> None:
-    text = '<clients>\n<client ip="h" username="u" password-env="NOPE"/>\n</clients>'
+    text = (
+        '<clients>\n<client ip="h" username="u" password-env="FLEETSTAT_CLIENT_NOPE"/>\n'
+        '<client ip="g" username="u" password-env="FLEETSTAT_CLIENT_YES"/>\n</clients>'
+    )
     loaded = load(tmp_path, text, {})
+    unset, ready = config.with_passwords(loaded, {"FLEETSTAT_CLIENT_YES": "pw"}).clients
+    assert (ready.password, ready.secret_error) == ("pw", None)
+    assert unset.password is None
+    assert unset.secret_error == (
+        f"{tmp_path / 'clients.xml'}:2: password-env names FLEETSTAT_CLIENT_NOPE, which is not "
+        "set (or empty) in fleetstat's environment — fix: set FLEETSTAT_CLIENT_NOPE where "
+        "fleetstat runs, or use keyfile"
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["FLEETSTAT_SMTP_PASSWORD", "FLEETSTAT_WEB_PASSWORD_FILE", "FLEETSTAT_DB"]
+)
+def test_a_client_may_not_name_a_variable_fleetstat_reads_itself(tmp_path: Path, name: str) -> None:
+    text = (
+        '<clients>\n<settings client-env-prefix="FLEETSTAT_"/>\n'
+        f'<client ip="h" username="u" password-env="{name}"/>\n</clients>'
+    )
     with pytest.raises(ConfigError) as caught:
-        config.with_passwords(loaded, {})
+        load(tmp_path, text)
+    assert caught.value.line == 3
+    assert f"password-env names {name}, a variable fleetstat reads itself" in caught.value.problem
+    assert "FLEETSTAT_CLIENT_" in caught.value.fix
+
+
+def test_a_password_env_outside_the_client_prefix_is_refused_with_the_fix(tmp_path: Path) -> None:
+    text = (
+        '<clients>\n<client ip="h" username="u" password-env="AWS_SECRET_ACCESS_KEY"/>\n</clients>'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text, {"AWS_SECRET_ACCESS_KEY": "x"})
     assert caught.value.line == 2
-    assert "NOPE" in str(caught.value) and "fix:" in str(caught.value)
+    assert "does not start with FLEETSTAT_CLIENT_" in caught.value.problem
+    assert "FLEETSTAT_CLIENT_AWS_SECRET_ACCESS_KEY" in caught.value.fix
+    assert "client-env-prefix" in caught.value.fix
+
+
+def test_the_client_prefix_is_a_setting(tmp_path: Path) -> None:
+    text = (
+        '<clients>\n<settings client-env-prefix="MON_"/>\n'
+        '<client ip="h" username="u" password-env="MON_WEB1"/>\n</clients>'
+    )
+    (client,) = config.with_passwords(load(tmp_path, text), {"MON_WEB1": "pw"}).clients
+    assert client.password == "pw"
+
+
+def test_an_empty_client_prefix_is_refused(tmp_path: Path) -> None:
+    text = '<clients>\n<settings client-env-prefix=""/>\n<client ip="h" username="u"/>\n</clients>'
+    with pytest.raises(ConfigError, match="client-env-prefix"):
+        load(tmp_path, text)
 
 
 def test_alert_attributes_are_parsed(tmp_path: Path) -> None:
@@ -484,8 +533,8 @@ def test_a_private_config_with_passwords_does_not_warn(tmp_path: Path) -> None:
 
 
 def test_a_readable_config_without_passwords_does_not_warn(tmp_path: Path) -> None:
-    text = SEED.replace('password="password"', 'password-env="PW"')
-    assert config.check(write(tmp_path, text, mode=0o644), {"PW": "x"}) == []
+    text = SEED.replace('password="password"', 'password-env="FLEETSTAT_CLIENT_PW"')
+    assert config.check(write(tmp_path, text, mode=0o644), {"FLEETSTAT_CLIENT_PW": "x"}) == []
 
 
 def test_alerts_without_mail_warn(tmp_path: Path) -> None:

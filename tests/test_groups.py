@@ -17,7 +17,7 @@ from tests.support.sshd import SshUser
 
 GROUPED = """\
 <clients>
-  <group name="web" username="stats" password-env="WEB_PW" mail="web@example.org"
+  <group name="web" username="stats" password-env="FLEETSTAT_CLIENT_WEB_PW" mail="web@example.org"
          port="2222" python="/usr/bin/python3" timeout="2m">
     <alert type="memory" limit="90%"/>
     <alert type="disk" limit="80%" mount="/var"/>
@@ -41,8 +41,8 @@ def write(folder: Path, text: str, name: str = "clients.xml") -> Path:
 
 
 def load(folder: Path, text: str, environ: dict[str, str] | None = None) -> config.Config:
-    """The config as a pass sees it: ``password-env`` read from ``environ`` (and WEB_PW)."""
-    environ = {"WEB_PW": "pw", **(environ or {})}
+    """The config as a pass sees it: ``password-env`` read from ``environ`` (and the group's)."""
+    environ = {"FLEETSTAT_CLIENT_WEB_PW": "pw", **(environ or {})}
     return config.with_passwords(config.load(write(folder, text), environ), environ)
 
 
@@ -83,14 +83,24 @@ def test_a_clients_own_password_replaces_the_groups_password_env(tmp_path: Path)
 
 def test_a_group_password_env_is_read_only_when_a_pass_connects(tmp_path: Path) -> None:
     loaded = config.load(write(tmp_path, GROUPED), {})
-    assert [client.password_env for client in loaded.clients] == ["WEB_PW", "WEB_PW", None]
-    with pytest.raises(ConfigError, match="password-env names WEB_PW, which is not set"):
-        config.with_passwords(loaded, {})
+    assert [client.password_env for client in loaded.clients] == [
+        "FLEETSTAT_CLIENT_WEB_PW",
+        "FLEETSTAT_CLIENT_WEB_PW",
+        None,
+    ]
+    errors = [client.secret_error for client in config.with_passwords(loaded, {}).clients]
+    assert [
+        "password-env names FLEETSTAT_CLIENT_WEB_PW, which is not set" in (e or "") for e in errors
+    ] == [
+        True,
+        True,
+        False,
+    ]
 
 
 def test_a_group_key_file_is_relative_to_the_config(tmp_path: Path) -> None:
     (tmp_path / "id_web").write_text("key")
-    text = GROUPED.replace('password-env="WEB_PW"', 'keyfile="id_web"')
+    text = GROUPED.replace('password-env="FLEETSTAT_CLIENT_WEB_PW"', 'keyfile="id_web"')
     assert load(tmp_path, text).clients[0].keyfile == tmp_path / "id_web"
 
 
@@ -124,7 +134,9 @@ def test_a_group_without_a_username_names_the_group_in_the_fix(tmp_path: Path) -
 
 
 def test_a_group_needs_a_name_and_takes_no_password(tmp_path: Path) -> None:
-    text = GROUPED.replace('name="web" ', "").replace('password-env="WEB_PW"', 'password="x"')
+    text = GROUPED.replace('name="web" ', "").replace(
+        'password-env="FLEETSTAT_CLIENT_WEB_PW"', 'password="x"'
+    )
     problems = [each.problem for each in refused(tmp_path, text).each()]
     assert "<group> has no name" in problems
     assert "<group> has no attribute 'password'" in problems
@@ -135,7 +147,7 @@ def test_a_group_needs_a_name_and_takes_no_password(tmp_path: Path) -> None:
 
 def fleet(grouped: bool) -> str:
     """32 clients in 4 groups of 8, as XML with groups or with every value on each client."""
-    common = 'username="stats" password-env="WEB_PW" port="2222" timeout="2m"'
+    common = 'username="stats" password-env="FLEETSTAT_CLIENT_WEB_PW" port="2222" timeout="2m"'
     alerts = ['<alert type="memory" limit="90%"/>', '<alert type="disk" limit="80%"/>']
     lines = ["<clients>"]
     for g, team in enumerate(("web", "db", "cache", "batch")):
@@ -172,7 +184,7 @@ def test_groups_say_the_same_as_every_value_on_every_client(tmp_path: Path) -> N
 def test_show_says_what_a_client_ends_up_with_and_where_each_value_came_from(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("WEB_PW", "Sup3rS3cret")
+    monkeypatch.setenv("FLEETSTAT_CLIENT_WEB_PW", "Sup3rS3cret")
     path = write(tmp_path, GROUPED)
     assert main(["check-config", str(path), "--show", "web2"]) == 0
     out = capsys.readouterr().out
@@ -180,7 +192,10 @@ def test_show_says_what_a_client_ends_up_with_and_where_each_value_came_from(
     assert lines[0] == f"web2 (10.0.0.12:22) in group web, {path}:8"
     assert "port 22 client, line 8" in lines
     assert "username deploy client, line 8" in lines
-    assert "password from the environment group web, line 2 (password-env WEB_PW)" in lines
+    assert (
+        "password from the environment group web, line 2 (password-env FLEETSTAT_CLIENT_WEB_PW)"
+        in lines
+    )
     assert "timeout 2m group web, line 3" in lines
     assert "python /usr/bin/python3 group web, line 3" in lines
     assert "memory > 90% (repeat 1h) group web, line 4" in lines
@@ -192,7 +207,7 @@ def test_show_says_what_a_client_ends_up_with_and_where_each_value_came_from(
 def test_show_of_an_ungrouped_client_gives_the_defaults(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("WEB_PW", "x")
+    monkeypatch.setenv("FLEETSTAT_CLIENT_WEB_PW", "x")
     assert main(["check-config", str(write(tmp_path, GROUPED)), "--show", "10.0.0.30"]) == 0
     lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
     assert lines[0].endswith("(no group), " + str(tmp_path / "clients.xml") + ":13")
@@ -202,7 +217,7 @@ def test_show_of_an_ungrouped_client_gives_the_defaults(
 def test_show_of_an_unknown_client_says_which_there_are(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("WEB_PW", "x")
+    monkeypatch.setenv("FLEETSTAT_CLIENT_WEB_PW", "x")
     assert main(["check-config", str(write(tmp_path, GROUPED)), "--show", "web3"]) == 2
     err = capsys.readouterr().err
     assert (

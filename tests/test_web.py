@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import csv
 import dataclasses
+import html
 import io
 import os
 import signal
@@ -147,6 +148,28 @@ def test_a_form_posted_without_its_csrf_token_changes_nothing(client, web_fleet)
     assert web_fleet.config.read_bytes() == before
     anonymous = TestClient(client.app)
     assert anonymous.post("/login", data={"password": PASSWORD}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("variable", "refusal"),
+    [
+        ("FLEETSTAT_SMTP_PASSWORD", "a variable fleetstat reads itself"),
+        ("HOME", "does not start with FLEETSTAT_CLIENT_"),
+        ("FLEETSTAT_CLIENT_NOT_SET_HERE", "which is not set (or empty)"),
+    ],
+)
+def test_the_form_hands_no_client_a_variable_it_may_not_read(
+    client, web_fleet, monkeypatch, variable, refusal
+):
+    monkeypatch.setenv("FLEETSTAT_SMTP_PASSWORD", "the collector's own secret")
+    before = web_fleet.config.read_bytes()
+    csrf = _csrf(logged_in(client).get("/clients").text)
+    fields = {"ip": "127.0.0.88", "username": "x", "port": "22", "auth": "password_env",
+              "password_env": variable, "csrf": csrf}  # fmt: skip
+    response = client.post("/clients", data=fields)
+    assert response.status_code == 422
+    assert refusal in html.unescape(response.text)
+    assert web_fleet.config.read_bytes() == before
 
 
 def test_api_and_metrics_take_basic_auth_and_refuse_a_wrong_password(client):

@@ -88,6 +88,11 @@ REACHABILITY = {
         "The database refused a value of the answer; the error names it. A client that "
         "sends such values every run may be compromised.",
     ),
+    Outcome.CONFIG_ERROR: Reachability(
+        "login not configured",
+        "The client's secret could not be read where fleetstat runs (the error names the "
+        "variable): set it in fleetstat's environment, or give the client a keyfile.",
+    ),
     Outcome.INTERNAL_ERROR: Reachability(
         "fleetstat failed on this host",
         "fleetstat's own error, not the client's: report it with the traceback from the log.",

@@ -49,7 +49,8 @@ def watch(
     A pass longer than the period delays the next one; passes never overlap. The first
     signal stops after the pass in flight; a second cancels that pass (``Interrupted``).
     """
-    configs.with_passwords(config)  # an unset password-env stops watch before the first pass
+    for problem in configs.unreadable(config):  # each such client fails alone, every pass
+        print(f"fleetstat: warning: {problem}", file=sys.stderr)
     stop = asyncio.Event()
 
     def stop_after_this_pass(signum: int) -> None:

@@ -70,12 +70,15 @@ async def collect_one(
 
     ``counters`` are the CPU counters of the host's previous sample: when recent, the
     agent does not sleep and the CPU percent is computed from them (``cpurate``).
+    A client whose secret could not be read ends as ``config_error`` without a login.
     A cancelled run (the pass was interrupted) cleans up, then becomes ``interrupted``.
     An exception that is neither a ``HostError`` nor an ``EnvelopeError`` is fleetstat's
     own bug: logged with its traceback and recorded as ``internal_error``. A host key
     learned on this first contact is the result's ``learned_key``.
     """
     started = clock()
+    if client.secret_error:
+        return _failed(client, model.Outcome.CONFIG_ERROR, client.secret_error, started, clock)
     learned: list[str] = []
     since = cpurate.request_since(counters, started, settings.cpu_max_gap)
     try:

@@ -37,7 +37,7 @@ from fleetstat.config.attributes import (
     env_names,
 )
 from fleetstat.config.build import Built, build, parse
-from fleetstat.config.secrets import with_passwords
+from fleetstat.config.secrets import unreadable, with_passwords
 from fleetstat.config.settings import settings_from_env, sqlite_relative_to
 from fleetstat.config.show import show
 from fleetstat.config.tree import Node, parse_tree
@@ -75,6 +75,7 @@ __all__ = [
     "settings_from_env",
     "show",
     "sqlite_relative_to",
+    "unreadable",
     "with_passwords",
 ]
 

@@ -14,6 +14,7 @@ from fleetstat.config.values import (
     _db_url,
     _duration,
     _env_name,
+    _env_prefix,
     _host,
     _interpreter,
     _mail_address,
@@ -39,6 +40,10 @@ from fleetstat.core.model import (
     SmtpSettings,
 )
 
+#: The variables of fleetstat's own secrets, read beside the config's.
+WEB_PASSWORD_ENV = "FLEETSTAT_WEB_PASSWORD"
+WEB_PASSWORD_FILE_ENV = "FLEETSTAT_WEB_PASSWORD_FILE"
+CONFIG_ENV = "FLEETSTAT_CONFIG"
 SMTP_PASSWORD_ENV = "FLEETSTAT_SMTP_PASSWORD"
 SMTP_PASSWORD_FILE_ENV = "FLEETSTAT_SMTP_PASSWORD_FILE"
 SMTP_DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
@@ -75,7 +80,8 @@ CLIENT_ATTRS = (
     Attr("password", "password", _secret, "text", "none",
          "the SSH password (prefer password-env or keyfile)", secret=True),
     Attr("password-env", "password_env", _env_name, "variable name", "none",
-         "environment variable holding the SSH password; unset is an error"),
+         "environment variable holding the SSH password, under client-env-prefix; unset: the "
+         "client alone fails (config_error)"),
     Attr("keyfile", "keyfile", _path, "path", "none",
          "private key file; ~ expanded, relative to the config's folder, must exist"),
     Attr("mail", "mail", _mail_list, "addresses, comma-separated", "none",
@@ -193,6 +199,10 @@ SETTINGS_ATTRS = (
          _default(Settings, "db_timeout", "s"),
          "bound on one database call (statement, lock wait, SQLite busy wait, connect)",
          env="FLEETSTAT_DB_TIMEOUT"),
+    Attr("client-env-prefix", "client_env_prefix", _env_prefix, "variable name prefix",
+         _default(Settings, "client_env_prefix"),
+         "a client's password-env must name a variable that starts with this; fleetstat's "
+         "own variables are refused whatever the prefix"),
 )  # fmt: skip
 
 SMTP_ATTRS = (
@@ -239,3 +249,9 @@ def env_names() -> tuple[str, ...]:
     """Every ``FLEETSTAT_*`` variable the config reads."""
     declared = [a.env for a in SETTINGS_ATTRS + SMTP_ATTRS if a.env]
     return (*declared, *ENV_ONLY)
+
+
+def own_env_names() -> frozenset[str]:
+    """Every variable fleetstat reads itself: the config's, the web page's password and the
+    config's path. No client may name one as its ``password-env``."""
+    return frozenset((*env_names(), WEB_PASSWORD_ENV, WEB_PASSWORD_FILE_ENV, CONFIG_ENV))

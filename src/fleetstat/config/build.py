@@ -22,6 +22,7 @@ from fleetstat.config.attributes import (
     SMTP_PASSWORD_ENV,
     SMTP_PASSWORD_FILE_ENV,
     Attr,
+    own_env_names,
 )
 from fleetstat.config.settings import _settings
 from fleetstat.config.source import Source, check, parse_attr, require, values
@@ -77,6 +78,7 @@ def build(data: bytes, path: Path, environ: Mapping[str, str], mode: int = 0o600
     layout = _layout(parse_tree(data, str(path), SECRET_ATTRS), src)
     settings = src.collect(lambda: _settings_of(layout.settings, src))
     ssh_config = settings.ssh_config if settings else None
+    _client_env_names(layout, settings or Settings(), src)
     groups = {id(node): _group(node, src) for node in layout.groups}
     built: dict[str, tuple[Client, Sources]] = {}
     for node, group_node in layout.members:
@@ -255,6 +257,33 @@ def _one_password(node: Node, src: Source) -> None:
             "keep one of them",
             attr="password-env",
         )
+
+
+def _client_env_names(layout: _Layout, settings: Settings, src: Source) -> None:
+    """Refuse a ``password-env`` that names a variable fleetstat reads itself, or one
+    outside ``client-env-prefix``: a client (one added on the web page, say) must not
+    be handed the collector's own secrets, or any other variable of its environment."""
+    prefix, own = settings.client_env_prefix, own_env_names()
+    for node in [*layout.groups, *(node for node, _ in layout.members)]:
+        name = node.attrs.get("password-env", "").strip()
+        if name in own:
+            src.report(
+                node,
+                f"password-env names {name}, a variable fleetstat reads itself: no client "
+                "may be handed the collector's own secrets",
+                f"put the client's password in a variable of its own under {prefix}, like "
+                f"{prefix}WEB1 (the default client-env-prefix is FLEETSTAT_CLIENT_)",
+                attr="password-env",
+            )
+        elif name and not name.startswith(prefix):
+            src.report(
+                node,
+                f"password-env names {name}, which does not start with {prefix}: a client "
+                "may name only the variables under client-env-prefix",
+                f"rename the variable to {prefix}{name}, or set client-env-prefix in "
+                "<settings> to the start of your clients' variables",
+                attr="password-env",
+            )
 
 
 def _logins(node: Node, found: dict[str, Any], src: Source) -> dict[str, Any]:

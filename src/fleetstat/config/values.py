@@ -174,6 +174,16 @@ def _env_name(text: str) -> str:
     return text
 
 
+def _env_prefix(text: str) -> str:
+    """The start of an environment variable's name: letters, digits and ``_``, not empty."""
+    if not text or not _ENV_NAME.fullmatch(text):
+        raise Invalid(
+            f"{text!r} is not the start of a variable name",
+            "write a prefix like FLEETSTAT_CLIENT_: a client may name only variables under it",
+        )
+    return text
+
+
 def _path(text: str) -> Path:
     """A path with ``~`` expanded; relative ones are resolved against the config's folder."""
     return Path(_text(text)).expanduser()

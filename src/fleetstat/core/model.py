@@ -80,6 +80,9 @@ class Client:
     group: str | None = None
     #: ``password-env``: the variable that holds the password, read when a pass connects.
     password_env: str | None = None
+    #: Why the client's secret could not be read for this pass (file:line, problem, fix):
+    #: the client ends its run as ``config_error`` without logging in anywhere.
+    secret_error: str | None = None
 
     @property
     def address(self) -> str:
@@ -147,6 +150,7 @@ class Settings:
     max_answer: int = 16 * 1024 * 1024
     keep_connections: bool = True
     max_kept_connections: int = 1000
+    client_env_prefix: str = "FLEETSTAT_CLIENT_"
     db_timeout: float = 30.0
     smtp: SmtpSettings = SmtpSettings()
     #: The config file these settings came from (absolute), for the commands in mail hints.
@@ -181,6 +185,7 @@ class Outcome(enum.StrEnum):
     STORE_REFUSED = "store_refused"
     INTERNAL_ERROR = "internal_error"
     SHARD_LOST = "shard_lost"
+    CONFIG_ERROR = "config_error"
 
 
 @dataclass(frozen=True)

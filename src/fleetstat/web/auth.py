@@ -26,10 +26,11 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fleetstat.config.attributes import WEB_PASSWORD_ENV, WEB_PASSWORD_FILE_ENV
 from fleetstat.core.errors import FleetstatError
 
-PASSWORD_ENV = "FLEETSTAT_WEB_PASSWORD"
-PASSWORD_FILE_ENV = "FLEETSTAT_WEB_PASSWORD_FILE"
+PASSWORD_ENV = WEB_PASSWORD_ENV
+PASSWORD_FILE_ENV = WEB_PASSWORD_FILE_ENV
 #: The variables ``serve`` reads, with what each holds (the docs test reads this table).
 ENV = {
     PASSWORD_ENV: "the web page's admin password (user `admin`)",

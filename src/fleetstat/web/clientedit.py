@@ -65,6 +65,7 @@ def add(path: Path, new: NewClient, environ: Mapping[str, str] = os.environ) -> 
         element, lines = _element(new)
         changed, first_line = _insert(data, element, path)
         loaded = _validate(changed, path, environ, {first_line + n: f for n, f in lines})
+        _secret_is_set(loaded, first_line, environ)
         _write(path, changed)
     return loaded
 
@@ -188,6 +189,15 @@ def _validate(
         if name is None:
             raise FormError({}, text) from None
         raise FormError({name: text}) from None
+
+
+def _secret_is_set(loaded: Config, line: int, environ: Mapping[str, str]) -> None:
+    """FormError when the new client (at ``line``) names a password-env that is not set
+    here: saved, it could never log in."""
+    for client in config.with_passwords(loaded, environ).clients:
+        if client.line == line and client.secret_error:
+            problem = client.secret_error.split(": ", 1)[-1]
+            raise FormError({"password_env": problem})
 
 
 def _write(path: Path, data: bytes) -> None:
