@@ -522,6 +522,32 @@ def test_a_document_type_declaration_is_refused(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- warnings and summary
 
 
+@pytest.mark.parametrize(("mode", "who"), [(0o664, "its group"), (0o646, "others")])
+def test_a_config_others_may_change_is_refused_with_the_chmod(
+    tmp_path: Path, mode: int, who: str
+) -> None:
+    path = write(tmp_path, SEED, mode=mode)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path, {})
+    assert f"the config {path} is writable by {who}" in caught.value.problem
+    assert caught.value.fix == f"run chmod go-w {path}"
+
+
+def test_a_config_in_a_folder_others_may_change_is_refused_unless_the_folder_is_sticky(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    path = write(folder, SEED)
+    folder.chmod(0o777)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path, {})
+    assert f"the config's folder {folder} is writable by group and others" in caught.value.problem
+    assert caught.value.fix == f"run chmod go-w {folder}"
+    folder.chmod(0o1777)  # like /tmp: nobody replaces another's file
+    assert config.load(path, {}).clients
+
+
 def test_a_readable_config_with_passwords_warns_to_chmod(tmp_path: Path) -> None:
     warnings = config.check(write(tmp_path, SEED, mode=0o644), {})
     assert len(warnings) == 1

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,22 @@ def test_a_first_key_is_learned_into_the_own_file_only(
     assert run(client_for(ssh_user, sshd), settings) == b"echo:hello"
     assert settings.known_hosts.read_text() == entry(sshd) + "\n"
     assert user_file.read_text() == f"127.0.0.99 {OTHER_KEY}\n"
+
+
+def test_a_learned_key_goes_into_private_folders_whatever_the_umask(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path
+) -> None:
+    settings = settings_in(tmp_path, known_hosts=tmp_path / "state" / "fleetstat" / "known_hosts")
+    before = os.umask(0)
+    try:
+        assert run(client_for(ssh_user, sshd), settings) == b"echo:hello"
+    finally:
+        os.umask(before)
+    modes = [
+        stat.S_IMODE(p.stat().st_mode)
+        for p in (tmp_path / "state", tmp_path / "state" / "fleetstat", settings.known_hosts)
+    ]
+    assert modes == [0o700, 0o700, 0o600]
 
 
 @pytest.mark.parametrize("policy", ["accept-new", "strict"])

@@ -18,6 +18,7 @@ OpenSSH client config, ``show`` says where each value of a client came from.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -94,6 +95,7 @@ def load_built(path: Path, environ: Mapping[str, str] = os.environ) -> Built:
     try:
         data = path.read_bytes()
         mode = path.stat().st_mode
+        _only_its_owner_writes(path)
     except OSError as err:
         raise ConfigError(
             str(path),
@@ -102,6 +104,30 @@ def load_built(path: Path, environ: Mapping[str, str] = os.environ) -> Built:
             "check the path and its permissions",
         ) from err
     return build(data, path, environ, mode)
+
+
+def _only_its_owner_writes(path: Path) -> None:
+    """ConfigError when anyone but its owner may change the config: it says where every
+    login goes and which secrets are read. The same for its folder (a sticky one, like
+    ``/tmp``, lets nobody replace another's file)."""
+    for target, what in ((path, "the config"), (path.resolve().parent, "the config's folder")):
+        info = target.stat()
+        shared = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if target != path and info.st_mode & stat.S_ISVTX:
+            shared = 0
+        if shared:
+            who = (
+                "group and others"
+                if shared == stat.S_IWGRP | stat.S_IWOTH
+                else ("its group" if shared == stat.S_IWGRP else "others")
+            )
+            raise ConfigError(
+                str(path),
+                None,
+                f"{what} {target} is writable by {who} (mode {stat.filemode(info.st_mode)}): "
+                "whoever can change it can send every login and secret elsewhere",
+                f"run chmod go-w {target}",
+            )
 
 
 def check(path: Path, environ: Mapping[str, str] = os.environ) -> list[str]:

@@ -231,11 +231,22 @@ class TrustStore:
             return
         openssh = key.export_public_key("openssh").decode().split()
         line = " ".join([known_hosts_name(client), *openssh[:2]])
-        own.path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(own.path.parent)
         fd = os.open(own.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as out:
             out.write(line + "\n")
         own.add(line)
+
+
+def private_folder(folder: Path) -> None:
+    """Make ``folder`` and each missing parent 0700, whatever the umask."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for part in reversed(missing):
+        part.mkdir(mode=0o700, exist_ok=True)
+        part.chmod(0o700)
 
 
 _cache: dict[Path, KnownHostsFile] = {}

@@ -3,18 +3,27 @@
 A change is made on the file's bytes: the new element goes before ``</clients>``, a
 removed one is cut out with its line; every other byte stays as it was. The result is
 validated by the same code as ``check-config`` (``config.parse``) before it is written,
-and written atomically (a temp file in the same folder, fsync, rename) with the file's
-mode kept. A validation error is mapped to the form field whose attribute is on the
-line it names: the new element is written one attribute per line for that.
+and written atomically (a temp file ``.NAME.<random>.tmp`` in the same folder, fsync,
+rename) with the file's mode kept. A validation error is mapped to the form field whose
+attribute is on the line it names: the new element is written one attribute per line.
+
+Every edit holds an OS lock (``flock`` on ``.NAME.lock`` beside the config) from its read
+to its rename, so two processes (``serve`` and ``watch --serve``) never lose each
+other's edits; an edit made from a page that read an older file (its ``digest``) is
+refused as a conflict. Temp files a killed writer left are removed under that lock, by
+the next edit and when ``serve`` starts (``tidy``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
+import hashlib
 import os
 import re
 import tempfile
-import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -36,7 +45,11 @@ FIELDS = (
     ("mail", "mail"),
 )
 AUTH_CHOICES = ("password", "password_env", "keyfile", "agent")
-_LOCK = threading.Lock()
+#: What an edit refused because the file changed after the page read it says.
+CHANGED = (
+    "the config changed since you opened this page (another admin or process edited it); "
+    "nothing was saved: reload the page and try again"
+)
 
 
 class FormError(ConfigError):
@@ -46,6 +59,13 @@ class FormError(ConfigError):
         self.fields = fields
         self.general = general
         super().__init__("form", None, general or "; ".join(fields.values()))
+
+
+class Conflict(FormError):
+    """The config changed after the page read it: the edit is refused, nothing is lost."""
+
+    def __init__(self) -> None:
+        super().__init__({}, CHANGED)
 
 
 @dataclass(frozen=True)
@@ -58,10 +78,22 @@ class NewClient:
     alerts: dict[str, str] = field(default_factory=dict)
 
 
-def add(path: Path, new: NewClient, environ: Mapping[str, str] = os.environ) -> Config:
-    """Add ``new`` to the config at ``path``; the new, validated Config. FormError if bad."""
-    with _LOCK:
-        data = _read(path)
+def digest(data: bytes) -> str:
+    """What names one version of the config's bytes (the page sends it back with an edit)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def add(
+    path: Path,
+    new: NewClient,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    read: str | None = None,
+) -> Config:
+    """Add ``new`` to the config at ``path``; the new, validated Config. FormError if bad,
+    Conflict when ``read`` (the digest of the file the page showed) is not the file's."""
+    with editing(path):
+        data = _read(path, read)
         element, lines = _element(new)
         changed, first_line = _insert(data, element, path)
         loaded = _validate(changed, path, environ, {first_line + n: f for n, f in lines})
@@ -70,10 +102,17 @@ def add(path: Path, new: NewClient, environ: Mapping[str, str] = os.environ) -> 
     return loaded
 
 
-def remove(path: Path, address: str, environ: Mapping[str, str] = os.environ) -> Config:
-    """Remove the client ``address`` (``ip:port``) from the config at ``path``; the new Config."""
-    with _LOCK:
-        data = _read(path)
+def remove(
+    path: Path,
+    address: str,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    read: str | None = None,
+) -> Config:
+    """Remove the client ``address`` (``ip:port``) from the config at ``path``; the new Config.
+    Conflict when ``read`` is not the digest of the file."""
+    with editing(path):
+        data = _read(path, read)
         current = config.parse(data, path, environ, path.stat().st_mode)
         client = next((c for c in current.clients if c.address == address), None)
         if client is None:
@@ -84,11 +123,38 @@ def remove(path: Path, address: str, environ: Mapping[str, str] = os.environ) ->
     return loaded
 
 
-def _read(path: Path) -> bytes:
+@contextlib.contextmanager
+def editing(path: Path) -> Iterator[None]:
+    """Hold the edit lock of the config at ``path`` (across processes); the temp files a
+    killed writer left are removed first."""
     try:
-        return path.read_bytes()
+        fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as err:
+        raise FormError({}, f"cannot lock {path} for an edit: {err.strerror}") from err
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+        yield
+    finally:
+        os.close(fd)
+
+
+def tidy(path: Path) -> None:
+    """Remove what a killed edit of the config at ``path`` left (``serve`` at its start);
+    a folder fleetstat may not write holds nothing of its edits to remove."""
+    with contextlib.suppress(FormError), editing(path):
+        pass
+
+
+def _read(path: Path, read: str | None) -> bytes:
+    try:
+        data = path.read_bytes()
     except OSError as err:
         raise FormError({}, f"cannot read {path}: {err.strerror}") from err
+    if read is not None and read != digest(data):
+        raise Conflict()
+    return data
 
 
 def _element(new: NewClient) -> tuple[bytes, list[tuple[int, str]]]:

@@ -31,15 +31,19 @@ def _config_path(request: Request) -> Path | None:
     return path
 
 
-def _clients(path: Path | None) -> tuple[list[dict[str, str]], str]:
-    """The config's clients as the page lists them (no secret), and a load error."""
+def _clients(path: Path | None) -> tuple[list[dict[str, str]], str, str]:
+    """The config's clients as the page lists them (no secret), a load error, and the
+    digest of the bytes they were read from (an edit from this page names it)."""
     if path is None:
-        return [], ""
+        return [], "", ""
     try:
-        loaded = config.load(path)
+        data = path.read_bytes()
+        loaded = config.parse(data, path, os.environ, path.stat().st_mode)
+    except OSError as err:
+        return [], f"cannot read {path}: {err.strerror}", ""
     except ConfigError as err:
-        return [], str(err)
-    return [_listed(client) for client in loaded.clients], ""
+        return [], str(err), clientedit.digest(data)
+    return [_listed(client) for client in loaded.clients], "", clientedit.digest(data)
 
 
 def _listed(client: Client) -> dict[str, str]:
@@ -72,8 +76,9 @@ def _page(
     status: int = 200,
 ) -> Response:
     path = _config_path(request)
-    clients, load_error = _clients(path)
+    clients, load_error, read = _clients(path)
     context = {
+        "digest": read,
         "config_path": str(path) if path else "",
         "clients": clients,
         "load_error": load_error,
@@ -108,23 +113,29 @@ async def add_client(request: Request) -> Response:
     alerts = {kind: values.get(f"alert_{kind}", "") for kind in clientedit.alert_types()}
     new = clientedit.NewClient(values=values, auth=values.get("auth", "password"), alerts=alerts)
     try:
-        clientedit.add(path, new, os.environ)
+        clientedit.add(path, new, os.environ, read=values.get("digest", ""))
     except clientedit.FormError as err:
-        shown = {key: value for key, value in values.items() if key not in ("password", "csrf")}
-        return _page(request, values=shown, errors=err.fields, general=err.general, status=422)
+        shown = {
+            key: value for key, value in values.items() if key not in ("password", "csrf", "digest")
+        }
+        status = 409 if isinstance(err, clientedit.Conflict) else 422
+        return _page(request, values=shown, errors=err.fields, general=err.general, status=status)
     label = values.get("name") or values.get("ip", "")
     return RedirectResponse(f"/clients?added={label}", status_code=303)
 
 
 @router.post("/clients/remove")
-def remove_client(request: Request, address: Field = "", csrf: Field = "") -> Response:
+def remove_client(
+    request: Request, address: Field = "", csrf: Field = "", digest: Field = ""
+) -> Response:
     """Remove the client ``address`` (``ip:port``) from the config."""
     _check_csrf(request, csrf)
     path = _require_config(request)
     try:
-        clientedit.remove(path, address, os.environ)
+        clientedit.remove(path, address, os.environ, read=digest)
     except clientedit.FormError as err:
-        return _page(request, general=err.general or str(err), status=422)
+        status = 409 if isinstance(err, clientedit.Conflict) else 422
+        return _page(request, general=err.general or str(err), status=status)
     return RedirectResponse(f"/clients?removed={address}", status_code=303)
 
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from fleetstat.web import clientedit
 from fleetstat.web.app import HERE, WebSettings, create_app
 from fleetstat.web.auth import WebError
 
@@ -28,6 +29,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def _config(settings: WebSettings) -> uvicorn.Config:
+    if settings.config is not None and settings.config.parent.is_dir():
+        clientedit.tidy(settings.config)  # what an edit killed midway left
     if not VENDOR_SCRIPT.is_file():
         raise WebError(
             f"the chart library is missing ({VENDOR_SCRIPT}): reinstall fleetstat, or run "
