@@ -7,6 +7,7 @@ The app runs in process (Starlette's test client) over the fleet that real passe
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import dataclasses
 import html
@@ -26,6 +27,7 @@ from starlette.testclient import TestClient
 
 from fleetstat import web
 from fleetstat.cli import main
+from fleetstat.store import Store
 from fleetstat.web import clientedit
 from tests.support.sshd import free_port
 from tests.support.web import (
@@ -170,6 +172,24 @@ def test_the_form_hands_no_client_a_variable_it_may_not_read(
     assert response.status_code == 422
     assert refusal in html.unescape(response.text)
     assert web_fleet.config.read_bytes() == before
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_host_path_no_host_can_have_is_not_found_on_every_database(tmp_path, backend):
+    from tests.support.databases import server_database
+
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            db = f"sqlite:///{tmp_path / 'fleet.db'}"
+        else:
+            db = stack.enter_context(server_database("postgresql"))
+        Store.open(db).close()
+        app = web.create_app(web.WebSettings(db=db, password=PASSWORD, config=None))
+        client = stack.enter_context(TestClient(app, base_url="http://127.0.0.1"))
+        logged_in(client)
+        for path in ("/hosts/%00", "/hosts/web%001", "/hosts/" + "x" * 300, "/hosts/nope"):
+            assert client.get(path).status_code == 404, path
+            assert client.get("/api" + path, auth=AUTH).status_code in (404, 422), path
 
 
 def test_api_and_metrics_take_basic_auth_and_refuse_a_wrong_password(client):

@@ -179,6 +179,8 @@ def host_page(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     """One host: details, charts, attempts, security events (filtered, paged), alerts."""
+    if not query.plausible_key(key):  # a NUL or a novel: no host is called that
+        raise HTTPException(404, "no such host in the database")
     now = datetime.now(UTC)
     start, end = query.window(now, range.value, None, None)
     with request.app.state.db.session() as session:

@@ -162,3 +162,13 @@ def _time(text: str, what: str) -> datetime | None:
         return parse_time(text, what)
     except ValueError as err:
         raise HTTPException(422, str(err)) from None
+
+
+#: The longest host key (id, ``ip:port`` or name) a page looks up.
+MAX_KEY = 255
+
+
+def plausible_key(key: str) -> bool:
+    """True when ``key`` could name a host: not too long, no NUL (which PostgreSQL refuses
+    in any text, so a lookup would fail instead of finding nothing)."""
+    return 0 < len(key) <= MAX_KEY and "\x00" not in key
