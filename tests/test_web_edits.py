@@ -171,3 +171,28 @@ def test_serve_removes_what_a_killed_edit_left_when_it_starts(tmp_path: Path) ->
     settings = WebSettings(db=db, password=PASSWORD, config=path, host="127.0.0.1", port=port)
     with serving(settings):
         assert not left.exists()
+
+
+def test_the_form_takes_a_key_file_only_from_keys_dir(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "id_web1").write_text("a private key")
+    (keys / "escape").symlink_to("/etc/shadow")
+    outside = tmp_path / "id_elsewhere"
+    outside.write_text("a key outside keys-dir")
+
+    def with_key(keyfile: str) -> clientedit.NewClient:
+        values = {"ip": "10.0.0.7", "username": "k", "keyfile": keyfile}
+        return clientedit.NewClient(values, auth="keyfile")
+
+    for sneaky in ("../../../../etc/shadow", "escape", str(outside), "../id_elsewhere"):
+        with pytest.raises(clientedit.FormError) as caught:
+            clientedit.add(path, with_key(sneaky), {})
+        assert list(caught.value.fields) == ["keyfile"]
+        assert f"must be in {keys}" in caught.value.fields["keyfile"]
+    assert path.read_text() == START
+
+    loaded = clientedit.add(path, with_key("id_web1"), {})
+    assert loaded.clients[-1].keyfile == keys / "id_web1"
+    assert f'keyfile="{keys / "id_web1"}"' in path.read_text()

@@ -203,6 +203,9 @@ SETTINGS_ATTRS = (
          _default(Settings, "client_env_prefix"),
          "a client's password-env must name a variable that starts with this; fleetstat's "
          "own variables are refused whatever the prefix"),
+    Attr("keys-dir", "keys_dir", _path, "folder", "keys",
+         "the only folder a key file added on the web page may come from (symlinks and .. "
+         "resolved); relative to the config's folder. A hand-written keyfile may be anywhere"),
 )  # fmt: skip
 
 SMTP_ATTRS = (

@@ -48,6 +48,7 @@ def _settings(
         values["mail_templates"] = _template_folder(base / values["mail_templates"], where)
     if values.get("ssh_config") is not None:
         values["ssh_config"] = base / values["ssh_config"]
+    values["keys_dir"] = base / values.get("keys_dir", Settings.keys_dir)
     return Settings(**values, smtp=SmtpSettings(**smtp))
 
 

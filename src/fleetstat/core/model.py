@@ -151,6 +151,8 @@ class Settings:
     keep_connections: bool = True
     max_kept_connections: int = 1000
     client_env_prefix: str = "FLEETSTAT_CLIENT_"
+    #: The only folder the web page's form may take a client's key file from.
+    keys_dir: Path = Path("keys")
     db_timeout: float = 30.0
     smtp: SmtpSettings = SmtpSettings()
     #: The config file these settings came from (absolute), for the commands in mail hints.

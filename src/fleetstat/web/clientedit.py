@@ -24,14 +24,14 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from fleetstat import config
 from fleetstat.core.errors import ConfigError
 from fleetstat.core.metrics import ALERT_TYPES
-from fleetstat.core.model import Client, Config
+from fleetstat.core.model import Client, Config, Settings
 
 #: The form's fields in the order of the element's lines: (field, XML attribute).
 FIELDS = (
@@ -94,6 +94,8 @@ def add(
     Conflict when ``read`` (the digest of the file the page showed) is not the file's."""
     with editing(path):
         data = _read(path, read)
+        if new.auth == "keyfile":
+            new = _key_from_keys_dir(new, data, path, environ)
         element, lines = _element(new)
         changed, first_line = _insert(data, element, path)
         loaded = _validate(changed, path, environ, {first_line + n: f for n, f in lines})
@@ -255,6 +257,30 @@ def _validate(
         if name is None:
             raise FormError({}, text) from None
         raise FormError({name: text}) from None
+
+
+def _key_from_keys_dir(
+    new: NewClient, data: bytes, path: Path, environ: Mapping[str, str]
+) -> NewClient:
+    """``new`` with its key file as an absolute path inside ``keys-dir``; FormError for one
+    that is elsewhere once symlinks and ``..`` are resolved (say ``../../etc/shadow``)."""
+    given = new.values.get("keyfile", "").strip()
+    if not given:
+        return new
+    keys = _settings_of(data, path, environ).keys_dir.resolve()
+    key = (keys / Path(given).expanduser()).resolve()
+    if not key.is_relative_to(keys):
+        raise FormError(
+            {"keyfile": f"a key file added here must be in {keys} (keys-dir); {given} is not"}
+        )
+    return replace(new, values={**new.values, "keyfile": str(key)})
+
+
+def _settings_of(data: bytes, path: Path, environ: Mapping[str, str]) -> Settings:
+    try:
+        return config.parse(data, path, environ, path.stat().st_mode).settings
+    except ConfigError as err:
+        raise FormError({}, f"the config does not load, so nothing is added: {err}") from None
 
 
 def _secret_is_set(loaded: Config, line: int, environ: Mapping[str, str]) -> None:

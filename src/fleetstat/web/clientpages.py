@@ -8,6 +8,7 @@ after an error its field is empty and says to type it again.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from fleetstat import config
 from fleetstat.core.errors import ConfigError
-from fleetstat.core.model import Client
+from fleetstat.core.model import Client, Settings
 from fleetstat.web import clientedit
 from fleetstat.web.guard import page_login, sessions_of
 from fleetstat.web.render import render
@@ -31,19 +32,29 @@ def _config_path(request: Request) -> Path | None:
     return path
 
 
-def _clients(path: Path | None) -> tuple[list[dict[str, str]], str, str]:
-    """The config's clients as the page lists them (no secret), a load error, and the
-    digest of the bytes they were read from (an edit from this page names it)."""
+@dataclass(frozen=True)
+class _Read:
+    """What the page shows of the config: its clients (no secret) or why it does not
+    load, the digest of the bytes read (an edit from the page names it), its keys-dir."""
+
+    clients: list[dict[str, str]]
+    error: str = ""
+    digest: str = ""
+    keys_dir: Path = Settings.keys_dir
+
+
+def _read(path: Path | None) -> _Read:
     if path is None:
-        return [], "", ""
+        return _Read([])
     try:
         data = path.read_bytes()
         loaded = config.parse(data, path, os.environ, path.stat().st_mode)
     except OSError as err:
-        return [], f"cannot read {path}: {err.strerror}", ""
+        return _Read([], f"cannot read {path}: {err.strerror}")
     except ConfigError as err:
-        return [], str(err), clientedit.digest(data)
-    return [_listed(client) for client in loaded.clients], "", clientedit.digest(data)
+        return _Read([], str(err), clientedit.digest(data), path.parent / Settings.keys_dir)
+    listed = [_listed(client) for client in loaded.clients]
+    return _Read(listed, "", clientedit.digest(data), loaded.settings.keys_dir)
 
 
 def _listed(client: Client) -> dict[str, str]:
@@ -76,12 +87,13 @@ def _page(
     status: int = 200,
 ) -> Response:
     path = _config_path(request)
-    clients, load_error, read = _clients(path)
+    read = _read(path)
     context = {
-        "digest": read,
+        "digest": read.digest,
+        "keys_dir": str(read.keys_dir),
         "config_path": str(path) if path else "",
-        "clients": clients,
-        "load_error": load_error,
+        "clients": read.clients,
+        "load_error": read.error,
         "values": values or {"port": "22", "auth": "password"},
         "errors": errors or {},
         "general": general,
