@@ -165,9 +165,10 @@ def test_the_form_hands_no_client_a_variable_it_may_not_read(
 ):
     monkeypatch.setenv("FLEETSTAT_SMTP_PASSWORD", "the collector's own secret")
     before = web_fleet.config.read_bytes()
-    csrf = _csrf(logged_in(client).get("/clients").text)
+    page = logged_in(client).get("/clients").text
+    digest = page.split('name="digest" value="', 1)[1].split('"', 1)[0]
     fields = {"ip": "127.0.0.88", "username": "x", "port": "22", "auth": "password_env",
-              "password_env": variable, "csrf": csrf}  # fmt: skip
+              "password_env": variable, "csrf": _csrf(page), "digest": digest}  # fmt: skip
     response = client.post("/clients", data=fields)
     assert response.status_code == 422
     assert refusal in html.unescape(response.text)
