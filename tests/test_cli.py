@@ -392,3 +392,37 @@ def test_the_history_hint_of_an_alert_mail_names_the_config_and_works_from_elsew
     assert shown.returncode == 0, shown.stderr
     assert " ok " in shown.stdout
     assert list(elsewhere.iterdir()) == []
+
+
+def test_db_close_runs_closes_what_a_killed_collector_left_and_nothing_live(tmp_path, capsys):
+    from datetime import UTC, datetime
+
+    from fleetstat.core import model
+    from fleetstat.store import Store
+
+    config = tmp_path / "clients.xml"
+    config.write_text(
+        f'<clients>\n  <settings db="sqlite:///{tmp_path}/fleetstat.db"/>\n'
+        '  <client ip="10.0.0.1" username="u" name="done"/>\n'
+        '  <client ip="10.0.0.2" username="u" name="cut"/>\n</clients>\n'
+    )
+    store = Store.open(f"sqlite:///{tmp_path}/fleetstat.db")
+    started = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    run_id = store.start_run(started)  # a collector that was killed after one host
+    done = model.Client(ip="10.0.0.1", username="u", name="done")
+    store.record(run_id, model.HostResult(done, model.Outcome.TIMEOUT, started, started), started)
+    store.close()
+
+    assert main(["db", "close-runs", "-c", str(config)]) == 0
+    assert f"closed run {run_id}: 2 hosts, 0 ok, the rest interrupted" in capsys.readouterr().out
+    with sqlite3.connect(tmp_path / "fleetstat.db") as db:
+        run = db.execute("SELECT finished_at IS NOT NULL, hosts_total FROM runs").fetchall()
+        attempts = db.execute(
+            "SELECT h.name, a.outcome, a.error FROM collection_attempts a "
+            "JOIN hosts h ON h.id = a.host_id ORDER BY h.name"
+        ).fetchall()
+    assert run == [(1, 2)]
+    assert attempts[0][:2] == ("cut", "interrupted") and "collector stopped" in attempts[0][2]
+    assert attempts[1][:2] == ("done", "timeout")
+    assert main(["db", "close-runs", "-c", str(config)]) == 0
+    assert "no run was left open" in capsys.readouterr().out

@@ -421,7 +421,7 @@ TROUBLES = [
         "fresh-postgres",
     ),
     Trouble("sigint", Scene.interrupted, [130], model.Outcome.INTERRUPTED),
-    Trouble("sigkill", Scene.killed, [-signal.SIGKILL], None),
+    Trouble("sigkill", Scene.killed, [-signal.SIGKILL], model.Outcome.INTERRUPTED),
 ]
 
 
@@ -476,9 +476,11 @@ def test_a_trouble_of_the_collector_loses_doubles_and_leaves_nothing(
         scene = Scene(ssh_user, server, tmp_path, smtp_server, db, postgres)
         exits = trouble.cause(scene)
         assert exits == trouble.exits
-        assert leftover_temp_dirs(ssh_user) == [] or trouble.outcome is None  # SIGKILL: next pass
+        killed = trouble.exits == [-signal.SIGKILL]  # nothing ran to clean up: the next pass does
+        assert leftover_temp_dirs(ssh_user) == [] or killed
         assert scene.run_pass() == 0  # the next pass: back to normal, the spool written back
         runs = attempts_by_run(db)
+        closed = runs_closed(db)
 
     addresses = {client.address for client in scene.config().clients}
     *troubled, last = sorted(runs)
@@ -491,3 +493,20 @@ def test_a_trouble_of_the_collector_loses_doubles_and_leaves_nothing(
     assert len(troubled) == (len(trouble.exits) if trouble.outcome else 0)
     assert leftover_temp_dirs(ssh_user) == []
     assert processes_of(ssh_user) == []
+    assert closed == {
+        run_id: (len(hosts), sum(outcome == "ok" for outcome, _ in hosts.values()))
+        for run_id, hosts in runs.items()
+    }
+
+
+def runs_closed(db: str) -> dict[int, tuple[int, int]]:
+    """Run id → (hosts_total, hosts_ok) of every run; raises for a run left open."""
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, finished_at, hosts_total, hosts_ok FROM runs"))
+        found = {}
+        for run_id, finished_at, total, ok in rows:
+            assert finished_at is not None, f"run {run_id} was never closed"
+            found[int(run_id)] = (int(total), int(ok))
+    engine.dispose()
+    return found

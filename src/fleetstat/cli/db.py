@@ -68,3 +68,38 @@ def prune(target: Target, dry_run: bool) -> int:
         store.close()
     print(report.prune_table(counts, dry_run=dry_run, rolled_up=rolled))
     return 0
+
+
+@common.command(
+    db,
+    "close-runs",
+    "close the runs a collector left open when it was killed",
+    "A collector killed mid-pass (SIGKILL, a crash, its machine down) leaves its run open. "
+    "Every pass closes such runs first; this does it now. It waits for the pass lock, so it "
+    "never touches a live pass. Each client of the config that the run had not stored gets "
+    "an `interrupted` attempt, then the run its counts.",
+    ["fleetstat db close-runs --config /etc/fleetstat/clients.xml"],
+)
+@common.target_options()
+def close_runs(target: Target) -> int:
+    import asyncio
+
+    from fleetstat.collect import job
+    from fleetstat.store import Store
+
+    loaded = target.config()
+    store = Store.open(loaded.settings.db, create=False, timeout=loaded.settings.db_timeout)
+
+    async def close() -> list[tuple[int, int, int]]:
+        async with job.pass_lock(store):
+            return await asyncio.to_thread(job.close_dead_runs, store, loaded)
+
+    try:
+        closed = asyncio.run(close())
+    finally:
+        store.close()
+    for run_id, total, ok in closed:
+        print(f"closed run {run_id}: {total} hosts, {ok} ok, the rest interrupted")
+    if not closed:
+        print("no run was left open")
+    return 0

@@ -141,6 +141,7 @@ async def _run_pass(
     spool = Spool(writer.spool_folder(config, store))
     clients = {c.address: c for c in config.clients}
     replayed = await asyncio.to_thread(writer.replay, store, spool, clients, write)
+    await asyncio.to_thread(close_dead_runs, store, config)
     run_id = await asyncio.to_thread(store.start_run, started)
     results_writer = writer.Writer(run_id, write, spool)
     try:
@@ -173,6 +174,34 @@ async def _run_pass(
         replayed=replayed,
         tidy_error=tidy_error,
     )
+
+
+#: The error of a host that a collector which died had not finished.
+STOPPED = (
+    "the collector stopped before this host was done (it was killed, or its machine went down)"
+)
+
+
+def close_dead_runs(store: Store, config: Config) -> list[tuple[int, int, int]]:
+    """Close the runs that a collector left open when it died; (run id, hosts, of them ok).
+
+    Call it holding the pass lock: then no live pass holds an open run. Each client of
+    ``config`` that such a run had not stored gets an ``interrupted`` attempt (which
+    fires no alert), then the run its counts, so every client ends every run in one
+    outcome. A run whose end waits in the spool is closed by the spool, written back
+    first.
+    """
+    closed = []
+    for run_id, started in store.open_runs():
+        stored = store.outcomes_of_run(run_id)
+        for client in config.clients:
+            if client.address not in stored:
+                result = HostResult(client, Outcome.INTERRUPTED, started, started, error=STOPPED)
+                store.record(run_id, result, started)
+        total, ok = store.close_run_as_found(run_id)
+        log.warning("closed run %s, which a stopped collector left open: %s hosts", run_id, total)
+        closed.append((run_id, total, ok))
+    return closed
 
 
 def _log_learned(results: list[HostResult]) -> None:

@@ -206,6 +206,16 @@ class Store:
         with self.session() as session:
             writes.finish_run(session, run_id, now, total, ok)
 
+    def open_runs(self) -> list[tuple[int, datetime]]:
+        """(id, started_at) of every run not yet finished, oldest first."""
+        with self._reading() as session:
+            return writes.open_runs(session)
+
+    def close_run_as_found(self, run_id: int) -> tuple[int, int]:
+        """Finish run ``run_id`` with the counts of its stored attempts; (total, ok)."""
+        with self.session() as session:
+            return writes.close_as_found(session, run_id)
+
     def record(
         self, run_id: int, result: model.HostResult, now: datetime, then: Then | None = None
     ) -> Recorded:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, insert, select, update
+from sqlalchemy import Insert, Table, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -93,6 +93,29 @@ def finish_run(session: Session, run_id: int, now: datetime, total: int, ok: int
         .where(RUNS.c.id == run_id)
         .values(finished_at=now, hosts_total=total, hosts_ok=ok)
     )
+
+
+def open_runs(session: Session) -> list[tuple[int, datetime]]:
+    """(id, started_at) of every run not yet finished, oldest first."""
+    query = select(RUNS.c.id, RUNS.c.started_at).where(RUNS.c.finished_at.is_(None))
+    return [(int(row.id), row.started_at) for row in session.execute(query.order_by(RUNS.c.id))]
+
+
+def close_as_found(session: Session, run_id: int) -> tuple[int, int]:
+    """Finish run ``run_id`` with the counts of the attempts it holds, at its last
+    attempt's end (its start when it holds none); (total, ok)."""
+    total, ok, last = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((ATTEMPTS.c.outcome == "ok", 1), else_=0)), 0),
+            func.max(ATTEMPTS.c.finished_at),
+        ).where(ATTEMPTS.c.run_id == run_id)
+    ).one()
+    started: datetime = session.execute(
+        select(RUNS.c.started_at).where(RUNS.c.id == run_id)
+    ).scalar_one()
+    finish_run(session, run_id, last or started, int(total), int(ok))
+    return int(total), int(ok)
 
 
 def record(session: Session, run_id: int, result: model.HostResult, now: datetime) -> Recorded:
