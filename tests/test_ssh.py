@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
+import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -450,3 +453,26 @@ def test_windows_prepare_output_is_parsed_into_fields() -> None:
     assert fields["dir"].endswith("fleetstat-0a1b")
     assert fields["python"] == r"C:\Python312\python.exe"
     assert fields["version"] == "3.12"
+
+
+def test_a_full_temp_dir_leaves_nothing_and_says_the_disk_is_full(
+    ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
+) -> None:
+    full = Path(tempfile.mkdtemp(prefix="fleetstat-test-full-"))  # reachable by the user
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(full)], check=True)
+    try:
+        os.chown(full, ssh_user.uid, -1)
+        filler = full / "filler"
+        with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
+            while True:
+                out.write(b"x" * 4096)
+        server = sshd_factory(["127.0.0.61"], options={"SetEnv": f"TMPDIR={full}"})
+        settings = settings_in(tmp_path)
+        for _ in range(2):  # the next run leaves nothing either
+            error = outcome_of(client_for(ssh_user, server), settings)
+            assert error.outcome == "agent_failed"
+            assert f"the disk of {full} is full" in str(error)
+            assert [p.name for p in full.iterdir()] == ["filler"]
+    finally:
+        subprocess.run(["umount", "-l", str(full)], check=True)
+        full.rmdir()

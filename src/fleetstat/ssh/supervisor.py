@@ -88,6 +88,13 @@ def read_frame():
     return data[:sizes[0]], data[sizes[0]:sizes[0] + sizes[1]], float(fields[2])
 
 
+def no_dir(err, root):
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk of %s is full (%s): free space there, or set TMPDIR" % (
+            root, err.strerror)
+    return err.strerror or str(err)
+
+
 def make_dir(root):
     for _ in range(10):
         path = os.path.join(root, PREFIX + os.urandom(6).hex())
@@ -174,13 +181,19 @@ def main():
     if frame is None:
         return EXIT_ABANDONED
     deadline = started + frame[2]
+    folder = None
     try:
         folder = make_dir(root)
         agent = os.path.join(folder, AGENT_NAME)
         with open(agent, "xb") as out:
             out.write(frame[0])
     except OSError as err:
-        say("cannot make a temp dir: %s" % (err.strerror or err))
+        if folder is not None:
+            try:
+                remove(folder)
+            except OSError:
+                pass
+        say("cannot make a temp dir: %s" % no_dir(err, root))
         return EXIT_NO_DIR
     say("dir=" + folder)
     wake, wake_in = os.pipe()
@@ -214,7 +227,7 @@ sys.exit(main())
 """
 
 SOURCE = (
-    "import os, sys, time, stat, select, signal, io\n"
+    "import errno, os, sys, time, stat, select, signal, io\n"
     f'MARK, PREFIX, AGENT_NAME = "{MARK}", "{PREFIX}", "{AGENT_NAME}"\n'
     f"EXIT_OLD_PYTHON, EXIT_NO_DIR = {EXIT_OLD_PYTHON}, {EXIT_NO_DIR}\n"
     f"EXIT_DEADLINE, EXIT_ABANDONED = {EXIT_DEADLINE}, {EXIT_ABANDONED}\n" + _BODY
