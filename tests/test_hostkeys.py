@@ -11,12 +11,14 @@ import logging
 import os
 import stat
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 import pytest
 
+from fleetstat.alerting import rules
 from fleetstat.cli import main
 from fleetstat.core import model
 from fleetstat.ssh import hostkeys
@@ -187,6 +189,28 @@ def test_a_host_certificate_signed_by_a_trusted_ca_is_accepted_without_a_pin(
     settings.known_hosts.write_text(text)
     assert run(client_for(ssh_user, server), settings) == b"echo:hello"
     assert settings.known_hosts.read_text() == text
+
+
+def test_a_host_with_a_plain_key_where_only_a_ca_is_trusted_is_a_host_key_outcome(
+    ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
+) -> None:
+    server = sshd_factory(["127.0.0.84"])
+    _, ca_line = certify(server, tmp_path)
+    settings = settings_in(tmp_path)
+    settings.known_hosts.parent.mkdir(parents=True)
+    settings.known_hosts.write_text(f"@cert-authority [127.0.0.8*]:{server.port} {ca_line}\n")
+    client = client_for(ssh_user, server)
+    error = outcome_of(client, settings)
+    assert error.outcome == "host_key_mismatch"
+    assert "showed no host certificate signed by the CA" in str(error)
+    assert str(settings.known_hosts) in str(error) and "HostCertificate" in str(error)
+    now = datetime.now(UTC)
+    failed = model.HostResult(client, model.Outcome(error.outcome), now, now, error=str(error))
+    evaluation = rules.evaluate(rules.HOST_KEY, None, failed, now)
+    assert evaluation.notice is not None and evaluation.new.state == "firing"
+
+    server.stop()  # a host that is down is unreachable, whatever its known_hosts line
+    assert outcome_of(client, settings).outcome == "unreachable"
 
 
 def test_a_known_hosts_file_writable_by_others_is_refused_with_the_fix(

@@ -18,6 +18,10 @@ class RefusalSource(Protocol):
     def refused(self) -> str | None:
         """Why the key was refused, or None."""
 
+    @property
+    def certificate_missing(self) -> str | None:
+        """Why a drop during the key exchange is the host key's fault, or None."""
+
 
 def fail(client: model.Client, outcome: model.Outcome, message: str) -> HostError:
     """A ``HostError`` for ``client``; unreachable and timeout are transient."""
@@ -44,6 +48,9 @@ def translate(client: model.Client, err: BaseException, checker: RefusalSource |
         return fail(client, outcome.HOST_KEY_MISMATCH, why)
     if isinstance(err, TimeoutError):
         return fail(client, outcome.UNREACHABLE, "no SSH answer within the connect timeout")
+    dropped = isinstance(err, OSError | asyncssh.DisconnectError | asyncssh.ConnectionLost)
+    if dropped and checker is not None and checker.certificate_missing:
+        return fail(client, outcome.HOST_KEY_MISMATCH, checker.certificate_missing)
     if isinstance(err, asyncssh.DisconnectError):
         return fail(client, outcome.UNREACHABLE, f"connection closed: {err.reason}")
     if isinstance(err, OSError):

@@ -307,6 +307,7 @@ class HostKeyCheck(asyncssh.SSHClient):
         self._trust = None if off else trust_store(client, settings)
         self._pending: asyncssh.SSHKey | None = None
         self._refused: str | None = None
+        self._stage = "connecting"  # then "exchanging keys", then "authenticating"
 
     def options(self) -> dict[str, object]:
         """The ``asyncssh.connect`` keyword arguments that make it check host keys so."""
@@ -332,12 +333,35 @@ class HostKeyCheck(asyncssh.SSHClient):
         self._pending = key
         return True
 
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        """The TCP connection is up: what fails from here on is the SSH exchange."""
+        self._stage = "exchanging keys"
+
     def begin_auth(self, username: str) -> None:
         """The key exchange is done, so the server holds the key: record a first one."""
+        self._stage = "authenticating"
         if self._pending is not None and self._trust is not None:
             self._trust.learn(self._client, self._pending)
             _log.info("%s: learned host key %s", self._client.address, describe(self._pending))
             self._pending = None
+
+    @property
+    def certificate_missing(self) -> str | None:
+        """Why a connection dropped during the key exchange is the host key's fault, or
+        None: the files trust only a CA (``@cert-authority``) for this host, so only
+        certificates were asked for, and a host that has none closes the connection."""
+        if self._trust is None or self._stage != "exchanging keys":
+            return None
+        found = self._trust.match(self._client.ip, "", self._client.port)
+        if found.host_keys or not found.ca_keys:
+            return None
+        where = ", ".join(str(path) for path in found.files)
+        return (
+            "the host showed no host certificate signed by the CA that "
+            f"{where} trusts for it (@cert-authority, and no plain key is pinned): it may "
+            "have only plain keys. Give it a certificate (HostCertificate in its "
+            "sshd_config), or pin its plain key"
+        )
 
     @property
     def refused(self) -> str | None:
