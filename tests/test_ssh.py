@@ -476,3 +476,29 @@ def test_a_full_temp_dir_leaves_nothing_and_says_the_disk_is_full(
     finally:
         subprocess.run(["umount", "-l", str(full)], check=True)
         full.rmdir()
+
+
+ESCAPES = (
+    "import os, subprocess, sys, time\n"
+    "subprocess.Popen([sys.executable, '-c',"
+    " 'import os, time; os.setsid(); time.sleep(600)  # escaped-exec'])\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    if os.fork() == 0:\n"
+    "        time.sleep(600)\n"
+    "    os._exit(0)\n"
+    "time.sleep(0.5)\n"
+)
+
+
+@pytest.mark.parametrize("then", ["answers", "hangs"])
+def test_a_child_that_leaves_the_jobs_session_dies_with_the_job(
+    ssh_user: SshUser, sshd: SshdServer, tmp_path: Path, then: str
+) -> None:
+    main = ESCAPES + (ECHO if then == "answers" else HANG)
+    settings = settings_in(tmp_path, timeout=4.0)
+    if then == "answers":
+        assert run(client_for(ssh_user, sshd), settings, main) == b"echo:hello"
+    else:
+        assert outcome_of(client_for(ssh_user, sshd), settings, main).outcome == "timeout"
+    assert processes_of(ssh_user) == []

@@ -14,7 +14,10 @@ stdlib only, no ``#`` anywhere so PowerShell's block comment around it holds):
    its stdin, running in this interpreter (``-I -S`` holds for it too);
 5. waits until the agent exits, stdin ends (the collector gave up) or ``LIMIT`` seconds
    pass; then kills the agent's whole group *before* reaping the agent (its PID cannot
-   be reused while it is unreaped), removes the temp dir, and reaps.
+   be reused while it is unreaped), and every other process that descends from the job:
+   on Linux the supervisor is a child subreaper (``prctl``), so a descendant that left
+   the group (``setsid``) and lost its parent is handed to it, not to PID 1, and is
+   found in ``/proc`` by its parent links; then removes the temp dir, and reaps.
 
 Messages go to stderr as ``fleetstat-job: ...`` lines (``MARK``); the agent's stdout
 and stderr are the channel's own. Exit status: the agent's, or one of ``EXIT_*``.
@@ -142,6 +145,53 @@ def agent_main(agent, request):
 REAPED = {}
 
 
+def become_subreaper():
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
+    except Exception:
+        return False
+
+
+def descendants(keep):
+    parents = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return set()
+    for name in names:
+        if name.isdigit() and int(name) != keep:
+            try:
+                with open("/proc/%s/stat" % name, "rb") as f:
+                    data = f.read()
+                parents[int(name)] = int(data[data.rindex(b")") + 2:].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    found, frontier = set(), {os.getpid(), keep}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def kill_descendants(keep):
+    for _ in range(20):
+        pids = descendants(keep)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+        for pid in pids:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except OSError:
+                pass
+
+
 def exited(pid):
     if hasattr(os, "waitid"):
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
@@ -175,6 +225,7 @@ def main():
         say("version Python %d.%d" % sys.version_info[:2])
         return EXIT_OLD_PYTHON
     started = time.monotonic()
+    become_subreaper()
     root = os.environ.get("TMPDIR") or "/tmp"
     sweep(root, float(sys.argv[1]))
     frame = read_frame()
@@ -212,6 +263,7 @@ def main():
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
+    kill_descendants(pid)
     try:
         remove(folder)
     except OSError as err:
