@@ -41,6 +41,7 @@ class _Read:
     error: str = ""
     digest: str = ""
     keys_dir: Path = Settings.keys_dir
+    env_prefix: str = Settings.client_env_prefix
 
 
 def _read(path: Path | None) -> _Read:
@@ -54,7 +55,8 @@ def _read(path: Path | None) -> _Read:
     except ConfigError as err:
         return _Read([], str(err), clientedit.digest(data), path.parent / Settings.keys_dir)
     listed = [_listed(client) for client in loaded.clients]
-    return _Read(listed, "", clientedit.digest(data), loaded.settings.keys_dir)
+    settings = loaded.settings
+    return _Read(listed, "", clientedit.digest(data), settings.keys_dir, settings.client_env_prefix)
 
 
 def _listed(client: Client) -> dict[str, str]:
@@ -91,6 +93,7 @@ def _page(
     context = {
         "digest": read.digest,
         "keys_dir": str(read.keys_dir),
+        "env_prefix": read.env_prefix,
         "config_path": str(path) if path else "",
         "clients": read.clients,
         "load_error": read.error,
