@@ -37,10 +37,49 @@ DEFAULT_LISTEN = "127.0.0.1:8470"
     metavar="HOST:PORT",
     help=f"where to listen (default {DEFAULT_LISTEN})",
 )
-def serve(target: Target, listen: str) -> int:
+@click.option(
+    "--tls-cert",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    metavar="FILE",
+    help="serve HTTPS with this certificate (PEM; give --tls-key too)",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    metavar="FILE",
+    help="the certificate's private key (PEM)",
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted",
+    multiple=True,
+    metavar="ADDRESS",
+    help="a TLS proxy in front (nginx, Caddy) whose X-Forwarded-Proto and -For are "
+    "believed; may be given again. Then the session cookie is Secure",
+)
+def serve(
+    target: Target,
+    listen: str,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    trusted: tuple[str, ...],
+) -> int:
+    from dataclasses import replace
+
     from fleetstat import web
 
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("give both --tls-cert and --tls-key, or neither")
     settings = web_settings(listen, target.settings().db, target.config_path)
+    tls = (tls_cert, tls_key) if tls_cert and tls_key else None
+    settings = replace(settings, tls=tls, trusted_proxies=trusted)
+    if web.in_clear_beyond_loopback(settings):
+        click.echo(
+            f"fleetstat: warning: listening on {settings.host} without TLS: the password "
+            "and the session cookie cross the network in clear; give --tls-cert and "
+            "--tls-key, or put a TLS proxy in front (--trusted-proxy)",
+            err=True,
+        )
     click.echo(f"fleetstat: serving {url_of(settings)} (user admin)", err=True)
     return web.serve(settings)
 
@@ -59,4 +98,5 @@ def web_settings(listen: str, db: str, config_path: Path | None) -> web.WebSetti
 def url_of(settings: web.WebSettings) -> str:
     """The page's address, as a browser takes it."""
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    return f"http://{host}:{settings.port}/"
+    scheme = "https" if settings.tls else "http"
+    return f"{scheme}://{host}:{settings.port}/"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fleetstat.web.app import WebSettings, create_app
 from fleetstat.web.auth import WebError, password_from_env
-from fleetstat.web.serve import parse_listen, serve, serving
+from fleetstat.web.serve import in_clear_beyond_loopback, parse_listen, serve, serving
 
-__all__ = ["WebError", "WebSettings", "create_app", "parse_listen", "password_from_env", "serve",
-           "serving"]  # fmt: skip
+__all__ = ["WebError", "WebSettings", "create_app", "in_clear_beyond_loopback", "parse_listen",
+           "password_from_env", "serve", "serving"]  # fmt: skip

@@ -50,13 +50,17 @@ SECURITY_HEADERS = {
 @dataclass(frozen=True)
 class WebSettings:
     """What the app needs: the database URL, the admin password, the config (None: the
-    clients page is read-only off), and where to listen."""
+    clients page is read-only off), and where to listen. ``tls`` is (certificate, key)
+    files to serve HTTPS with; ``trusted_proxies`` the addresses whose ``X-Forwarded-*``
+    headers are believed (a TLS proxy in front: then the cookie is ``Secure``)."""
 
     db: str
     password: str
     config: Path | None
     host: str = "127.0.0.1"
     port: int = 8470
+    tls: tuple[Path, Path] | None = None
+    trusted_proxies: tuple[str, ...] = ()
 
 
 class Database:

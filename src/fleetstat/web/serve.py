@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +29,19 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def in_clear_beyond_loopback(settings: WebSettings) -> bool:
+    """True when the page listens beyond loopback with neither TLS nor a trusted proxy: the
+    password and the session cookie would cross the network in clear."""
+    if settings.tls or settings.trusted_proxies:
+        return False
+    if settings.host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:  # a host name: whatever it resolves to
+        return True
+
+
 def _config(settings: WebSettings) -> uvicorn.Config:
     if settings.config is not None and settings.config.parent.is_dir():
         clientedit.tidy(settings.config)  # what an edit killed midway left
@@ -41,7 +55,10 @@ def _config(settings: WebSettings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         log_level="info",
-        proxy_headers=False,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
+        ssl_certfile=str(settings.tls[0]) if settings.tls else None,
+        ssl_keyfile=str(settings.tls[1]) if settings.tls else None,
         server_header=False,
         access_log=False,
     )
