@@ -17,7 +17,7 @@ stdlib only, no ``#`` anywhere so PowerShell's block comment around it holds):
    be reused while it is unreaped), and every other process that descends from the job:
    on Linux the supervisor is a child subreaper (``prctl``), so a descendant that left
    the group (``setsid``) and lost its parent is handed to it, not to PID 1, and is
-   found in ``/proc`` by its parent links; then removes the temp dir, and reaps.
+   found through ``/proc/PID/task/*/children``; then removes the temp dir, and reaps.
 
 Messages go to stderr as ``fleetstat-job: ...`` lines (``MARK``); the agent's stdout
 and stderr are the channel's own. Exit status: the agent's, or one of ``EXIT_*``.
@@ -153,23 +153,25 @@ def become_subreaper():
         return False
 
 
-def descendants(keep):
-    parents = {}
+def children_of(pid):
     try:
-        names = os.listdir("/proc")
+        tasks = os.listdir("/proc/%d/task" % pid)
     except OSError:
-        return set()
-    for name in names:
-        if name.isdigit() and int(name) != keep:
-            try:
-                with open("/proc/%s/stat" % name, "rb") as f:
-                    data = f.read()
-                parents[int(name)] = int(data[data.rindex(b")") + 2:].split()[1])
-            except (OSError, ValueError, IndexError):
-                pass
+        return []
+    found = []
+    for task in tasks:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+                found.extend(int(child) for child in f.read().split())
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def descendants(keep):
     found, frontier = set(), {os.getpid(), keep}
     while frontier:
-        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
+        frontier = {c for pid in frontier for c in children_of(pid)} - found - {keep}
         found |= frontier
     return found
 
@@ -184,12 +186,17 @@ def kill_descendants(keep):
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        time.sleep(0.02)
-        for pid in pids:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except OSError:
-                pass
+        for _ in range(100):
+            for pid in list(pids):
+                try:
+                    if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                        continue
+                except OSError:
+                    pass
+                pids.discard(pid)
+            if not pids:
+                break
+            time.sleep(0.005)
 
 
 def exited(pid):
