@@ -3,8 +3,6 @@ clear beyond loopback: real processes, real sockets."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import os
 import ssl
 import subprocess
@@ -15,46 +13,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.support.smtp import Cert
 from tests.support.sshd import free_port
 from tests.support.web import PASSWORD
 
 FLEETSTAT = str(Path(sys.executable).with_name("fleetstat"))
-
-
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 @contextmanager
@@ -97,8 +61,10 @@ def login_cookie(client: httpx.Client, **headers: str) -> str:
     return answer.headers["set-cookie"]
 
 
-def test_serve_over_tls_sets_a_secure_cookie_and_says_https(tmp_path: Path) -> None:
-    cert, key = self_signed(tmp_path)
+def test_serve_over_tls_sets_a_secure_cookie_and_says_https(
+    tmp_path: Path, smtp_cert: Cert
+) -> None:
+    cert, key = smtp_cert.cert_path, smtp_cert.key_path  # for 127.0.0.1, self-signed
     with serving(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key)) as (url, err):
         with httpx.Client(base_url=url, verify=ssl.create_default_context(cafile=cert)) as client:
             assert "Secure" in login_cookie(client)
@@ -125,10 +91,9 @@ def test_listening_in_clear_beyond_loopback_is_warned_of(tmp_path: Path) -> None
         assert "warning" not in err.read_text()
 
 
-def test_a_certificate_without_its_key_is_a_usage_error(tmp_path: Path) -> None:
-    cert, _ = self_signed(tmp_path)
+def test_a_certificate_without_its_key_is_a_usage_error(smtp_cert: Cert) -> None:
     done = subprocess.run(
-        [FLEETSTAT, "serve", "--db", "sqlite:///x.db", "--tls-cert", str(cert)],
+        [FLEETSTAT, "serve", "--db", "sqlite:///x.db", "--tls-cert", str(smtp_cert.cert_path)],
         env={**os.environ, "FLEETSTAT_WEB_PASSWORD": PASSWORD},
         capture_output=True,
         text=True,
