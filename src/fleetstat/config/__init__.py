@@ -106,21 +106,23 @@ def load_built(path: Path, environ: Mapping[str, str] = os.environ) -> Built:
     return build(data, path, environ, mode)
 
 
+#: Who besides its owner may write a file, by its group and other write bits.
+_WRITERS = {
+    stat.S_IWGRP: "its group",
+    stat.S_IWOTH: "others",
+    stat.S_IWGRP | stat.S_IWOTH: "group and others",
+}
+
+
 def _only_its_owner_writes(path: Path) -> None:
     """ConfigError when anyone but its owner may change the config: it says where every
     login goes and which secrets are read. The same for its folder (a sticky one, like
     ``/tmp``, lets nobody replace another's file)."""
     for target, what in ((path, "the config"), (path.resolve().parent, "the config's folder")):
         info = target.stat()
-        shared = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        if target != path and info.st_mode & stat.S_ISVTX:
-            shared = 0
-        if shared:
-            who = (
-                "group and others"
-                if shared == stat.S_IWGRP | stat.S_IWOTH
-                else ("its group" if shared == stat.S_IWGRP else "others")
-            )
+        sticky = target != path and info.st_mode & stat.S_ISVTX
+        who = None if sticky else _WRITERS.get(info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+        if who:
             raise ConfigError(
                 str(path),
                 None,

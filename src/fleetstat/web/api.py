@@ -41,7 +41,7 @@ NOT_FOUND: dict[int | str, dict[str, object]] = {
 }
 
 HostKey = Annotated[
-    str, Path(description="the host's id, address (ip:port) or name", max_length=255,
+    str, Path(description="the host's id, address (ip:port) or name", max_length=query.MAX_KEY,
               pattern=r"^[^\x00/]+$"),
 ]  # fmt: skip
 Text = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
