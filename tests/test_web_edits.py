@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from fleetstat import config
+from fleetstat.store import Store
 from fleetstat.web import clientedit
 from tests.support.sshd import free_port
 from tests.support.web import PASSWORD
@@ -39,6 +40,7 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
     path = write_config(tmp_path)
     env = {**os.environ, "FLEETSTAT_WEB_PASSWORD": PASSWORD}
     db = f"sqlite:///{tmp_path / 'fleet.db'}"
+    Store.open(db).close()  # the logins live in the database
     urls, processes = [], []
     for _ in range(2):
         port = free_port(["127.0.0.1"])
@@ -126,6 +128,7 @@ def test_adds_through_two_processes_at_once_are_each_saved_or_refused_never_lost
 KILLED_WRITER = """
 import os, sys, time
 from pathlib import Path
+from fleetstat.store import Store
 from fleetstat.web import clientedit
 
 def stuck(fd):

@@ -90,7 +90,7 @@ def watch(  # noqa: PLR0917 (click passes the options by name)
     from fleetstat import web
     from fleetstat.cli.serve import url_of, web_settings
 
-    settings = web_settings(listen, loaded.settings.db, target.config_path)
+    settings = web_settings(listen, loaded.settings, target.config_path)
     with web.serving(settings):
         click.echo(f"web page on {url_of(settings)}", err=True)
         return watching.watch(loaded, period=period, as_json=as_json, concurrency=concurrency)

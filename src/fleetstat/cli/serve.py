@@ -12,6 +12,7 @@ from fleetstat.cli.common import Target
 
 if TYPE_CHECKING:
     from fleetstat import web
+    from fleetstat.core.model import Settings
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 
@@ -22,9 +23,10 @@ DEFAULT_LISTEN = "127.0.0.1:8470"
     "the fleet on a web page, a JSON API and /metrics for Prometheus",
     "Serves the fleet page, each host's charts, attempts, security events and alerts, a form "
     "to add and remove clients of --config, a JSON API under /api/ and /metrics. It reads the "
-    "database read-only and never creates one. Log in as admin with the password of "
-    "FLEETSTAT_WEB_PASSWORD or FLEETSTAT_WEB_PASSWORD_FILE; without one it does not start. "
-    "Listens on loopback unless told otherwise.",
+    "database (writing only its own sessions and failed logins) and never creates one. Log "
+    "in as admin with the password of FLEETSTAT_WEB_PASSWORD or FLEETSTAT_WEB_PASSWORD_FILE "
+    "(12 characters or more); without one it does not start. Listens on loopback unless "
+    "told otherwise.",
     [
         "FLEETSTAT_WEB_PASSWORD_FILE=~/.fleetstat-web fleetstat serve --config clients.xml",
         "curl -u admin http://127.0.0.1:8470/metrics",
@@ -70,7 +72,7 @@ def serve(
 
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("give both --tls-cert and --tls-key, or neither")
-    settings = web_settings(listen, target.settings().db, target.config_path)
+    settings = web_settings(listen, target.settings(), target.config_path)
     tls = (tls_cert, tls_key) if tls_cert and tls_key else None
     settings = replace(settings, tls=tls, trusted_proxies=trusted)
     if web.in_clear_beyond_loopback(settings):
@@ -84,15 +86,23 @@ def serve(
     return web.serve(settings)
 
 
-def web_settings(listen: str, db: str, config_path: Path | None) -> web.WebSettings:
-    """The web page's settings: ``listen``, the database, the config, the password."""
+def web_settings(listen: str, loaded: Settings, config_path: Path | None) -> web.WebSettings:
+    """The web page's settings: ``listen``, the database and session idle time of
+    ``loaded``, the config, the password."""
     import os
 
     from fleetstat import web
 
     password = web.password_from_env(os.environ)
     host, port = web.parse_listen(listen)
-    return web.WebSettings(db=db, password=password, config=config_path, host=host, port=port)
+    return web.WebSettings(
+        db=loaded.db,
+        password=password,
+        config=config_path,
+        host=host,
+        port=port,
+        session_idle=loaded.web_session_idle,
+    )
 
 
 def url_of(settings: web.WebSettings) -> str:

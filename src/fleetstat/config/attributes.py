@@ -206,6 +206,9 @@ SETTINGS_ATTRS = (
     Attr("keys-dir", "keys_dir", _path, "folder", "keys",
          "the only folder a key file added on the web page may come from (symlinks and .. "
          "resolved); relative to the config's folder. A hand-written keyfile may be anywhere"),
+    Attr("web-session-idle", "web_session_idle", _positive_duration, "duration", "8h",
+         "a web page session without a request for this long is ended (log in again)",
+         env="FLEETSTAT_WEB_SESSION_IDLE"),
 )  # fmt: skip
 
 SMTP_ATTRS = (

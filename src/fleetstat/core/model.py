@@ -154,6 +154,8 @@ class Settings:
     #: The only folder the web page's form may take a client's key file from.
     keys_dir: Path = Path("keys")
     db_timeout: float = 30.0
+    #: Seconds without a request that end a web page session.
+    web_session_idle: float = 8 * 3600.0
     smtp: SmtpSettings = SmtpSettings()
     #: The config file these settings came from (absolute), for the commands in mail hints.
     config: Path | None = None

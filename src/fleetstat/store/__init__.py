@@ -100,19 +100,22 @@ class Store:
         return store
 
     @classmethod
-    def open_existing(cls, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Store:
-        """Open, read-only, a database that already holds fleetstat's newest schema.
+    def open_existing(
+        cls, url: str, *, timeout: float = DEFAULT_TIMEOUT, readonly: bool = True
+    ) -> Store:
+        """Open a database that already holds fleetstat's newest schema.
 
         Nothing is created or migrated: a missing SQLite file, a database without
-        fleetstat's tables, or one at an older revision raise ``NoDatabase`` with a hint;
-        every transaction is read-only (SQLite ``query_only``, PostgreSQL and MariaDB
-        read-only sessions).
+        fleetstat's tables, or one at an older revision raise ``NoDatabase`` with a hint.
+        With ``readonly`` every transaction is read-only (SQLite ``query_only``,
+        PostgreSQL and MariaDB read-only sessions); the web page opens one store so for
+        its reads and one without, for its logins (``store.logins``) alone.
         """
         parsed = engines.parse(url)
         path = engines.sqlite_path(parsed)
         if path is not None and not path.is_file():
             raise NoDatabase(_no_database(url, "the file does not exist"))
-        store = cls(*engines.make_engine(parsed, timeout, readonly=True))
+        store = cls(*engines.make_engine(parsed, timeout, readonly=readonly))
         try:
             store._require_head(url)
         except StoreError:

@@ -47,6 +47,7 @@ NAME_LEN = 255
 SHORT_LEN = 32
 RECORD_ID_LEN = 191
 RULE_LEN = 191
+DIGEST_LEN = 64
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -402,3 +403,28 @@ class PassHolder(Base):
     host: Mapped[str] = mapped_column(String(NAME_LEN))
     pid: Mapped[int] = mapped_column(Integer)
     since: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebSession(Base):
+    """A logged-in session of the web page, known by the SHA-256 of its cookie (the cookie
+    itself is never stored). Logout, a password change and ``web-session-idle`` end it."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index(None, "last_seen_at"),)
+
+    id: Mapped[str] = mapped_column(String(DIGEST_LEN), primary_key=True)
+    account: Mapped[str] = mapped_column(String(SHORT_LEN))
+    password_tag: Mapped[str] = mapped_column(String(DIGEST_LEN))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LoginFailure(Base):
+    """Failed logins of one account or one client address, shared by every ``serve``."""
+
+    __tablename__ = "login_failures"
+
+    subject: Mapped[str] = mapped_column(String(RULE_LEN), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime)

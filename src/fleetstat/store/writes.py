@@ -383,8 +383,9 @@ def insert_ignoring_duplicates(session: Session, table: Table, key: tuple[str, .
     """An INSERT into ``table`` that skips rows whose unique ``key`` is already stored.
 
     PostgreSQL and SQLite: ``ON CONFLICT (key) DO NOTHING``; MariaDB/MySQL: ``ON
-    DUPLICATE KEY UPDATE id = id`` (not ``INSERT IGNORE``, which would also silence
-    truncated or invalid values). Built once per database kind, table and key.
+    DUPLICATE KEY UPDATE id = id`` (the key's first column where there is no ``id``; not
+    ``INSERT IGNORE``, which would also silence truncated or invalid values). Built once
+    per database kind, table and key.
     """
     return _insert_ignoring(session.get_bind().dialect.name, table, key)
 
@@ -396,5 +397,6 @@ def _insert_ignoring(dialect: str, table: Table, key: tuple[str, ...]) -> Insert
     if dialect == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(key))
     if dialect in ("mysql", "mariadb"):
-        return mysql.insert(table).on_duplicate_key_update(id=table.c.id)
+        first = "id" if "id" in table.c else key[0]
+        return mysql.insert(table).on_duplicate_key_update({first: table.c[first]})
     raise NotImplementedError(f"no insert-or-skip for the {dialect} database")

@@ -61,29 +61,41 @@ class WebSettings:
     port: int = 8470
     tls: tuple[Path, Path] | None = None
     trusted_proxies: tuple[str, ...] = ()
+    #: Seconds without a request after which a session ends (``web-session-idle``).
+    session_idle: float = 8 * 3600.0
 
 
 class Database:
-    """The read-only store, opened on first use and again after ``NoDatabase``."""
+    """The store, opened on first use and again after ``NoDatabase``: read-only for the
+    pages, and writable for the logins (``store.logins``) alone."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._store: Store | None = None
+        self._stores: dict[bool, Store] = {}
         self._lock = threading.Lock()
+
+    def _store(self, readonly: bool) -> Store:
+        with self._lock:
+            if readonly not in self._stores:
+                self._stores[readonly] = Store.open_existing(self.url, readonly=readonly)
+            return self._stores[readonly]
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A read session; NoDatabase while there is no fleetstat database at the URL."""
-        with self._lock:
-            if self._store is None:
-                self._store = Store.open_existing(self.url)
-        with self._store.read_session() as session:
+        with self._store(readonly=True).read_session() as session:
+            yield session
+
+    @contextmanager
+    def logins(self) -> Iterator[Session]:
+        """A session that may write the logins' tables, in one transaction."""
+        with self._store(readonly=False).session() as session:
             yield session
 
     def close(self) -> None:
         """Close the pooled connections."""
-        if self._store is not None:
-            self._store.close()
+        for store in self._stores.values():
+            store.close()
 
 
 def create_app(settings: WebSettings) -> FastAPI:
@@ -101,7 +113,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = Database(settings.db)
-    app.state.sessions = Sessions(settings.password)
+    app.state.sessions = Sessions(settings.password, app.state.db, settings.session_idle)
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)

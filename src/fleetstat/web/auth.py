@@ -1,50 +1,61 @@
-"""Who may see the fleet: one admin password, signed session cookies, CSRF tokens.
+"""Who may see the fleet: one admin password, sessions kept in the database, CSRF tokens.
 
 The password comes from ``FLEETSTAT_WEB_PASSWORD`` or ``FLEETSTAT_WEB_PASSWORD_FILE``,
-never from the XML. Every comparison is constant-time (``hmac.compare_digest``). A
-session is a cookie signed with a key made at start-up (a restart logs everyone out):
-``HttpOnly``, ``SameSite=Strict``, ``Secure`` behind HTTPS. Every session, logged in or
-not, carries a CSRF token that every form posts back. A failed login (form or HTTP
-basic auth) is answered only after a delay that doubles with each failure from the same
-address, up to ``MAX_DELAY`` seconds.
+never from the XML, and has at least ``MIN_PASSWORD`` characters. Every comparison is
+constant-time (``hmac.compare_digest``).
+
+A browser's session cookie is a random token. A logged-in session is a row of
+``web_sessions`` under the token's SHA-256, shared by every ``serve`` process: logout
+deletes it; a password change ends it (the row holds an HMAC of the password keyed by
+the token, which only the browser has); so does ``web-session-idle`` without a request.
+Every session, logged in or not, has a CSRF token (an HMAC of its cookie) that every form
+posts back.
+
+Failed logins — the form and HTTP basic auth alike — are counted in the database per
+account and per client address (``store.logins``): past a few, each further try of that
+account or address must wait, longer each time; one sent too early is answered 429
+without its password being looked at.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
+import hashlib
 import hmac
+import math
+import re
 import secrets
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple, Protocol
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from fleetstat.config.attributes import WEB_PASSWORD_ENV, WEB_PASSWORD_FILE_ENV
 from fleetstat.core.errors import FleetstatError
+from fleetstat.store import logins
 
 PASSWORD_ENV = WEB_PASSWORD_ENV
 PASSWORD_FILE_ENV = WEB_PASSWORD_FILE_ENV
 #: The variables ``serve`` reads, with what each holds (the docs test reads this table).
 ENV = {
-    PASSWORD_ENV: "the web page's admin password (user `admin`)",
+    PASSWORD_ENV: "the web page's admin password (user `admin`, at least 12 characters)",
     PASSWORD_FILE_ENV: "a file whose content (trailing newline dropped) is that password",
 }
 USER = "admin"
 COOKIE = "fleetstat_session"
-#: Seconds a session lasts after login.
-SESSION_AGE = 12 * 3600
-#: Seconds of the first failed login's delay, and the most any delay grows to.
-FIRST_DELAY = 0.5
-MAX_DELAY = 8.0
-#: Seconds after which an address's failures are forgotten.
-FAILURE_MEMORY = 900.0
+#: Fewest characters of the admin password.
+MIN_PASSWORD = 12
+#: Seconds a browser keeps the cookie; the session in the database ends sooner when idle.
+COOKIE_AGE = 30 * 86400
+#: Seconds between two notes of a session's use (its idle time counts from the last one).
+SEEN_EVERY = 60.0
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class WebError(FleetstatError):
@@ -73,6 +84,12 @@ def password_from_env(environ: Mapping[str, str]) -> str:
             raise WebError(f"{PASSWORD_FILE_ENV}={file!r} cannot be read: {err}") from err
     if not direct:
         raise WebError(f"the web page needs an admin password and none is set\n  fix: {HOW_TO_SET}")
+    if len(direct) < MIN_PASSWORD:
+        raise WebError(
+            f"the web page's admin password has {len(direct)} characters; it needs at least "
+            f"{MIN_PASSWORD} (it is all that stands between the network and the fleet)\n"
+            f"  fix: {HOW_TO_SET}"
+        )
     return direct
 
 
@@ -81,71 +98,122 @@ def same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-@dataclass
-class Throttle:
-    """Failed logins by client address: (count, time of the last) — the delay grows with count."""
+class Attempt(NamedTuple):
+    """What a login try came to: ``wait`` > 0 — too early, the password was not looked at
+    (try again in that many seconds); else ``right`` says whether it was right."""
 
-    failures: dict[str, tuple[int, float]] = field(default_factory=dict)
+    right: bool
+    wait: float = 0.0
 
-    def delay(self, address: str, now: float) -> float:
-        """Seconds to wait before answering the next failed login from ``address``."""
-        count, last = self.failures.get(address, (0, 0.0))
-        if now - last > FAILURE_MEMORY:
-            count = 0
-        return float(min(FIRST_DELAY * 2**count, MAX_DELAY))
-
-    async def failed(self, address: str) -> None:
-        """Note a failure of ``address`` and wait its delay."""
-        now = time.monotonic()
-        wait = self.delay(address, now)
-        count, last = self.failures.get(address, (0, 0.0))
-        self.failures[address] = (0 if now - last > FAILURE_MEMORY else count) + 1, now
-        if len(self.failures) > 10_000:
-            self.failures.clear()
-        await asyncio.sleep(wait)
-
-    def succeeded(self, address: str) -> None:
-        """Forget the failures of ``address``."""
-        self.failures.pop(address, None)
+    @property
+    def retry_after(self) -> str:
+        """``wait`` in whole seconds, for the Retry-After header and the message."""
+        return str(max(1, math.ceil(self.wait)))
 
 
 class Sessions:
-    """Signed session cookies holding ``{"csrf": token, "user": "admin"?}``."""
+    """The logins of one app: its password, its database (``Database.logins``), the idle
+    time that ends a session (seconds)."""
 
-    def __init__(self, password: str, key: bytes | None = None) -> None:
+    def __init__(self, password: str, db: LoginsDatabase, idle: float) -> None:
         self.password = password
-        self._signer = URLSafeTimedSerializer(key or secrets.token_bytes(32), salt="session")
-        self.throttle = Throttle()
+        self._db = db
+        self.idle = idle
 
-    def read(self, request: Request) -> dict[str, Any]:
-        """The request's session; a fresh one (no user, a new CSRF token) when absent or bad."""
-        raw = request.cookies.get(COOKIE, "")
-        try:
-            data = self._signer.loads(raw, max_age=SESSION_AGE) if raw else None
-        except BadSignature:
-            data = None
-        if not isinstance(data, dict) or not isinstance(data.get("csrf"), str):
-            data = {"csrf": secrets.token_urlsafe(24)}
-        return data
+    # ------------------------------------------------------------ the cookie
 
-    def write(self, request: Request, response: Response, data: dict[str, Any]) -> None:
-        """Set the session cookie of ``data`` on ``response``."""
-        response.set_cookie(
-            COOKIE,
-            self._signer.dumps(data),
-            max_age=SESSION_AGE,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path="/",
-        )
+    def token(self, request: Request) -> str:
+        """The request's session token: its cookie's, or a new one (set by ``keep``)."""
+        token = getattr(request.state, "token", None)
+        if token is None:
+            token = request.cookies.get(COOKIE, "")
+            if not _TOKEN.fullmatch(token):
+                token = secrets.token_urlsafe(32)
+                request.state.new_token = True
+            request.state.token = token
+        return str(token)
 
-    def logged_in(self, request: Request) -> bool:
-        """True when the request carries a logged-in session."""
-        return self.read(request).get("user") == USER
+    def csrf(self, request: Request) -> str:
+        """The CSRF token of the request's session."""
+        return _tag(self.token(request), "csrf")
 
-    def basic_auth_ok(self, request: Request) -> bool | None:
-        """True/False for a request with HTTP basic credentials; None when it has none."""
+    def csrf_ok(self, request: Request, token: str | None) -> bool:
+        """True when ``token`` (from the posted form) is the session's CSRF token."""
+        return bool(token) and same(token or "", self.csrf(request))
+
+    def keep(self, request: Request, response: Response) -> None:
+        """Set the cookie of a session this request began."""
+        if getattr(request.state, "new_token", False):
+            _set_cookie(request, response, self.token(request))
+
+    # ------------------------------------------------------------ logged in
+
+    def account(self, request: Request) -> str | None:
+        """The account the request's session is logged in as; None when it is not."""
+        if hasattr(request.state, "account"):
+            return request.state.account  # type: ignore[no-any-return]
+        request.state.account = self._account(request)
+        return request.state.account  # type: ignore[no-any-return]
+
+    def _account(self, request: Request) -> str | None:
+        token = request.cookies.get(COOKIE, "")
+        if not _TOKEN.fullmatch(token):
+            return None
+        key, now = _digest(token), datetime.now(UTC)
+        with self._db.logins() as session:
+            row = logins.find(session, key)
+        if row is None:
+            return None
+        idle = (now - row.last_seen_at).total_seconds()
+        if idle > self.idle or not same(row.password_tag, _tag(token, self.password)):
+            with self._db.logins() as session:
+                logins.end(session, key)
+            return None
+        if idle > SEEN_EVERY:
+            with self._db.logins() as session:
+                logins.seen(session, key, now)
+        return row.account
+
+    def attempt(self, account: str, password: str, address: str) -> Attempt:
+        """Try ``account`` and ``password`` from ``address``, counted against both."""
+        names, now = logins.subjects(account, address), datetime.now(UTC)
+        right = same(account, USER) & same(password, self.password)
+        if not right:
+            with self._db.logins() as session:
+                return Attempt(False, logins.charge(session, names, now))
+        with self._db.logins() as session:
+            wait, failed_before = logins.waiting(session, names, now)
+        if wait > 0:
+            return Attempt(False, wait)
+        if failed_before:
+            with self._db.logins() as session:
+                logins.forgive(session, names, now)
+        return Attempt(True)
+
+    def begin(self, request: Request, response: Response, account: str) -> None:
+        """Log the browser in as ``account`` under a fresh token (never the one it had)."""
+        token = secrets.token_urlsafe(32)
+        with self._db.logins() as session:
+            logins.start(
+                session, _digest(token), account, _tag(token, self.password),
+                datetime.now(UTC), self.idle,
+            )  # fmt: skip
+        _set_cookie(request, response, token)
+
+    def end(self, request: Request, response: Response) -> None:
+        """Log the request's session out, in every process, and drop its cookie."""
+        token = request.cookies.get(COOKIE, "")
+        if _TOKEN.fullmatch(token):
+            with self._db.logins() as session:
+                logins.end(session, _digest(token))
+        response.delete_cookie(COOKIE, path="/")
+
+    # ------------------------------------------------------------ scripts
+
+    @staticmethod
+    def basic_credentials(request: Request) -> tuple[str, str] | None:
+        """(user, password) of the request's HTTP basic auth; None without; ("", "") when
+        the header cannot be read."""
         header = request.headers.get("authorization", "")
         scheme, _, encoded = header.partition(" ")
         if scheme.lower() != "basic":
@@ -153,14 +221,40 @@ class Sessions:
         try:
             user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            return False
-        return same(user, USER) & same(password, self.password)
+            return "", ""
+        return user, password
 
-    def csrf_ok(self, request: Request, token: str | None) -> bool:
-        """True when ``token`` (from the posted form) is the session's CSRF token."""
-        return bool(token) and same(token or "", self.read(request)["csrf"])
+
+class LoginsDatabase(Protocol):
+    """Where the logins are kept: ``web.app.Database``."""
+
+    def logins(self) -> AbstractContextManager[Session]:
+        """A session that may write the logins' tables, in one transaction."""
+        ...
+
+
+def _digest(token: str) -> str:
+    """The key a session is stored under: the SHA-256 of its token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _tag(token: str, text: str) -> str:
+    """An HMAC of ``text`` keyed by a session's ``token``."""
+    return hmac.new(token.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def _set_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=COOKIE_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
 
 
 def client_address(request: Request) -> str:
-    """The peer's address, for the failed-login delay."""
+    """The peer's address, for the count of failed logins."""
     return request.client.host if request.client else "unknown"

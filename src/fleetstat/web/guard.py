@@ -1,11 +1,14 @@
-"""The login checks the routes depend on: the page session, or HTTP basic auth for scripts."""
+"""The login checks the routes depend on: the page session, or HTTP basic auth for scripts.
+
+Both are plain functions: FastAPI runs them in its thread pool, as they read the database.
+"""
 
 from __future__ import annotations
 
 from fastapi import HTTPException
 from starlette.requests import Request
 
-from fleetstat.web.auth import Sessions, client_address
+from fleetstat.web.auth import Attempt, Sessions, client_address
 
 BASIC = {"WWW-Authenticate": 'Basic realm="fleetstat", charset="UTF-8"'}
 
@@ -16,21 +19,33 @@ def sessions_of(request: Request) -> Sessions:
     return sessions
 
 
-async def page_login(request: Request) -> None:
+def page_login(request: Request) -> None:
     """Let a logged-in session through; otherwise 401 (the error handler sends to /login)."""
-    if not sessions_of(request).logged_in(request):
+    if sessions_of(request).account(request) is None:
         raise HTTPException(401, "log in first")
 
 
-async def api_login(request: Request) -> None:
-    """Let a logged-in session or right basic credentials through; a wrong password waits."""
+def api_login(request: Request) -> None:
+    """Let a logged-in session or right basic credentials through; a wrong password counts
+    against its account and address, and a try sent too early is 429."""
     sessions = sessions_of(request)
-    basic = sessions.basic_auth_ok(request)
-    if basic:
-        sessions.throttle.succeeded(client_address(request))
+    credentials = sessions.basic_credentials(request)
+    if credentials is None:
+        if sessions.account(request) is None:
+            raise HTTPException(401, "log in, or send HTTP basic auth (user admin)", headers=BASIC)
         return
-    if basic is False:
-        await sessions.throttle.failed(client_address(request))
+    attempt = sessions.attempt(*credentials, client_address(request))
+    if attempt.wait:
+        raise too_early(attempt)
+    if not attempt.right:
         raise HTTPException(401, "wrong user or password", headers=BASIC)
-    if not sessions.logged_in(request):
-        raise HTTPException(401, "log in, or send HTTP basic auth (user admin)", headers=BASIC)
+
+
+def too_early(attempt: Attempt) -> HTTPException:
+    """The 429 of a login try sent before its account or address may try again."""
+    return HTTPException(
+        429,
+        f"too many failed logins from this address or for this account: try again in "
+        f"{attempt.retry_after} s",
+        headers={"Retry-After": attempt.retry_after},
+    )

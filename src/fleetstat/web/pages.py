@@ -19,8 +19,8 @@ from fleetstat.alerting import silences
 from fleetstat.store import alert_states, browse
 from fleetstat.store import silences as stored_silences
 from fleetstat.web import clientpages, query
-from fleetstat.web.auth import USER, client_address, same
-from fleetstat.web.guard import page_login, sessions_of
+from fleetstat.web.auth import USER, client_address
+from fleetstat.web.guard import page_login, sessions_of, too_early
 from fleetstat.web.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -42,24 +42,27 @@ def login_page(request: Request, next: Text = "/") -> Response:
 
 
 @router.post("/login")
-async def login(
+def login(
     request: Request,
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=200)] = "/",
 ) -> Response:
-    """Check the password (constant time; a failure waits) and start a session."""
+    """Check the password (constant time, counted against the account and the address)
+    and start a session."""
     sessions = sessions_of(request)
     if not sessions.csrf_ok(request, csrf):
         return render(request, "login.html", {"next": _local(next), "error": _STALE}, 400)
-    if not same(password, sessions.password):
-        await sessions.throttle.failed(client_address(request))
+    attempt = sessions.attempt(USER, password, client_address(request))
+    if attempt.wait:
+        error = too_early(attempt).detail.capitalize() + "."
+        headers = {"Retry-After": attempt.retry_after}
+        return render(request, "login.html", {"next": _local(next), "error": error}, 429, headers)
+    if not attempt.right:
         error = "Wrong password. Try again."
         return render(request, "login.html", {"next": _local(next), "error": error}, 401)
-    sessions.throttle.succeeded(client_address(request))
     response = RedirectResponse(_local(next), status_code=303)
-    session = sessions.read(request)
-    sessions.write(request, response, {"csrf": session["csrf"], "user": USER})
+    sessions.begin(request, response, USER)
     return response
 
 
@@ -68,12 +71,12 @@ _STALE = "This form was too old or came from elsewhere. Please send it again."
 
 @router.post("/logout", dependencies=logged_in)
 def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
-    """End the session (the form's CSRF token is required)."""
+    """End the session in every process (the form's CSRF token is required)."""
     sessions = sessions_of(request)
     if not sessions.csrf_ok(request, csrf):
         raise HTTPException(403, _STALE)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie("fleetstat_session", path="/")
+    sessions.end(request, response)
     return response
 
 

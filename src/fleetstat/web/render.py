@@ -18,12 +18,12 @@ def render(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """``template`` with ``context``, the CSRF token, the login state and ``now`` (UTC)."""
+    """``template`` with ``context``, the CSRF token, the login state (as the route's guard
+    found it: rendering never reads the database) and ``now`` (UTC)."""
     sessions: Sessions = request.app.state.sessions
-    session = sessions.read(request)
     full = {
-        "csrf": session["csrf"],
-        "logged_in": session.get("user") is not None,
+        "csrf": sessions.csrf(request),
+        "logged_in": getattr(request.state, "account", None) is not None,
         "now": datetime.now(UTC),
         "path": request.url.path,
         **context,
@@ -31,5 +31,5 @@ def render(
     response: Response = request.app.state.templates.TemplateResponse(
         request, template, full, status_code=status, headers=headers
     )
-    sessions.write(request, response, session)
+    sessions.keep(request, response)
     return response

@@ -1,0 +1,149 @@
+"""The web page's logins: sessions (``web_sessions``) and failed logins (``login_failures``).
+
+Both live in the database so that every ``serve`` process, on any machine, sees the same:
+a session ended in one is ended in all, and a guess counts wherever it is sent.
+
+Failed logins are counted per *subject*, an account (``account:admin``) or a client
+address (``address:192.0.2.7``). The first ``FREE_FAILURES`` of a subject cost nothing;
+each further one makes the subject wait twice as long before its next try, from
+``FIRST_WAIT`` up to ``MAX_WAIT`` seconds — never for good. A subject's failures are
+forgotten ``FORGET_AFTER`` seconds after its last one, or at its first right login.
+
+Every function works inside the caller's session and transaction; none commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.orm import Session
+
+from fleetstat.store.models import LoginFailure, WebSession
+from fleetstat.store.writes import insert_ignoring_duplicates
+
+FAILURES: Table = LoginFailure.__table__  # type: ignore[assignment]
+SESSIONS: Table = WebSession.__table__  # type: ignore[assignment]
+
+#: Failures of a subject that cost no wait.
+FREE_FAILURES = 4
+#: Seconds the first failure past the free ones makes its subject wait; the most a wait grows to.
+FIRST_WAIT = 1.0
+MAX_WAIT = 60.0
+#: Seconds after a subject's last failure at which its count starts again from zero.
+FORGET_AFTER = 900.0
+#: Longest subject kept (a longer account name is cut).
+SUBJECT_LEN = 191
+
+
+def wait_after(failures: int) -> float:
+    """Seconds a subject waits after its ``failures``-th failure in a row."""
+    if failures <= FREE_FAILURES:
+        return 0.0
+    return float(min(MAX_WAIT, FIRST_WAIT * 2 ** (failures - FREE_FAILURES - 1)))
+
+
+def subjects(account: str, address: str) -> tuple[str, str]:
+    """The two subjects a login try counts against."""
+    return f"account:{account}"[:SUBJECT_LEN], f"address:{address}"[:SUBJECT_LEN]
+
+
+# ---------------------------------------------------------------- failed logins
+
+
+def waiting(session: Session, names: Iterable[str], now: datetime) -> tuple[float, bool]:
+    """(seconds until every subject of ``names`` may try again — 0 when they all may now,
+    whether any of them has failures on record)."""
+    rows = session.execute(select(FAILURES.c.not_before).where(FAILURES.c.subject.in_(names)))
+    waits = [(not_before - now).total_seconds() for (not_before,) in rows]
+    return max([0.0, *waits]), bool(waits)
+
+
+def charge(session: Session, names: Iterable[str], now: datetime) -> float:
+    """Count one failed try against every subject of ``names``, unless one of them must
+    still wait: then nothing is counted and the seconds left come back (0: counted).
+
+    The rows are locked first (written before they are read, so SQLite takes its write
+    lock at once), so parallel tries are counted one after another, never together.
+    """
+    ordered = sorted(set(names))
+    insert = insert_ignoring_duplicates(session, FAILURES, ("subject",))
+    session.execute(
+        insert,
+        [{"subject": s, "failures": 0, "last_failure_at": now, "not_before": now} for s in ordered],
+    )
+    rows = session.execute(
+        select(FAILURES).where(FAILURES.c.subject.in_(ordered)).with_for_update()
+    ).all()
+    left: float = max((row.not_before - now).total_seconds() for row in rows)
+    if left > 0:
+        return left
+    for row in rows:
+        stale = (now - row.last_failure_at).total_seconds() > FORGET_AFTER
+        failures = 1 if stale else row.failures + 1
+        session.execute(
+            update(FAILURES)
+            .where(FAILURES.c.subject == row.subject)
+            .values(
+                failures=failures,
+                last_failure_at=now,
+                not_before=now + timedelta(seconds=wait_after(failures)),
+            )
+        )
+    return 0.0
+
+
+def forgive(session: Session, names: Iterable[str], now: datetime) -> None:
+    """Forget the failures of ``names`` (a right login), and every subject's forgotten ones."""
+    stale = now - timedelta(seconds=FORGET_AFTER)
+    session.execute(
+        delete(FAILURES).where(
+            FAILURES.c.subject.in_(list(names)) | (FAILURES.c.last_failure_at < stale)
+        )
+    )
+
+
+# ---------------------------------------------------------------- sessions
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """A logged-in session: whose, the tag of the password it logged in with, when last seen."""
+
+    account: str
+    password_tag: str
+    last_seen_at: datetime
+
+
+def start(  # noqa: PLR0917 (the fields of one row)
+    session: Session, key: str, account: str, password_tag: str, now: datetime, idle: float
+) -> None:
+    """Record a session; sessions idle longer than ``idle`` seconds go at the same time."""
+    session.execute(delete(SESSIONS).where(SESSIONS.c.last_seen_at < now - timedelta(seconds=idle)))
+    session.add(
+        WebSession(
+            id=key, account=account, password_tag=password_tag, created_at=now, last_seen_at=now
+        )
+    )
+
+
+def find(session: Session, key: str) -> SessionRow | None:
+    """The session recorded under ``key``; None when there is none."""
+    row = session.execute(
+        select(SESSIONS.c.account, SESSIONS.c.password_tag, SESSIONS.c.last_seen_at).where(
+            SESSIONS.c.id == key
+        )
+    ).first()
+    return SessionRow(*row) if row else None
+
+
+def seen(session: Session, key: str, now: datetime) -> None:
+    """Note that the session of ``key`` was used at ``now``."""
+    session.execute(update(SESSIONS).where(SESSIONS.c.id == key).values(last_seen_at=now))
+
+
+def end(session: Session, key: str) -> None:
+    """End the session of ``key`` (nothing when there is none)."""
+    session.execute(delete(SESSIONS).where(SESSIONS.c.id == key))
