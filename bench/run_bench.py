@@ -1,7 +1,8 @@
 """fleetstat against the floor (plain OpenSSH) on real loopback hosts: time, CPU, memory.
 
     .venv/bin/python bench/run_bench.py [--hosts 200] [--rounds 3] [--memory-hosts 1000]
-        [--rtt-hosts 4] [--profile FOLDER] [--skip memory,rtt,endless] [--versus SRC]
+        [--rtt-hosts 4] [--profile FOLDER] [--skip memory,rtt,endless,hostile] [--versus SRC]
+        [--versus-hostile SRC]
 
 Root only (it makes a test user, ``sshd`` servers and network namespaces). In one run,
 with the rounds interleaved and medians over ``--rounds``:
@@ -19,6 +20,9 @@ with the rounds interleaved and medians over ``--rounds``:
   concurrency 200;
 - **endless**: peak RSS of a 50-host run with and without one client that prints an
   endless line (issue: within 1.5x);
+- **hostile**: peak RSS of 200 hosts at concurrency 50, clean and with 50 of them
+  printing endless junk (target: within 1.5x, every hostile host ``bad_payload``);
+  ``--versus-hostile SRC`` measures another fleetstat's ``src`` beside it;
 - **rtt**: ``--rtt-hosts`` hosts in network namespaces behind veth pairs with
   ``tc netem delay 10ms`` on each side (20 ms round trip), cold and warm vs the floor.
 
@@ -79,11 +83,11 @@ def write_config(
         f'  <client ip="{ip}" port="{port}" username="{user.name}" {auth}{python} />'
         for ip, port in hosts
     ]
-    if "endless" in extra:
-        ip, port = extra.pop("endless").split(":")
+    endless = extra.pop("endless_python", "")
+    for hostile in extra.pop("endless", "").split():
+        ip, port = hostile.split(":")
         clients.append(
-            f'  <client ip="{ip}" port="{port}" username="{user.name}" {auth} '
-            f'python="{extra.pop("endless_python")}" />'
+            f'  <client ip="{ip}" port="{port}" username="{user.name}" {auth} python="{endless}" />'
         )
     settings = " ".join(f'{key}="{value}"' for key, value in extra.items())
     path = folder / f"{name}.xml"
@@ -380,13 +384,19 @@ def bench_memory(folder: Path, user: SshUser, count: int) -> None:
     )
 
 
-def bench_endless(folder: Path, user: SshUser) -> None:
-    """Peak RSS of a 50-host run with and without a client printing an endless line."""
+def endless_python() -> Path:
+    """A "python" that answers every request with an endless line, in a folder of its own."""
     tools = Path(tempfile.mkdtemp(prefix="endless-", dir="/tmp"))
     tools.chmod(0o755)
     endless = tools / "python"
     endless.write_text("#!/bin/sh\nexec cat /dev/zero\n")
     endless.chmod(0o755)
+    return endless
+
+
+def bench_endless(folder: Path, user: SshUser) -> None:
+    """Peak RSS of a 50-host run with and without a client printing an endless line."""
+    endless = endless_python()
     try:
         with servers(folder, 51, first=40) as server:
             hosts = [(ip, server.port) for ip in server.addresses[:50]]
@@ -400,13 +410,50 @@ def bench_endless(folder: Path, user: SshUser) -> None:
             without = [cold_run(plain) for _ in range(3)]
             with_it = [cold_run(hostile) for _ in range(3)]
     finally:
-        shutil.rmtree(tools, ignore_errors=True)
+        shutil.rmtree(endless.parent, ignore_errors=True)
     a, b = median(without, "rss_mb"), median(with_it, "rss_mb")
     print(
         f"\nendless answer: peak RSS without {a:.0f} MB, with one endless client {b:.0f} MB "
         f"= {b / a:.2f} x (target <= 1.5); {with_it[-1]['out']}",
         flush=True,
     )
+
+
+def bench_hostile(folder: Path, user: SshUser, other: Path | None, rounds: int) -> None:
+    """Peak RSS of 200 hosts at concurrency 50, clean and with 50 of them sending endless
+    junk, of this fleetstat (and of ``other``'s), the runs interleaved."""
+    trees = {"this": str(ROOT / "src")} | ({"other": str(other)} if other else {})
+    endless = endless_python()
+    try:
+        with servers(folder, 200, first=50) as server:
+            hosts = [(ip, server.port) for ip in server.addresses]
+            runs: dict[str, list[dict[str, float | str]]] = {}
+            configs = {}
+            for name, tree in trees.items():
+                os.environ["PYTHONPATH"] = tree
+                configs[f"{name} clean"] = write_config(folder, f"clean-{name}", user, hosts, "key")
+                configs[f"{name} hostile"] = write_config(
+                    folder, f"hostile-{name}", user, hosts[50:], "key",
+                    endless=" ".join(f"{ip}:{port}" for ip, port in hosts[:50]),
+                    endless_python=str(endless),
+                )  # fmt: skip
+                for kind in ("clean", "hostile"):
+                    migrate(configs[f"{name} {kind}"])
+            for _ in range(rounds):
+                for key, config in configs.items():
+                    os.environ["PYTHONPATH"] = trees[key.split()[0]]
+                    runs.setdefault(key, []).append(cold_run(config, concurrency=50))
+    finally:
+        shutil.rmtree(endless.parent, ignore_errors=True)
+    print(f"\nhostile answers: 200 hosts at concurrency 50, medians of {rounds} rounds:")
+    for name in trees:
+        clean, hostile = runs[f"{name} clean"], runs[f"{name} hostile"]
+        a, b = median(clean, "rss_mb"), median(hostile, "rss_mb")
+        print(
+            f"  {name:>5}: peak RSS clean {a:.0f} MB, with 50 endless {b:.0f} MB = {b / a:.2f} x "
+            f"(target <= 1.5), {median(hostile, 'wall'):.1f} s; {hostile[-1]['out']}",
+            flush=True,
+        )
 
 
 def bench_rtt(folder: Path, user: SshUser, count: int, rounds: int) -> None:
@@ -518,7 +565,10 @@ def main() -> None:
     parser.add_argument("--rtt-hosts", type=int, default=4)
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--versus", type=Path, help="another fleetstat's src folder")
-    parser.add_argument("--skip", default="", help="comma-separated: passes,memory,endless,rtt")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated: passes,memory,endless,hostile,rtt")  # fmt: skip
+    parser.add_argument("--versus-hostile", type=Path,
+                        help="the hostile part also on another src folder")  # fmt: skip
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     # byte-compiled as an installed fleetstat is (PYTHONDONTWRITEBYTECODE would leave
@@ -541,6 +591,8 @@ def main() -> None:
                 bench_memory(folder, user, args.memory_hosts)
             if "endless" not in skip:
                 bench_endless(folder, user)
+            if "hostile" not in skip:
+                bench_hostile(folder, user, args.versus_hostile, args.rounds)
             if "rtt" not in skip:
                 bench_rtt(folder, user, args.rtt_hosts, args.rounds)
 

@@ -161,3 +161,30 @@ def test_a_cancelled_pass_interrupts_every_host_and_cleans_up_the_ones_in_flight
     assert errors[2] == "the run was interrupted while this host was in flight"
     assert leftover_temp_dirs(ssh_user) == []
     assert processes_of(ssh_user) == []
+
+
+def test_hostile_answers_in_flight_share_one_budget_and_each_is_bad_payload(
+    ssh_user: SshUser, sshd_factory: SshdFactory, tmp_path: Path
+) -> None:
+    """Six endless answers at once: each is cut once the answers in flight together pass
+    answers-in-flight (long before each reaches max-answer), the clean hosts answer."""
+    server = sshd_factory([f"127.0.0.{n}" for n in range(60, 68)])
+    with tempfile.TemporaryDirectory(prefix="junk-") as folder:
+        Path(folder).chmod(0o755)
+        junk = Path(folder) / "python"
+        junk.write_text("#!/bin/sh\nexec cat /dev/zero\n")
+        junk.chmod(0o755)
+        hostile = [client_for(ssh_user, server, a, python=str(junk)) for a in server.addresses[:6]]
+        clean = [client_for(ssh_user, server, a) for a in server.addresses[6:]]
+        settings = replace(settings_in(tmp_path), answers_in_flight=1024 * 1024)
+        results = {r.client.address: r for r in collect(hostile + clean, settings)}
+    for client in hostile:
+        result = results[client.address]
+        assert result.outcome == model.Outcome.BAD_PAYLOAD, result.error
+        assert result.error == (
+            "answer cut past 128 KiB: the answers in flight together passed "
+            "answers-in-flight (1 MiB)"
+        )
+    assert {results[c.address].outcome for c in clean} == {model.Outcome.OK}
+    assert processes_of(ssh_user) == []
+    assert leftover_temp_dirs(ssh_user) == []

@@ -162,7 +162,8 @@ async def collect(
     ``CancelledError``.
     """
     if connections is None:
-        async with ssh.Connections(keep=False, max_kept=0) as own:
+        budget = settings.answers_in_flight
+        async with ssh.Connections(keep=False, max_kept=0, budget=budget) as own:
             return await collect(
                 clients,
                 settings,

@@ -191,6 +191,10 @@ SETTINGS_ATTRS = (
          "how long sent, failed or expired mails stay in the outbox (pending ones always stay)"),
     Attr("max-answer", "max_answer", _size, "size", "16MiB",
          "most an agent may print; a longer answer is bad_payload"),
+    Attr("answers-in-flight", "answers_in_flight", _size, "size", "16MiB",
+         "what all answers being read at once may hold together beyond 128 KiB each; an "
+         "answer that finds it spent is cut (bad_payload), so many hostile clients at once "
+         "cannot grow the collector's memory past it"),
     Attr("keep-connections", "keep_connections", _on_off, "on, off", "on",
          "watch keeps each client's SSH connection open between passes"),
     Attr("max-kept-connections", "max_kept_connections", _whole(0), "whole number >= 0",

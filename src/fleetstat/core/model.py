@@ -148,6 +148,8 @@ class Settings:
     mail_templates: Path | None = None
     mail_expire: float = 86400.0
     max_answer: int = 16 * 1024 * 1024
+    #: Bytes all answers in flight may hold together beyond their own 128 KiB each.
+    answers_in_flight: int = 16 * 1024 * 1024
     keep_connections: bool = True
     max_kept_connections: int = 1000
     client_env_prefix: str = "FLEETSTAT_CLIENT_"

@@ -31,6 +31,7 @@ from fleetstat.core import model
 from fleetstat.core.errors import HostError
 from fleetstat.ssh.connect import connect_by
 from fleetstat.ssh.probe import Shell
+from fleetstat.ssh.session import Budget
 from fleetstat.ssh.steps import Job, run_on
 
 #: Outcomes after which the connection itself is still good to keep.
@@ -52,9 +53,11 @@ class _Kept:
 class Connections:
     """SSH connections by client address; ``async with`` closes them all at the end."""
 
-    def __init__(self, *, keep: bool, max_kept: int) -> None:
+    def __init__(self, *, keep: bool, max_kept: int, budget: int | None = None) -> None:
         self.keep = keep
         self.max_kept = max_kept
+        #: What the answers in flight share beyond their own shares (``answers-in-flight``).
+        self.budget = Budget(budget) if budget is not None else None
         self.opened = 0
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
         self._closed = 0
@@ -62,8 +65,13 @@ class Connections:
 
     @classmethod
     def from_settings(cls, settings: model.Settings) -> Connections:
-        """Kept or not as the ``keep-connections`` and ``max-kept-connections`` settings say."""
-        return cls(keep=settings.keep_connections, max_kept=settings.max_kept_connections)
+        """Kept or not as the ``keep-connections`` and ``max-kept-connections`` settings say,
+        the answers in flight sharing ``answers-in-flight``."""
+        return cls(
+            keep=settings.keep_connections,
+            max_kept=settings.max_kept_connections,
+            budget=settings.answers_in_flight,
+        )
 
     async def __aenter__(self) -> Connections:
         return self
@@ -88,7 +96,7 @@ class Connections:
         """
         limit = client.timeout or settings.timeout
         deadline = asyncio.get_running_loop().time() + limit
-        job = Job(client, settings, payload, request, deadline, limit)
+        job = Job(client, settings, payload, request, deadline, limit, self.budget)
         kept = self._take(client.address)
         if kept is not None:
             try:

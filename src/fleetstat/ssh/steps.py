@@ -46,6 +46,8 @@ class Job:
     request: bytes
     deadline: float
     limit: float
+    #: What the answers in flight share (None: only ``max-answer`` bounds this one).
+    budget: session.Budget | None = None
 
     @property
     def left(self) -> float:
@@ -54,8 +56,10 @@ class Job:
 
 
 def size_text(size: int) -> str:
-    """``16 MiB`` for a whole number of MiB, else the bytes."""
-    return f"{size // MIB} MiB" if size % MIB == 0 else f"{size} bytes"
+    """``16 MiB`` or ``256 KiB`` for a whole number of them, else the bytes."""
+    if size % MIB == 0:
+        return f"{size // MIB} MiB"
+    return f"{size // 1024} KiB" if size % 1024 == 0 else f"{size} bytes"
 
 
 async def run_on(
@@ -94,7 +98,7 @@ async def _posix(
     is added to ``notes``.
     """
     command = posix.job_command(job.client.python, stale=job.limit)
-    capture = await session.start(conn, command, job.settings.max_answer)
+    capture = await session.start(conn, command, job.settings.max_answer, job.budget)
     for piece in posix.frame(job.payload, job.request, job.left):
         capture.send(piece)
     try:
@@ -130,8 +134,7 @@ def _check_posix(job: Job, capture: session.Capture, report: posix.Report) -> by
     client = job.client
     detail = f": {report.detail}" if report.detail else ""
     if capture.too_large:
-        larger = f"answer larger than {size_text(job.settings.max_answer)}"
-        raise fail(client, outcome.BAD_PAYLOAD, larger)
+        raise fail(client, outcome.BAD_PAYLOAD, _too_large(job, capture))
     if report.no_python:
         wanted = client.python or "python3 or python"
         raise fail(client, outcome.NO_PYTHON, f"no Python interpreter ({wanted})")
@@ -152,6 +155,17 @@ def _check_posix(job: Job, capture: session.Capture, report: posix.Report) -> by
     if not line:
         raise fail(client, outcome.AGENT_FAILED, f"agent printed nothing{detail}")
     return line
+
+
+def _too_large(job: Job, capture: session.Capture) -> str:
+    """Why an answer was cut: past ``max-answer``, or past its share while the answers in
+    flight together had spent ``answers-in-flight``."""
+    if capture.over_budget and job.budget is not None:
+        return (
+            f"answer cut past {size_text(session.SHARE)}: the answers in flight together "
+            f"passed answers-in-flight ({size_text(job.budget.total)})"
+        )
+    return f"answer larger than {size_text(job.settings.max_answer)}"
 
 
 def _not_removed(text: str) -> str:
@@ -240,10 +254,10 @@ async def _windows_run(
     uploaded = await session.run(conn, table.upload(path), 64 * 1024, job.payload)
     if uploaded.exit_status != 0:
         raise _step_error(job, outcome.AGENT_FAILED, "upload failed", uploaded)
-    ran = await session.run(conn, table.run(python, folder), job.settings.max_answer, job.request)
+    command = table.run(python, folder)
+    ran = await session.run(conn, command, job.settings.max_answer, job.request, job.budget)
     if ran.too_large:
-        larger = f"answer larger than {size_text(job.settings.max_answer)}"
-        raise fail(job.client, outcome.BAD_PAYLOAD, larger)
+        raise fail(job.client, outcome.BAD_PAYLOAD, _too_large(job, ran))
     if ran.exit_status != 0:
         raise _step_error(job, outcome.AGENT_FAILED, f"agent exited with {ran.exit_status}", ran)
     line = bytes(ran.out).split(b"\n", 1)[0].strip()
