@@ -26,6 +26,7 @@ sys.path.insert(0, str(SRC))
 
 from fleetstat.agent import __main__ as agent_main  # noqa: E402
 from fleetstat.collect import envelope, payload  # noqa: E402
+from fleetstat.ssh.framing import unframe  # noqa: E402
 
 RUNS = 10
 KIB = 1024
@@ -77,7 +78,7 @@ def run_time(python: str, pyz: Path) -> tuple[float, float]:
         )
         walls.append(time.perf_counter() - started)
         cpus.append(children_cpu() - cpu)
-        envelope.open_answer(done.stdout, key)
+        envelope.open_answer(unframe(done.stdout).answer, key)
     return statistics.median(walls), statistics.median(cpus)
 
 

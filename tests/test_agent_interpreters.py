@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from fleetstat.collect import envelope, payload
+from fleetstat.ssh.framing import unframe
 
 AGENT_DIR = Path(payload.agent_sources())
 PYENV_PYTHONS = sorted(glob.glob("/root/.pyenv/versions/*/bin/python3"))
@@ -48,7 +49,7 @@ def test_agent_pyz_answers_under_isolated_python(python: str, agent_pyz: Path) -
         check=False,
     )
     assert done.returncode == 0, done.stderr.decode()
-    answer = envelope.open_answer(done.stdout, key)
+    answer = envelope.open_answer(unframe(done.stdout).answer, key)
     assert answer.host.python.startswith("{}.{}.".format(*version_of(python)))
     assert answer.memory is not None
     assert answer.cpu is not None

@@ -18,6 +18,7 @@ from fleetstat.agent import __main__ as agent_main
 from fleetstat.agent import linux
 from fleetstat.collect import envelope, payload
 from fleetstat.core.model import Answer
+from fleetstat.ssh.framing import unframe
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -54,8 +55,9 @@ def run_agent(request: pytest.FixtureRequest, tmp_path: Path) -> RunAgent:
         body = envelope.request_bytes(key, cpu_interval=cpu_interval, since={}, max_events=50)
         done = run_raw(command, body)
         assert done.returncode == 0, done.stderr.decode()
-        assert done.stdout.count(b"\n") == 1
-        return envelope.open_answer(done.stdout, key)
+        output = unframe(done.stdout)
+        assert output.noise is None  # the frame and nothing else
+        return envelope.open_answer(output.answer, key)
 
     return run
 
@@ -163,7 +165,7 @@ def run_agent_from_pyz(tmp_path: Path) -> Callable[[float], Answer]:
     def run(cpu_interval: float) -> Answer:
         key = envelope.new_key()
         body = envelope.request_bytes(key, cpu_interval=cpu_interval, since={}, max_events=0)
-        return envelope.open_answer(run_raw(command, body).stdout, key)
+        return envelope.open_answer(unframe(run_raw(command, body).stdout).answer, key)
 
     return run
 

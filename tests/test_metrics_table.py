@@ -90,6 +90,7 @@ from sqlalchemy import select
 import fleetstat
 from fleetstat import config as configs
 from fleetstat.collect import envelope
+from fleetstat.ssh.framing import unframe
 from fleetstat.collect import job
 from fleetstat.collect import payload
 from fleetstat.collect.answer import parse_answer
@@ -109,7 +110,7 @@ key = envelope.new_key()
 request = envelope.request_bytes(key, cpu_interval=0.0, since={}, max_events=0)
 done = subprocess.run([sys.executable, "-I", "-S", str(agent)], input=request,
                       capture_output=True, check=True, timeout=60)
-answer = envelope.open_answer(done.stdout, key)
+answer = envelope.open_answer(unframe(done.stdout).answer, key)
 report["figures"] = answer.figures
 client = Client(ip="10.0.0.5", username="stat")
 result = HostResult(client, Outcome.OK, datetime.now(UTC), datetime.now(UTC), answer=answer)
@@ -118,7 +119,7 @@ kept.keep(1, result)
 report["spooled"] = next(kept.results()).result.answer.figures
 report["as_json"] = wire.decode_result(wire.encode_result(result), client).answer.figures
 
-raw = json.loads(envelope.decompress(envelope.decrypt(done.stdout, key)))
+raw = json.loads(envelope.decompress(envelope.decrypt(unframe(done.stdout).answer, key)))
 raw["procs"]["count"] = -3
 try:
     parse_answer(raw)

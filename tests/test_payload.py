@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 from fleetstat.collect import envelope, payload
+from fleetstat.ssh.framing import unframe
 
 
 def test_two_builds_are_byte_identical() -> None:
@@ -54,7 +55,7 @@ def test_written_agent_runs_and_answers(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr.decode()
-    assert envelope.open_answer(done.stdout, key).host.hostname
+    assert envelope.open_answer(unframe(done.stdout).answer, key).host.hostname
 
 
 def test_the_agents_sources_go_in_without_docstrings_and_comments_on_the_same_lines() -> None:

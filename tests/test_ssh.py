@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import io
 import logging
 import os
 import shutil
 import socket
+import string
 import subprocess
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,11 +58,25 @@ LOCK_AND_ANSWER = LOCK + "sys.stdout.write('locked\\n')\n"
 LOCK_AND_FAIL = LOCK + "sys.exit(1)\n"
 
 
-def pyz(main: str) -> bytes:
-    """A zipapp whose ``__main__.py`` is ``main``."""
+#: Runs a test's ``MAIN`` and frames what it printed, as the real agent frames its answer.
+FRAMED = (
+    "import io, sys\n"
+    "_out, sys.stdout = sys.stdout, io.StringIO()\n"
+    "try:\n"
+    "    exec(compile(MAIN, '__main__.py', 'exec'), {'__name__': '__main__'})\n"
+    "finally:\n"
+    "    _text, sys.stdout = sys.stdout.getvalue().strip(), _out\n"
+    "    if _text:\n"
+    "        sys.stdout.write('\\nfleetstat-answer: %d\\n%s\\n' % (len(_text), _text))\n"
+)
+
+
+def pyz(main: str, *, framed: bool = True) -> bytes:
+    """A zipapp whose ``__main__.py`` runs ``main``; ``framed``: what it prints comes out
+    in the agent's frame."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("__main__.py", main)
+        archive.writestr("__main__.py", f"MAIN = {main!r}\n{FRAMED}" if framed else main)
     return buffer.getvalue()
 
 
@@ -75,7 +92,7 @@ def settings_in(folder: Path, **changes: object) -> model.Settings:
 
 def run(client: model.Client, settings: model.Settings, main: str = ECHO) -> bytes:
     """``ssh.run_agent`` with a small payload and the request ``hello``."""
-    return asyncio.run(ssh.run_agent(client, settings, pyz(main), b"hello\n"))
+    return asyncio.run(ssh.run_agent(client, settings, pyz(main), b"hello\n")).answer
 
 
 def outcome_of(client: model.Client, settings: model.Settings, main: str = ECHO) -> HostError:
@@ -192,7 +209,7 @@ def test_temp_dir_is_removed_when_the_deadline_falls_during_cleanup(
         if isinstance(result, HostError):
             assert result.outcome == model.Outcome.TIMEOUT
         else:
-            assert result == b"late"
+            assert result.answer == b"late"
     assert leftover_temp_dirs(ssh_user) == []
     assert processes_of(ssh_user) == []
 
@@ -320,7 +337,7 @@ def test_retry_turns_maxstartups_drops_into_successes(
         return await asyncio.gather(*jobs, return_exceptions=True)
 
     results = asyncio.run(burst())
-    assert results == [b"echo:hello"] * 40
+    assert [r.answer if isinstance(r, ssh.Output) else r for r in results] == [b"echo:hello"] * 40
     assert count_in_log(server, "drop connection") > 0
 
 
@@ -328,61 +345,84 @@ def test_retry_turns_maxstartups_drops_into_successes(
 
 
 def test_probe_output_tells_the_four_shells_apart() -> None:
-    assert probe.detect_shell('"fleetstat-shell:Windows_NT:$PSEdition"\r\n') is Shell.CMD
-    assert probe.detect_shell("fleetstat-shell:%OS%:Desktop\r\n#\r\n") is Shell.POWERSHELL
-    assert probe.detect_shell("fleetstat-shell:%OS%:Core\n#\n") is Shell.PWSH
-    assert probe.detect_shell("fleetstat-shell:%OS%:\n\ngAAAA...\n") is Shell.POSIX
+    assert probe.detect_shell('"fleetstat-shell:Windows_NT"\r\n') is Shell.CMD
+    powershell = "fleetstat-shell:%OS%\r\nfleetstat-shell:ps:Desktop\r\n"
+    assert probe.detect_shell(powershell) is Shell.POWERSHELL
+    assert probe.detect_shell("fleetstat-shell:%OS%\nfleetstat-shell:ps:Core\n") is Shell.PWSH
+    noisy = "Welcome!\nfleetstat-shell:%OS%\n\nfleetstat-answer: 8\ngAAAA...\n"
+    assert probe.detect_shell(noisy) is Shell.POSIX
+    # a shell that could not exec /bin/sh goes on to the edition line with nothing in it
+    assert probe.detect_shell("fleetstat-shell:%OS%\nfleetstat-shell:ps:\n") is Shell.POSIX
     assert probe.detect_shell("Welcome!\n") is None
 
 
 def test_the_probe_line_holds_no_operator_of_cmd_or_sh() -> None:
     # cmd.exe runs only the first line; it must be one plain echo in every shell.
-    assert probe.PROBE == 'echo "fleetstat-shell:%OS%:$PSEdition"'
-    assert not set("&|<>;`()") & set(probe.PROBE)
+    assert probe.PROBE == 'echo "fleetstat-shell:%OS%"'
+    assert not set("&|<>;`()$") & set(probe.PROBE)
 
 
-def test_the_posix_part_is_hidden_from_powershell() -> None:
+def test_the_posix_part_is_one_single_quoted_line_for_sh() -> None:
     command = posix.job_command("/usr/bin/python3", 20.0)
-    lines = command.splitlines()
-    assert lines[:2] == [probe.PROBE, probe.HIDE_FROM_POWERSHELL]
-    assert lines[-1] == probe.END_HIDE
-    # PowerShell's block comment ends at the first "#>": nothing before the last line may hold one.
-    assert "#>" not in "\n".join(lines[:-1])
-    assert "#" not in supervisor.SOURCE
-    assert "'" not in supervisor.SOURCE
+    first, middle, last = command.splitlines()
+    assert (first, last) == (probe.PROBE, probe.EDITION)
+    assert middle.startswith("exec /bin/sh -c '") and middle.endswith("'")
+    inner = middle.removeprefix("exec /bin/sh -c '")[:-1]
+    # fish reads \' and \\ inside single quotes; csh ends a quoted word at a line feed
+    assert "'" not in inner and "\\" not in inner
+    with pytest.raises(ValueError, match="not one line"):
+        probe.through_sh("echo 'quoted'")
 
 
-@pytest.mark.parametrize("shell", ["sh", "dash", "bash"])
-def test_posix_shells_run_the_hidden_part_and_show_the_probe(shell: str, tmp_path: Path) -> None:
-    if shutil.which(shell) is None:
-        pytest.skip(f"{shell} is not installed")
-    command = "\n".join([probe.PROBE, probe.HIDE_FROM_POWERSHELL, "echo ran", probe.END_HIDE])
-    done = subprocess.run([shell, "-c", command], capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines() == ["fleetstat-shell:%OS%:", "", "ran"]
+LOGIN_SHELLS = ["sh", "dash", "bash", "zsh", "ksh", "fish", "tcsh", "csh", "busybox ash"]
+
+
+@pytest.mark.parametrize("shell", LOGIN_SHELLS)
+def test_every_login_shell_hands_the_posix_part_to_sh(shell: str) -> None:
+    if shutil.which(shell.split(maxsplit=1)[0]) is None:
+        pytest.fail(f"{shell} is not installed (.ci/run installs it)")
+    script = 'echo "ran in $0 as $$" ; echo "fleetstat-job: pid=$$" >&2'
+    done = subprocess.run(
+        [*shell.split(), "-c", probe.lines(script)], capture_output=True, text=True, check=True
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0] == "fleetstat-shell:%OS%"
+    assert lines[1].startswith("ran in /bin/sh as ")
+    assert len(lines) == 2  # the edition line is never reached
     assert probe.detect_shell(done.stdout) is Shell.POSIX
 
 
 def test_posix_job_quotes_the_interpreter_and_keeps_the_request_off_the_command_line() -> None:
     command = posix.job_command("/opt/py 3/bin/python", 19.5)
-    assert "p=$(command -v '/opt/py 3/bin/python')" in command
-    assert '"$p" -I -S -c ' in command
-    assert command.splitlines()[-2].endswith(
-        "' 20 || { s=$?; test $s = 2 && "
-        'echo "fleetstat-job: version $("$p" -V 2>&1)" >&2; exit $s; }'
+    assert 'p=$(command -v "/opt/py 3/bin/python")' in command
+    assert f'"$p" -I -S -c "{posix.BOOTSTRAP}" 20 {posix.packed_supervisor()} ||' in command
+    assert command.splitlines()[1].endswith(
+        '|| { s=$?; test $s = 2 && echo "fleetstat-job: version $("$p" -V 2>&1)" >&2; exit $s; }\''
     )
     assert "command -v python3 || command -v python" in posix.job_command(None, 1.0)
+
+
+def test_the_packed_supervisor_is_its_source() -> None:
+    packed = posix.packed_supervisor()
+    assert zlib.decompress(base64.b64decode(packed)).decode() == supervisor.SOURCE
+    assert set(packed) <= set(string.ascii_letters + string.digits + "+/=")
 
 
 def test_the_frame_gives_both_sizes_and_the_limit_before_the_agent_and_the_request() -> None:
     assert b"".join(posix.frame(b"PK-agent", b"{}\n", 19.5)) == b"8 3 19.500\nPK-agent{}\n"
 
 
-def test_kill_command_ends_both_groups_and_removes_the_dir() -> None:
-    assert posix.kill_command(4242, "/tmp/fleetstat.a b") == (
-        "test -s '/tmp/fleetstat.a b/pid' && kill -KILL -- -$(cat '/tmp/fleetstat.a b/pid') "
-        "2>/dev/null; kill -KILL -- -4242 2>/dev/null; rm -rf '/tmp/fleetstat.a b'; true"
+def test_kill_command_ends_both_groups_and_removes_the_dir_in_sh() -> None:
+    assert posix.kill_command(4242, "/tmp/fleetstat.0a1b") == (
+        'exec /bin/sh -c \'test -s "/tmp/fleetstat.0a1b/pid" && kill -KILL '
+        '-$(cat "/tmp/fleetstat.0a1b/pid") 2>/dev/null; kill -KILL -4242 2>/dev/null; '
+        'rm -rf "/tmp/fleetstat.0a1b"; true\''
     )
-    assert posix.kill_command(None, None) == "true"
+    # a folder name from the client that holds anything a shell could read is left alone
+    assert posix.kill_command(7, "/tmp/x'; rm -rf ~; '") == (
+        "exec /bin/sh -c 'kill -KILL -7 2>/dev/null; true'"
+    )
+    assert posix.kill_command(None, None) == "exec /bin/sh -c 'true'"
 
 
 def test_job_report_reads_the_marks_and_the_last_other_line() -> None:

@@ -31,7 +31,8 @@ async def passes(
     results = []
     for number in range(count):
         jobs = [connections.run_agent(c, settings, agent, b"hello\n") for c in clients]
-        results.append(list(await asyncio.gather(*jobs, return_exceptions=True)))
+        done = await asyncio.gather(*jobs, return_exceptions=True)
+        results.append([r.answer if isinstance(r, ssh.Output) else r for r in done])
         if number == 0 and callable(between):
             between()
     return results
@@ -129,7 +130,7 @@ def test_aes128_gcm_is_chosen_and_chacha20_still_accepted(
         answer = asyncio.run(
             ssh.run_agent(client_for(ssh_user, server), settings_in(tmp_path), pyz(ECHO), b"x\n")
         )
-        assert answer == b"echo:x"
+        assert answer.answer == b"echo:x"
     assert count_in_log(default, "client->server cipher: aes128-gcm@openssh.com") == 1
     assert count_in_log(default, "kex: algorithm: curve25519-sha256") == 1
     assert count_in_log(chacha_only, "client->server cipher: chacha20-poly1305@openssh.com") == 1
@@ -183,7 +184,7 @@ def test_closed_connections_are_freed_while_the_pass_goes_on(
     async def one(connections: ssh.Connections, gate: asyncio.Semaphore) -> bytes:
         nonlocal most_alive
         async with gate:
-            line = await connections.run_agent(client, settings, agent, b"hi\n")
+            line = (await connections.run_agent(client, settings, agent, b"hi\n")).answer
         alive = sum(isinstance(o, asyncssh.SSHClientConnection) for o in gc.get_objects())
         most_alive = max(most_alive, alive)
         return line

@@ -33,7 +33,7 @@ def start(
         stderr=subprocess.PIPE,
     )
     assert proc.stdin is not None
-    proc.stdin.write(b"".join(posix.frame(pyz(main), request, limit)))
+    proc.stdin.write(b"".join(posix.frame(pyz(main, framed=False), request, limit)))
     proc.stdin.flush()
     return proc
 

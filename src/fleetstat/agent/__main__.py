@@ -1,4 +1,4 @@
-"""Run the agent: read one request on stdin, print one encrypted answer on stdout.
+"""Run the agent: read one request on stdin, print one encrypted answer on stdout, framed.
 
 Exit 0 when an answer was printed (even when parts of it failed), 2 with one line
 on stderr when the request is malformed, 1 with one line on stderr when the agent
@@ -246,9 +246,19 @@ def main(stdin=None, stdout=None, platform=None):
         token = seal(collect(system, request, platform or sys.platform), request["key"])
     except Exception as err:  # noqa: BLE001 - the agent's one place that reports errors
         return fail(1, describe(err))
-    stdout.write(token.decode("ascii") + "\n")
+    stdout.write(frame(token.decode("ascii")))
     stdout.flush()
     return 0
+
+
+#: The line before the answer: the server finds the answer by it, whatever a noisy
+#: login prints around it (``ssh.framing`` reads it).
+ANSWER_MARK = "fleetstat-answer: "
+
+
+def frame(token):
+    """The answer as printed: on a line of its own after the mark and its length."""
+    return "\n{}{}\n{}\n".format(ANSWER_MARK, len(token), token)
 
 
 if __name__ == "__main__":

@@ -74,9 +74,9 @@ REACHABILITY = {
     ),
     Outcome.BAD_PAYLOAD: Reachability(
         "answer rejected",
-        "The answer could not be decrypted or validated: something between the collector "
-        "and the client altered the output (a login banner printed to stdout, a wrapper "
-        "shell, or an attack).",
+        "The answer in the agent's frame could not be decrypted or validated: something "
+        "between the collector and the client altered it (a wrapper shell, a full disk "
+        "that cut it short, or an attack). What a login prints around it does no harm.",
     ),
     Outcome.TIMEOUT: Reachability(
         "timed out",
@@ -92,6 +92,12 @@ REACHABILITY = {
         "login not configured",
         "The client's secret could not be read where fleetstat runs (the error names the "
         "variable): set it in fleetstat's environment, or give the client a keyfile.",
+    ),
+    Outcome.NO_SHELL: Reachability(
+        "the login runs no command",
+        "The account's shell is nologin or false, it is limited to sftp (ForceCommand) or "
+        "its restricted shell cannot start /bin/sh: give the monitoring account a shell "
+        "that runs commands (usermod -s /bin/sh NAME).",
     ),
     Outcome.INTERNAL_ERROR: Reachability(
         "fleetstat failed on this host",

@@ -338,10 +338,17 @@ def silences_table(rows: Sequence[SilenceRow]) -> str:
     )
 
 
+def _detail(row: AttemptRow) -> str:
+    """An attempt's error; for one that went well, what its login printed, if anything."""
+    if row.error:
+        return row.error
+    return f"login printed: {row.login_noise}" if row.login_noise else ""
+
+
 def history_table(rows: Sequence[AttemptRow]) -> str:
     """``fleetstat history HOST``: one row per attempt, newest first."""
     return table(
-        ["RUN", "STARTED", "OUTCOME", "CPU", "MEMORY", "TOOK", "ERROR"],
+        ["RUN", "STARTED", "OUTCOME", "CPU", "MEMORY", "TOOK", "DETAIL"],
         [
             [
                 str(row.run_id),
@@ -350,7 +357,7 @@ def history_table(rows: Sequence[AttemptRow]) -> str:
                 percent(row.cpu_percent),
                 percent(row.mem_percent),
                 f"{row.duration_seconds:.1f} s",
-                _one_line(row.error or ""),
+                _one_line(_detail(row)),
             ]
             for row in rows
         ],

@@ -82,11 +82,15 @@ async def collect_one(
     learned: list[str] = []
     since = cpurate.request_since(counters, started, settings.cpu_max_gap)
     try:
-        answer = await _answer(client, settings, agent, (cursor, since), learned, connections)
+        answer, noise = await _answer(
+            client, settings, agent, (cursor, since), learned, connections
+        )
         if answer.cpu is not None:
             cpu = cpurate.apply(answer.cpu, answer.clock, counters if since else None)
             answer = dataclasses.replace(answer, cpu=cpu)
-        result = model.HostResult(client, model.Outcome.OK, started, clock(), answer=answer)
+        result = model.HostResult(
+            client, model.Outcome.OK, started, clock(), answer=answer, login_noise=noise
+        )
     except asyncio.CancelledError:
         why = "the run was interrupted while this host was in flight"
         result = _failed(client, model.Outcome.INTERRUPTED, why, started, clock)
@@ -108,8 +112,9 @@ async def _answer(  # noqa: PLR0917 (one call site, in this order)
     since: tuple[dict[str, Any], dict[str, Any] | None],
     learned: list[str],
     connections: ssh.Connections | None,
-) -> model.Answer:
-    """The client's opened answer; adds to ``learned`` the host keys recorded meanwhile.
+) -> tuple[model.Answer, str | None]:
+    """The client's opened answer and the login's noise; adds to ``learned`` the host
+    keys recorded meanwhile.
 
     ``since`` is (the event cursor, the CPU counters to send or None).
     """
@@ -117,12 +122,13 @@ async def _answer(  # noqa: PLR0917 (one call site, in this order)
     known = hostkeys.recorded_keys(client, settings)
     try:
         if connections is None:
-            token = await ssh.run_agent(client, settings, agent, request)
+            output = await ssh.run_agent(client, settings, agent, request)
         else:
-            token = await connections.run_agent(client, settings, agent, request)
+            output = await connections.run_agent(client, settings, agent, request)
     finally:
         learned.extend(sorted(hostkeys.recorded_keys(client, settings) - known))
-    return envelope.open_answer(token, key, max_events=settings.max_events)
+    answer = envelope.open_answer(output.answer, key, max_events=settings.max_events)
+    return answer, output.noise
 
 
 def _failed(

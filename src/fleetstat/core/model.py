@@ -192,6 +192,7 @@ class Outcome(enum.StrEnum):
     INTERNAL_ERROR = "internal_error"
     SHARD_LOST = "shard_lost"
     CONFIG_ERROR = "config_error"
+    NO_SHELL = "no_shell"
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,8 @@ class HostResult:
     error: str | None = None
     answer: Answer | None = None
     learned_key: str | None = None
+    #: What the login printed besides the answer (rc files, a banner), cut; None: nothing.
+    login_noise: str | None = None
 
     @property
     def duration(self) -> float:

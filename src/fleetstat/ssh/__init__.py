@@ -6,16 +6,17 @@ that keeps its connections between passes. Each failure is raised as one
 asyncssh's exceptions are translated in one place, ``failures.translate``.
 
 The parts: ``connect`` (algorithms, retries; host keys are ``fleetstat.ssh.hostkeys``),
-``probe`` (which shell answers), ``posix`` and ``supervisor`` (the one
-command of a POSIX host), ``windows`` (the command tables of cmd.exe and PowerShell),
-``session`` (a command's output read with caps), ``steps`` (one host on one
-connection), ``pool`` (the connections of a collector).
+``probe`` (which shell answers), ``posix`` and ``supervisor`` (the one command of a
+POSIX host), ``framing`` (the answer in what a login printed), ``windows`` (the command
+tables of cmd.exe and PowerShell), ``session`` (a command's output read with caps),
+``steps`` (one host on one connection), ``pool`` (the connections of a collector).
 """
 
 from __future__ import annotations
 
 from fleetstat.core import model
 from fleetstat.ssh.connect import connect
+from fleetstat.ssh.framing import Output
 from fleetstat.ssh.pool import Connections
 from fleetstat.ssh.steps import CLEANUP_GRACE
 from fleetstat.ssh.supervisor import AGENT_NAME
@@ -24,8 +25,8 @@ from fleetstat.ssh.supervisor import PREFIX as TEMP_PREFIX
 
 async def run_agent(
     client: model.Client, settings: model.Settings, payload: bytes, request: bytes
-) -> bytes:
-    """Run the agent on ``client`` over a connection of its own; its stdout line.
+) -> Output:
+    """Run the agent on ``client`` over a connection of its own; its output.
 
     See ``Connections.run_agent``; the connection is closed at the end.
     """
@@ -38,6 +39,7 @@ __all__ = [
     "CLEANUP_GRACE",
     "TEMP_PREFIX",
     "Connections",
+    "Output",
     "connect",
     "run_agent",
 ]

@@ -30,6 +30,7 @@ import asyncssh
 from fleetstat.core import model
 from fleetstat.core.errors import HostError
 from fleetstat.ssh.connect import connect_by
+from fleetstat.ssh.framing import Output
 from fleetstat.ssh.probe import Shell
 from fleetstat.ssh.session import Budget
 from fleetstat.ssh.steps import Job, run_on
@@ -86,8 +87,9 @@ class Connections:
 
     async def run_agent(
         self, client: model.Client, settings: model.Settings, payload: bytes, request: bytes
-    ) -> bytes:
-        """Run the agent on ``client``; return its stdout line (the encrypted answer).
+    ) -> Output:
+        """Run the agent on ``client``; return its output: the encrypted answer, and what
+        else the login printed.
 
         Connecting and the whole job are bounded by ``client.timeout or
         settings.timeout`` seconds (then ``timeout``); cleanup gets its own grace. A
@@ -110,9 +112,9 @@ class Connections:
         self.opened += 1
         return await self._run(job, kept)
 
-    async def _run(self, job: Job, kept: _Kept) -> bytes:
+    async def _run(self, job: Job, kept: _Kept) -> Output:
         try:
-            line, kept.shell = await run_on(kept.conn, job, kept.shell)
+            output, kept.shell = await run_on(kept.conn, job, kept.shell)
         except HostError as err:
             self._give_back(job.client.address, kept, err.outcome in _CONNECTION_FINE)
             raise
@@ -120,7 +122,7 @@ class Connections:
             self._close(kept)
             raise
         self._give_back(job.client.address, kept, True)
-        return line
+        return output
 
     def _close(self, kept: _Kept) -> None:
         kept.conn.close()

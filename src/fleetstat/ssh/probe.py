@@ -1,17 +1,21 @@
-"""Which shell runs our commands: one probe valid in cmd.exe, PowerShell 5.1, pwsh and sh.
+"""Which shell runs our commands: one probe valid in cmd.exe, PowerShell, and every login
+shell of a POSIX host (sh, bash, dash, zsh, ksh, busybox ash, fish, csh, tcsh).
 
-``PROBE`` is the first line of the first command on every host:
+The first command on every host has three lines (``lines``):
 
-- cmd.exe expands ``%OS%`` (``Windows_NT``), prints the quotes, leaves ``$PSEdition``,
-  and runs only the first line of a command (it stops at the line feed);
-- PowerShell leaves ``%OS%`` and expands ``$PSEdition`` (``Desktop`` in Windows
-  PowerShell 5.1, ``Core`` in pwsh) inside the double-quoted string;
-- a POSIX shell leaves ``%OS%`` and expands the unset ``$PSEdition`` to nothing.
+1. ``PROBE`` prints ``fleetstat-shell:Windows_NT`` in cmd.exe (which expands ``%OS%``,
+   prints the quotes too, and runs only this first line) and ``fleetstat-shell:%OS%``
+   everywhere else;
+2. ``through_sh(script)``: every POSIX login shell replaces itself with ``/bin/sh``
+   running ``script``, so what runs is the same whatever the account's shell — its
+   ``$$``, quoting, ``trap`` and ``exec`` never matter. PowerShell has no ``exec``: it
+   reports the unknown command on stderr and goes on;
+3. ``EDITION`` prints ``fleetstat-shell:ps:Desktop`` in Windows PowerShell 5.1 and
+   ``fleetstat-shell:ps:Core`` in pwsh; no POSIX shell gets there.
 
-The lines between ``HIDE_FROM_POWERSHELL`` and ``END_HIDE`` are for POSIX shells
-only: for sh, ```# <#``` is a command substitution holding a comment (empty) and
-``#>`` a comment; for PowerShell, ```#`` is an escaped ``#`` and ``<#`` opens a block
-comment that ``#>`` closes.
+``script`` travels in single quotes, on one line: the one form that bash, dash, zsh,
+ksh, ash, fish, csh and tcsh all take as one word, untouched (fish reads ``\\'`` and
+``\\\\`` in single quotes, csh ends a quoted word at a line feed: neither may occur).
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from __future__ import annotations
 import enum
 
 MARKER = "fleetstat-shell:"
-PROBE = f'echo "{MARKER}%OS%:$PSEdition"'
-HIDE_FROM_POWERSHELL = "echo `# <#`"
-END_HIDE = "#>"
+PROBE = f'echo "{MARKER}%OS%"'
+EDITION = f'echo "{MARKER}ps:$PSEdition"'
+#: The shell the POSIX part runs in, on every POSIX host.
+SH = "/bin/sh"
 
 
 class Shell(enum.StrEnum):
@@ -33,21 +38,32 @@ class Shell(enum.StrEnum):
     PWSH = "pwsh"  # PowerShell 6 and newer (Core edition)
 
 
+def through_sh(script: str) -> str:
+    """A command that every POSIX login shell runs as ``/bin/sh -c script``."""
+    if "'" in script or "\n" in script or "\\'" in script or "\\\\" in script:
+        raise ValueError(f"not one line without quotes or escapes: {script[:80]!r}")
+    return f"exec {SH} -c '{script}'"
+
+
+def lines(script: str) -> str:
+    """The probe around ``script``, the POSIX part of the first command of a host."""
+    return "\n".join([PROBE, through_sh(script), EDITION])
+
+
 def detect_shell(stdout: str) -> Shell | None:
-    """The shell whose output for ``PROBE`` is in ``stdout`` (None: no probe line found)."""
+    """The shell whose output for ``lines`` is in ``stdout`` (None: no probe line)."""
+    seen = None
     for line in stdout.splitlines():
         text = line.strip().strip('"')
-        if text.startswith(MARKER):
-            return _shell_of(text[len(MARKER) :])
-    return None
-
-
-def _shell_of(fields: str) -> Shell:
-    os_name, _, edition = fields.partition(":")
-    if os_name.lower() == "windows_nt":
-        return Shell.CMD
-    if edition == "Desktop":
-        return Shell.POWERSHELL
-    if edition == "Core":
-        return Shell.PWSH
-    return Shell.POSIX
+        if not text.startswith(MARKER):
+            continue
+        value = text[len(MARKER) :]
+        if value.lower() == "windows_nt":
+            return Shell.CMD
+        if value == "ps:Desktop":
+            return Shell.POWERSHELL
+        if value == "ps:Core":
+            return Shell.PWSH
+        if value == "%OS%":
+            seen = Shell.POSIX
+    return seen

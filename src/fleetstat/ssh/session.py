@@ -15,6 +15,7 @@ cost the collector at most the budget and fifty shares, not fifty caps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import asyncssh
 
@@ -110,9 +111,12 @@ class Capture(asyncssh.SSHClientSession[bytes]):
             self.ended.set_result(None)
 
     def send(self, data: bytes) -> None:
-        """Write ``data`` to the command's stdin (buffered by asyncssh; no waiting)."""
+        """Write ``data`` to the command's stdin (buffered by asyncssh; no waiting). A
+        command that already ended (a login that runs nothing) takes nothing: how it
+        ended says what happened."""
         if self._chan is not None and not self.ended.done():
-            self._chan.write(data)
+            with contextlib.suppress(OSError, asyncssh.Error):
+                self._chan.write(data)
 
     def end_input(self) -> None:
         """Send EOF on stdin: the remote job's sign that nobody waits for it any more."""

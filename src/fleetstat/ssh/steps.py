@@ -23,8 +23,9 @@ import asyncssh
 
 from fleetstat.core import model
 from fleetstat.core.errors import HostError
-from fleetstat.ssh import posix, probe, session, supervisor, windows
+from fleetstat.ssh import framing, posix, probe, session, supervisor, windows
 from fleetstat.ssh.failures import fail, noted, translate
+from fleetstat.ssh.framing import Output
 from fleetstat.ssh.probe import Shell
 
 #: Seconds allowed for cleanup after the run (success, failure, timeout or interruption).
@@ -32,6 +33,9 @@ CLEANUP_GRACE = 5.0
 #: Seconds the job may take to end by itself once its stdin is closed.
 EOF_WAIT = 1.0
 MIB = 1024 * 1024
+#: Bytes of a job's stdout in which the probe's lines are looked for (a noisy login
+#: may print before them).
+PROBE_WITHIN = 64 * 1024
 
 _log = logging.getLogger("fleetstat.ssh")
 
@@ -64,8 +68,9 @@ def size_text(size: int) -> str:
 
 async def run_on(
     conn: asyncssh.SSHClientConnection, job: Job, shell: Shell | None
-) -> tuple[bytes, Shell]:
-    """Run the agent over ``conn``; its answer line and the shell it ran in.
+) -> tuple[Output, Shell]:
+    """Run the agent over ``conn``; its output (the answer, the login's noise) and the
+    shell it ran in.
 
     ``shell`` is what an earlier pass learnt on this connection (None: not known yet).
     Raises ``HostError``: ``timeout`` at the deadline, the step's outcome otherwise.
@@ -74,9 +79,9 @@ async def run_on(
     try:
         async with asyncio.timeout_at(job.deadline):
             if shell in (None, Shell.POSIX):
-                line, shell = await _posix(conn, job, notes)
-                if line is not None:
-                    return line, shell
+                output, shell = await _posix(conn, job, notes)
+                if output is not None:
+                    return output, shell
             assert shell is not None
             return await _windows(conn, job, windows.TABLES[shell]), shell
     except TimeoutError as err:
@@ -91,7 +96,7 @@ async def run_on(
 
 async def _posix(
     conn: asyncssh.SSHClientConnection, job: Job, notes: list[str]
-) -> tuple[bytes | None, Shell]:
+) -> tuple[Output | None, Shell]:
     """The one-channel job; (None, the Windows shell) when the probe shows Windows.
 
     When the job is abandoned (deadline, cancellation), what its cleanup left behind
@@ -109,30 +114,34 @@ async def _posix(
             notes.append(note)
             _log.warning("%s: %s", job.client.address, note)
         raise
-    shell = probe.detect_shell(capture.out[:256].decode("utf-8", "replace"))
+    shell = probe.detect_shell(capture.out[:PROBE_WITHIN].decode("utf-8", "replace"))
     if shell not in (None, Shell.POSIX):
         return None, shell
-    return _posix_answer(job, capture), Shell.POSIX
+    return _posix_answer(job, capture, probed=shell is Shell.POSIX), Shell.POSIX
 
 
-def _posix_answer(job: Job, capture: session.Capture) -> bytes:
-    """The answer line of a finished job, or the ``HostError`` its output means."""
+def _posix_answer(job: Job, capture: session.Capture, *, probed: bool) -> Output:
+    """The output of a finished job, or the ``HostError`` it means. ``probed``: the login
+    shell ran the probe."""
     report = posix.parse_report(capture.stderr_text)
     try:
-        line = _check_posix(job, capture, report)
+        output = _check_posix(job, capture, report, probed=probed)
     except HostError as err:
         if report.not_removed:
             raise noted(err, _not_removed(report.not_removed)) from err
         raise
     if report.not_removed:
         _log.warning("%s: %s", job.client.address, _not_removed(report.not_removed))
-    return line
+    return output
 
 
-def _check_posix(job: Job, capture: session.Capture, report: posix.Report) -> bytes:
+def _check_posix(
+    job: Job, capture: session.Capture, report: posix.Report, *, probed: bool
+) -> Output:
     outcome = model.Outcome
     client = job.client
-    detail = f": {report.detail}" if report.detail else ""
+    output = framing.unframe(bytes(capture.out), report.others)
+    said = f": {output.noise}" if output.noise else ""
     if capture.too_large:
         raise fail(client, outcome.BAD_PAYLOAD, _too_large(job, capture))
     if report.no_python:
@@ -147,14 +156,33 @@ def _check_posix(job: Job, capture: session.Capture, report: posix.Report) -> by
     if report.killed:
         raise fail(client, outcome.TIMEOUT, f"no answer within {job.limit:g} s")
     if capture.exit_status is None:
-        raise fail(client, outcome.AGENT_FAILED, f"SSH channel closed before the end{detail}")
+        raise fail(client, outcome.AGENT_FAILED, f"SSH channel closed before the end{said}")
+    if report.shell_pid is None:
+        raise fail(client, outcome.NO_SHELL, _no_shell(client, capture.exit_status, probed, said))
     if capture.exit_status != 0:
-        why = f"agent exited with {capture.exit_status}{detail}"
-        raise fail(client, outcome.AGENT_FAILED, why)
-    line = posix.answer_line(bytes(capture.out))
-    if not line:
-        raise fail(client, outcome.AGENT_FAILED, f"agent printed nothing{detail}")
-    return line
+        detail = f": {report.detail}" if report.detail else said
+        raise fail(client, outcome.AGENT_FAILED, f"agent exited with {capture.exit_status}{detail}")
+    if output.short is not None:
+        cut = f"answer cut short after {output.short} bytes"
+        raise fail(client, outcome.BAD_PAYLOAD, cut)
+    if not output.answer:
+        raise fail(client, outcome.AGENT_FAILED, f"agent printed no answer{said}")
+    return output
+
+
+def _no_shell(client: model.Client, status: int, probed: bool, said: str) -> str:
+    """Why the login of ``client`` ran no command, and the fix."""
+    what = (
+        f"its login shell ran, but could not start {probe.SH}"
+        if probed
+        else "no shell ran our command"
+    )
+    return (
+        f"the login of {client.username} runs no command ({what}; exited with {status}"
+        f"{said}): its shell is nologin or false, a ForceCommand (sftp only) or a restricted "
+        f"shell. Give the account a shell that runs commands (usermod -s /bin/sh "
+        f"{client.username}) or lift its ForceCommand"
+    )
 
 
 def _too_large(job: Job, capture: session.Capture) -> str:
@@ -216,7 +244,7 @@ def parse_fields(text: str) -> dict[str, str]:
     return fields
 
 
-async def _windows(conn: asyncssh.SSHClientConnection, job: Job, table: windows.RemoteOS) -> bytes:
+async def _windows(conn: asyncssh.SSHClientConnection, job: Job, table: windows.RemoteOS) -> Output:
     """Prepare, upload, run and remove, one channel each."""
     prepared = await session.run(
         conn, table.prepare(secrets.token_hex(8), job.client.python, job.limit), 64 * 1024
@@ -227,9 +255,9 @@ async def _windows(conn: asyncssh.SSHClientConnection, job: Job, table: windows.
     folder = fields["dir"]
     finished = False
     try:
-        line = await _windows_run(conn, job, table, folder, fields)
+        output = await _windows_run(conn, job, table, folder, fields)
         finished = True
-        return line
+        return output
     finally:
         await _windows_cleanup(conn, table, folder, kill=not finished)
 
@@ -240,7 +268,7 @@ async def _windows_run(
     table: windows.RemoteOS,
     folder: str,
     fields: dict[str, str],
-) -> bytes:
+) -> Output:
     outcome = model.Outcome
     python = fields.get("python")
     version = tuple(int(part) for part in fields.get("version", "3.6").split(".")[:2])
@@ -260,10 +288,13 @@ async def _windows_run(
         raise fail(job.client, outcome.BAD_PAYLOAD, _too_large(job, ran))
     if ran.exit_status != 0:
         raise _step_error(job, outcome.AGENT_FAILED, f"agent exited with {ran.exit_status}", ran)
-    line = bytes(ran.out).split(b"\n", 1)[0].strip()
-    if not line:
-        raise _step_error(job, outcome.AGENT_FAILED, "agent printed nothing", ran)
-    return line
+    output = framing.unframe(bytes(ran.out))
+    if output.short is not None:
+        cut = f"answer cut short after {output.short} bytes"
+        raise fail(job.client, outcome.BAD_PAYLOAD, cut)
+    if not output.answer:
+        raise _step_error(job, outcome.AGENT_FAILED, "agent printed no answer", ran)
+    return output
 
 
 async def _windows_cleanup(

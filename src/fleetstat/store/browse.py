@@ -191,7 +191,8 @@ def host(session: Session, key: str) -> HostDetail | None:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One attempt of a host: its outcome, error (None when ok) and duration in seconds."""
+    """One attempt of a host: its outcome, error (None when ok), duration in seconds, and
+    what its login printed besides the answer (None: nothing)."""
 
     run_id: int
     started_at: datetime
@@ -199,6 +200,7 @@ class Attempt:
     duration_seconds: float
     outcome: str
     error: str | None
+    login_noise: str | None = None
 
 
 def attempts(
@@ -213,7 +215,15 @@ def attempts(
         .limit(limit)
     )
     return [
-        Attempt(a.run_id, a.started_at, a.finished_at, a.duration_seconds, a.outcome, a.error)
+        Attempt(
+            a.run_id,
+            a.started_at,
+            a.finished_at,
+            a.duration_seconds,
+            a.outcome,
+            a.error,
+            a.login_noise,
+        )
         for a in rows
     ]
 

@@ -160,6 +160,7 @@ class CollectionAttempt(Base):
     duration_seconds: Mapped[float] = mapped_column(Double)
     outcome: Mapped[str] = mapped_column(String(SHORT_LEN))
     error: Mapped[str | None] = mapped_column(Text)
+    login_noise: Mapped[str | None] = mapped_column(Text)
 
 
 class Sample(Base):

@@ -49,7 +49,8 @@ class AttemptRow:
     """One attempt of one host, as ``fleetstat history`` shows it.
 
     ``duration_seconds`` in seconds; ``cpu_percent`` and ``mem_percent`` (percent)
-    are the sample's when the outcome was ok, else None; ``error`` is None when ok.
+    are the sample's when the outcome was ok, else None; ``error`` is None when ok;
+    ``login_noise`` is what the login printed besides the answer (None: nothing).
     """
 
     run_id: int
@@ -64,6 +65,7 @@ class AttemptRow:
     error: str | None
     cpu_percent: float | None
     mem_percent: float | None
+    login_noise: str | None = None
 
 
 def cursors(session: Session) -> dict[str, dict[str, Any]]:
@@ -188,6 +190,7 @@ def _attempt_row(row: Any) -> AttemptRow:
         error=attempt.error,
         cpu_percent=cpu,
         mem_percent=mem,
+        login_noise=attempt.login_noise,
     )
 
 

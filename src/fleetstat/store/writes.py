@@ -239,6 +239,7 @@ def attempt_row(run_id: int, host_id: int, result: model.HostResult) -> dict[str
         "duration_seconds": result.duration,
         "outcome": str(result.outcome),
         "error": None if result.outcome is model.Outcome.OK else result.error,
+        "login_noise": result.login_noise,
     }
 
 
