@@ -99,6 +99,12 @@ REACHABILITY = {
         "its restricted shell cannot start /bin/sh: give the monitoring account a shell "
         "that runs commands (usermod -s /bin/sh NAME).",
     ),
+    Outcome.NO_COMMON_ALGORITHM: Reachability(
+        "no SSH algorithm in common",
+        "The client's SSH server and fleetstat share no algorithm of one kind (the error "
+        "names both lists): enable a current one on the server (an ed25519 host key, "
+        "AES-GCM or AES-CTR ciphers, curve25519 key exchange).",
+    ),
     Outcome.INTERNAL_ERROR: Reachability(
         "fleetstat failed on this host",
         "fleetstat's own error, not the client's: report it with the traceback from the log.",

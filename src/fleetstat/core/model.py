@@ -193,6 +193,7 @@ class Outcome(enum.StrEnum):
     SHARD_LOST = "shard_lost"
     CONFIG_ERROR = "config_error"
     NO_SHELL = "no_shell"
+    NO_COMMON_ALGORITHM = "no_common_algorithm"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Protocol
 
 import asyncssh
@@ -51,6 +52,17 @@ def translate(client: model.Client, err: BaseException, checker: RefusalSource |
     dropped = isinstance(err, OSError | asyncssh.DisconnectError | asyncssh.ConnectionLost)
     if dropped and checker is not None and checker.certificate_missing:
         return fail(client, outcome.HOST_KEY_MISMATCH, checker.certificate_missing)
+    common = (
+        _NO_MATCH.fullmatch(err.reason) if isinstance(err, asyncssh.KeyExchangeFailed) else None
+    )
+    if common:
+        kind, ours, theirs = common.groups()
+        return fail(
+            client,
+            outcome.NO_COMMON_ALGORITHM,
+            f"no {kind} algorithm in common: fleetstat offers {_listed(ours)}; "
+            f"the server offers {_listed(theirs)}",
+        )
     if isinstance(err, asyncssh.DisconnectError):
         return fail(client, outcome.UNREACHABLE, f"connection closed: {err.reason}")
     if isinstance(err, OSError):
@@ -58,6 +70,14 @@ def translate(client: model.Client, err: BaseException, checker: RefusalSource |
     if isinstance(err, asyncssh.ChannelOpenError | asyncssh.Error):
         return fail(client, outcome.AGENT_FAILED, f"SSH: {err}")
     raise err  # not the client's doing: fleetstat's own error, which the collector reports
+
+
+#: asyncssh's words when a kind of algorithm has no match: the kind, what it sent, got.
+_NO_MATCH = re.compile(r"No matching (.+) algorithm found, sent (.*) and received (.*)")
+
+
+def _listed(algorithms: str) -> str:
+    return ", ".join(algorithms.split(",")) if algorithms != "<None>" else "nothing"
 
 
 def retry_now(err: BaseException) -> bool:

@@ -291,6 +291,18 @@ def recorded_keys(client: model.Client, settings: model.Settings) -> frozenset[s
 # ---------------------------------------------------------------- one connection
 
 
+#: The host key kinds asked of a host nothing pins yet, most wanted first.
+UNPINNED_ORDER = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+    "ssh-rsa",
+)
+
+
 class HostKeyCheck(asyncssh.SSHClient):
     """Applies the ``host-keys`` policy on one connection to ``client``.
 
@@ -310,9 +322,19 @@ class HostKeyCheck(asyncssh.SSHClient):
         self._stage = "connecting"  # then "exchanging keys", then "authenticating"
 
     def options(self) -> dict[str, object]:
-        """The ``asyncssh.connect`` keyword arguments that make it check host keys so."""
+        """The ``asyncssh.connect`` keyword arguments that make it check host keys so.
+
+        A host the files pin keys (or a CA) for is asked for those kinds, in the files'
+        order (asyncssh does so from ``known_hosts``). Any other host is asked for
+        ``UNPINNED_ORDER``: ed25519 first, RSA last, because some servers (Dropbear
+        2022) offer RSA without having an RSA key, and abort when it is chosen.
+        """
         known = None if self._trust is None else self._trust.lookup
-        return {"known_hosts": known, "client_factory": lambda: self}
+        options: dict[str, object] = {"known_hosts": known, "client_factory": lambda: self}
+        client = self._client
+        if self._trust is None or not self._trust.match(client.ip, "", client.port).known:
+            options["server_host_key_algs"] = UNPINNED_ORDER
+        return options
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
