@@ -28,21 +28,23 @@ raw = None
 {change}
 data = raw.encode() if raw is not None else json.dumps(answer).encode()
 token = real.fernet.encrypt(request["key"], zlib.compress(data))
-sys.stdout.write(token.decode("ascii") + "\\n")
+sys.stdout.write(real.frame(token.decode("ascii")))
 """
 
 #: The interpreter: runs fleetstat's supervisor as sent (temp dir, process group,
 #: clean-up), but with the agent's run replaced by ``HOSTILE``.
 SCRIPT = """#!{python}
-import os, sys
+import base64, os, sys, zlib
 RUN = 'runpy.run_path(agent, run_name="__main__")'
 args = sys.argv[1:]
-if "-c" in args and RUN in args[args.index("-c") + 1]:
-    at = args.index("-c") + 1
+if "-c" in args:
+    at = args.index("-c") + 3  # -c BOOTSTRAP STALE SUPERVISOR (compressed, in base64)
+    source = zlib.decompress(base64.b64decode(args[at])).decode()
+    if RUN not in source:
+        sys.exit("hostile python: the supervisor no longer runs the agent with " + RUN)
     instead = "exec(HOSTILE, {{'agent': agent, '__name__': 'hostile'}})"
-    args[at] = "HOSTILE = " + repr({hostile!r}) + chr(10) + args[at].replace(RUN, instead)
-elif "-c" in args:
-    sys.exit("hostile python: the supervisor no longer runs the agent with " + RUN)
+    source = "HOSTILE = " + repr({hostile!r}) + chr(10) + source.replace(RUN, instead)
+    args[at] = base64.b64encode(zlib.compress(source.encode())).decode()
 os.execv("{python}", ["{python}", *args])
 """
 
@@ -61,11 +63,13 @@ def hostile_python(change: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def printing_python(text: str) -> Iterator[str]:
-    """The path of an interpreter that prints ``text`` and exits, reading nothing."""
+    """The path of an interpreter that prints ``text`` in the agent's frame and exits,
+    reading nothing."""
     with tempfile.TemporaryDirectory(prefix="garbage-") as folder:
         Path(folder).chmod(0o755)
         script = Path(folder) / "python3"
-        script.write_text(f"#!/bin/sh\nprintf '%s\\n' '{text}'\n")
+        framed = f"\\nfleetstat-answer: {len(text)}\\n{text}\\n"
+        script.write_text(f"#!/bin/sh\nprintf '{framed}'\n")
         script.chmod(0o755)
         yield str(script)
 
