@@ -30,10 +30,12 @@ from fleetstat.agent import linux_auth
 from fleetstat.agent.authfile import read_auth_file
 from fleetstat.agent.events import EventsError, Options
 from fleetstat.agent.events_linux import (
+    decode_line,
     journal_record_id,
     parse_auth_line,
     parse_auth_message,
     parse_journal_entry,
+    unescape_octal,
 )
 from fleetstat.agent.journal import Journal, JournalState, read_journal
 from tests.support.sshd import SshdFactory, SshUser
@@ -724,3 +726,21 @@ def test_a_read_stopped_by_its_time_budget_carries_a_cursor_the_next_read_goes_o
         if not page["truncated"]:
             break
     assert len(seen) == len(set(seen)) == 3000
+
+
+def test_sshd_octal_escapes_become_the_utf8_they_stand_for():
+    line = r"Dec  8 01:02:03 web sshd[42]: Invalid user j\303\266rg from 10.0.0.9 port 5022"
+    record = parse_auth_line(line, 2026, tz=UTC)
+    assert record is not None
+    assert (record["user"], record["target"]) == ("jörg", "jörg")
+    assert record["message"] == "Invalid user jörg from 10.0.0.9 port 5022"
+
+
+def test_bytes_that_are_not_utf8_stay_visible_as_escapes():
+    raw = b"Dec  8 01:02:03 web sshd[42]: Invalid user j\xf6rg from 10.0.0.9 port 5022\n"
+    record = parse_auth_line(decode_line(raw).strip(), 2026, tz=UTC)
+    assert record is not None
+    assert record["user"] == "j\\xf6rg"
+    assert "\ufffd" not in record["message"]
+    # an octal run that is not UTF-8 either is kept as sshd wrote it
+    assert unescape_octal(r"user j\366rg") == r"user j\366rg"

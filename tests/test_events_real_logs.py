@@ -13,7 +13,9 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,24 @@ def test_a_forged_root_login_is_log_forged_and_a_real_login_is_real(
     assert any(line.endswith(forged) for line in lines)
 
 
+def test_a_non_ascii_user_name_reads_as_it_was_typed_in_file_and_journal(
+    log_host: LogHost, ns_sshd: int, ssh_user: SshUser
+) -> None:
+    """sshd logs a user name it does not know with octal escapes (j\\303\\266rg)."""
+    named = replace(ssh_user, name="jörg-ns")
+    assert asyncio.run(_login(ns_sshd, named, "wrong")) is None
+    wait_for_line(log_host, "rg-ns from")
+    raw = log_host.path("/var/log/auth.log").read_bytes()
+    assert b"Invalid user j\\303\\266rg-ns from" in raw  # as sshd writes it
+    from_file = read_auth_file(str(log_host.path("/var/log/auth.log")), {}, 1000)["records"]
+    for records in (from_file, read_all_journal(log_host)):
+        invalid = [r for r in records if r["event_id"] == "sshd.invalid_user"
+                   and "rg-ns" in r["message"]]  # fmt: skip
+        assert invalid, records[-3:]
+        assert {r["user"] for r in invalid} == {"jörg-ns"}
+        assert all("Invalid user jörg-ns from 127.0.0.1" in r["message"] for r in invalid)
+
+
 def test_real_sudo_su_and_useradd_are_believed_and_forged_ones_are_not(
     log_host: LogHost, tmp_path: Path
 ) -> None:
@@ -176,11 +196,20 @@ ROTATE = """\
     endscript
 }}
 """
+CREATE = "create 0640 root root"
 MODES = {
-    "rename": "create 0640 root root",
-    "rename-compress": "create 0640 root root\n    compress",
-    "rename-delaycompress": "create 0640 root root\n    compress\n    delaycompress",
+    "rename": CREATE,
+    "rename-compress": f"{CREATE}\n    compress",
+    "rename-delaycompress": f"{CREATE}\n    compress\n    delaycompress",
     "copytruncate": "copytruncate",
+    # dated names, as RHEL, Rocky and Alma name them (with the seconds: five a minute)
+    "dateext": f"{CREATE}\n    dateext\n    dateformat -%Y%m%d-%s",
+    "dateext-compress": f"{CREATE}\n    dateext\n    dateformat -%Y%m%d-%s\n    compress",
+    "olddir": f"{CREATE}\n    olddir /var/log/old\n    createolddir 0750 root root",
+    "xz": f"{CREATE}\n    compress\n    compresscmd /usr/bin/xz\n    uncompresscmd /usr/bin/unxz"
+    "\n    compressext .xz",
+    "bzip2": f"{CREATE}\n    compress\n    compresscmd /usr/bin/bzip2\n"
+    "    uncompresscmd /usr/bin/bunzip2\n    compressext .bz2",
 }
 
 
@@ -188,14 +217,21 @@ def sudo_marker(host: LogHost, marker: str) -> None:
     host.run(["sudo", "-u", "nobody", "/bin/echo", marker])
 
 
-def markers(records: list[dict[str, Any]]) -> list[str]:
-    """The markers of ``sudo /bin/echo <marker>`` records, in order."""
+def markers(records: list[dict[str, Any]], prefix: str = "rot-") -> list[str]:
+    """The markers of ``sudo /bin/echo <marker>`` records that start with ``prefix``."""
     found = []
     for record in records:
         command = str(record["fields"].get("command", ""))
-        if record["event_id"] == "sudo.command" and command.startswith("/bin/echo rot-"):
+        if record["event_id"] == "sudo.command" and command.startswith("/bin/echo " + prefix):
             found.append(command.rsplit(maxsplit=1)[-1])
     return found
+
+
+def without_rotated_copies(host: LogHost, path: str) -> None:
+    """Remove what earlier tests' rotations left of ``path`` (the file itself stays)."""
+    folder = host.path(path).parent
+    for left in [*folder.glob(host.path(path).name + "[.-]*"), *folder.glob("old/*")]:
+        left.unlink()
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
@@ -207,6 +243,7 @@ def test_five_runs_with_rotations_between_read_every_event_exactly_once(
     pidfile = log_host.workdir / "rsyslogd.pid"
     conf.write_text(ROTATE.format(path=path, mode=MODES[mode], pidfile=pidfile))
     state = tmp_path / "logrotate.state"
+    without_rotated_copies(log_host, path)
     outside = str(log_host.path(path))
     written: list[str] = []
     seen: list[str] = []
@@ -226,6 +263,8 @@ def test_five_runs_with_rotations_between_read_every_event_exactly_once(
     journal_seen += written
     for _ in range(5):
         write(3)  # read by the next run from the file that is rotated now
+        if "dateext" in MODES[mode]:
+            time.sleep(1.05)  # one dated name a second
         log_host.run(["logrotate", "-f", "-s", str(state), str(conf)])
         write(2)  # the new file
         result = read_auth_file(outside, cursor, 1000)
@@ -303,6 +342,7 @@ def test_a_rotated_file_that_is_gone_is_reported_with_the_gap(
     conf.write_text(ROTATE.format(path=path, mode="create 0640 root root", pidfile=pidfile)
                     .replace("rotate 5", "rotate 0"))  # fmt: skip
     outside = str(log_host.path(path))
+    without_rotated_copies(log_host, path)
     sudo_marker(log_host, "rot-gone-0")
     wait_for_line(log_host, "rot-gone-0")
     cursor = read_auth_file(outside, {}, 1000)["cursor"][SOURCE]
@@ -312,10 +352,98 @@ def test_a_rotated_file_that_is_gone_is_reported_with_the_gap(
     sudo_marker(log_host, "rot-gone-2")
     wait_for_line(log_host, "rot-gone-2")
     result = read_auth_file(outside, cursor, 1000)
-    assert markers(result["records"]) == ["rot-gone-2"]
+    assert markers(result["records"], "rot-gone-") == ["rot-gone-2"]
     assert result["resets"] == [SOURCE]
     assert len(result["gaps"]) == 1
     assert "is gone" in result["gaps"][0]["reason"]
+
+
+def test_more_rotations_than_kept_lose_only_what_is_gone(log_host: LogHost, tmp_path: Path) -> None:
+    """Four rotations between two runs, two kept: the two survivors and the new file are
+    read, each event once; only the deleted ones are a gap."""
+    path = "/var/log/auth.log"
+    conf = tmp_path / "logrotate.conf"
+    pidfile = log_host.workdir / "rsyslogd.pid"
+    conf.write_text(ROTATE.format(path=path, mode=MODES["rename-compress"], pidfile=pidfile)
+                    .replace("rotate 5", "rotate 2"))  # fmt: skip
+    state, outside = str(tmp_path / "state"), str(log_host.path(path))
+    without_rotated_copies(log_host, path)
+    sudo_marker(log_host, "rot-lost-0")
+    wait_for_line(log_host, "rot-lost-0")
+    cursor = read_auth_file(outside, {}, 1000)["cursor"][SOURCE]
+    for rotation in range(1, 5):
+        marker = f"rot-lost-{rotation}"
+        sudo_marker(log_host, marker)
+        wait_for_line(log_host, marker)
+        log_host.run(["logrotate", "-f", "-s", state, str(conf)])
+    sudo_marker(log_host, "rot-lost-5")
+    wait_for_line(log_host, "rot-lost-5")
+    result = read_auth_file(outside, cursor, 1000)
+    # rot-lost-1 and -2 were in the files rotated away; -3 and -4 survive in .2.gz, .1.gz
+    assert markers(result["records"], "rot-lost-") == ["rot-lost-3", "rot-lost-4", "rot-lost-5"]
+    [gap] = result["gaps"]
+    assert "is gone since (rotated more times than logrotate keeps)" in gap["reason"]
+    assert "the 2 rotated files written since were read" in gap["reason"]
+
+
+def test_a_first_run_reads_the_rotated_files_inside_its_window(
+    log_host: LogHost, tmp_path: Path
+) -> None:
+    path = "/var/log/auth.log"
+    conf = tmp_path / "logrotate.conf"
+    pidfile = log_host.workdir / "rsyslogd.pid"
+    conf.write_text(ROTATE.format(path=path, mode=MODES["rename-compress"], pidfile=pidfile))
+    state, outside = str(tmp_path / "state"), str(log_host.path(path))
+    without_rotated_copies(log_host, path)
+    sudo_marker(log_host, "rot-first-0")
+    wait_for_line(log_host, "rot-first-0")
+    log_host.run(["logrotate", "-f", "-s", state, str(conf)])  # rot-first-0 in .1.gz
+    time.sleep(1.1)
+    since = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    sudo_marker(log_host, "rot-first-1")
+    wait_for_line(log_host, "rot-first-1")
+    log_host.run(["logrotate", "-f", "-s", state, str(conf)])  # rot-first-1 in .1.gz
+    sudo_marker(log_host, "rot-first-2")
+    wait_for_line(log_host, "rot-first-2")
+    day = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(time.time() - 86400))
+    first = read_auth_file(outside, {}, 1000, not_before=day)["records"]
+    assert markers(first, "rot-first-") == ["rot-first-0", "rot-first-1", "rot-first-2"]
+    # a window that starts after the oldest rotation leaves that file unread
+    recent = read_auth_file(outside, {}, 1000, not_before=since)["records"]
+    assert markers(recent, "rot-first-") == ["rot-first-1", "rot-first-2"]
+    # the cap keeps the newest, across files
+    capped = read_auth_file(outside, {}, 2, not_before=day)
+    assert markers(capped["records"], "rot-first-") == ["rot-first-1", "rot-first-2"]
+    assert capped["truncated"] is True
+
+
+def test_a_rotated_file_no_reader_can_open_is_a_gap_with_its_size(
+    log_host: LogHost, tmp_path: Path
+) -> None:
+    path = "/var/log/auth.log"
+    conf = tmp_path / "logrotate.conf"
+    pidfile = log_host.workdir / "rsyslogd.pid"
+    zstd = (
+        f"{CREATE}\n    compress\n    compresscmd /usr/bin/zstd\n"
+        "    uncompresscmd /usr/bin/unzstd\n    compressext .zst\n    compressoptions -q"
+    )
+    conf.write_text(ROTATE.format(path=path, mode=zstd, pidfile=pidfile))
+    state, outside = str(tmp_path / "state"), str(log_host.path(path))
+    without_rotated_copies(log_host, path)
+    sudo_marker(log_host, "rot-zstd-0")
+    wait_for_line(log_host, "rot-zstd-0")
+    cursor = read_auth_file(outside, {}, 1000)["cursor"][SOURCE]
+    sudo_marker(log_host, "rot-zstd-1")
+    wait_for_line(log_host, "rot-zstd-1")
+    log_host.run(["logrotate", "-f", "-s", state, str(conf)])
+    sudo_marker(log_host, "rot-zstd-2")
+    wait_for_line(log_host, "rot-zstd-2")
+    result = read_auth_file(outside, cursor, 1000)
+    assert markers(result["records"], "rot-zstd-") == ["rot-zstd-2"]
+    unreadable = [g for g in result["gaps"] if g["file"].endswith(".zst")]
+    assert unreadable, result["gaps"]
+    assert len(unreadable) == 1 and unreadable[0]["bytes"] > 0
+    assert "compressed in a format this Python cannot read" in unreadable[0]["reason"]
 
 
 # ---------------------------------------------------------------- 11.4 own session

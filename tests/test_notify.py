@@ -217,10 +217,12 @@ def test_log_data_that_was_gone_is_said_in_the_digest(fleet: Fleet) -> None:
     assert result.answer is not None
     fleet.run(replace(result, answer=replace(result.answer, gaps=(gap,))))
     [digest] = digests_of(fleet.new_mails(), OPS)
+    assert "EVENTS GONE BEFORE THEY WERE READ on 1 host" in digest.body
     assert (
-        "web01 (10.0.0.5): log not read: an unknown number of bytes of "
+        "web01 (10.0.0.5): an unknown number of bytes of "
         "/var/log/auth.log were skipped: auth.log.1 is gone"
     ) in digest.body
+    assert "LOG NOT READ" not in digest.body  # the log was read: only some data was gone
 
 
 def test_a_client_without_mail_is_in_nobodys_digest_but_its_state_is_kept(

@@ -17,19 +17,20 @@ known, never passed over in silence.
 Standard library only; runs on Python 3.6+.
 """
 
+import calendar
+import collections
 import hashlib
-import importlib
 import os
 import time
 import zlib
 
 from .events_common import EventsError, empty_events
-from .events_linux import SOURCE, parse_auth_line
+from .events_linux import SOURCE, decode_line, parse_auth_line
+from .rotation import rotated_files
 
 HEAD_BYTES = 256
 CHECK_EVERY = 4096  # lines between two looks at the clock when no record comes
 BLOCK = 65536  # bytes read at a time when reading a file backwards
-_COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}  # imported when needed
 
 SECURE_ADVICE = (
     "it is readable by root only on RHEL-family systems: give the user read access "
@@ -119,15 +120,18 @@ def file_cursor(path, inode, head, offset):
 
 
 def _first_read(path, handle, limit, not_before):
-    """The newest records of the open file, read backwards from its last whole line."""
+    """The newest records of the open file, read backwards from its last whole line,
+    then of the rotated files written inside the window, newest first (an event of a
+    minute ago may be in ``auth.log.1`` already)."""
     info = os.fstat(handle.fileno())
     head = _head(handle, HEAD_BYTES)
     year = time.localtime(info.st_mtime).tm_year
     end = _complete_end(handle, info.st_size)
-    records, more = [], False
+    records, more, reached = [], False, False
     for count, (offset, raw) in enumerate(_lines_backwards(handle, end)):
         record = _parse(raw, info, offset, year)
         if record is not None and not_before is not None and record["time"] < not_before:
+            reached = True
             break
         if limit.stop(len(records), record, count):
             more = True
@@ -136,9 +140,79 @@ def _first_read(path, handle, limit, not_before):
             records.append(record)
     records.reverse()
     result = empty_events()
+    if not (reached or more):
+        older, more, gaps = _window_of_rotated(path, limit, not_before, len(records))
+        records = older + records
+        result["gaps"] = gaps
     result.update(records=records, truncated=more)
     result["cursor"] = {SOURCE: file_cursor(path, info.st_ino, head, end)}
     return result
+
+
+def _window_of_rotated(path, limit, not_before, have):
+    """The records of the rotated files written inside the window (at or after
+    ``not_before``), oldest first, at most the cap less ``have``: ``(records, whether
+    some were left out, gaps)``. A file last written before the window holds nothing of
+    it, and neither do the older ones."""
+    since = None if not_before is None else _epoch(not_before)
+    room = max(limit.max_events - have, 0)
+    taken, more, gaps = [], False, []
+    for opener, name in reversed(rotated_files(path)):
+        if since is not None and os.stat(name).st_mtime < since:
+            break
+        if opener is None:
+            gaps.append(_unreadable_gap(name))
+            continue
+        if room <= 0:  # a file of the window is left: the cap is full
+            more = True
+            break
+        newest = collections.deque(maxlen=room)
+        done, dropped = _read_window(opener, name, not_before, newest, limit)
+        taken = list(newest) + taken
+        room -= len(newest)
+        if dropped or not done:
+            more = True
+            break
+    return taken, more, gaps
+
+
+def _read_window(opener, name, not_before, newest, limit):
+    """Keep in ``newest`` (a bounded deque) the records of ``name`` at or after
+    ``not_before``; ``(finished, whether any were pushed out)``."""
+    dropped = False
+    try:
+        with opener(name, "rb") as handle:
+            info = os.stat(name)
+            year = time.localtime(info.st_mtime).tm_year
+            position = 0
+            for count, raw in enumerate(handle):
+                record = _parse(raw, info, position, year)
+                position += len(raw)
+                if count % CHECK_EVERY == 0 and count and limit.late():
+                    return False, dropped
+                if record is None or (not_before is not None and record["time"] < not_before):
+                    continue
+                dropped = dropped or len(newest) == newest.maxlen
+                newest.append(record)
+    except (OSError, EOFError, ValueError) as err:
+        raise EventsError("auth events: cannot read %s: %s" % (name, err)) from err
+    return True, dropped
+
+
+def _epoch(iso):
+    """Epoch seconds (whole) of an ISO UTC time as the protocol writes them."""
+    return calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S"))
+
+
+def _unreadable_gap(name):
+    """The gap of a rotated file compressed in a format this Python cannot read."""
+    return {
+        "source": SOURCE,
+        "file": name,
+        "bytes": os.stat(name).st_size,
+        "reason": "%s is compressed in a format this Python cannot read (use gzip, "
+        "bzip2 or xz in logrotate's compresscmd)" % name,
+    }
 
 
 def _complete_end(handle, size):
@@ -220,19 +294,49 @@ def _plan(path, handle, info, cursor):
     rotated = rotated_files(path)
     found = _find_rotated(rotated, cursor, offset)
     if found is None:
-        gap = {
-            "source": SOURCE,
-            "file": path,
-            "bytes": None,
-            "reason": "%s was rotated or truncated and the data after byte %d of the "
-            "file read last time is gone (deleted, or compressed in a format this "
-            "Python cannot read)" % (path, offset),
-        }
-        return [current], [gap], True
+        return _after_a_loss(path, rotated, cursor, offset, current)
     index, (opener, name) = found
     pieces = [(opener, name, int(cursor.get("inode", 0)), offset, False)]
-    pieces += [(o, n, _inode(n), 0, False) for o, n in rotated[index + 1 :]]
-    return pieces + [current], [], True
+    later, gaps = _readable(rotated[index + 1 :])
+    return pieces + later + [current], gaps, True
+
+
+def _readable(rotated):
+    """The pieces of whole rotated files, and a gap for each this Python cannot read."""
+    pieces, gaps = [], []
+    for opener, name in rotated:
+        if opener is None:
+            gaps.append(_unreadable_gap(name))
+        else:
+            pieces.append((opener, name, _inode(name), 0, False))
+    return pieces, gaps
+
+
+def _written_after(rotated, read_at):
+    """Whether the rotated file was last written after ``read_at``: to the second for a
+    compressed one (compressors keep a file's time in whole seconds)."""
+    opener, name = rotated
+    mtime = os.stat(name).st_mtime
+    return mtime > read_at if opener is open else mtime >= int(read_at)
+
+
+def _after_a_loss(path, rotated, cursor, offset, current):
+    """The plan when the file the cursor points into is gone (more rotations since the
+    last run than logrotate keeps): every rotated file written since then, oldest first,
+    then the current one; the gap is only what is really gone."""
+    read_at = cursor.get("read_at")
+    newer = [] if read_at is None else [r for r in rotated if _written_after(r, read_at)]
+    pieces, gaps = _readable(newer)
+    kept = " (the %d rotated files written since were read)" % len(newer) if newer else ""
+    gaps.insert(0, {
+        "source": SOURCE,
+        "file": path,
+        "bytes": None,
+        "reason": "the file read last time is gone since (rotated more times than "
+        "logrotate keeps): what it held after byte %d, and any rotated file deleted with "
+        "it, is lost%s" % (offset, kept),
+    })  # fmt: skip
+    return pieces + [current], gaps, True
 
 
 def _copied_since_empty(path, cursor, inode):
@@ -242,6 +346,8 @@ def _copied_since_empty(path, cursor, inode):
     if cursor.get("head_len") or cursor.get("offset") or "read_at" not in cursor:
         return None
     for opener, name in reversed(rotated_files(path)):
+        if opener is None:
+            continue
         if os.stat(name).st_mtime >= cursor["read_at"] and _inode(name) != inode:
             return opener, name
     return None
@@ -260,48 +366,6 @@ def _starts_like(handle, cursor):
     return fingerprint(_head(handle, int(cursor.get("head_len", 0)))) == cursor["head"]
 
 
-def rotated_files(path):
-    """``[(opener, name)]`` of the rotated copies of ``path`` beside it, oldest first.
-
-    Any file named ``<base>.<something>`` or ``<base>-<something>`` in the same folder
-    (``auth.log.1``, ``auth.log.2.gz``, ``secure-20261127``), ordered by modification
-    time; compressed ones are read with ``gzip``, ``bz2`` or ``lzma``.
-    """
-    folder, base = os.path.split(path)
-    found = []
-    for name in os.listdir(folder or "."):
-        if name == base or not name.startswith(base) or name[len(base)] not in ".-":
-            continue
-        full = os.path.join(folder, name)
-        opener = _opener(name)
-        if opener is not None and os.path.isfile(full):
-            found.append((os.stat(full).st_mtime, _rotation_number(name), opener, full))
-    found.sort(key=lambda item: (item[0], -item[1]))
-    return [(opener, full) for _, _, opener, full in found]
-
-
-def _opener(name):
-    """How to open a rotated file: ``open``, a decompressor's ``open``, or ``None`` when
-    this Python cannot read it (``bz2`` and ``lzma`` are optional parts of a build)."""
-    for suffix, module in _COMPRESSED.items():
-        if name.endswith(suffix):
-            try:
-                return importlib.import_module(module).open
-            except ImportError:
-                return None
-    if name.endswith((".zst", ".lz4", ".Z")):
-        return None
-    return open
-
-
-def _rotation_number(name):
-    """The ``N`` of ``auth.log.N[.gz]`` (0 when there is none): higher is older."""
-    for part in reversed(name.split(".")):
-        if part.isdigit():
-            return int(part)
-    return 0
-
-
 def _find_rotated(rotated, cursor, offset):
     """``(index, (opener, name))`` of the rotated file holding the cursor's data, or None.
 
@@ -310,6 +374,8 @@ def _find_rotated(rotated, cursor, offset):
     the cursor's first bytes and is at least ``offset`` bytes long.
     """
     for index, (opener, name) in enumerate(rotated):
+        if opener is None:
+            continue
         renamed = opener is open and _inode(name) == cursor.get("inode")
         if renamed and _holds(opener, name, cursor, offset):
             return index, (opener, name)
@@ -317,7 +383,7 @@ def _find_rotated(rotated, cursor, offset):
         return None
     for index in range(len(rotated) - 1, -1, -1):
         opener, name = rotated[index]
-        if _holds(opener, name, cursor, offset):
+        if opener is not None and _holds(opener, name, cursor, offset):
             return index, rotated[index]
     return None
 
@@ -379,6 +445,6 @@ def _read_piece(piece, records, limit):
 
 def _parse(raw, info, offset, year, inode=None):
     """The record of one raw line at ``offset``, or ``None``."""
-    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+    line = decode_line(raw).rstrip("\r\n")
     record_id = file_record_id(info.st_ino if inode is None else inode, offset, raw)
     return parse_auth_line(line, year, not_after=info.st_mtime, record_id=record_id)

@@ -144,7 +144,7 @@ def parse_auth_message(program, body):
     program: ``useradd``, ``usermod``, ...), ``level`` is ``audit_failure`` for
     failures, ``audit_success`` for successes and ``information`` for changes.
     """
-    body = body.strip()
+    body = unescape_octal(body.strip())
     if program == "sudo":
         return _sudo(body)
     if program in _ACCOUNT_PROGRAMS:
@@ -154,6 +154,32 @@ def parse_auth_message(program, body):
         if match:
             return _meaning(event, level, match.groupdict())
     return None
+
+
+_OCTAL_RUN = re.compile(r"(?:\\[0-3][0-7]{2})+")
+
+
+def unescape_octal(text):
+    """``text`` with sshd's octal escapes of non-ASCII bytes (``j\\303\\266rg``) turned
+    back into the UTF-8 they stand for (``jörg``); a run of escapes that is not UTF-8
+    stays escaped, as written."""
+    if "\\" not in text:
+        return text
+
+    def decoded(match):
+        octets = bytes(int(code, 8) for code in match.group(0).split("\\")[1:])
+        try:
+            return octets.decode("utf-8")
+        except UnicodeDecodeError:
+            return match.group(0)
+
+    return _OCTAL_RUN.sub(decoded, text)
+
+
+def decode_line(raw):
+    """A log line's bytes as text: UTF-8, with any byte that is not UTF-8 kept visible
+    as an escape (``\\xe9``), never a replacement character."""
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def parse_auth_line(line, year, tz=None, not_after=None, record_id=None):
@@ -361,7 +387,7 @@ def _record(meaning, tail, stamp, record_id):
         "actor": meaning.get("actor"),
         "target": meaning.get("target"),
         "source_ip": meaning["source_ip"],
-        "message": tail["body"].strip(),
+        "message": unescape_octal(tail["body"].strip()),
         "fields": fields,
     }
 
@@ -386,5 +412,5 @@ def _classic_epoch(parts, year, tz):
 def _journal_text(value):
     """A journal field as text: JSON gives a list of byte values for non-UTF-8 data."""
     if isinstance(value, list):
-        return bytes(value).decode("utf-8", "replace")
+        return decode_line(bytes(value))
     return value if isinstance(value, str) else ("" if value is None else str(value))

@@ -144,9 +144,10 @@ def log_facts(
     """
     answer = result.answer
     problems: list[str]
+    gaps: list[str] = []
     if result.outcome == Outcome.OK and answer is not None:
         problems = [text for part, text in answer.errors if part == "events"]
-        problems += [gap_text(gap) for gap in answer.gaps]
+        gaps = [gap_text(gap) for gap in answer.gaps]
     else:
         words = rules.REACHABILITY.get(result.outcome)
         headline = words.headline if words else str(result.outcome)
@@ -158,6 +159,7 @@ def log_facts(
         "host_id": host_id,
         "outcome": str(result.outcome),
         "problems": problems,
+        "gaps": gaps,
         "since": when(since) if since else None,
         "history_command": history_command(result.client, events=True, config=config),
     }
@@ -248,16 +250,21 @@ def compose_digest(
 ) -> Draft:
     """One recipient's event-log digest of one pass, sent every pass even with no events.
 
-    Hosts whose log could not be read come first, then those with new events (counts per
-    event id, then at most ``max_events`` lines each), then one line of the quiet ones.
+    Hosts whose log could not be read come first, then those whose log was read but had
+    lost data (rotated away before it was read: the gaps), then those with new events
+    (counts per event id, then at most ``max_events`` lines each), then one line of the
+    quiet ones.
     ``silenced`` are the alert facts a silence kept from the alert mail: counted here.
     """
     unread = [e for e in entries if e.facts["problems"]]
+    lost = [e for e in entries if e.facts.get("gaps")]
     noisy = [e for e in entries if e.events]
-    quiet = [e for e in entries if not e.events and not e.facts["problems"]]
+    quiet = [e for e in entries if not (e.events or e.facts["problems"] or e.facts.get("gaps"))]
     new = sum(len(e.events) for e in entries)
     context = {
         "unread": [_log_host(e, max_events) for e in unread],
+        "lost": [_log_host(e, max_events) for e in lost],
+        "lost_hosts": len({e.facts["host_id"] for e in lost}),
         "noisy": [_log_host(e, max_events) for e in noisy],
         "quiet": ", ".join(e.facts["host"] for e in quiet),
         "quiet_since": _quiet_since(quiet),
