@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetstat.agent import events, meanings
+from fleetstat.agent import events, events_windows, meanings
 from fleetstat.agent.events import Options
 from fleetstat.agent.events_windows import (
     decode_output,
@@ -468,6 +468,11 @@ APPENDIX_L = [
     "5376", "5377", "6272", "6273", "6281", "6416",
     "1101", "4816", "5038", "5027", "5028", "5029", "5031", "5168", "5827", "5828", "5829", "4868",
     "4870", "4882", "4885", "4890", "4892", "4896", "4897", "5120", "5124",
+    # account, logon, Kerberos, policy, group and directory ids the list adds
+    "4661", "4744", "4745", "4746", "4747", "4748", "4749", "4750", "4751", "4752", "4753",
+    "4759", "4760", "4761", "4762", "4763", "4774", "4775", "4783", "4784", "4785", "4786",
+    "4787", "4788", "4789", "4790", "4791", "4792", "4802", "4803", "4825", "4830", "4864",
+    "4911", "4913", "4930", "4931", "4934", "4935", "4936", "4937", "5378", "6144", "6145",
 ]  # fmt: skip
 
 
@@ -610,3 +615,66 @@ def test_the_logon_of_the_agents_own_ssh_session_is_marked(
     monkeypatch.setenv("SSH_CONNECTION", "172.16.66.37 50000 10.0.0.1 22")
     records = by_id(events.windows_security({}, Options(10), run=log)["records"])
     assert records["769794"]["own_session"] is False
+
+
+@pytest.mark.parametrize(
+    ("status", "sub_status"),
+    [("0xc000006d", "0xc000006a"), ("0xC000006D", "0xC000006A")],
+    ids=["short", "upper"],
+)
+def test_a_failed_logons_status_codes_are_decoded_in_either_form(
+    evtx_dir: Path, status: str, sub_status: str
+) -> None:
+    xml = _edited(evtx_dir, "logon-4624-4625.evtx", "137222", ">0xc000006a<", f">{sub_status}<")
+    xml = xml.replace(">0xc000006d<", f">{status}<", 1)
+    [failed] = parse_wevtutil_xml(xml)
+    assert failed["message"].startswith(
+        f"logon failed: bad user name or authentication information ({status}); "
+        f"wrong password ({sub_status})"
+    )
+
+
+def test_a_zero_padded_success_is_a_success_and_a_padded_failure_is_decoded(
+    evtx_dir: Path,
+) -> None:
+    [validated] = parse_wevtutil_xml(
+        _edited(evtx_dir, "pwd-reset-4724-4776-dc.evtx", "769793", ">0x00000000<", ">0x00000000<")
+    )
+    assert validated["fields"]["Status"] == "0x00000000"  # as the real log writes it
+    assert "status" not in validated["message"] and "failed" not in validated["message"]
+    [refused] = parse_wevtutil_xml(
+        _edited(evtx_dir, "pwd-reset-4724-4776-dc.evtx", "769793", ">0x00000000<", ">0xC0000064<")
+    )
+    assert "no such user (0xC0000064)" in refused["message"]
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ("0x0", None),
+        ("0x00000000", None),
+        ("0x6", "client unknown (0x6)"),
+        ("0x00000006", "client unknown (0x00000006)"),
+        ("0x18", "pre-authentication failed (wrong password) (0x18)"),
+        ("0x00000018", "pre-authentication failed (wrong password) (0x00000018)"),
+    ],
+)
+def test_kerberos_result_codes_are_compared_as_numbers(status: str, words: str | None) -> None:
+    for event_id in ("4768", "4769"):
+        ticket = {"event_id": event_id, "level": "audit_success", "fields": {"Status": status}}
+        assert meanings.failed(ticket) is (words is not None)
+        line = meanings.describe(ticket)
+        assert (words in line) if words else ("failed" not in line)
+
+
+def test_every_membership_change_names_the_member_as_its_target_and_the_admin_as_actor() -> None:
+    fields = {"SubjectUserName": "admin", "SubjectDomainName": "CORP",
+              "SubjectUserSid": "S-1-5-21-1", "TargetUserName": "Helpdesk",
+              "TargetDomainName": "CORP", "MemberName": "CN=bob,DC=corp"}  # fmt: skip
+    words = {i: (meanings.meaning(i) or ("", "", ""))[1] for i in APPENDIX_L}
+    changes = [i for i, w in words.items() if "member added" in w or "member removed" in w]
+    assert len(changes) >= 12
+    for event_id in changes:
+        assert events_windows.event_target(event_id, fields) == "CN=bob,DC=corp", event_id
+        assert events_windows.event_actor(fields) == "CORP\\admin"
+        assert events_windows.event_user(event_id, fields) == "CORP\\admin"

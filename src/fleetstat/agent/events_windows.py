@@ -28,7 +28,8 @@ _ACCESS_DENIED = 5
 
 # Group membership events: TargetUserName names the group, MemberName the account.
 _GROUP_EVENTS = frozenset(["4728", "4729", "4732", "4733", "4746", "4747", "4751", "4752",
-                           "4756", "4757", "4761", "4762"])  # fmt: skip
+                           "4756", "4757", "4761", "4762", "4785", "4786", "4787",
+                           "4788"])  # fmt: skip
 _NULL_SIDS = frozenset(["S-1-0-0", "-", ""])
 
 

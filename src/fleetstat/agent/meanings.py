@@ -37,6 +37,10 @@ MEANINGS = {
     "4778": (LOGON, "session reconnected", None),
     "4779": (LOGON, "session disconnected", None),
     "4800": (LOGON, "workstation locked", None),
+    "4802": (LOGON, "screen saver invoked", None),
+    "4803": (LOGON, "screen saver dismissed", None),
+    "4825": (LOGON, "remote desktop logon refused: not a member of Remote Desktop Users", None),
+    "5378": (LOGON, "credential delegation disallowed by policy", None),
     "4801": (LOGON, "workstation unlocked", None),
     "4964": (LOGON, "special groups assigned to a new logon", None),
     "6272": (NETWORK, "network policy server granted access", None),
@@ -60,6 +64,9 @@ MEANINGS = {
     "4765": (ACCOUNT, "SID history added to an account", None),
     "4766": (ACCOUNT, "adding SID history failed", "adding SID history failed"),
     "4767": (ACCOUNT, "user account unlocked", None),
+    "4774": (ACCOUNT, "account mapped for logon", None),
+    "4775": (ACCOUNT, "account could not be mapped for logon", "account could not be mapped"),
+    "4830": (ACCOUNT, "SID history removed from an account", None),
     "4780": (ACCOUNT, "ACL set on accounts of administrators' groups", None),
     "4781": (ACCOUNT, "account renamed", None),
     "4782": (ACCOUNT, "password hash of an account read", None),
@@ -92,6 +99,32 @@ MEANINGS = {
     "4758": (GROUP, "security-enabled universal group deleted", None),
     "4764": (GROUP, "group type changed", None),
     "4799": (GROUP, "membership of a security-enabled local group enumerated", None),
+    # security-disabled (distribution) groups and basic application groups
+    "4744": (GROUP, "security-disabled local group created", None),
+    "4745": (GROUP, "security-disabled local group changed", None),
+    "4746": (GROUP, "member added to a security-disabled local group", None),
+    "4747": (GROUP, "member removed from a security-disabled local group", None),
+    "4748": (GROUP, "security-disabled local group deleted", None),
+    "4749": (GROUP, "security-disabled global group created", None),
+    "4750": (GROUP, "security-disabled global group changed", None),
+    "4751": (GROUP, "member added to a security-disabled global group", None),
+    "4752": (GROUP, "member removed from a security-disabled global group", None),
+    "4753": (GROUP, "security-disabled global group deleted", None),
+    "4759": (GROUP, "security-disabled universal group created", None),
+    "4760": (GROUP, "security-disabled universal group changed", None),
+    "4761": (GROUP, "member added to a security-disabled universal group", None),
+    "4762": (GROUP, "member removed from a security-disabled universal group", None),
+    "4763": (GROUP, "security-disabled universal group deleted", None),
+    "4783": (GROUP, "basic application group created", None),
+    "4784": (GROUP, "basic application group changed", None),
+    "4785": (GROUP, "member added to a basic application group", None),
+    "4786": (GROUP, "member removed from a basic application group", None),
+    "4787": (GROUP, "non-member added to a basic application group", None),
+    "4788": (GROUP, "non-member removed from a basic application group", None),
+    "4789": (GROUP, "basic application group deleted", None),
+    "4790": (GROUP, "LDAP query group created", None),
+    "4791": (GROUP, "basic application group changed", None),
+    "4792": (GROUP, "LDAP query group deleted", None),
     # Kerberos and NTLM
     "4768": (KERBEROS, "Kerberos ticket (TGT) requested", "Kerberos ticket (TGT) request failed"),
     "4769": (KERBEROS, "Kerberos service ticket requested",
@@ -143,6 +176,11 @@ MEANINGS = {
     "4706": (POLICY, "trust to a domain created", None),
     "4707": (POLICY, "trust to a domain removed", None),
     "4713": (POLICY, "Kerberos policy changed", None),
+    "4864": (POLICY, "namespace collision detected between trusted forests", None),
+    "4911": (POLICY, "resource attributes of an object changed", None),
+    "4913": (POLICY, "central access policy of an object changed", None),
+    "6144": (POLICY, "security policy in group policy objects applied", None),
+    "6145": (POLICY, "errors applying security policy from group policy objects", None),
     "4714": (POLICY, "encrypted data recovery policy changed", None),
     "4715": (POLICY, "audit policy (SACL) on an object changed", None),
     "4716": (POLICY, "trusted domain information changed", None),
@@ -193,6 +231,14 @@ MEANINGS = {
     "6416": (SYSTEM, "new external device recognised", None),
     # directory service
     "4662": (DIRECTORY, "operation on a directory object", None),
+    "4661": (DIRECTORY, "handle to a directory or account object requested",
+             "handle to a directory or account object refused"),
+    "4930": (DIRECTORY, "directory replica source naming context modified", None),
+    "4931": (DIRECTORY, "directory replica destination naming context modified", None),
+    "4934": (DIRECTORY, "directory object attributes replicated", None),
+    "4935": (DIRECTORY, "directory replication failure began", None),
+    "4936": (DIRECTORY, "directory replication failure ended", None),
+    "4937": (DIRECTORY, "lingering directory object removed from a replica", None),
     "4928": (DIRECTORY, "directory replica source naming context established", None),
     "4929": (DIRECTORY, "directory replica source naming context removed", None),
     "4932": (DIRECTORY, "directory replication began", None),
@@ -255,7 +301,8 @@ LOGON_TYPES = {
     "13": "cached unlock",
 }  # fmt: skip
 
-# NTSTATUS of 4625, 4776 and 4771's siblings (Status and SubStatus).
+# NTSTATUS of 4625, 4776 and 4771's siblings (Status and SubStatus), by number: Windows
+# writes them zero-padded (0xC000006A, 0x00000000) or not, in either case.
 NT_STATUS = {
     "0xc0000064": "no such user",
     "0xc000006a": "wrong password",
@@ -279,6 +326,12 @@ NT_STATUS = {
     "0xc0000413": "authentication firewall refused",
     "0xc000005e": "no logon servers",
     "0xc0000022": "access denied",
+    "0xc000006c": "password policy not met",
+    "0xc0000073": "no such user or group",
+    "0xc000009a": "out of resources",
+    "0xc0000190": "trust failure",
+    "0xc0000380": "smart card logon required",
+    "0xc00002f9": "NTLM blocked",
 }
 
 # Kerberos result codes (RFC 4120 section 7.5.9) of 4768, 4769, 4771, 4772, 4773.
@@ -297,6 +350,20 @@ KERBEROS_RESULTS = {
     "0x3c": "generic error", "0x3e": "client certificate not trusted",
 }  # fmt: skip
 _KERBEROS_IDS = frozenset(["4768", "4769", "4771", "4772", "4773"])
+#: Events whose Status, not their audit keyword, says whether they failed.
+_STATUS_DECIDES = _KERBEROS_IDS | {"4776"}
+_NT_BY_NUMBER = {int(code, 16): text for code, text in NT_STATUS.items()}
+_KERBEROS_BY_NUMBER = {int(code, 16): text for code, text in KERBEROS_RESULTS.items()}
+
+
+def code_number(text):
+    """The number of a status or result code as Windows writes it (``0x18``,
+    ``0x00000018``, ``0xC000006A``, ``24``); None for none (``-``, empty, not a number)."""
+    text = str(text or "").strip().lower()
+    try:
+        return int(text, 16) if text.startswith("0x") else int(text, 10)
+    except ValueError:
+        return None
 
 
 def meaning(event_id: str) -> Optional[Tuple[str, str, Optional[str]]]:
@@ -318,13 +385,13 @@ def category(event_id: str) -> Optional[str]:
 
 
 def failed(event):
-    """Whether the event is a failure: audit failure, or a non-zero result code."""
+    """Whether the event is a failure: audit failure, or a non-zero result code (Kerberos,
+    NTLM credential validation)."""
     if _get(event, "level") == "audit_failure":
         return True
     fields = _get(event, "fields") or {}
-    code = (fields.get("Status") or "").lower()
-    if _get(event, "event_id") in _KERBEROS_IDS:
-        return code not in ("", "0x0", "0", "-")
+    if _get(event, "event_id") in _STATUS_DECIDES:
+        return code_number(fields.get("Status")) not in (None, 0)
     return False
 
 
@@ -332,14 +399,15 @@ def failure_reason(event):
     """The decoded status of a failure (``wrong password``), or ``""``."""
     fields = _get(event, "fields") or {}
     if _get(event, "event_id") in _KERBEROS_IDS:
-        code = (fields.get("Status") or fields.get("FailureCode") or "").lower()
-        return _decoded(code, KERBEROS_RESULTS, "Kerberos result")
-    reasons = []
+        code = fields.get("Status") or fields.get("FailureCode")
+        return _decoded(code, _KERBEROS_BY_NUMBER, "Kerberos result")
+    reasons, seen = [], set()
     for name in ("Status", "SubStatus"):
-        code = (fields.get(name) or "").lower()
-        if code and code not in ("0x0", "-") and code not in [r[1] for r in reasons]:
-            reasons.append((_decoded(code, NT_STATUS, "status"), code))
-    return "; ".join(text for text, _ in reasons)
+        number = code_number(fields.get(name))
+        if number not in (None, 0) and number not in seen:
+            seen.add(number)
+            reasons.append(_decoded(fields.get(name), _NT_BY_NUMBER, "status"))
+    return "; ".join(reasons)
 
 
 def describe(event: Any) -> str:
@@ -407,9 +475,12 @@ def details(fields):
 
 
 def _decoded(code, table, what):
-    if not code:
+    """``wrong password (0xC000006A)``: the words of ``code`` (looked up by number in
+    ``table``) and the code as written; ``what`` and the code when it is not known."""
+    number = code_number(code)
+    if number is None:
         return ""
-    text = table.get(code)
+    text = table.get(number)
     return "%s (%s)" % (text, code) if text else "%s %s" % (what, code)
 
 
