@@ -417,6 +417,32 @@ def test_a_first_run_reads_the_rotated_files_inside_its_window(
     assert capped["truncated"] is True
 
 
+def test_a_plain_dateext_rotation_as_rhel_names_it_loses_nothing(
+    log_host: LogHost, tmp_path: Path
+) -> None:
+    """``dateext`` alone: one rotation a day, ``auth.log-YYYYMMDD.gz``."""
+    path = "/var/log/auth.log"
+    conf = tmp_path / "logrotate.conf"
+    pidfile = log_host.workdir / "rsyslogd.pid"
+    mode = f"{CREATE}\n    dateext\n    compress"
+    conf.write_text(ROTATE.format(path=path, mode=mode, pidfile=pidfile))
+    state, outside = str(tmp_path / "state"), str(log_host.path(path))
+    without_rotated_copies(log_host, path)
+    sudo_marker(log_host, "rot-dated-0")
+    wait_for_line(log_host, "rot-dated-0")
+    cursor = read_auth_file(outside, {}, 1000)["cursor"][SOURCE]
+    sudo_marker(log_host, "rot-dated-1")
+    wait_for_line(log_host, "rot-dated-1")
+    log_host.run(["logrotate", "-f", "-s", state, str(conf)])
+    dated = log_host.path(path + "-" + time.strftime("%Y%m%d") + ".gz")
+    assert dated.exists()
+    sudo_marker(log_host, "rot-dated-2")
+    wait_for_line(log_host, "rot-dated-2")
+    result = read_auth_file(outside, cursor, 1000)
+    assert markers(result["records"], "rot-dated-") == ["rot-dated-1", "rot-dated-2"]
+    assert result["gaps"] == []
+
+
 def test_a_rotated_file_no_reader_can_open_is_a_gap_with_its_size(
     log_host: LogHost, tmp_path: Path
 ) -> None:
