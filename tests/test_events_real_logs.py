@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -358,27 +358,51 @@ def test_a_rotated_file_that_is_gone_is_reported_with_the_gap(
     assert "is gone" in result["gaps"][0]["reason"]
 
 
+@dataclass(frozen=True)
+class Rotation:
+    """One test's logrotate of ``/var/log/auth.log``: its config and state, the file as
+    the agent outside the namespace reads it."""
+
+    host: LogHost
+    conf: Path
+    state: Path
+    outside: str
+
+    def mark(self, *names: str) -> None:
+        """Log ``sudo /bin/echo NAME`` for each name and wait until it is written."""
+        for name in names:
+            sudo_marker(self.host, name)
+            wait_for_line(self.host, name)
+
+    def rotate(self) -> None:
+        self.host.run(["logrotate", "-f", "-s", str(self.state), str(self.conf)])
+
+    def read(self, cursor: dict[str, Any], cap: int = 1000, **window: str) -> dict[str, Any]:
+        return read_auth_file(self.outside, cursor, cap, **window)  # type: ignore[arg-type]
+
+
+def rotation(host: LogHost, folder: Path, mode: str, keep: int = 5) -> Rotation:
+    """A logrotate config of ``mode`` keeping ``keep`` copies; earlier copies removed."""
+    path = "/var/log/auth.log"
+    conf = folder / "logrotate.conf"
+    pidfile = host.workdir / "rsyslogd.pid"
+    text = ROTATE.format(path=path, mode=mode, pidfile=pidfile)
+    conf.write_text(text.replace("rotate 5", f"rotate {keep}"))
+    without_rotated_copies(host, path)
+    return Rotation(host, conf, folder / "state", str(host.path(path)))
+
+
 def test_more_rotations_than_kept_lose_only_what_is_gone(log_host: LogHost, tmp_path: Path) -> None:
     """Four rotations between two runs, two kept: the two survivors and the new file are
     read, each event once; only the deleted ones are a gap."""
-    path = "/var/log/auth.log"
-    conf = tmp_path / "logrotate.conf"
-    pidfile = log_host.workdir / "rsyslogd.pid"
-    conf.write_text(ROTATE.format(path=path, mode=MODES["rename-compress"], pidfile=pidfile)
-                    .replace("rotate 5", "rotate 2"))  # fmt: skip
-    state, outside = str(tmp_path / "state"), str(log_host.path(path))
-    without_rotated_copies(log_host, path)
-    sudo_marker(log_host, "rot-lost-0")
-    wait_for_line(log_host, "rot-lost-0")
-    cursor = read_auth_file(outside, {}, 1000)["cursor"][SOURCE]
-    for rotation in range(1, 5):
-        marker = f"rot-lost-{rotation}"
-        sudo_marker(log_host, marker)
-        wait_for_line(log_host, marker)
-        log_host.run(["logrotate", "-f", "-s", state, str(conf)])
-    sudo_marker(log_host, "rot-lost-5")
-    wait_for_line(log_host, "rot-lost-5")
-    result = read_auth_file(outside, cursor, 1000)
+    logs = rotation(log_host, tmp_path, MODES["rename-compress"], keep=2)
+    logs.mark("rot-lost-0")
+    cursor = logs.read({})["cursor"][SOURCE]
+    for number in range(1, 5):
+        logs.mark(f"rot-lost-{number}")
+        logs.rotate()
+    logs.mark("rot-lost-5")
+    result = logs.read(cursor)
     # rot-lost-1 and -2 were in the files rotated away; -3 and -4 survive in .2.gz, .1.gz
     assert markers(result["records"], "rot-lost-") == ["rot-lost-3", "rot-lost-4", "rot-lost-5"]
     [gap] = result["gaps"]
@@ -389,30 +413,22 @@ def test_more_rotations_than_kept_lose_only_what_is_gone(log_host: LogHost, tmp_
 def test_a_first_run_reads_the_rotated_files_inside_its_window(
     log_host: LogHost, tmp_path: Path
 ) -> None:
-    path = "/var/log/auth.log"
-    conf = tmp_path / "logrotate.conf"
-    pidfile = log_host.workdir / "rsyslogd.pid"
-    conf.write_text(ROTATE.format(path=path, mode=MODES["rename-compress"], pidfile=pidfile))
-    state, outside = str(tmp_path / "state"), str(log_host.path(path))
-    without_rotated_copies(log_host, path)
-    sudo_marker(log_host, "rot-first-0")
-    wait_for_line(log_host, "rot-first-0")
-    log_host.run(["logrotate", "-f", "-s", state, str(conf)])  # rot-first-0 in .1.gz
+    logs = rotation(log_host, tmp_path, MODES["rename-compress"])
+    logs.mark("rot-first-0")
+    logs.rotate()  # rot-first-0 in .1.gz
     time.sleep(1.1)
     since = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
-    sudo_marker(log_host, "rot-first-1")
-    wait_for_line(log_host, "rot-first-1")
-    log_host.run(["logrotate", "-f", "-s", state, str(conf)])  # rot-first-1 in .1.gz
-    sudo_marker(log_host, "rot-first-2")
-    wait_for_line(log_host, "rot-first-2")
+    logs.mark("rot-first-1")
+    logs.rotate()  # rot-first-1 in .1.gz, rot-first-0 in .2.gz
+    logs.mark("rot-first-2")
     day = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(time.time() - 86400))
-    first = read_auth_file(outside, {}, 1000, not_before=day)["records"]
+    first = logs.read({}, not_before=day)["records"]
     assert markers(first, "rot-first-") == ["rot-first-0", "rot-first-1", "rot-first-2"]
     # a window that starts after the oldest rotation leaves that file unread
-    recent = read_auth_file(outside, {}, 1000, not_before=since)["records"]
+    recent = logs.read({}, not_before=since)["records"]
     assert markers(recent, "rot-first-") == ["rot-first-1", "rot-first-2"]
     # the cap keeps the newest, across files
-    capped = read_auth_file(outside, {}, 2, not_before=day)
+    capped = logs.read({}, 2, not_before=day)
     assert markers(capped["records"], "rot-first-") == ["rot-first-1", "rot-first-2"]
     assert capped["truncated"] is True
 
@@ -421,24 +437,14 @@ def test_a_plain_dateext_rotation_as_rhel_names_it_loses_nothing(
     log_host: LogHost, tmp_path: Path
 ) -> None:
     """``dateext`` alone: one rotation a day, ``auth.log-YYYYMMDD.gz``."""
-    path = "/var/log/auth.log"
-    conf = tmp_path / "logrotate.conf"
-    pidfile = log_host.workdir / "rsyslogd.pid"
-    mode = f"{CREATE}\n    dateext\n    compress"
-    conf.write_text(ROTATE.format(path=path, mode=mode, pidfile=pidfile))
-    state, outside = str(tmp_path / "state"), str(log_host.path(path))
-    without_rotated_copies(log_host, path)
-    sudo_marker(log_host, "rot-dated-0")
-    wait_for_line(log_host, "rot-dated-0")
-    cursor = read_auth_file(outside, {}, 1000)["cursor"][SOURCE]
-    sudo_marker(log_host, "rot-dated-1")
-    wait_for_line(log_host, "rot-dated-1")
-    log_host.run(["logrotate", "-f", "-s", state, str(conf)])
-    dated = log_host.path(path + "-" + time.strftime("%Y%m%d") + ".gz")
-    assert dated.exists()
-    sudo_marker(log_host, "rot-dated-2")
-    wait_for_line(log_host, "rot-dated-2")
-    result = read_auth_file(outside, cursor, 1000)
+    logs = rotation(log_host, tmp_path, f"{CREATE}\n    dateext\n    compress")
+    logs.mark("rot-dated-0")
+    cursor = logs.read({})["cursor"][SOURCE]
+    logs.mark("rot-dated-1")
+    logs.rotate()
+    assert Path(logs.outside + "-" + time.strftime("%Y%m%d") + ".gz").exists()
+    logs.mark("rot-dated-2")
+    result = logs.read(cursor)
     assert markers(result["records"], "rot-dated-") == ["rot-dated-1", "rot-dated-2"]
     assert result["gaps"] == []
 
@@ -446,29 +452,20 @@ def test_a_plain_dateext_rotation_as_rhel_names_it_loses_nothing(
 def test_a_rotated_file_no_reader_can_open_is_a_gap_with_its_size(
     log_host: LogHost, tmp_path: Path
 ) -> None:
-    path = "/var/log/auth.log"
-    conf = tmp_path / "logrotate.conf"
-    pidfile = log_host.workdir / "rsyslogd.pid"
     zstd = (
         f"{CREATE}\n    compress\n    compresscmd /usr/bin/zstd\n"
         "    uncompresscmd /usr/bin/unzstd\n    compressext .zst\n    compressoptions -q"
     )
-    conf.write_text(ROTATE.format(path=path, mode=zstd, pidfile=pidfile))
-    state, outside = str(tmp_path / "state"), str(log_host.path(path))
-    without_rotated_copies(log_host, path)
-    sudo_marker(log_host, "rot-zstd-0")
-    wait_for_line(log_host, "rot-zstd-0")
-    cursor = read_auth_file(outside, {}, 1000)["cursor"][SOURCE]
-    sudo_marker(log_host, "rot-zstd-1")
-    wait_for_line(log_host, "rot-zstd-1")
-    log_host.run(["logrotate", "-f", "-s", state, str(conf)])
-    sudo_marker(log_host, "rot-zstd-2")
-    wait_for_line(log_host, "rot-zstd-2")
-    result = read_auth_file(outside, cursor, 1000)
+    logs = rotation(log_host, tmp_path, zstd)
+    logs.mark("rot-zstd-0")
+    cursor = logs.read({})["cursor"][SOURCE]
+    logs.mark("rot-zstd-1")
+    logs.rotate()
+    logs.mark("rot-zstd-2")
+    result = logs.read(cursor)
     assert markers(result["records"], "rot-zstd-") == ["rot-zstd-2"]
     unreadable = [g for g in result["gaps"] if g["file"].endswith(".zst")]
-    assert unreadable, result["gaps"]
-    assert len(unreadable) == 1 and unreadable[0]["bytes"] > 0
+    assert len(unreadable) == 1 and unreadable[0]["bytes"] > 0, result["gaps"]
     assert "compressed in a format this Python cannot read" in unreadable[0]["reason"]
 
 
