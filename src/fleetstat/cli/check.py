@@ -38,7 +38,10 @@ def check_config(file: Path, shown: tuple[str, ...]) -> int:
 
     built = config.load_built(file)
     dburl.check(built.config.settings.db, str(file))
-    for warning in (*built.config.warnings, *config.unreadable(built.config)):
+    from fleetstat.ssh import certificates
+
+    expiring = certificates.expiring(list(built.config.clients))
+    for warning in (*built.config.warnings, *config.unreadable(built.config), *expiring):
         common.warn(f"warning: {warning}")
     for which in shown:
         print(config.show(built, which))

@@ -178,6 +178,11 @@ def summary(report: PassReport) -> str:
         parts.append(f"mail not sent ({report.mail_error}); kept in the outbox")
     if report.run_error:
         parts.append(f"the run could not be closed in the database: {report.run_error}")
+    from fleetstat.ssh import certificates
+
+    expiring = certificates.expiring([r.client for r in report.results])
+    if expiring:
+        parts.append(f"user certificates to renew: {'; '.join(expiring)}")
     return ", ".join(parts)
 
 

@@ -84,6 +84,8 @@ CLIENT_ATTRS = (
          "client alone fails (config_error)"),
     Attr("keyfile", "keyfile", _path, "path", "none",
          "private key file; ~ expanded, relative to the config's folder, must exist"),
+    Attr("certificate", "certificate", _path, "path", "KEY-cert.pub beside the keyfile",
+         "an OpenSSH user certificate (ssh-keygen -s) offered with the keyfile; must exist"),
     Attr("mail", "mail", _mail_list, "addresses, comma-separated", "none",
          "who is mailed when this client's alerts fire or resolve"),
     Attr("name", "name", _text, "text", "the ip", "what reports and mails call the client"),
@@ -94,7 +96,9 @@ CLIENT_ATTRS = (
 )  # fmt: skip
 
 #: What a ``<group>`` may set for its clients (each client may set it again).
-INHERITED = ("username", "port", "keyfile", "password-env", "mail", "python", "timeout")
+INHERITED = (
+    "username", "port", "keyfile", "certificate", "password-env", "mail", "python", "timeout",
+)  # fmt: skip
 
 GROUP_ATTRS = (
     Attr("name", "name", _text, "text", "required",

@@ -7,6 +7,7 @@ value of a client came from is kept beside the config for ``check-config --show`
 
 from __future__ import annotations
 
+import functools
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -287,25 +288,26 @@ def _client_env_names(layout: _Layout, settings: Settings, src: Source) -> None:
 
 
 def _logins(node: Node, found: dict[str, Any], src: Source) -> dict[str, Any]:
-    """``found`` with ``keyfile`` made absolute (problems noted).
+    """``found`` with ``keyfile`` and ``certificate`` made absolute (problems noted).
 
     ``password-env`` stays a name: its variable is read when a pass connects
     (``config.with_passwords``).
     """
-    if "keyfile" in found:
-        keyfile = src.collect(lambda: _keyfile(node, found["keyfile"], src))
-        found.pop("keyfile") if keyfile is None else found.update(keyfile=keyfile)
+    for attr, what in (("keyfile", "a private key"), ("certificate", "a user certificate")):
+        if attr in found:
+            path = src.collect(functools.partial(_existing, node, attr, found[attr], what, src))
+            found.pop(attr) if path is None else found.update({attr: path})
     return found
 
 
-def _keyfile(node: Node, path: Path, src: Source) -> Path:
+def _existing(node: Node, attr: str, path: Path, what: str, src: Source) -> Path:
     full = src.base / path
     if not full.is_file():
         raise src.error(
             node,
-            f"keyfile {str(full)!r} does not exist",
-            "give the path of a private key; a relative path starts at the config's folder",
-            attr="keyfile",
+            f"{attr} {str(full)!r} does not exist",
+            f"give the path of {what}; a relative path starts at the config's folder",
+            attr=attr,
         )
     return full
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fleetstat.config.build import Built, Sources
 from fleetstat.config.values import _did_you_mean
 from fleetstat.core.errors import ConfigError
@@ -46,6 +48,7 @@ def show(built: Built, which: str) -> str:
         ("name", client.name, sources.get("name", "")),
         ("password", *_password(sources)),
         ("keyfile", str(client.keyfile or "none"), sources.get("keyfile", "")),
+        *_certificate_row(client, sources),
         ("mail", ", ".join(client.mail) or "nobody", sources.get("mail", "")),
         ("python", client.python or "python3, then python", sources.get("python", "default")),
         (
@@ -64,6 +67,17 @@ def show(built: Built, which: str) -> str:
     for rule, text in zip(client.alerts, rules, strict=True):
         lines.append(f"    {text:<{pad}}  {sources[f'alert {rule.key}']}")
     return "\n".join(lines)
+
+
+def _certificate_row(client: Client, sources: Sources) -> list[tuple[str, str, str]]:
+    """The certificate row: the one named, or the one found beside the key file."""
+    if client.certificate is not None:
+        return [("certificate", str(client.certificate), sources.get("certificate", ""))]
+    if client.keyfile is not None:
+        beside = Path(f"{client.keyfile}-cert.pub")
+        if beside.is_file():
+            return [("certificate", str(beside), "found beside the keyfile")]
+    return []
 
 
 def _password(sources: Sources) -> tuple[str, str]:

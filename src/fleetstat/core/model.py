@@ -72,6 +72,9 @@ class Client:
     name: str = ""
     password: str | None = field(default=None, repr=False)
     keyfile: Path | None = None
+    #: An OpenSSH user certificate offered with ``keyfile`` (None: ``KEYFILE-cert.pub``
+    #: when it exists).
+    certificate: Path | None = None
     mail: tuple[str, ...] = ()
     python: str | None = None
     timeout: float | None = None

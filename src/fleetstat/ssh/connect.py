@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncssh
 
 from fleetstat.core import model
-from fleetstat.ssh import hostkeys
+from fleetstat.ssh import certificates, hostkeys
 from fleetstat.ssh.failures import fail, retry_now, translate
 
 #: Key exchange offered first: fast, and what the benchmark's plain ``ssh`` uses.
@@ -51,10 +52,12 @@ def load_key(path: Path) -> asyncssh.SSHKey:
 
 
 def _check_key_file(client: model.Client) -> None:
-    """Raise ``HostError`` (auth_failed) when the client's key file cannot be loaded.
+    """Raise ``HostError`` (auth_failed) when the client's key file or its certificate
+    cannot be loaded, or the certificate is expired or not valid yet.
 
     Key files are used without a passphrase, so an encrypted one cannot be read either.
     """
+    _check_certificate(client)
     if not client.keyfile:
         return
     path = Path(client.keyfile).expanduser()
@@ -68,11 +71,28 @@ def _check_key_file(client: model.Client) -> None:
         raise fail(client, model.Outcome.AUTH_FAILED, message) from err
 
 
+def _check_certificate(client: model.Client) -> None:
+    path = certificates.certificate_path(client)
+    if path is None:
+        return
+    try:
+        cert = certificates.load(path)
+    except (OSError, ValueError) as err:
+        message = f"user certificate {path} could not be read: {err}"
+        raise fail(client, model.Outcome.AUTH_FAILED, message) from err
+    why = certificates.problem(path, cert, datetime.now(UTC))
+    if why:
+        raise fail(client, model.Outcome.AUTH_FAILED, why)
+
+
 def _auth_options(client: model.Client) -> dict[str, object]:
-    """Password, key file, or (neither given) ssh-agent and the default keys."""
+    """Password, key file (with its certificate), or (neither given) ssh-agent and the
+    default keys (ssh-agent's certificates with them)."""
     if client.keyfile:
+        key = load_key(Path(client.keyfile).expanduser())
+        cert_path = certificates.certificate_path(client)
         return {
-            "client_keys": [load_key(Path(client.keyfile).expanduser())],
+            "client_keys": [(key, certificates.load(cert_path)) if cert_path else key],
             "agent_path": None,
             "password": client.password,
         }
