@@ -9,13 +9,16 @@ and in the pass summary.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import asyncssh
 
 from fleetstat.core import model
 
+T = TypeVar("T")
 #: How close to its end a certificate is warned about.
 SOON = timedelta(days=7)
 #: Loaded certificates by path, with the (mtime, size) they were loaded at.
@@ -35,12 +38,19 @@ def certificate_path(client: model.Client) -> Path | None:
 def load(path: Path) -> asyncssh.SSHCertificate:
     """The certificate in ``path``, read once while the file is unchanged (``OSError``,
     ``ValueError`` as asyncssh raises them)."""
+    return read_once(_CERTS, path, asyncssh.read_certificate)
+
+
+def read_once(
+    cache: dict[Path, tuple[tuple[int, int], T]], path: Path, reader: Callable[[Path], T]
+) -> T:
+    """``reader(path)``, kept in ``cache`` while the file keeps its mtime and size."""
     stat = path.stat()
     signature = (stat.st_mtime_ns, stat.st_size)
-    cached = _CERTS.get(path)
+    cached = cache.get(path)
     if cached is None or cached[0] != signature:
-        cached = (signature, asyncssh.read_certificate(path))
-        _CERTS[path] = cached
+        cached = (signature, reader(path))
+        cache[path] = cached
     return cached[1]
 
 

@@ -42,13 +42,7 @@ def load_key(path: Path) -> asyncssh.SSHKey:
 
     Raises ``OSError`` or ``ValueError`` (``asyncssh.KeyImportError``) like asyncssh.
     """
-    stat = path.stat()
-    signature = (stat.st_mtime_ns, stat.st_size)
-    cached = _KEYS.get(path)
-    if cached is None or cached[0] != signature:
-        cached = (signature, asyncssh.read_private_key(path))
-        _KEYS[path] = cached
-    return cached[1]
+    return certificates.read_once(_KEYS, path, asyncssh.read_private_key)
 
 
 def _check_key_file(client: model.Client) -> None:
