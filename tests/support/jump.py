@@ -15,6 +15,7 @@ stopped and the namespace deleted at teardown. Needs root and ``ip``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -78,6 +79,25 @@ def _wait_listening(log: Path, proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def jump_pair(tmp_path: Path) -> Iterator[JumpPair]:
     """A jump host on 127.0.0.81 and a target only it can reach (see the module's docstring)."""
+    with jump_to(tmp_path, ["127.0.0.1"]) as pair:
+        yield pair
+
+
+@pytest.fixture
+def bastion_fleet(tmp_path: Path) -> Iterator[JumpPair]:
+    """One jump host and ``BEHIND`` targets only it reaches: 127.0.3.1 … in the namespace,
+    one port (``target_port``), one host key."""
+    with jump_to(tmp_path, [f"127.0.3.{n}" for n in range(1, BEHIND + 1)]) as pair:
+        yield pair
+
+
+#: Targets behind the bastion of ``bastion_fleet``.
+BEHIND = 20
+
+
+@contextlib.contextmanager
+def jump_to(tmp_path: Path, addresses: list[str]) -> Iterator[JumpPair]:
+    """The jump host, and target sshd processes on ``addresses`` inside the namespace."""
     if os.geteuid() != 0 or not shutil.which("ip") or not os.access(SSHD, os.X_OK):
         pytest.skip("a network namespace and sshd need root, iproute2 and openssh-server")
     folder = Path(os.path.realpath(tmp_path)) / "jump"
@@ -92,15 +112,20 @@ def jump_pair(tmp_path: Path) -> Iterator[JumpPair]:
     try:
         subprocess.run(["ip", "-n", namespace, "link", "set", "lo", "up"], check=True)
         target_port = free_port(["127.0.0.1"])
-        target = _sshd_files(folder, "target", target_port)
         jump = _sshd_files(folder, "jump", None)
-        proc = subprocess.Popen(
-            _in_namespace(namespace, SSHD, "-D", "-e", "-f", str(target[0]), "-E", str(target[1])),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-        )
-        processes.append(proc)
-        _wait_listening(target[1], proc)
+        target_key: str | None = None
+        for index in range(0, len(addresses), 16):
+            name = f"target{index // 16 or ''}"
+            target = _sshd_files(folder, name, target_port, addresses[index : index + 16])
+            target_key = target_key or target[2]
+            proc = subprocess.Popen(
+                _in_namespace(namespace, SSHD, "-D", "-e", "-f", str(target[0]),
+                              "-E", str(target[1])),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            processes.append(proc)
+            _wait_listening(target[1], proc)
         command = _in_namespace(namespace, SSHD, "-i", "-e", "-f", str(jump[0]), "-E", str(jump[1]))
         thread = threading.Thread(
             target=_serve_jump, args=(listener, command, stop, processes), daemon=True
@@ -112,9 +137,9 @@ def jump_pair(tmp_path: Path) -> Iterator[JumpPair]:
             jump_port=listener.getsockname()[1],
             jump_host_key=jump[2],
             target_port=target_port,
-            target_host_key=target[2],
+            target_host_key=str(target_key),
             jump_log=jump[1],
-            target_log=target[1],
+            target_log=folder / "target.log",
         )
     finally:
         stop.set()
@@ -133,18 +158,23 @@ def jump_pair(tmp_path: Path) -> Iterator[JumpPair]:
         subprocess.run(["ip", "netns", "del", namespace], check=False)
 
 
-def _sshd_files(folder: Path, name: str, port: int | None) -> tuple[Path, Path, str]:
-    """The ``sshd_config``, log path and public host key line of one of the two servers.
+def _sshd_files(
+    folder: Path, name: str, port: int | None, addresses: list[str] | None = None
+) -> tuple[Path, Path, str]:
+    """The ``sshd_config``, log path and public host key line of one of the servers (the
+    targets share one host key and one log).
 
     ``port`` None is inetd mode (``sshd -i``): no port and no listen address of its own.
     """
-    key = folder / f"{name}_host_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    text = config_text(["127.0.0.1"], port or 22, key, {"MaxStartups": ""})
+    key = folder / ("jump_host_ed25519" if port is None else "target_host_ed25519")
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    text = config_text(addresses or ["127.0.0.1"], port or 22, key, {"MaxStartups": ""})
     if port is None:
         text = "\n".join(
             line for line in text.splitlines() if not line.startswith(("Port ", "ListenAddress "))
         )
     config = folder / f"{name}_sshd_config"
     config.write_text(text + "\n")
-    return config, folder / f"{name}.log", key.with_suffix(".pub").read_text().strip()
+    log = folder / ("jump.log" if port is None else "target.log")
+    return config, log, key.with_suffix(".pub").read_text().strip()

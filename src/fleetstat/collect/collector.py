@@ -168,8 +168,10 @@ async def collect(
     ``CancelledError``.
     """
     if connections is None:
-        budget = settings.answers_in_flight
-        async with ssh.Connections(keep=False, max_kept=0, budget=budget) as own:
+        budget, per_bastion = settings.answers_in_flight, settings.jump_concurrency
+        async with ssh.Connections(
+            keep=False, max_kept=0, budget=budget, per_bastion=per_bastion
+        ) as own:
             return await collect(
                 clients,
                 settings,

@@ -17,6 +17,7 @@ from fleetstat.config.values import (
     _env_prefix,
     _host,
     _interpreter,
+    _jump,
     _mail_address,
     _mail_list,
     _mount,
@@ -86,6 +87,10 @@ CLIENT_ATTRS = (
          "private key file; ~ expanded, relative to the config's folder, must exist"),
     Attr("certificate", "certificate", _path, "path", "KEY-cert.pub beside the keyfile",
          "an OpenSSH user certificate (ssh-keygen -s) offered with the keyfile; must exist"),
+    Attr("jump", "jump", _jump, "[user@]host[:port], comma-separated for a chain",
+         "ProxyJump of ssh-config, else none",
+         "the bastion the client is reached through; clients behind one share one "
+         "connection to it a pass"),
     Attr("mail", "mail", _mail_list, "addresses, comma-separated", "none",
          "who is mailed when this client's alerts fire or resolve"),
     Attr("name", "name", _text, "text", "the ip", "what reports and mails call the client"),
@@ -97,7 +102,8 @@ CLIENT_ATTRS = (
 
 #: What a ``<group>`` may set for its clients (each client may set it again).
 INHERITED = (
-    "username", "port", "keyfile", "certificate", "password-env", "mail", "python", "timeout",
+    "username", "port", "keyfile", "certificate", "jump", "password-env", "mail", "python",
+    "timeout",
 )  # fmt: skip
 
 GROUP_ATTRS = (
@@ -214,6 +220,8 @@ SETTINGS_ATTRS = (
     Attr("keys-dir", "keys_dir", _path, "folder", "keys",
          "the only folder a key file added on the web page may come from (symlinks and .. "
          "resolved); relative to the config's folder. A hand-written keyfile may be anywhere"),
+    Attr("jump-concurrency", "jump_concurrency", _whole(1), "whole number >= 1", "10",
+         "most logins at once through one bastion, under its sshd's MaxStartups"),
     Attr("web-session-idle", "web_session_idle", _positive_duration, "duration", "8h",
          "a web page session without a request for this long is ended (log in again)",
          env="FLEETSTAT_WEB_SESSION_IDLE"),

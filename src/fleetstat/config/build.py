@@ -246,6 +246,9 @@ def _from_ssh_config(
         merged["port"], sources["port"] = found.port, where
     if found.proxy_jump:
         sources["proxy_jump"] = f"{found.proxy_jump} ({where})"
+        if "jump" not in merged:
+            merged["jump"] = sshconfig.resolve_jump(ssh_config, found.proxy_jump)
+            sources["jump"] = f"ProxyJump of {where}"
     if found.identity_files and "keyfile" not in merged:
         sources["identity_files"] = f"{', '.join(found.identity_files)} ({where})"
 

@@ -49,6 +49,7 @@ def show(built: Built, which: str) -> str:
         ("password", *_password(sources)),
         ("keyfile", str(client.keyfile or "none"), sources.get("keyfile", "")),
         *_certificate_row(client, sources),
+        ("jump", client.jump or "none (direct)", sources.get("jump", "")),
         ("mail", ", ".join(client.mail) or "nobody", sources.get("mail", "")),
         ("python", client.python or "python3, then python", sources.get("python", "default")),
         (

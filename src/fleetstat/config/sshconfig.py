@@ -70,6 +70,22 @@ def lookup(path: Path, host: str) -> SshHost:
     )
 
 
+def resolve_jump(path: Path | None, spec: str) -> str:
+    """``spec`` with each hop's user and port filled in as ``path`` gives them (the hop
+    itself stays a name the config knows, so its HostName still applies)."""
+    if path is None:
+        return spec
+    hops = []
+    for hop in spec.split(","):
+        user, _, rest = hop.rpartition("@")
+        host, _, port = rest.partition(":") if rest.count(":") == 1 else (rest, "", "")
+        found = lookup(path, host)
+        user = user or login_user(found)
+        port = port or str(found.port or DEFAULT_PORT)
+        hops.append(f"{user}@{host}:{port}")
+    return ",".join(hops)
+
+
 def _local_user() -> str:
     """Who runs fleetstat: OpenSSH's user when the config names none."""
     return getpass.getuser()

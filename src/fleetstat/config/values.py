@@ -128,6 +128,20 @@ def _interpreter(text: str) -> str:
     return _text(text)
 
 
+_HOP = re.compile(r"(?:[A-Za-z0-9._-]+@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::[0-9]{1,5})?")
+
+
+def _jump(text: str) -> str:
+    """A jump host, or a chain of them: ``[user@]host[:port]``, comma-separated."""
+    hops = [hop.strip() for hop in text.split(",")]
+    if not all(_HOP.fullmatch(hop) for hop in hops):
+        raise Invalid(
+            f"{text!r} is not a jump host",
+            "write [user@]host[:port], several separated by commas, like ops@bastion.example:22",
+        )
+    return ",".join(hops)
+
+
 def _is_host_name(text: str) -> bool:
     name = text.removesuffix(".")
     return 0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))

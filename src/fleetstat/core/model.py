@@ -75,6 +75,9 @@ class Client:
     #: An OpenSSH user certificate offered with ``keyfile`` (None: ``KEYFILE-cert.pub``
     #: when it exists).
     certificate: Path | None = None
+    #: The bastion the client is reached through (``[user@]host[:port]``, a chain
+    #: comma-separated); None: reached directly.
+    jump: str | None = None
     mail: tuple[str, ...] = ()
     python: str | None = None
     timeout: float | None = None
@@ -159,6 +162,8 @@ class Settings:
     #: The only folder the web page's form may take a client's key file from.
     keys_dir: Path = Path("keys")
     db_timeout: float = 30.0
+    #: Most logins at once through one bastion.
+    jump_concurrency: int = 10
     #: Seconds without a request that end a web page session.
     web_session_idle: float = 8 * 3600.0
     smtp: SmtpSettings = SmtpSettings()

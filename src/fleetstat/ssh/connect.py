@@ -33,6 +33,8 @@ KEEPALIVE_INTERVAL = 30.0
 KEEPALIVE_COUNT_MAX = 3
 
 _RNG = random.Random()
+#: What a connection goes through: an open connection, ``a,b`` jump hosts, or nothing.
+Tunnel = asyncssh.SSHClientConnection | str | None
 #: Loaded key files by path, with the (mtime, size) they were loaded at.
 _KEYS: dict[Path, tuple[tuple[int, int], asyncssh.SSHKey]] = {}
 
@@ -98,21 +100,26 @@ def _auth_options(client: model.Client) -> dict[str, object]:
 class _Attempt(Exception):
     """One failed connection attempt, with the checker that saw the host key."""
 
-    def __init__(self, err: BaseException, checker: hostkeys.HostKeyCheck) -> None:
+    def __init__(self, err: BaseException, checker: hostkeys.HostKeyCheck | None) -> None:
         super().__init__(str(err))
         self.err = err
         self.checker = checker
 
 
 async def _connect_once(
-    client: model.Client, settings: model.Settings
+    client: model.Client, settings: model.Settings, tunnel: Tunnel, by_config: bool
 ) -> asyncssh.SSHClientConnection:
-    checker = hostkeys.HostKeyCheck(client, settings)
+    """One attempt. ``by_config``: the host key is checked as ``ssh`` checks it, against
+    the OpenSSH config's ``UserKnownHostsFile`` (a jump host of ``ProxyJump``)."""
+    checker = None if by_config else hostkeys.HostKeyCheck(client, settings)
+    through: dict[str, object] = {"tunnel": tunnel} if tunnel else {}
+    if checker is not None:
+        through |= checker.options()
     try:
         return await asyncssh.connect(
             client.ip,
             client.port,
-            username=client.username,
+            username=client.username or (),  # none: ssh-config's User, or the local user
             connect_timeout=settings.connect_timeout,
             config=[settings.ssh_config] if settings.ssh_config else None,
             kex_algs=KEX_FIRST,
@@ -120,7 +127,7 @@ async def _connect_once(
             keepalive_interval=KEEPALIVE_INTERVAL,
             keepalive_count_max=KEEPALIVE_COUNT_MAX,
             **_auth_options(client),
-            **checker.options(),
+            **through,
         )
     except (OSError, asyncssh.Error, TimeoutError) as err:
         raise _Attempt(err, checker) from err
@@ -132,6 +139,8 @@ async def connect(
     *,
     attempts: int = CONNECT_ATTEMPTS,
     rng: random.Random | None = None,
+    tunnel: Tunnel = None,
+    by_config: bool = False,
 ) -> asyncssh.SSHClientConnection:
     """An authenticated connection; drops before authentication are retried with back-off.
 
@@ -142,7 +151,7 @@ async def connect(
     _check_key_file(client)
     for attempt in range(1, attempts + 1):
         try:
-            return await _connect_once(client, settings)
+            return await _connect_once(client, settings, tunnel, by_config)
         except _Attempt as failed:
             if attempt == attempts or not retry_now(failed.err):
                 raise translate(client, failed.err, failed.checker) from failed.err
@@ -151,11 +160,17 @@ async def connect(
 
 
 async def connect_by(
-    client: model.Client, settings: model.Settings, deadline: float
+    client: model.Client,
+    settings: model.Settings,
+    deadline: float,
+    tunnel: Tunnel = None,
+    *,
+    by_config: bool = False,
 ) -> asyncssh.SSHClientConnection:
-    """``connect``, given up at ``deadline`` (event-loop time) as unreachable."""
+    """``connect`` (through ``tunnel``: a bastion's connection, or jump hosts asyncssh
+    opens itself), given up at ``deadline`` (event-loop time) as unreachable."""
     try:
         async with asyncio.timeout_at(deadline):
-            return await connect(client, settings)
+            return await connect(client, settings, tunnel=tunnel, by_config=by_config)
     except (OSError, asyncssh.Error, TimeoutError) as err:
         raise translate(client, err, None) from err

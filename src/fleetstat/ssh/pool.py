@@ -29,6 +29,7 @@ import asyncssh
 
 from fleetstat.core import model
 from fleetstat.core.errors import HostError
+from fleetstat.ssh.bastions import Bastions
 from fleetstat.ssh.connect import connect_by
 from fleetstat.ssh.framing import Output
 from fleetstat.ssh.probe import Shell
@@ -54,9 +55,13 @@ class _Kept:
 class Connections:
     """SSH connections by client address; ``async with`` closes them all at the end."""
 
-    def __init__(self, *, keep: bool, max_kept: int, budget: int | None = None) -> None:
+    def __init__(
+        self, *, keep: bool, max_kept: int, budget: int | None = None, per_bastion: int = 10
+    ) -> None:
         self.keep = keep
         self.max_kept = max_kept
+        #: The bastions the hosts behind them share (one login each).
+        self.bastions = Bastions(per_bastion)
         #: What the answers in flight share beyond their own shares (``answers-in-flight``).
         self.budget = Budget(budget) if budget is not None else None
         self.opened = 0
@@ -72,6 +77,7 @@ class Connections:
             keep=settings.keep_connections,
             max_kept=settings.max_kept_connections,
             budget=settings.answers_in_flight,
+            per_bastion=settings.jump_concurrency,
         )
 
     async def __aenter__(self) -> Connections:
@@ -108,9 +114,20 @@ class Connections:
                 timed_out = err.outcome == model.Outcome.TIMEOUT
                 if timed_out or not kept.conn.is_closed():
                     raise
-        kept = _Kept(await connect_by(client, settings, deadline), None)
+        kept = _Kept(await self._connect(client, settings, deadline), None)
         self.opened += 1
         return await self._run(job, kept)
+
+    async def _connect(
+        self, client: model.Client, settings: model.Settings, deadline: float
+    ) -> asyncssh.SSHClientConnection:
+        """A new connection to ``client``: direct, or over its bastion's one connection
+        (at most ``jump-concurrency`` logins through it at a time)."""
+        if client.jump is None:
+            return await connect_by(client, settings, deadline)
+        bastion = await self.bastions.through(client, settings, deadline)
+        async with bastion.gate:
+            return await connect_by(client, settings, deadline, tunnel=bastion.conn)
 
     async def _run(self, job: Job, kept: _Kept) -> Output:
         try:
@@ -152,4 +169,5 @@ class Connections:
         for item in kept:
             item.conn.close()
         await asyncio.gather(*(item.conn.wait_closed() for item in kept), return_exceptions=True)
+        await self.bastions.aclose()
         gc.collect()
