@@ -149,3 +149,12 @@ def test_the_web_pages_variables_api_paths_and_metrics_are_documented():
     families = metrics.FleetCollector([row], LastRun(1, now, now, 1, 1)).collect()
     for family in families:
         assert f"`{family.name}`" in web_doc, family.name
+
+
+def test_the_become_rules_in_the_security_doc_are_the_ones_the_agent_asks_for():
+    from fleetstat.agent import become
+
+    text = (DOCS / "security.md").read_text()
+    for tool in become.TOOLS:
+        line = become.rule(tool, "stat", become.command(tool, "/usr/bin/journalctl"))
+        assert f"\n{line}\n" in text, tool

@@ -533,3 +533,70 @@ def test_a_journal_this_user_may_not_read_is_not_an_empty_one(
     assert journal_of(log_host).state() == JournalState.ENTRIES
     with pytest.raises(EventsError, match="systemd-journal group"):
         linux_auth.read_auth_events({}, Options(10), denied, (), session=NO_SESSION)
+
+
+# ---------------------------------------------------------------- become
+
+
+BECOME_PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from fleetstat_agent import linux_auth
+from fleetstat_agent.events_common import EventsError, Options
+from fleetstat_agent.journal import Journal
+cursor = json.loads(sys.argv[3])
+try:
+    result = linux_auth.read_auth_events(
+        cursor, Options(10000, become="sudo"), Journal(extra_args=[sys.argv[2]]), (),
+        session=(None, frozenset()))
+    print(json.dumps(result))
+except EventsError as err:
+    print(json.dumps({"error": str(err)}))
+"""
+
+
+def test_become_sudo_reads_the_journal_through_one_fixed_command_and_a_refusal_says_the_rule(
+    log_host: LogHost, ssh_user: SshUser, tmp_path: Path
+) -> None:
+    """An account outside adm and systemd-journal: refused without the rule (which the
+    error gives word for word), then every event read through it, once."""
+    from fleetstat.agent import become
+
+    copy = ssh_user.home / "agent-src-become" / "fleetstat_agent"
+    shutil.copytree(AGENT_SRC, copy, dirs_exist_ok=True)
+    shutil.chown(copy.parent, ssh_user.name)
+    directory = log_host.journal_args()[0]
+
+    def as_user(cursor: dict[str, Any]) -> dict[str, Any]:
+        done = subprocess.run(
+            ["setpriv", f"--reuid={ssh_user.name}", f"--regid={ssh_user.name}",
+             "--clear-groups", "/usr/bin/python3", "-I", "-c", BECOME_PROBE,
+             str(copy.parent), directory, json.dumps(cursor)],
+            capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        return dict(json.loads(done.stdout))
+
+    command = become.command("sudo", "/usr/bin/journalctl", [directory])
+    line = become.rule("sudo", ssh_user.name, command)
+    assert line == (
+        f"{ssh_user.name} ALL=(root) NOPASSWD: /usr/bin/journalctl -o json --no-pager -q "
+        f"--since=-7d {directory} " + " ".join(command[9:])
+    )
+    refused = as_user({})
+    assert refused["error"].startswith("auth events: sudo refused (")
+    assert refused["error"].endswith(f"add this line (visudo, or /etc/doas.conf): {line}")
+
+    sudoers = Path(f"/etc/sudoers.d/fleetstat-test-{ssh_user.name}")
+    sudoers.write_text(line + "\n")
+    sudoers.chmod(0o440)
+    try:
+        sudo_marker(log_host, "rot-become-0")
+        wait_for_line(log_host, "rot-become-0")
+        first = as_user({})
+        assert "rot-become-0" in markers(first["records"], "rot-become-")
+        sudo_marker(log_host, "rot-become-1")
+        wait_for_line(log_host, "rot-become-1")
+        later = as_user(first["cursor"])
+        assert markers(later["records"], "rot-become-") == ["rot-become-1"]
+    finally:
+        sudoers.unlink()

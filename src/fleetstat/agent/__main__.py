@@ -69,7 +69,10 @@ def check_events(value):
         raise BadRequest("events.max must be a whole number, 0 or more")
     window = check_seconds(value, "window", DEFAULT_EVENTS_WINDOW)
     budget = check_seconds(value, "budget", DEFAULT_EVENTS_BUDGET)
-    return since, Options(limit, window, budget)
+    become = value.get("become")
+    if become not in (None, "sudo", "doas"):
+        raise BadRequest("events.become must be sudo, doas or absent")
+    return since, Options(limit, window, budget, become=become)
 
 
 def check_seconds(value, name, default):

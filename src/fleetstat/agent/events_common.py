@@ -21,12 +21,15 @@ class EventsError(Exception):
 class Options(object):
     """How much to read: ``max_events`` records at most; a first run only what was
     written in the last ``window`` seconds (``None``: no time bound); at most
-    ``budget`` seconds of reading (``None``: no bound). ``now`` is epoch seconds."""
+    ``budget`` seconds of reading (``None``: no bound). ``now`` is epoch seconds.
+    ``become`` (``sudo``, ``doas`` or ``None``) reads the journal through that tool when
+    this user may not (see ``become``)."""
 
-    def __init__(self, max_events, window=None, budget=None, now=None):
+    def __init__(self, max_events, window=None, budget=None, now=None, become=None):
         self.max_events = max_events
         self.window = window
         self.budget = budget
+        self.become = become
         self.now = time.time() if now is None else now
 
     def not_before_epoch(self):

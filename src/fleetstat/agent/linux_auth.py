@@ -6,7 +6,7 @@ Standard library only; runs on Python 3.6+.
 import grp
 import os
 
-from . import authfile, journal
+from . import authfile, become, journal
 from .events_common import EventsError, mark_own_session, ssh_client
 from .events_linux import SOURCE, SSHD_PROGRAMS
 
@@ -41,6 +41,11 @@ def _read(reader, cursor, options, files):
     partial = state == journal.JournalState.ENTRIES and not journal_readable(
         os.geteuid(), _group_names()
     )
+    if options.become and (partial or state != journal.JournalState.ENTRIES):
+        reader = become.BecomeJournal(
+            options.become, _user(), _journalctl(), getattr(reader, "extra_args", ())
+        )
+        state, partial = reader.state(), False
     if state == journal.JournalState.ENTRIES and not partial:
         since = cursor if "journal" in cursor or "time" in cursor else {}
         usec = None if options.window is None else int(options.not_before_epoch() * 1e6)
@@ -60,6 +65,21 @@ def _read(reader, cursor, options, files):
     if state == journal.JournalState.EMPTY:
         return journal.read_journal(reader, {}, options.max_events, None, options.budget)
     raise EventsError("auth events: no systemd journal and none of %s exists" % ", ".join(files))
+
+
+def _user():
+    """This account's name, for the rule a refusal asks for."""
+    import pwd
+
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _journalctl():
+    """The journalctl the fixed command names (one path, as sudoers wants it)."""
+    for path in ("/usr/bin/journalctl", "/bin/journalctl"):
+        if os.path.exists(path):
+            return path
+    return "journalctl"
 
 
 def journal_readable(euid, group_names):

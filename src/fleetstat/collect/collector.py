@@ -47,6 +47,7 @@ def _request(
         cpu_since=cpu_since,
         events_window=settings.events_window or None,
         events_budget=events_budget(client, settings),
+        events_become=client.become,
     )
     return key, body
 

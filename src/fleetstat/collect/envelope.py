@@ -40,6 +40,7 @@ def request_bytes(
     cpu_since: dict[str, Any] | None = None,
     events_window: float | None = None,
     events_budget: float | None = None,
+    events_become: str | None = None,
 ) -> bytes:
     """The agent's request: one JSON line (ending in a newline) for its stdin.
 
@@ -48,11 +49,14 @@ def request_bytes(
     unless its counters went back. ``since`` is the previous answer's cursor (``{}``
     on a first run); ``max_events`` caps the event records returned, a first run reads
     the last ``events_window`` seconds (None: no bound) and reading logs takes at most
-    ``events_budget`` seconds (None: the agent's default).
+    ``events_budget`` seconds (None: the agent's default); ``events_become`` (``sudo``,
+    ``doas``) reads the journal through that tool when the account may not.
     """
     events: dict[str, Any] = {"since": since, "max": max_events, "window": events_window}
     if events_budget is not None:
         events["budget"] = events_budget
+    if events_become is not None:
+        events["become"] = events_become
     request = {
         "v": PROTOCOL_VERSION,
         "key": key.decode("ascii"),

@@ -87,6 +87,9 @@ CLIENT_ATTRS = (
          "private key file; ~ expanded, relative to the config's folder, must exist"),
     Attr("certificate", "certificate", _path, "path", "KEY-cert.pub beside the keyfile",
          "an OpenSSH user certificate (ssh-keygen -s) offered with the keyfile; must exist"),
+    Attr("become", "become", _choice(("sudo", "doas"), "become tool"), "sudo, doas", "none",
+         "read the journal through sudo -n (or doas -n) when the account may not: one fixed "
+         "journalctl command, never the agent"),
     Attr("jump", "jump", _jump, "[user@]host[:port], comma-separated for a chain",
          "ProxyJump of ssh-config, else none",
          "the bastion the client is reached through; clients behind one share one "
@@ -102,8 +105,8 @@ CLIENT_ATTRS = (
 
 #: What a ``<group>`` may set for its clients (each client may set it again).
 INHERITED = (
-    "username", "port", "keyfile", "certificate", "jump", "password-env", "mail", "python",
-    "timeout",
+    "username", "port", "keyfile", "certificate", "jump", "become", "password-env", "mail",
+    "python", "timeout",
 )  # fmt: skip
 
 GROUP_ATTRS = (

@@ -78,6 +78,8 @@ class Client:
     #: The bastion the client is reached through (``[user@]host[:port]``, a chain
     #: comma-separated); None: reached directly.
     jump: str | None = None
+    #: ``sudo`` or ``doas``: how the agent reads the journal when the account may not.
+    become: str | None = None
     mail: tuple[str, ...] = ()
     python: str | None = None
     timeout: float | None = None
