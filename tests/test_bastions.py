@@ -74,15 +74,27 @@ def test_kept_connections_reuse_the_bastion_across_passes(
     assert bastion_logins(bastion_fleet) == 1
 
 
-def test_a_bastion_that_is_down_fails_every_host_behind_it_naming_the_bastion(
+def test_a_bastion_that_is_down_is_tried_once_and_alerts_once(
     bastion_fleet: JumpPair, ssh_user: SshUser, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from sqlalchemy import create_engine, text
+
     from tests.support.sshd import free_port
 
     nowhere = free_port([bastion_fleet.jump_address])  # nothing listens there
     path = fleet_config(tmp_path, bastion_fleet, ssh_user, nowhere)
     assert main(["run", "--config", str(path), "--json"]) == 1
     hosts = json.loads(capsys.readouterr().out)["hosts"]
-    assert {h["outcome"] for h in hosts} == {"unreachable"}
-    bastion = f"bastion {ssh_user.name}@{bastion_fleet.jump_address}:{nowhere}: "
-    assert all(h["error"].startswith(bastion + "connection refused") for h in hosts), hosts[0]
+    bastion = f"bastion {ssh_user.name}@{bastion_fleet.jump_address}:{nowhere}"
+    [tried] = [h for h in hosts if h["outcome"] == "unreachable"]
+    assert tried["error"].startswith(f"{bastion}: connection refused")
+    behind = [h for h in hosts if h is not tried]
+    assert {h["outcome"] for h in behind} == {"jump_failed"}
+    assert all(h["error"].startswith(f"behind {bastion}, which failed: ") for h in behind)
+    with create_engine(f"sqlite:///{tmp_path}/fleet.db").connect() as db:
+        firing = db.execute(
+            text(
+                "SELECT COUNT(*) FROM alert_states WHERE rule = 'unreachable' AND state = 'firing'"
+            )
+        ).scalar()
+    assert firing == 1  # one alert for the bastion, not one per host

@@ -204,6 +204,7 @@ class Outcome(enum.StrEnum):
     CONFIG_ERROR = "config_error"
     NO_SHELL = "no_shell"
     NO_COMMON_ALGORITHM = "no_common_algorithm"
+    JUMP_FAILED = "jump_failed"
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ The bastion's host key is checked like any host's (the ``known-hosts`` setting);
 ``ProxyJump`` of ``ssh-config`` is checked as ``ssh`` checks it, against that config's
 ``UserKnownHostsFile``.
 
-A bastion that cannot be reached or refuses the login fails every host behind it with
-one error naming the bastion; for ``RETRY_AFTER`` seconds the others fail at once
-instead of trying again, each.
+A bastion that cannot be reached or refuses the login fails the host that tried it with
+the bastion's outcome (``unreachable``, ``auth_failed`` …) naming the bastion — its one
+alert — and, for ``RETRY_AFTER`` seconds, every other host behind it at once as
+``jump_failed``, which alerts nobody and leaves their alert states as they were.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class Bastions:
             if bastion.conn is not None and not bastion.conn.is_closed():
                 return bastion
             if bastion.failure and loop.time() - bastion.failed_at < RETRY_AFTER:
-                raise _for(client, bastion.failure)
+                raise _behind(client, bastion.failure)
             hops = client.jump.split(",")
             try:
                 bastion.conn = await connect_by(
@@ -98,7 +99,7 @@ class Bastions:
                 )
             except HostError as err:
                 bastion.failure, bastion.failed_at = err, loop.time()
-                raise _for(client, err) from err
+                raise _tried(client, err) from err
             bastion.failure = None
             bastion.opened += 1
             return bastion
@@ -117,11 +118,23 @@ class Bastions:
         self._by_spec.clear()
 
 
-def _for(client: model.Client, err: HostError) -> HostError:
-    """The bastion's failure as the error of ``client`` behind it."""
+def _tried(client: model.Client, err: HostError) -> HostError:
+    """The bastion's failure as the error of the host that tried it: its own outcome
+    (unreachable, auth_failed, …), so its alert is the bastion's one alert."""
     return HostError(
-        f"bastion {client.jump}: {err}",
+        f"bastion {client.jump}: {err} (the other hosts behind it are jump_failed)",
         outcome=err.outcome,
         transient=err.transient,
+        host=client.address,
+    )
+
+
+def _behind(client: model.Client, err: HostError) -> HostError:
+    """The bastion's failure for every other host behind it: ``jump_failed``, which
+    alerts nobody (the host that tried the bastion alerts once for all of them)."""
+    return HostError(
+        f"behind bastion {client.jump}, which failed: {err}",
+        outcome=model.Outcome.JUMP_FAILED,
+        transient=True,
         host=client.address,
     )
