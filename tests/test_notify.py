@@ -173,6 +173,7 @@ def test_forty_clients_and_three_recipients_get_at_most_two_mails_each_per_pass(
     body = ops_digest.body
     assert body.index("LOG NOT READ") < body.index("h08 (10.1.0.9): 2 new security events")
     assert "h39 (10.1.0.40): log not read: login refused (auth_failed): Permission denied" in body
+    assert "    what it lacks, and the fix: fleetstat doctor h39" in body
     assert "1 × 4625 logon failed" in body and "1 × 4624 logon" in body
     assert "No new security events since monitoring began: h00, h01, h02, h03," in body
     [dba_digest] = digests_of(mails, DBA)

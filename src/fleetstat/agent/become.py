@@ -17,6 +17,7 @@ Standard library only; runs on Python 3.6+.
 
 import json
 import subprocess
+from typing import List, Sequence
 
 from .events_common import EventsError
 from .journal import JournalState, _matches
@@ -29,13 +30,15 @@ _REFUSED = ("password is required", "not allowed", "authorization required", "no
             "terminal is required", "a password")  # fmt: skip
 
 
-def command(tool, journalctl="/usr/bin/journalctl", extra_args=()):
-    """The one command ``tool`` runs with privileges."""
+def command(
+    tool: str, journalctl: str = "/usr/bin/journalctl", extra_args: Sequence[str] = ()
+) -> List[str]:
+    """The one command ``tool`` runs with privileges (typed: the server calls it too)."""
     fixed = [journalctl, "-o", "json", "--no-pager", "-q", "--since=" + WINDOW]
     return [tool, "-n"] + fixed + list(extra_args) + _matches()
 
 
-def rule(tool, user, cmd):
+def rule(tool: str, user: str, cmd: List[str]) -> str:
     """The sudoers or doas.conf line that allows ``cmd`` (from ``command``) to ``user``."""
     allowed = " ".join(cmd[2:])
     if tool == "doas":

@@ -162,6 +162,7 @@ def log_facts(
         "gaps": gaps,
         "since": when(since) if since else None,
         "history_command": history_command(result.client, events=True, config=config),
+        "doctor_command": doctor_command(result.client, config),
     }
 
 
@@ -196,6 +197,12 @@ def history_command(client: Client, *, events: bool = False, config: Path | None
     if config is not None:
         command += f" --config {shlex.quote(str(config))}"
     return command + " --events" if events else command
+
+
+def doctor_command(client: Client, config: Path | None = None) -> str:
+    """The command that says what a client lacks: ``fleetstat doctor web01 --config FILE``."""
+    command = f"fleetstat doctor {shlex.quote(client.label)}"
+    return command + (f" --config {shlex.quote(str(config))}" if config is not None else "")
 
 
 # ---------------------------------------------------------------- the alert mail of a pass

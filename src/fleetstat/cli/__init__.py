@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "collect",
     "worker",
     "check",
+    "doctor",
     "read",
     "alerting",
     "db",

@@ -40,7 +40,7 @@ from fleetstat.config.attributes import (
 from fleetstat.config.build import Built, build, parse
 from fleetstat.config.secrets import unreadable, with_passwords
 from fleetstat.config.settings import settings_from_env, sqlite_relative_to
-from fleetstat.config.show import show
+from fleetstat.config.show import find, show
 from fleetstat.config.tree import Node, parse_tree
 from fleetstat.config.values import _duration
 from fleetstat.core import dburl
@@ -68,6 +68,7 @@ __all__ = [
     "check",
     "describe",
     "env_names",
+    "find",
     "load",
     "load_built",
     "parse",

@@ -118,6 +118,13 @@ class Connections:
         self.opened += 1
         return await self._run(job, kept)
 
+    async def open(
+        self, client: model.Client, settings: model.Settings, deadline: float
+    ) -> asyncssh.SSHClientConnection:
+        """A connection of its own to ``client`` (through its bastion), never kept: the
+        caller closes it."""
+        return await self._connect(client, settings, deadline)
+
     async def _connect(
         self, client: model.Client, settings: model.Settings, deadline: float
     ) -> asyncssh.SSHClientConnection:
