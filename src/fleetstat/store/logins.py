@@ -61,13 +61,34 @@ def waiting(session: Session, names: Iterable[str], now: datetime) -> tuple[floa
     return max([0.0, *waits]), bool(waits)
 
 
-def charge(session: Session, names: Iterable[str], now: datetime) -> float:
-    """Count one failed try against every subject of ``names``, unless one of them must
-    still wait: then nothing is counted and the seconds left come back (0: counted).
+def settle(session: Session, names: Iterable[str], now: datetime, *, right: bool) -> float:
+    """Settle one login try of the subjects ``names``: unless one of them must still wait
+    (then nothing changes and the seconds left come back), a wrong try is counted
+    against each and a right one forgets their failures; 0 then.
 
-    The rows are locked first (written before they are read, so SQLite takes its write
-    lock at once), so parallel tries are counted one after another, never together.
+    Right or wrong, the same statements run up to that decision, so the time an answer
+    takes never tells a right password from a wrong one while the subjects wait.
     """
+    left = _locked_wait(session, names, now)
+    if left > 0:
+        return left
+    if right:
+        forgive(session, names, now)
+    else:
+        _count(session, names, now)
+    return 0.0
+
+
+def charge(session: Session, names: Iterable[str], now: datetime) -> float:
+    """Count one failed try against every subject of ``names`` (``settle`` of a wrong
+    try): the seconds left when one of them must still wait, else 0."""
+    return settle(session, names, now, right=False)
+
+
+def _locked_wait(session: Session, names: Iterable[str], now: datetime) -> float:
+    """Seconds until every subject may try again, with their rows locked to the end of
+    the transaction (written before they are read, so SQLite takes its write lock at
+    once): parallel tries are settled one after another, never together."""
     ordered = sorted(set(names))
     insert = insert_ignoring_duplicates(session, FAILURES, ("subject",))
     session.execute(
@@ -75,12 +96,16 @@ def charge(session: Session, names: Iterable[str], now: datetime) -> float:
         [{"subject": s, "failures": 0, "last_failure_at": now, "not_before": now} for s in ordered],
     )
     rows = session.execute(
-        select(FAILURES).where(FAILURES.c.subject.in_(ordered)).with_for_update()
+        select(FAILURES.c.not_before).where(FAILURES.c.subject.in_(ordered)).with_for_update()
     ).all()
-    left: float = max((row.not_before - now).total_seconds() for row in rows)
-    if left > 0:
-        return left
-    for row in rows:
+    left: float = max((not_before - now).total_seconds() for (not_before,) in rows)
+    return left
+
+
+def _count(session: Session, names: Iterable[str], now: datetime) -> None:
+    """One more failure for every subject of ``names`` (their rows are locked)."""
+    rows = session.execute(select(FAILURES).where(FAILURES.c.subject.in_(sorted(set(names)))))
+    for row in rows.all():
         stale = (now - row.last_failure_at).total_seconds() > FORGET_AFTER
         failures = 1 if stale else row.failures + 1
         session.execute(
@@ -92,7 +117,6 @@ def charge(session: Session, names: Iterable[str], now: datetime) -> float:
                 not_before=now + timedelta(seconds=wait_after(failures)),
             )
         )
-    return 0.0
 
 
 def forgive(session: Session, names: Iterable[str], now: datetime) -> None:

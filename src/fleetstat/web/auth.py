@@ -178,17 +178,9 @@ class Sessions:
         """Try ``account`` and ``password`` from ``address``, counted against both."""
         names, now = logins.subjects(account, address), datetime.now(UTC)
         right = same(account, USER) & same(password, self.password)
-        if not right:
-            with self._db.logins() as session:
-                return Attempt(False, logins.charge(session, names, now))
         with self._db.logins() as session:
-            wait, failed_before = logins.waiting(session, names, now)
-        if wait > 0:
-            return Attempt(False, wait)
-        if failed_before:
-            with self._db.logins() as session:
-                logins.forgive(session, names, now)
-        return Attempt(True)
+            wait = logins.settle(session, names, now, right=right)
+        return Attempt(right and not wait, wait)
 
     def begin(self, request: Request, response: Response, account: str) -> None:
         """Log the browser in as ``account`` under a fresh token (never the one it had)."""
