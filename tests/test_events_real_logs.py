@@ -547,7 +547,7 @@ from fleetstat_agent.journal import Journal
 cursor = json.loads(sys.argv[3])
 try:
     result = linux_auth.read_auth_events(
-        cursor, Options(10000, become="sudo"), Journal(extra_args=[sys.argv[2]]), (),
+        cursor, Options(int(sys.argv[4]), become="sudo"), Journal(extra_args=[sys.argv[2]]), (),
         session=(None, frozenset()))
     print(json.dumps(result))
 except EventsError as err:
@@ -567,11 +567,11 @@ def test_become_sudo_reads_the_journal_through_one_fixed_command_and_a_refusal_s
     shutil.chown(copy.parent, ssh_user.name)
     directory = log_host.journal_args()[0]
 
-    def as_user(cursor: dict[str, Any]) -> dict[str, Any]:
+    def as_user(cursor: dict[str, Any], cap: int = 10000) -> dict[str, Any]:
         done = subprocess.run(
             ["setpriv", f"--reuid={ssh_user.name}", f"--regid={ssh_user.name}",
              "--clear-groups", "/usr/bin/python3", "-I", "-c", BECOME_PROBE,
-             str(copy.parent), directory, json.dumps(cursor)],
+             str(copy.parent), directory, json.dumps(cursor), str(cap)],
             capture_output=True, text=True, check=True, timeout=60,
         )  # fmt: skip
         return dict(json.loads(done.stdout))
@@ -598,5 +598,8 @@ def test_become_sudo_reads_the_journal_through_one_fixed_command_and_a_refusal_s
         wait_for_line(log_host, "rot-become-1")
         later = as_user(first["cursor"])
         assert markers(later["records"], "rot-become-") == ["rot-become-1"]
+        # a read cut short by the cap keeps its cursor (the reader's lines are closed)
+        capped = as_user({}, cap=1)
+        assert capped["truncated"] is True and len(capped["records"]) == 1
     finally:
         sudoers.unlink()

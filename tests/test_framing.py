@@ -51,3 +51,9 @@ def test_no_frame_leaves_only_noise_and_the_jobs_own_lines_are_not_noise():
 def test_a_fake_mark_inside_a_line_is_not_a_frame():
     printed = b"echo fleetstat-answer: 5\nhello\n"
     assert framing.unframe(printed).answer == b""
+
+
+def test_a_frame_printed_by_the_login_before_the_agent_cannot_stand_in_for_the_answer():
+    fake = b"\nfleetstat-answer: 4\nfake\n"
+    printed = fake + agent_main.frame(TOKEN).encode()
+    assert framing.unframe(printed).answer == TOKEN.encode()

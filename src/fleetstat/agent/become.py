@@ -83,20 +83,24 @@ class BecomeJournal(object):
         return self._lines
 
     def newest(self, since_usec=None):
-        """Lines from ``since_usec`` on, newest first."""
-        return iter([line for line in self._since(since_usec)][::-1])
+        """Lines from ``since_usec`` on, newest first (a generator: readers close it)."""
+        for line in list(self._since(since_usec))[::-1]:
+            yield line
 
     def oldest(self, since_usec):
         """Lines from ``since_usec`` on, oldest first."""
-        return iter(list(self._since(since_usec)))
+        for line in self._since(since_usec):
+            yield line
 
     def at(self, cursor):
         """Lines from the entry ``cursor`` on, oldest first (none when it is not there)."""
         lines = self.lines()
-        for index, line in enumerate(lines):
-            if json.loads(line).get("__CURSOR") == cursor:
-                return iter(lines[index:])
-        return iter([])
+        start = next(
+            (i for i, line in enumerate(lines) if json.loads(line).get("__CURSOR") == cursor),
+            len(lines),
+        )
+        for line in lines[start:]:
+            yield line
 
     def _since(self, since_usec):
         for line in self.lines():

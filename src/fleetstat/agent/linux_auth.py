@@ -41,7 +41,9 @@ def _read(reader, cursor, options, files):
     partial = state == journal.JournalState.ENTRIES and not journal_readable(
         os.geteuid(), _group_names()
     )
-    if options.become and (partial or state != journal.JournalState.ENTRIES):
+    unprivileged = partial or state in (journal.JournalState.DENIED, journal.JournalState.EMPTY)
+    readable = any(os.access(p, os.R_OK) for p in files)
+    if options.become and unprivileged and not readable:
         reader = become.BecomeJournal(
             options.become, _user(), _journalctl(), getattr(reader, "extra_args", ())
         )

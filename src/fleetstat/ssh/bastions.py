@@ -78,10 +78,12 @@ class Bastions:
         from fleetstat.ssh.connect import connect_by
 
         assert client.jump is not None
-        bastion = self._by_spec.get(client.jump)
+        # shared only by clients that log in to it alike
+        key = f"{client.jump}|{client.keyfile}|{client.certificate}"
+        bastion = self._by_spec.get(key)
         if bastion is None:
             bastion = Bastion(client.jump, asyncio.Semaphore(self.per_bastion))
-            self._by_spec[client.jump] = bastion
+            self._by_spec[key] = bastion
         async with bastion.lock:
             loop = asyncio.get_running_loop()
             if bastion.conn is not None and not bastion.conn.is_closed():

@@ -67,6 +67,9 @@ def translate(client: model.Client, err: BaseException, checker: RefusalSource |
         return fail(client, outcome.UNREACHABLE, f"connection closed: {err.reason}")
     if isinstance(err, OSError):
         return fail(client, outcome.UNREACHABLE, os_reason(err))
+    if isinstance(err, asyncssh.ChannelOpenError) and err.code == asyncssh.OPEN_CONNECT_FAILED:
+        # a bastion's forward to the host failed: the host is down or refuses
+        return fail(client, outcome.UNREACHABLE, f"the bastion could not reach it: {err.reason}")
     if isinstance(err, asyncssh.ChannelOpenError | asyncssh.Error):
         return fail(client, outcome.AGENT_FAILED, f"SSH: {err}")
     raise err  # not the client's doing: fleetstat's own error, which the collector reports

@@ -36,14 +36,23 @@ class Output:
 def unframe(stdout: bytes, stderr: str = "") -> Output:
     """The answer of ``stdout``, and the noise of both streams (``stderr`` without the
     job's own ``fleetstat-job:`` lines)."""
-    found = _FRAME.search(stdout)
-    if found is None:
+    frames = list(_FRAME.finditer(stdout))
+    if not frames:
         return Output(b"", noise(stdout, stderr))
+    # the last frame whose body is whole and ends its line: what a login printed
+    # before the agent cannot stand in for the answer
+    found = next((f for f in reversed(frames) if _whole(stdout, f)), frames[-1])
     length = int(found[1])
     body = stdout[found.end() : found.end() + length]
     rest = stdout[: found.start()] + stdout[found.end() + length :]
     short = len(body) if len(body) < length else None
     return Output(body, noise(rest, stderr), short)
+
+
+def _whole(stdout: bytes, frame: re.Match[bytes]) -> bool:
+    """Whether ``frame``'s body is all there and a line feed follows it."""
+    end = frame.end() + int(frame[1])
+    return len(stdout) > end and stdout[end : end + 1] in (b"\n", b"\r")
 
 
 def noise(stdout: bytes, stderr: str = "") -> str | None:

@@ -132,9 +132,18 @@ class Connections:
         (at most ``jump-concurrency`` logins through it at a time)."""
         if client.jump is None:
             return await connect_by(client, settings, deadline)
-        bastion = await self.bastions.through(client, settings, deadline)
-        async with bastion.gate:
+        try:
+            async with asyncio.timeout_at(deadline):
+                bastion = await self.bastions.through(client, settings, deadline)
+                await bastion.gate.acquire()
+        except TimeoutError as err:
+            why = f"waited for bastion {client.jump} until the deadline"
+            raise HostError(why, outcome=model.Outcome.TIMEOUT, transient=True,
+                            host=client.address) from err  # fmt: skip
+        try:
             return await connect_by(client, settings, deadline, tunnel=bastion.conn)
+        finally:
+            bastion.gate.release()
 
     async def _run(self, job: Job, kept: _Kept) -> Output:
         try:

@@ -14,7 +14,7 @@ Every function works inside the caller's session and transaction; none commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -45,9 +45,11 @@ def wait_after(failures: int) -> float:
     return float(min(MAX_WAIT, FIRST_WAIT * 2 ** (failures - FREE_FAILURES - 1)))
 
 
-def subjects(account: str, address: str) -> tuple[str, str]:
-    """The two subjects a login try counts against."""
-    return f"account:{account}"[:SUBJECT_LEN], f"address:{address}"[:SUBJECT_LEN]
+def subjects(account: str, address: str, known: Iterable[str] = ("admin",)) -> tuple[str, str]:
+    """The two subjects a login try counts against; every name that is no account is
+    one subject (made-up names cannot fill the table)."""
+    name = account if account in known else "(no such account)"
+    return f"account:{name}"[:SUBJECT_LEN], f"address:{address}"[:SUBJECT_LEN]
 
 
 # ---------------------------------------------------------------- failed logins
@@ -61,28 +63,36 @@ def waiting(session: Session, names: Iterable[str], now: datetime) -> tuple[floa
     return max([0.0, *waits]), bool(waits)
 
 
-def settle(session: Session, names: Iterable[str], now: datetime, *, right: bool) -> float:
-    """Settle one login try of the subjects ``names``: unless one of them must still wait
-    (then nothing changes and the seconds left come back), a wrong try is counted
-    against each and a right one forgets their failures; 0 then.
-
-    Right or wrong, the same statements run up to that decision, so the time an answer
-    takes never tells a right password from a wrong one while the subjects wait.
+def settle(
+    session: Session,
+    names: Iterable[str],
+    clock: Callable[[], datetime],
+    check: Callable[[], bool],
+) -> tuple[bool, float]:
+    """Settle one login try of the subjects ``names`` (an account, then an address):
+    ``(right, 0)``, or ``(False, seconds left)`` when one of them must still wait — then
+    ``check`` (the password comparison) is never called and nothing changes. A wrong
+    try is counted against each subject; a right one forgets the address's failures
+    (the account's expire on their own, so a script's right logins cannot wipe the
+    count of guesses from elsewhere). The time is read once the rows are locked.
     """
-    left = _locked_wait(session, names, now)
+    names = list(names)
+    left = _locked_wait(session, names, clock())
     if left > 0:
-        return left
+        return False, left
+    now = clock()
+    right = check()
     if right:
-        forgive(session, names, now)
+        forgive(session, names[1:], now)
     else:
         _count(session, names, now)
-    return 0.0
+    return right, 0.0
 
 
 def charge(session: Session, names: Iterable[str], now: datetime) -> float:
     """Count one failed try against every subject of ``names`` (``settle`` of a wrong
     try): the seconds left when one of them must still wait, else 0."""
-    return settle(session, names, now, right=False)
+    return settle(session, names, lambda: now, lambda: False)[1]
 
 
 def _locked_wait(session: Session, names: Iterable[str], now: datetime) -> float:
@@ -103,8 +113,14 @@ def _locked_wait(session: Session, names: Iterable[str], now: datetime) -> float
 
 
 def _count(session: Session, names: Iterable[str], now: datetime) -> None:
-    """One more failure for every subject of ``names`` (their rows are locked)."""
-    rows = session.execute(select(FAILURES).where(FAILURES.c.subject.in_(sorted(set(names)))))
+    """One more failure for every subject of ``names`` (their rows are locked); the
+    failures forgotten long ago go at the same time."""
+    names = sorted(set(names))
+    stale = now - timedelta(seconds=FORGET_AFTER)
+    session.execute(
+        delete(FAILURES).where(FAILURES.c.last_failure_at < stale, FAILURES.c.subject.not_in(names))
+    )
+    rows = session.execute(select(FAILURES).where(FAILURES.c.subject.in_(names)))
     for row in rows.all():
         stale = (now - row.last_failure_at).total_seconds() > FORGET_AFTER
         failures = 1 if stale else row.failures + 1

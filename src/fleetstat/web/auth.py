@@ -176,11 +176,14 @@ class Sessions:
 
     def attempt(self, account: str, password: str, address: str) -> Attempt:
         """Try ``account`` and ``password`` from ``address``, counted against both."""
-        names, now = logins.subjects(account, address), datetime.now(UTC)
-        right = same(account, USER) & same(password, self.password)
+        names = logins.subjects(account, address, (USER,))
+
+        def check() -> bool:
+            return same(account, USER) & same(password, self.password)
+
         with self._db.logins() as session:
-            wait = logins.settle(session, names, now, right=right)
-        return Attempt(right and not wait, wait)
+            right, wait = logins.settle(session, names, lambda: datetime.now(UTC), check)
+        return Attempt(right, wait)
 
     def begin(self, request: Request, response: Response, account: str) -> None:
         """Log the browser in as ``account`` under a fresh token (never the one it had)."""
