@@ -16,16 +16,14 @@ from datetime import UTC, datetime
 
 from fleetstat import ssh
 from fleetstat.agent import become
+from fleetstat.agent.linux_auth import JOURNAL_GROUPS
 from fleetstat.alerting.rules import REACHABILITY
 from fleetstat.core import model
 from fleetstat.core.errors import HostError
 from fleetstat.ssh import certificates, probe, session
+from fleetstat.ssh.posix import MIN_PYTHON
 from fleetstat.ssh.probe import Shell
 
-#: The oldest Python the agent runs on.
-MIN_PYTHON = (3, 6)
-#: Groups whose members journald shows the system's entries.
-JOURNAL_GROUPS = ("systemd-journal", "adm", "wheel")
 _VERSION = re.compile(r"Python (\d+)\.(\d+)(?:\.(\d+))?")
 
 
@@ -60,7 +58,7 @@ def probe_script(python: str | None = None) -> str:
     """The one line ``/bin/sh`` runs: ``name=value`` lines of what it finds (``python``:
     the client's interpreter, else ``python3``, then ``python``)."""
     rule = become.command("sudo", "/usr/bin/journalctl")
-    groups = " ".join(f"-e {name}" for name in JOURNAL_GROUPS)
+    groups = " ".join(f"-e {name}" for name in sorted(JOURNAL_GROUPS))
     return "; ".join([
         'u=$(id -un); echo "user=$u"; echo "uid=$(id -u)"',
         'echo "login_shell=$(getent passwd "$u" | cut -d: -f7)"',

@@ -55,14 +55,6 @@ def subjects(account: str, address: str, known: Iterable[str] = ("admin",)) -> t
 # ---------------------------------------------------------------- failed logins
 
 
-def waiting(session: Session, names: Iterable[str], now: datetime) -> tuple[float, bool]:
-    """(seconds until every subject of ``names`` may try again — 0 when they all may now,
-    whether any of them has failures on record)."""
-    rows = session.execute(select(FAILURES.c.not_before).where(FAILURES.c.subject.in_(names)))
-    waits = [(not_before - now).total_seconds() for (not_before,) in rows]
-    return max([0.0, *waits]), bool(waits)
-
-
 def settle(
     session: Session,
     names: Iterable[str],
